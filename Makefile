@@ -1,0 +1,45 @@
+# Quickstart: `make demo` runs the whole strategy locally; `make test` runs every test.
+# Both install everything first (Python lock + pinned Azurite), so they work on a fresh machine.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+PYTEST_FLAGS ?=
+
+.PHONY: install test demo bench plan lint clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -o requirements.lock \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install lint
+	$(PY) -m pytest $(PYTEST_FLAGS)
+
+demo: install
+	$(PY) -m dev.demo
+
+bench: install
+	$(PY) -m bench.run
+
+plan: install
+	$(PY) -m dev.plan $(STACK)
+
+clean:
+	rm -rf $(VENV) node_modules

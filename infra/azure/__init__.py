@@ -1,0 +1,1 @@
+"""Azure Blob tertiary store: Key Vault key, storage account, container, identities."""

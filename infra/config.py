@@ -1,0 +1,475 @@
+"""The stack's backup strategy, read once from ``Pulumi.<stack>.yaml`` and validated into typed
+objects. This is the only module that reads ``pulumi.Config``; components receive the objects.
+
+Every number of the strategy (days, RPO, RTO, schedules) comes from the stack file. The only
+numbers here are the providers' own facts (minimum storage durations, allowed log retentions),
+which no stack can change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from vo2dr.exceptions import ConfigError
+from vo2dr.strategy import DataClass, Strategy, parse_strategy
+
+NS = "vo2max-dr"
+ENVIRONMENTS = ("staging", "production")
+GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
+CLOUDS = ("aws", "gcp", "azure")
+
+# Storage classes per cloud for the three tiering steps, and each class's minimum storage
+# duration in days (deleting or moving an object earlier is billed as if it stayed).
+STORAGE_CLASSES: dict[str, tuple[tuple[str, int], ...]] = {
+    "aws": (("STANDARD_IA", 30), ("GLACIER", 90), ("DEEP_ARCHIVE", 180)),
+    "gcp": (("NEARLINE", 30), ("COLDLINE", 90), ("ARCHIVE", 365)),
+    "azure": (("Cool", 30), ("Cold", 90), ("Archive", 180)),
+}
+# S3 refuses a STANDARD_IA transition earlier than this many days after creation.
+S3_IA_EARLIEST_DAYS = 30
+CLOUDWATCH_LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)
+_DAYS_PER_WEEK, _DAYS_PER_YEAR, _MONTHS_PER_YEAR = 7, 365, 12
+_EVENTBRIDGE_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+def _fail(key: str, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"{NS}:{key} {problem}: {fix}")
+
+
+def _positive_int(raw: Mapping[str, Any], section: str, name: str) -> int:
+    value = raw.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(f"{section}.{name}", f"must be a positive whole number, got {value!r}",
+                    f"set {NS}:{section}.{name} in Pulumi.<stack>.yaml")
+    return value
+
+
+def _mapping(raw: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise _fail(key, "is missing or not a mapping", f"add {NS}:{key} to Pulumi.<stack>.yaml")
+    return raw
+
+
+@dataclass(frozen=True)
+class Transition:
+    days: int
+    storage_class: str
+
+
+@dataclass(frozen=True)
+class TierLifecycle:
+    """Lifecycle of one GFS tier's prefix: when its objects change class, and when they expire."""
+
+    tier: str
+    prefix: str
+    expire_days: int
+    transitions: Mapping[str, tuple[Transition, ...]]  # per cloud: aws, gcp, azure
+
+
+@dataclass(frozen=True)
+class Retention:
+    daily_days: int
+    weekly_days: int
+    monthly_days: int
+    yearly_days: int
+
+    def days(self, tier: str) -> int:
+        return getattr(self, f"{tier}_days")
+
+
+@dataclass(frozen=True)
+class Tiering:
+    """Days after creation at which objects move to the infrequent, archive and deep tiers."""
+
+    infrequent_after_days: int
+    archive_after_days: int
+    deep_archive_after_days: int
+
+    @property
+    def steps(self) -> tuple[int, int, int]:
+        return (self.infrequent_after_days, self.archive_after_days, self.deep_archive_after_days)
+
+
+@dataclass(frozen=True)
+class Immutability:
+    mode: str  # "governance" or "compliance"
+    lock_days: int
+    noncurrent_version_days: int
+    abort_incomplete_upload_days: int
+    soft_delete_days: int
+
+    @property
+    def locked(self) -> bool:
+        """Compliance mode: retention cannot be shortened or removed, even by an admin."""
+        return self.mode == "compliance"
+
+    @property
+    def s3_mode(self) -> str:
+        return self.mode.upper()
+
+
+@dataclass(frozen=True)
+class AwsCloud:
+    enabled: bool
+    region: str
+    account_id: str
+
+
+@dataclass(frozen=True)
+class GcpCloud:
+    enabled: bool
+    project: str
+    project_number: str
+    region: str
+    location: str
+
+
+@dataclass(frozen=True)
+class AzureCloud:
+    enabled: bool
+    location: str
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    status_every_minutes: int
+    drill_schedule: str
+    standby_offset_minutes: int
+    log_retention_days: int
+    alert_email: str
+
+
+@dataclass(frozen=True)
+class Runtime:
+    lambda_memory_mb: int
+    lambda_timeout_seconds: int
+    lambda_ephemeral_storage_mb: int
+    lambda_architecture: str
+    schedule_max_retry_attempts: int
+    schedule_max_event_age_seconds: int
+    cloud_run_image: str
+    cloud_run_cpu: str
+    cloud_run_memory: str
+    cloud_run_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret settings, kept as secret Outputs so they never reach state or logs in clear."""
+
+    database_url: pulumi.Output[str] | None
+    alert_webhook_url: pulumi.Output[str] | None
+    recovery_public_key: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    environment: str
+    tags: Mapping[str, str]
+    aws: AwsCloud
+    gcp: GcpCloud
+    azure: AzureCloud
+    strategy: Strategy
+    retention: Retention
+    tiering: Tiering
+    immutability: Immutability
+    monitoring: Monitoring
+    runtime: Runtime
+    secrets: Secrets
+    lifecycle: tuple[TierLifecycle, ...] = field(default_factory=tuple)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def enabled_clouds(self) -> tuple[str, ...]:
+        return tuple(c for c in CLOUDS if getattr(self, c).enabled)
+
+    @property
+    def data_classes(self) -> Mapping[str, DataClass]:
+        return self.strategy.data_classes
+
+    def name(self, suffix: str) -> str:
+        """Resource name prefix: ``vo2dr-<env>-<suffix>``."""
+        return f"vo2dr-{self.environment}-{suffix}"
+
+    def prefix(self, tier: str | None = None) -> str:
+        """Object key prefix of the write-once layout: ``database/<env>/[<tier>/]``."""
+        base = f"database/{self.environment}/"
+        return f"{base}{tier}/" if tier else base
+
+
+# ---- parsing (pure: tests call these with plain dicts) -------------------------------------
+
+def parse_retention(raw: Any) -> Retention:
+    raw = _mapping(raw, "retention")
+    daily = _positive_int(raw, "retention", "dailyDays")
+    weekly = _positive_int(raw, "retention", "weeklyWeeks") * _DAYS_PER_WEEK
+    monthly = _positive_int(raw, "retention", "monthlyMonths") * _DAYS_PER_YEAR // _MONTHS_PER_YEAR
+    yearly = _positive_int(raw, "retention", "yearlyYears") * _DAYS_PER_YEAR
+    if not daily < weekly < monthly < yearly:
+        raise _fail("retention", f"keeps tiers for {daily}/{weekly}/{monthly}/{yearly} days",
+                    "each GFS tier (daily, weekly, monthly, yearly) must be kept longer than "
+                    "the one before it")
+    return Retention(daily, weekly, monthly, yearly)
+
+
+def parse_tiering(raw: Any) -> Tiering:
+    raw = _mapping(raw, "tiering")
+    names = ("infrequentAfterDays", "archiveAfterDays", "deepArchiveAfterDays")
+    steps = [_positive_int(raw, "tiering", n) for n in names]
+    for (a, da), (b, db) in zip(zip(names, steps), zip(names[1:], steps[1:]), strict=False):
+        if db <= da:
+            raise _fail(f"tiering.{b}", f"is {db}, not after tiering.{a} ({da})",
+                        "transitions must be strictly increasing: infrequent < archive < deep")
+    if steps[0] < S3_IA_EARLIEST_DAYS:
+        raise _fail("tiering.infrequentAfterDays", f"is {steps[0]}",
+                    f"S3 allows STANDARD_IA only {S3_IA_EARLIEST_DAYS} or more days after "
+                    "creation: raise it")
+    for cloud, classes in STORAGE_CLASSES.items():
+        for i in range(2):
+            (cls, minimum), stay = classes[i], steps[i + 1] - steps[i]
+            if stay < minimum:
+                raise _fail(f"tiering.{names[i + 1]}",
+                            f"moves objects out of {cloud} {cls} after {stay} days",
+                            f"{cls} has a {minimum}-day minimum storage duration: set "
+                            f"{names[i + 1]} to at least {steps[i] + minimum}")
+    return Tiering(*steps)
+
+
+def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
+                   clouds: tuple[str, ...] = CLOUDS) -> tuple[TierLifecycle, ...]:
+    """Per GFS tier and cloud: a transition happens only where the object then stays in the
+    class for at least its minimum storage duration before it expires."""
+    plan = []
+    for tier in GFS_TIERS:
+        expire = retention.days(tier)
+        per_cloud = {}
+        for cloud in clouds:
+            per_cloud[cloud] = tuple(
+                Transition(day, cls)
+                for day, (cls, minimum) in zip(tiering.steps, STORAGE_CLASSES[cloud], strict=True)
+                if expire - day >= minimum
+            )
+        plan.append(TierLifecycle(tier, f"database/{environment}/{tier}/", expire, per_cloud))
+    return tuple(plan)
+
+
+def check_retention_outlives_tiers(retention: Retention, tiering: Tiering) -> None:
+    """The longest-kept tier must reach the deepest class and serve its minimum there in every
+    cloud; otherwise the deep tier is configured but can never be used."""
+    for cloud, classes in STORAGE_CLASSES.items():
+        cls, minimum = classes[-1]
+        need = tiering.deep_archive_after_days + minimum
+        if retention.yearly_days < need:
+            raise _fail("retention.yearlyYears",
+                        f"keeps yearly backups {retention.yearly_days} days, shorter than "
+                        f"{cloud} {cls}'s {minimum}-day minimum after day "
+                        f"{tiering.deep_archive_after_days}",
+                        f"keep yearly backups at least {need} days, or move "
+                        "tiering.deepArchiveAfterDays earlier")
+
+
+def parse_immutability(raw: Any, environment: str, retention: Retention) -> Immutability:
+    raw = _mapping(raw, "immutability")
+    mode = raw.get("mode")
+    if mode not in ("governance", "compliance"):
+        raise _fail("immutability.mode", f"is {mode!r}", "use governance or compliance")
+    if environment == "production" and mode != "compliance":
+        raise _fail("immutability.mode", "is governance in production",
+                    "production backups must be locked: set it to compliance")
+    imm = Immutability(
+        mode=mode,
+        lock_days=_positive_int(raw, "immutability", "lockDays"),
+        noncurrent_version_days=_positive_int(raw, "immutability", "noncurrentVersionDays"),
+        abort_incomplete_upload_days=_positive_int(raw, "immutability", "abortIncompleteUploadDays"),
+        soft_delete_days=_positive_int(raw, "immutability", "softDeleteDays"),
+    )
+    if imm.lock_days > retention.daily_days:
+        raise _fail("immutability.lockDays", f"is {imm.lock_days}, longer than the "
+                    f"{retention.daily_days}-day daily retention",
+                    "the lock must end by the time lifecycle expires the shortest-kept tier")
+    return imm
+
+
+def parse_clouds(raw: Any, environment: str, aws_region: str, gcp_project: str,
+                 gcp_region: str, azure_location: str) -> tuple[AwsCloud, GcpCloud, AzureCloud]:
+    raw = _mapping(raw, "clouds")
+    unknown = set(raw) - set(CLOUDS)
+    if unknown:
+        raise _fail("clouds", f"names unknown cloud(s) {sorted(unknown)}",
+                    f"use only {', '.join(CLOUDS)}")
+    parts = {c: _mapping(raw.get(c, {"enabled": False}), f"clouds.{c}") for c in CLOUDS}
+    for c, part in parts.items():
+        if not isinstance(part.get("enabled"), bool):
+            raise _fail(f"clouds.{c}.enabled", "must be true or false", "set it explicitly")
+    if not parts["aws"]["enabled"]:
+        raise _fail("clouds.aws.enabled", "is false",
+                    "AWS is the primary store and runs the job: it must stay enabled")
+    enabled = [c for c in CLOUDS if parts[c]["enabled"]]
+    if environment == "production" and len(enabled) < 2:
+        raise _fail("clouds", f"enables only {enabled} in production",
+                    "production must keep copies in at least two clouds: enable gcp or azure")
+    account = str(parts["aws"].get("accountId", ""))
+    if not _ACCOUNT_ID.match(account):
+        raise _fail("clouds.aws.accountId", f"is {account!r}", "set the 12-digit AWS account id")
+    gcp = parts["gcp"]
+    if gcp["enabled"]:
+        for key, value in (("gcp:project", gcp_project), ("gcp:region", gcp_region)):
+            if not value:
+                raise ConfigError(f"{key} is not set: `pulumi config set {key} <value>`")
+        if not str(gcp.get("projectNumber", "")).isdigit():
+            raise _fail("clouds.gcp.projectNumber", "is missing",
+                        "set the numeric project number (gcloud projects describe)")
+    az = parts["azure"]
+    if az["enabled"] and not azure_location:
+        raise ConfigError("azure-native:location is not set: "
+                          "`pulumi config set azure-native:location <region>`")
+    if az["enabled"] and not az.get("tenantId"):
+        raise _fail("clouds.azure.tenantId", "is missing", "set the Entra ID tenant id")
+    return (
+        AwsCloud(True, aws_region, account),
+        GcpCloud(gcp["enabled"], gcp_project, str(gcp.get("projectNumber", "")), gcp_region,
+                 str(gcp.get("location", ""))),
+        AzureCloud(az["enabled"], azure_location, str(az.get("tenantId", ""))),
+    )
+
+
+def parse_monitoring(raw: Any, strategy: Strategy) -> Monitoring:
+    raw = _mapping(raw, "monitoring")
+    every = _positive_int(raw, "monitoring", "statusEveryMinutes")
+    tightest = min(c.rpo_minutes for c in strategy.data_classes.values())
+    if every > tightest:
+        raise _fail("monitoring.statusEveryMinutes", f"is {every}, longer than the tightest RPO "
+                    f"({tightest} min)", "check status at least as often as the tightest RPO")
+    drill = raw.get("drillSchedule")
+    if not isinstance(drill, str) or not _EVENTBRIDGE_CRON.match(drill):
+        raise _fail("monitoring.drillSchedule", f"is {drill!r}",
+                    "use an EventBridge cron such as cron(0 9 ? * MON#1 *) (first Monday)")
+    offset = _positive_int(raw, "monitoring", "standbyOffsetMinutes")
+    if offset >= tightest:
+        raise _fail("monitoring.standbyOffsetMinutes", f"is {offset}",
+                    f"the standby must run inside the primary's window: below {tightest}")
+    logs = _positive_int(raw, "monitoring", "logRetentionDays")
+    if logs not in CLOUDWATCH_LOG_RETENTION_DAYS:
+        raise _fail("monitoring.logRetentionDays", f"is {logs}",
+                    f"CloudWatch accepts only {CLOUDWATCH_LOG_RETENTION_DAYS}")
+    email = raw.get("alertEmail")
+    if not isinstance(email, str) or "@" not in email:
+        raise _fail("monitoring.alertEmail", f"is {email!r}", "set the on-call email address")
+    return Monitoring(every, drill, offset, logs, email)
+
+
+def parse_runtime(raw: Any) -> Runtime:
+    raw = _mapping(raw, "runtime")
+    r = "runtime"
+    memory = _positive_int(raw, r, "lambdaMemoryMb")
+    timeout = _positive_int(raw, r, "lambdaTimeoutSeconds")
+    storage = _positive_int(raw, r, "lambdaEphemeralStorageMb")
+    if not 128 <= memory <= 10240:
+        raise _fail(f"{r}.lambdaMemoryMb", f"is {memory}", "Lambda allows 128 to 10240 MB")
+    if timeout > 900:
+        raise _fail(f"{r}.lambdaTimeoutSeconds", f"is {timeout}", "Lambda allows at most 900")
+    if not 512 <= storage <= 10240:
+        raise _fail(f"{r}.lambdaEphemeralStorageMb", f"is {storage}",
+                    "Lambda allows 512 to 10240 MB")
+    arch = raw.get("lambdaArchitecture")
+    if arch not in ("x86_64", "arm64"):
+        raise _fail(f"{r}.lambdaArchitecture", f"is {arch!r}", "use x86_64 or arm64")
+    image = raw.get("cloudRunImage")
+    if not isinstance(image, str) or "/" not in image or ":" not in image:
+        raise _fail(f"{r}.cloudRunImage", f"is {image!r}",
+                    "set the Artifact Registry image reference, REGION-docker.pkg.dev/P/R/I:TAG")
+    return Runtime(
+        memory, timeout, storage, arch,
+        _positive_int(raw, r, "scheduleMaxRetryAttempts"),
+        _positive_int(raw, r, "scheduleMaxEventAgeSeconds"),
+        image, str(raw.get("cloudRunCpu", "")), str(raw.get("cloudRunMemory", "")),
+        _positive_int(raw, r, "cloudRunTimeoutSeconds"),
+    )
+
+
+def parse_tags(raw: Any, environment: str) -> dict[str, str]:
+    raw = _mapping(raw, "tags")
+    for key in ("owner", "dataClassification"):
+        if not raw.get(key):
+            raise _fail(f"tags.{key}", "is missing", "every resource must carry it for audit")
+    return {"environment": environment, "owner": str(raw["owner"]),
+            "data-classification": str(raw["dataClassification"]),
+            **{k: str(v) for k, v in raw.items() if k not in ("owner", "dataClassification")}}
+
+
+def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
+          providers: Mapping[str, str] | None = None,
+          secrets: Secrets | None = None) -> StackConfig:
+    """Validate the ``vo2max-dr:*`` settings (namespace stripped) of one stack."""
+    providers = providers or {}
+    environment = raw.get("environment")
+    if environment not in ENVIRONMENTS:
+        raise _fail("environment", f"is {environment!r}", f"use one of {ENVIRONMENTS}")
+    if environment != stack:
+        raise _fail("environment", f"is {environment!r} in stack {stack!r}",
+                    "name the stack after its environment (staging or production)")
+    strategy = parse_strategy(raw.get("dataClasses"))
+    retention = parse_retention(raw.get("retention"))
+    tiering = parse_tiering(raw.get("tiering"))
+    check_retention_outlives_tiers(retention, tiering)
+    aws, gcp, azure = parse_clouds(
+        raw.get("clouds"), environment, providers.get("aws:region", ""),
+        providers.get("gcp:project", ""), providers.get("gcp:region", ""),
+        providers.get("azure-native:location", ""),
+    )
+    return StackConfig(
+        project=project,
+        stack=stack,
+        environment=environment,
+        tags=parse_tags(raw.get("tags"), environment),
+        aws=aws,
+        gcp=gcp,
+        azure=azure,
+        strategy=strategy,
+        retention=retention,
+        tiering=tiering,
+        immutability=parse_immutability(raw.get("immutability"), environment, retention),
+        monitoring=parse_monitoring(raw.get("monitoring"), strategy),
+        runtime=parse_runtime(raw.get("runtime")),
+        secrets=secrets or Secrets(None, None, None),
+        lifecycle=lifecycle_plan(environment, retention, tiering),
+    )
+
+
+KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
+        "monitoring", "runtime")
+SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "recoveryPublicKey")
+
+
+def load() -> StackConfig:
+    """Read this stack's config from Pulumi and validate it. Raises ConfigError on bad input."""
+    cfg = pulumi.Config(NS)
+    raw: dict[str, Any] = {}
+    for key in KEYS:
+        value = cfg.get_object(key) if key != "environment" else cfg.get(key)
+        if value is not None:
+            raw[key] = value
+    providers = {
+        "aws:region": pulumi.Config("aws").get("region") or "",
+        "gcp:project": pulumi.Config("gcp").get("project") or "",
+        "gcp:region": pulumi.Config("gcp").get("region") or "",
+        "azure-native:location": pulumi.Config("azure-native").get("location") or "",
+    }
+    secrets = Secrets(*(cfg.get_secret(k) for k in SECRET_KEYS))
+    return parse(raw, stack=pulumi.get_stack(), project=pulumi.get_project(),
+                 providers=providers, secrets=secrets)

@@ -1,0 +1,1 @@
+"""GCS secondary store: Cloud KMS, bucket, lifecycle, service accounts, workload identity."""

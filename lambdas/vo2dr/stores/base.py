@@ -1,0 +1,93 @@
+"""The one storage interface every cloud implements.
+
+Every method's contract is stated here; the conformance suite in
+``tests/integration/test_store_conformance.py`` checks it for S3, GCS and Azure alike. Backend
+errors never leave a store: they are raised as :mod:`vo2dr.exceptions` types with
+``from exc``, so callers handle one set of exceptions whatever the cloud.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store reports about one object."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    # The store's own checksum, in the store's notation (e.g. "sha256:<b64>-<parts>",
+    # "crc32c:<b64>", "md5:<b64>"); empty where the store reports none.
+    checksum: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """A completed, store-verified upload."""
+
+    key: str
+    size: int
+    sha256: str  # hex SHA-256 of exactly the bytes the store accepted
+    checksum: str  # the store-side checksum it reported and that matched the local one
+
+
+class BackupStore(abc.ABC):
+    """A bucket or container holding the write-once backup layout.
+
+    ``name`` is the store's short name (``s3``, ``gcs``, ``azure``) used in manifests, CLI
+    flags and messages.
+    """
+
+    name: str
+
+    @abc.abstractmethod
+    def put_stream(self, key: str, chunks: Iterable[bytes], *,
+                   metadata: dict[str, str] | None = None) -> PutResult:
+        """Upload ``chunks`` to ``key`` as one object, streaming with bounded memory
+        (multipart, resumable or staged blocks; at most a few part buffers in memory).
+
+        Write-once: raises :class:`ObjectExists` if ``key`` exists, and never replaces it.
+        The store's own checksum of what it received is compared with one computed locally
+        on the fly; a mismatch raises :class:`IntegrityError`.
+        If ``chunks`` raises, or the upload fails, the incomplete upload is aborted (or left
+        to the bucket's incomplete-upload lifecycle when the abort itself cannot reach the
+        store), no object becomes visible under ``key``, and the error propagates: the
+        iterator's own exception unchanged, store failures as :class:`StoreError`.
+        Transient failures are retried with backoff before giving up.
+        """
+
+    @abc.abstractmethod
+    def put_bytes(self, key: str, data: bytes, *,
+                  metadata: dict[str, str] | None = None) -> PutResult:
+        """Upload a small object (a manifest) in one request. Write-once like put_stream."""
+
+    @abc.abstractmethod
+    def get_stream(self, key: str, chunk_size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+        """Yield the object's bytes in order, in chunks of at most ``chunk_size``, without
+        holding the whole object in memory. Raises :class:`ObjectNotFound` if absent (before
+        the first chunk), :class:`StoreError` on failure mid-stream."""
+
+    def get_bytes(self, key: str) -> bytes:
+        """The whole object; for small objects such as manifests."""
+        return b"".join(self.get_stream(key))
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo:
+        """Size, time and store checksum of ``key``; :class:`ObjectNotFound` if absent."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in lexicographic key order,
+        paging as needed. An empty prefix lists the whole store."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete ``key``. For retention tooling and tests only: the backup job never deletes,
+        and its cloud identity is not allowed to. Deleting a missing key is not an error.
+        Object lock or a retention policy may refuse it: :class:`AccessDenied`."""
