@@ -1,7 +1,7 @@
 """The one storage interface every cloud implements.
 
 Every method's contract is stated here; the conformance suite in
-``tests/integration/test_store_conformance.py`` checks it for S3, GCS and Azure alike. Backend
+``tests/integration/stores/test_conformance.py`` checks it for S3, GCS and Azure alike. Backend
 errors never leave a store: they are raised as :mod:`vo2dr.exceptions` types with
 ``from exc``, so callers handle one set of exceptions whatever the cloud.
 """
@@ -60,6 +60,9 @@ class BackupStore(abc.ABC):
         store), no object becomes visible under ``key``, and the error propagates: the
         iterator's own exception unchanged, store failures as :class:`StoreError`.
         Transient failures are retried with backoff before giving up.
+        ``metadata`` keys are lowercase identifiers (``backup_id``) and values printable ASCII,
+        the common ground of the three clouds (Azure only accepts C# identifiers as keys);
+        anything else raises ``ValueError`` before any byte is sent.
         """
 
     @abc.abstractmethod

@@ -1,0 +1,258 @@
+"""Azure Blob Storage: staged blocks committed once, write-once, MD5-checked.
+
+Each ``BLOCK_SIZE`` block is staged with ``validate_content="md5"`` (the service checks the
+block's Content-MD5 on arrival) and at most ``MAX_IN_FLIGHT`` blocks travel at once. The block
+list is committed with ``If-None-Match: *`` (``MatchConditions.IfMissing``), so an existing
+blob is never replaced, and with the whole blob's MD5 as its Content-MD5 property, which
+``stat`` reports and ``put_stream`` checks, together with the size, after the commit.
+
+Abort: nothing is visible until the commit. Uncommitted blocks cannot be deleted by the
+client; the service garbage-collects them after 7 days. Block ids carry a per-upload random
+token so a retry never mixes in blocks from an earlier attempt.
+
+Memory per upload: ``(MAX_IN_FLIGHT + 1) * BLOCK_SIZE`` = 32 MiB with the defaults.
+
+Credentials: ``AZURE_STORAGE_CONNECTION_STRING`` when set (Azurite, or a deliberate key),
+otherwise Microsoft Entra ID through ``DefaultAzureCredential`` (managed identity, workload
+identity federation, developer login). The SDK retries transient errors with exponential
+backoff (``ExponentialRetry``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import azure.core.exceptions as aexc
+from azure.core import MatchConditions
+from azure.identity import DefaultAzureCredential
+from azure.storage.blob import (
+    BlobBlock,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+    ExponentialRetry,
+)
+
+from vo2dr.exceptions import (
+    AccessDenied,
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    StoreError,
+    TransientStoreError,
+)
+from vo2dr.stores._common import UploadWindow, b64, check_metadata, iter_parts
+from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
+
+MiB = 1024 * 1024
+BLOCK_SIZE = 8 * MiB  # 50,000 blocks x 8 MiB = 390 GiB per blob
+MAX_BLOCKS = 50_000
+MAX_IN_FLIGHT = 3
+RETRY_TOTAL = 4  # retries after the first attempt, backoff 1 s + 2^n s with jitter
+
+_EXISTS_CODES = {"BlobAlreadyExists", "ConditionNotMet"}
+_DENIED_CODES = {"AuthorizationFailure", "AuthenticationFailed",
+                 "AuthorizationPermissionMismatch", "InsufficientAccountPermissions",
+                 "BlobImmutableDueToPolicy", "BlobImmutableDueToLegalHold"}
+
+
+def _md5(data: bytes = b"") -> Any:
+    return hashlib.md5(data, usedforsecurity=False)  # an integrity checksum, as Azure uses it
+
+
+def container_name(container_url: str) -> str:
+    """The container's name: the last path segment of its URL, or the value itself."""
+    path = urlparse(container_url).path if "://" in container_url else container_url
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def make_container_client(container_url: str, credential: Any = None, *,
+                          retry_total: int = RETRY_TOTAL) -> ContainerClient:
+    options = {
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2,
+                                         retry_total=retry_total, random_jitter_range=1),
+        "connection_timeout": 10,
+        "read_timeout": 120,
+        # Downloads: one bounded range per request (the SDK's first GET is 32 MiB by default).
+        "max_single_get_size": 4 * MiB,
+        "max_chunk_get_size": 4 * MiB,
+    }
+    conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if credential is None and conn:
+        service = BlobServiceClient.from_connection_string(conn, **options)
+        return service.get_container_client(container_name(container_url))
+    if credential is None:
+        credential = DefaultAzureCredential()
+    return ContainerClient.from_container_url(container_url, credential=credential, **options)
+
+
+class AzureBlobStore(BackupStore):
+    name = "azure"
+
+    def __init__(self, container_url: str, credential: Any = None, *,
+                 block_size: int = BLOCK_SIZE, retry_total: int = RETRY_TOTAL,
+                 client: ContainerClient | None = None) -> None:
+        if not container_url:
+            raise StoreError("azure: no container configured (VO2DR_AZURE_CONTAINER_URL)",
+                             store="azure")
+        self.container_url = container_url
+        self.block_size = block_size
+        self.list_page_size = 1000
+        self._client = client or make_container_client(container_url, credential,
+                                                       retry_total=retry_total)
+        self.container = self._client.container_name
+
+    def __repr__(self) -> str:
+        return f"AzureBlobStore({self.container_url})"
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _error(self, exc: BaseException, op: str, key: str, writing: bool) -> Exception:
+        where = f"azure container {self.container!r} blob {key!r}" if key else \
+            f"azure container {self.container!r}"
+        code = getattr(exc, "error_code", "") or ""
+        code = str(getattr(code, "value", code))  # StorageErrorCode enum -> its wire name
+        status = getattr(getattr(exc, "response", None), "status_code", 0) or \
+            getattr(exc, "status_code", 0) or 0
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = f"{where}: {op} failed: {code or type(exc).__name__}: {first_line}"
+        if code == "ContainerNotFound":
+            return StoreError(f"azure container {self.container!r} does not exist: {text}",
+                              store=self.name, key=key)
+        if isinstance(exc, aexc.ResourceNotFoundError) or status == 404:
+            return ObjectNotFound(text, store=self.name, key=key)
+        if writing and (code in _EXISTS_CODES or status == 412
+                        or isinstance(exc, aexc.ResourceModifiedError)):
+            return ObjectExists(f"{where} already exists (write-once)", store=self.name, key=key)
+        if code == "Md5Mismatch" or code == "InvalidMd5":
+            return IntegrityError(f"{text}: the service refused the bytes as corrupted")
+        if isinstance(exc, aexc.ClientAuthenticationError) or code in _DENIED_CODES \
+                or status in (401, 403):
+            return AccessDenied(text, store=self.name, key=key)
+        if isinstance(exc, aexc.ServiceRequestError | aexc.ServiceResponseError
+                      | ConnectionError | TimeoutError) or status in (408, 429) or status >= 500:
+            return TransientStoreError(text, store=self.name, key=key)
+        return StoreError(text, store=self.name, key=key)
+
+    @contextlib.contextmanager
+    def _translating(self, op: str, key: str = "", *, writing: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except (aexc.AzureError, ConnectionError, TimeoutError) as exc:
+            raise self._error(exc, op, key, writing) from exc
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _refuse_existing(self, key: str) -> None:
+        # Fails early, before any bytes move; the commit's If-None-Match: * is the real
+        # (atomic) write-once guarantee.
+        with self._translating("get blob properties", key):
+            exists = self._client.get_blob_client(key).exists()
+        if exists:
+            raise ObjectExists(f"azure container {self.container!r} blob {key!r} already exists "
+                               "(write-once)", store=self.name, key=key)
+
+    def put_bytes(self, key: str, data: bytes, *,
+                  metadata: dict[str, str] | None = None) -> PutResult:
+        metadata = check_metadata(metadata)
+        return self.put_stream(key, [bytes(data)], metadata=metadata)
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], *,
+                   metadata: dict[str, str] | None = None) -> PutResult:
+        metadata = check_metadata(metadata)
+        self._refuse_existing(key)
+        blob = self._client.get_blob_client(key)
+        token = uuid.uuid4().hex[:16]
+        sha, md5 = hashlib.sha256(), _md5()
+        size = 0
+        block_ids: list[str] = []
+        with UploadWindow(MAX_IN_FLIGHT, "azure-block") as window:
+            for number, block in enumerate(iter_parts(chunks, self.block_size)):
+                if number >= MAX_BLOCKS:
+                    raise StoreError(f"azure blob {key!r}: more than {MAX_BLOCKS} blocks",
+                                     store=self.name, key=key)
+                if not block:  # an empty object: commit an empty block list
+                    break
+                sha.update(block)
+                md5.update(block)
+                size += len(block)
+                block_id = f"{token}-{number:06d}"
+                block_ids.append(block_id)
+                window.submit(self._stage, blob, key, block_id, block)
+                del block
+            window.results()
+        # Nothing is visible until this commit; on any error above, the staged blocks are
+        # left uncommitted and the service discards them after 7 days.
+        with self._translating("commit block list", key, writing=True):
+            blob.commit_block_list(
+                [BlobBlock(block_id=b) for b in block_ids],
+                content_settings=ContentSettings(content_type="application/octet-stream",
+                                                 content_md5=bytearray(md5.digest())),
+                metadata=dict(metadata or {}),
+                match_condition=MatchConditions.IfMissing)  # If-None-Match: *
+        info = self.stat(key)
+        local = f"md5:{b64(md5.digest())}"
+        if info.size != size or info.checksum != local:
+            raise IntegrityError(f"azure blob {key!r}: Azure reports {info.size} bytes "
+                                 f"{info.checksum}, sent {size} bytes {local}")
+        return PutResult(key=key, size=size, sha256=sha.hexdigest(), checksum=local)
+
+    def _stage(self, blob: Any, key: str, block_id: str, data: bytes) -> None:
+        with self._translating(f"stage block {block_id}", key, writing=True):
+            blob.stage_block(block_id, data, length=len(data), validate_content="md5")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get_stream(self, key: str, chunk_size: int = 8 * MiB) -> Iterator[bytes]:
+        with self._translating("download", key):
+            downloader = self._client.download_blob(key, max_concurrency=1)
+        return self._read(downloader, key, chunk_size)
+
+    def _read(self, downloader: Any, key: str, chunk_size: int) -> Iterator[bytes]:
+        expected = downloader.properties.content_settings.content_md5
+        md5 = _md5()
+        chunks = downloader.chunks()
+        while True:
+            with self._translating("download", key):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            md5.update(chunk)
+            for i in range(0, len(chunk), chunk_size):
+                yield chunk[i:i + chunk_size]
+        if expected and bytes(expected) != md5.digest():
+            raise IntegrityError(f"azure blob {key!r}: downloaded bytes have md5 "
+                                 f"{b64(md5.digest())}, Azure reports {b64(bytes(expected))}")
+
+    def stat(self, key: str) -> ObjectInfo:
+        with self._translating("get blob properties", key):
+            props = self._client.get_blob_client(key).get_blob_properties()
+        return self._info(props)
+
+    @staticmethod
+    def _info(props: Any) -> ObjectInfo:
+        md5 = props.content_settings.content_md5
+        return ObjectInfo(key=props.name, size=int(props.size), last_modified=props.last_modified,
+                          checksum=f"md5:{b64(bytes(md5))}" if md5 else "",
+                          metadata=dict(props.metadata or {}))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        with self._translating("list blobs", prefix):
+            blobs = self._client.list_blobs(name_starts_with=prefix or None,
+                                            include=["metadata"],
+                                            results_per_page=self.list_page_size)
+            for props in blobs:
+                yield self._info(props)
+
+    def delete(self, key: str) -> None:
+        try:
+            with self._translating("delete blob", key):
+                self._client.delete_blob(key)
+        except ObjectNotFound:
+            pass

@@ -1,0 +1,255 @@
+"""Google Cloud Storage: resumable upload, write-once by ``if_generation_match=0``, CRC32C and
+MD5 verified against what the service reports.
+
+The upload is the library's ``BlobWriter`` (a resumable session, one ``CHUNK_SIZE`` request at
+a time, each retried and resumed by the library). The final request carries
+``x-goog-hash: crc32c=...`` so GCS refuses to finalize bytes that do not match; the library
+then compares the CRC32C in the final response, and we compare CRC32C, MD5 and size once
+more from the object's metadata. Abort: a session that is never finalized never becomes an
+object; we also cancel it (DELETE on the session URI). A session that cannot be cancelled
+(store unreachable) expires by itself after a week and stores nothing visible; the bucket's
+lifecycle and soft-delete settings cover anything else.
+
+Memory per upload: the writer buffers up to one ``CHUNK_SIZE`` plus the incoming chunk, and
+the request body is one more ``CHUNK_SIZE`` copy: about 2-3 x 8 MiB = 16-24 MiB.
+
+Endpoint: ``STORAGE_EMULATOR_HOST`` (read by the client itself). With it set we use anonymous
+credentials and ``GOOGLE_CLOUD_PROJECT``; otherwise Application Default Credentials, which
+cover service accounts, Cloud Run's metadata server and workload identity federation
+(external-account credential files, e.g. from Lambda).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import google.api_core.exceptions as gexc
+import google.auth.exceptions
+import google_crc32c
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+from google.cloud.storage.fileio import BlobWriter
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from vo2dr.exceptions import (
+    AccessDenied,
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    StoreError,
+    TransientStoreError,
+)
+from vo2dr.stores._common import b64, best_effort, check_metadata
+from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
+
+MiB = 1024 * 1024
+CHUNK_SIZE = 8 * MiB  # resumable chunks must be a multiple of 256 KiB
+RETRY_TIMEOUT = 120.0  # seconds of exponential backoff (1 s doubling to 60 s) per request
+TIMEOUT = (10, 120)  # (connect, read) seconds per HTTP request
+
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+_NETWORK = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError, http.client.HTTPException,
+            google.auth.exceptions.TransportError, ConnectionError, TimeoutError)
+
+
+def _md5(data: bytes = b"") -> Any:
+    return hashlib.md5(data, usedforsecurity=False)  # an integrity checksum, as GCS uses it
+
+
+def make_client() -> storage.Client:
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "vo2max-dr-local"),
+                              credentials=AnonymousCredentials())
+    return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None)
+
+
+class GcsStore(BackupStore):
+    name = "gcs"
+
+    def __init__(self, bucket: str, client: storage.Client | None = None, *,
+                 chunk_size: int = CHUNK_SIZE, retry_timeout: float = RETRY_TIMEOUT) -> None:
+        if not bucket:
+            raise StoreError("gcs: no bucket configured (VO2DR_GCS_BUCKET)", store="gcs")
+        if chunk_size % (256 * 1024):
+            raise ValueError("GCS resumable chunks must be a multiple of 256 KiB")
+        self.bucket_name = bucket
+        self.chunk_size = chunk_size
+        self.list_page_size = 1000
+        self._retry = DEFAULT_RETRY.with_timeout(retry_timeout)
+        try:
+            self._client = client or make_client()
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise AccessDenied(f"gs://{bucket}: no usable Google credentials: {exc}",
+                               store="gcs") from exc
+        self._bucket = self._client.bucket(bucket)
+
+    def __repr__(self) -> str:
+        return f"GcsStore(gs://{self.bucket_name})"
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _error(self, exc: BaseException, op: str, key: str, writing: bool) -> Exception:
+        where = f"gs://{self.bucket_name}/{key}" if key else f"gs://{self.bucket_name}"
+        text = f"{where}: {op} failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, gexc.RetryError) and exc.cause is not None:
+            return self._error(exc.cause, f"{op} (retries exhausted)", key, writing)
+        if isinstance(exc, DataCorruption):
+            return IntegrityError(f"{where}: {op}: the service's checksum does not match: {exc}")
+        status = 0
+        if isinstance(exc, gexc.GoogleAPICallError):
+            status = int(exc.code or 0)
+        elif isinstance(exc, InvalidResponse) and exc.response is not None:
+            status = exc.response.status_code
+        if status == 404 and writing:
+            return StoreError(f"gcs bucket {self.bucket_name!r} does not exist "
+                              f"(or the upload session expired): {text}", store=self.name, key=key)
+        if status == 404:
+            return ObjectNotFound(text, store=self.name, key=key)
+        if status == 412 and writing:
+            return ObjectExists(f"{where} already exists (write-once)", store=self.name, key=key)
+        if status in (401, 403) or isinstance(exc, google.auth.exceptions.DefaultCredentialsError
+                                             | google.auth.exceptions.RefreshError):
+            return AccessDenied(text, store=self.name, key=key)
+        if status in _TRANSIENT_STATUS or isinstance(exc, _NETWORK):
+            return TransientStoreError(text, store=self.name, key=key)
+        return StoreError(text, store=self.name, key=key)
+
+    @contextlib.contextmanager
+    def _translating(self, op: str, key: str = "", *, writing: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except (gexc.GoogleAPIError, InvalidResponse, DataCorruption,
+                google.auth.exceptions.GoogleAuthError, *_NETWORK) as exc:
+            raise self._error(exc, op, key, writing) from exc
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _refuse_existing(self, key: str) -> None:
+        # Fails early, before any bytes move. The atomic guarantee is if_generation_match=0 on
+        # the upload itself; gcp-storage-emulator ignores that precondition, so against the
+        # emulator this check is the only write-once protection.
+        with self._translating("get object metadata", key):
+            existing = self._bucket.get_blob(key, retry=self._retry, timeout=TIMEOUT)
+        if existing is not None:
+            raise ObjectExists(f"gs://{self.bucket_name}/{key} already exists (write-once)",
+                               store=self.name, key=key)
+
+    def put_bytes(self, key: str, data: bytes, *,
+                  metadata: dict[str, str] | None = None) -> PutResult:
+        metadata = check_metadata(metadata)
+        self._refuse_existing(key)
+        blob = self._bucket.blob(key)
+        blob.metadata = dict(metadata or {})
+        crc = google_crc32c.Checksum(data)
+        with self._translating("upload", key, writing=True):
+            # A multipart upload; checksum="crc32c" sends our CRC32C for the service to check.
+            blob.upload_from_string(data, content_type="application/octet-stream",
+                                    if_generation_match=0, checksum="crc32c",
+                                    retry=self._retry, timeout=TIMEOUT)
+        return self._verify(key, len(data), hashlib.sha256(data), crc, _md5(data))
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], *,
+                   metadata: dict[str, str] | None = None) -> PutResult:
+        metadata = check_metadata(metadata)
+        self._refuse_existing(key)
+        blob = self._bucket.blob(key, chunk_size=self.chunk_size)
+        blob.metadata = dict(metadata or {})
+        writer = BlobWriter(blob, chunk_size=self.chunk_size, retry=self._retry,
+                            if_generation_match=0, checksum="crc32c",
+                            content_type="application/octet-stream", timeout=TIMEOUT)
+        sha, crc, md5 = hashlib.sha256(), google_crc32c.Checksum(), _md5()
+        size = 0
+        try:
+            for chunk in chunks:  # the caller's errors pass through unchanged
+                sha.update(chunk)
+                crc.update(chunk)
+                md5.update(chunk)
+                size += len(chunk)
+                with self._translating("resumable upload", key, writing=True):
+                    writer.write(chunk)
+            with self._translating("resumable upload (finalize)", key, writing=True):
+                writer.close()
+        except BaseException:
+            # Never finalized, so nothing is visible; cancel the session if the store answers.
+            if not writer.closed:
+                best_effort(f"gcs cancel resumable upload {key}", writer.terminate)
+            raise
+        return self._verify(key, size, sha, crc, md5)
+
+    def _verify(self, key: str, size: int, sha: Any, crc: Any, md5: Any) -> PutResult:
+        with self._translating("get object metadata", key):
+            blob = self._bucket.get_blob(key, retry=self._retry, timeout=TIMEOUT)
+        local_crc, local_md5 = b64(crc.digest()), b64(md5.digest())
+        if blob is None or blob.size != size or blob.crc32c != local_crc or (
+                blob.md5_hash and blob.md5_hash != local_md5):
+            got = "nothing" if blob is None else (
+                f"{blob.size} bytes crc32c {blob.crc32c} md5 {blob.md5_hash}")
+            raise IntegrityError(f"gs://{self.bucket_name}/{key}: GCS reports {got}, sent "
+                                 f"{size} bytes crc32c {local_crc} md5 {local_md5}")
+        return PutResult(key=key, size=size, sha256=sha.hexdigest(),
+                         checksum=f"crc32c:{blob.crc32c}")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get_stream(self, key: str, chunk_size: int = 8 * MiB) -> Iterator[bytes]:
+        blob = self._get_blob(key)
+        # The reader is pinned to this generation; each read is one ranged GET.
+        with self._translating("download", key):
+            reader = blob.open("rb", chunk_size=chunk_size, retry=self._retry, raw_download=True,
+                               timeout=TIMEOUT)
+        return self._read(reader, blob, key, chunk_size)
+
+    def _read(self, reader: Any, blob: Any, key: str, chunk_size: int) -> Iterator[bytes]:
+        crc = google_crc32c.Checksum()
+        with reader:
+            while True:
+                with self._translating("download", key):
+                    chunk = reader.read(chunk_size)
+                if not chunk:
+                    break
+                crc.update(chunk)
+                yield chunk
+        if blob.crc32c and b64(crc.digest()) != blob.crc32c:
+            raise IntegrityError(f"gs://{self.bucket_name}/{key}: downloaded bytes have crc32c "
+                                 f"{b64(crc.digest())}, GCS reports {blob.crc32c}")
+
+    def _get_blob(self, key: str) -> Any:
+        with self._translating("get object metadata", key):
+            blob = self._bucket.get_blob(key, retry=self._retry, timeout=TIMEOUT)
+        if blob is None:
+            raise ObjectNotFound(f"gs://{self.bucket_name}/{key} does not exist",
+                                 store=self.name, key=key)
+        return blob
+
+    def stat(self, key: str) -> ObjectInfo:
+        blob = self._get_blob(key)
+        return self._info(blob)
+
+    @staticmethod
+    def _info(blob: Any) -> ObjectInfo:
+        return ObjectInfo(key=blob.name, size=int(blob.size or 0), last_modified=blob.updated,
+                          checksum=f"crc32c:{blob.crc32c}" if blob.crc32c else "",
+                          metadata=dict(blob.metadata or {}))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        with self._translating("list objects", prefix):
+            blobs = self._client.list_blobs(self.bucket_name, prefix=prefix or None,
+                                            page_size=self.list_page_size, retry=self._retry,
+                                            timeout=TIMEOUT)
+            for blob in blobs:
+                yield self._info(blob)
+
+    def delete(self, key: str) -> None:
+        try:
+            with self._translating("delete", key):
+                self._bucket.delete_blob(key, retry=self._retry, timeout=TIMEOUT)
+        except ObjectNotFound:
+            pass
