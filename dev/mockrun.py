@@ -8,10 +8,12 @@ harness, so what reviewers see in the plan is exactly what the tests asserted.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import runpy
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +30,8 @@ from pulumi.runtime.sync_await import _sync_await
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "infra" / "__main__.py"
 PROJECT = "vo2max-dr"
-SECRET_SIG = rpc._special_sig_key  # noqa: SLF001 - the wire marker of a secret value
-SECRET_MARK = rpc._special_secret_sig  # noqa: SLF001
+SECRET_SIG = rpc._special_sig_key
+SECRET_MARK = rpc._special_secret_sig
 
 # Fake but well-formed values for the stack's secrets: tests scan for these strings to prove
 # no secret reaches a resource input in clear.
@@ -39,6 +41,31 @@ TEST_SECRETS = {
     "recoveryPublicKey": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n"
                          "-----END PUBLIC KEY-----\n",
 }
+
+
+# Provider SDK packages that, when first loaded, emit a DeprecationWarning for every deprecated
+# class they define (e.g. pulumi_aws.s3 for BucketV2), whether the program uses it or not.
+# Loading them here once with those import-time warnings silenced leaves the warnings that
+# matter (a deprecated resource or argument the program actually uses) to pytest's
+# `error::DeprecationWarning:pulumi_*` filters and to the deprecation test.
+_PROVIDER_MODULES_WARNING_ON_IMPORT = (
+    "pulumi_aws.s3", "pulumi_aws.lambda_", "pulumi_aws.ec2", "pulumi_aws.vpn",
+    "pulumi_gcp.storage", "pulumi_gcp.compute", "pulumi_gcp.bigquery", "pulumi_gcp.monitoring",
+)
+
+
+def load_provider_modules_quietly() -> None:
+    for name in _PROVIDER_MODULES_WARNING_ON_IMPORT:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            getattr(module, "__all__", None)  # Pulumi SDK modules load on first attribute access
+
+
+load_provider_modules_quietly()
 
 
 @dataclass
@@ -52,6 +79,7 @@ class Resource:
     outputs: dict[str, Any]
     raw_inputs: dict[str, Any]  # wire form: secrets still wrapped, for secret scans
     dependencies: list[str] = field(default_factory=list)
+    protect: bool = False  # the `protect` resource option: Pulumi refuses to delete it
 
 
 @dataclass
@@ -89,8 +117,11 @@ class RealisticMocks(pulumi.runtime.Mocks):
     """Returns the ids and computed outputs a provider would, shaped like the real ones, so the
     program's ARNs, names and policy documents come out realistic."""
 
-    def __init__(self, stack: str, account: str, region: str, gcp_project: str) -> None:
-        self.stack, self.account, self.region, self.gcp_project = stack, account, region, gcp_project
+    def __init__(self, stack: str, account: str, region: str, gcp_project: str,
+                 gcp_project_number: str = "100000000001") -> None:
+        self.stack, self.account, self.region = stack, account, region
+        self.gcp_project = gcp_project
+        self.gcp_project_number = gcp_project_number
         self.subscription = "00000000-0000-0000-0000-0000000000aa"
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict]:
@@ -109,12 +140,24 @@ class RealisticMocks(pulumi.runtime.Mocks):
                 state.update(email=email, member=f"serviceAccount:{email}",
                              uniqueId=str(int(ident[:15], 16)))
             if typ == "gcp:kms/keyRing:KeyRing":
-                rid = f"projects/{self.gcp_project}/locations/{state.get('location')}/keyRings/{rid}"
+                location = state.get("location")
+                rid = f"projects/{self.gcp_project}/locations/{location}/keyRings/{rid}"
             if typ == "gcp:kms/cryptoKey:CryptoKey":
                 rid = f"{state.get('keyRing')}/cryptoKeys/{state.get('name')}"
             if typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
                 rid = (f"projects/{self.gcp_project}/locations/global/workloadIdentityPools/"
                        f"{state.get('workloadIdentityPoolId', name)}")
+                state["name"] = rid
+            if typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
+                rid = (f"projects/{self.gcp_project_number}/locations/global/"
+                       f"workloadIdentityPools/{state.get('workloadIdentityPoolId')}/providers/"
+                       f"{state.get('workloadIdentityPoolProviderId', name)}")
+                state["name"] = rid
+            if typ == "gcp:storage/bucket:Bucket":
+                state["url"] = f"gs://{rid}"
+                state["selfLink"] = f"https://www.googleapis.com/storage/v1/b/{rid}"
+            if typ == "gcp:serviceaccount/account:Account":
+                rid = f"projects/{self.gcp_project}/serviceAccounts/{state['email']}"
                 state["name"] = rid
             state.setdefault("selfLink", f"https://www.googleapis.com/{typ}/{rid}")
             state.setdefault("url", f"gs://{rid}")
@@ -125,6 +168,7 @@ class RealisticMocks(pulumi.runtime.Mocks):
             provider_type = typ.split(":")[1]
             rid = (f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers/"
                    f"Microsoft.{provider_type.capitalize()}/{name}")
+            rid = self._azure_id(typ, name, state, rg, ident) or rid
             if typ == "azure-native:resources:ResourceGroup":
                 rid = f"/subscriptions/{self.subscription}/resourceGroups/{name}"
                 state.setdefault("name", state.get("resourceGroupName", name))
@@ -135,18 +179,74 @@ class RealisticMocks(pulumi.runtime.Mocks):
                              tenantId=str(uuid.UUID(ident[:32])))
             if typ == "azure-native:keyvault:Vault":
                 state["properties"] = {**state.get("properties", {}),
-                                       "vaultUri": f"https://{name}.vault.azure.net/"}
-            if typ == "azure-native:keyvault:Key":
+                                       "vaultUri": f"https://{state['name']}.vault.azure.net/"}
+            if typ == "azure-native:keyvault:Key" and "keyUri" not in state:
                 state["keyUri"] = f"https://vault.vault.azure.net/keys/{name}"
                 state["keyUriWithVersion"] = f"https://vault.vault.azure.net/keys/{name}/{ident[:32]}"
             if typ == "azure-native:storage:StorageAccount":
                 acct = state.get("accountName", name)
+                identity = state.get("identity") or {}
+                if isinstance(identity.get("userAssignedIdentities"), list):
+                    # Input: a list of identity ids; output: a map id -> identity details.
+                    state["identity"] = {**identity, "userAssignedIdentities": {
+                        i: {"principalId": str(uuid.UUID(_stable_id(i)[:32]))}
+                        for i in identity["userAssignedIdentities"]}}
                 state["primaryEndpoints"] = {"blob": f"https://{acct}.blob.core.windows.net/"}
             if typ == "azure-native:authorization:RoleDefinition":
                 state.setdefault("name", str(uuid.UUID(ident[:32])))
             state["id"] = rid
             return rid, state
         return f"{name}-id", state
+
+    def _azure_id(self, typ: str, name: str, state: dict, rg: str, ident: str) -> str | None:
+        """ARM ids shaped like the real ones, so role-assignment scopes can be checked."""
+        base = f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers"
+        acct = f"{base}/Microsoft.Storage/storageAccounts/{state.get('accountName', name)}"
+        guid = str(uuid.UUID(ident[:32]))
+        ids = {
+            "azure-native:storage:StorageAccount": acct,
+            "azure-native:storage:BlobServiceProperties": f"{acct}/blobServices/default",
+            "azure-native:storage:BlobContainer":
+                f"{acct}/blobServices/default/containers/{state.get('containerName', name)}",
+            "azure-native:storage:BlobContainerImmutabilityPolicy":
+                f"{acct}/blobServices/default/containers/{state.get('containerName')}"
+                "/immutabilityPolicies/default",
+            "azure-native:storage:ManagementPolicy": f"{acct}/managementPolicies/default",
+            "azure-native:keyvault:Vault":
+                f"{base}/Microsoft.KeyVault/vaults/{state.get('vaultName', name)}",
+            "azure-native:keyvault:Key":
+                f"{base}/Microsoft.KeyVault/vaults/{state.get('vaultName')}/keys/"
+                f"{state.get('keyName', name)}",
+            "azure-native:managedidentity:UserAssignedIdentity":
+                f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/"
+                f"{state.get('resourceName', name)}",
+            "azure-native:managedidentity:FederatedIdentityCredential":
+                f"{base}/Microsoft.ManagedIdentity/userAssignedIdentities/"
+                f"{state.get('resourceName')}/federatedIdentityCredentials/"
+                f"{state.get('federatedIdentityCredentialResourceName', name)}",
+            "azure-native:authorization:RoleDefinition":
+                f"{state.get('scope')}/providers/Microsoft.Authorization/roleDefinitions/"
+                f"{state.get('roleDefinitionId', guid)}",
+            "azure-native:authorization:RoleAssignment":
+                f"{state.get('scope')}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+        }
+        physical = {"azure-native:storage:StorageAccount": "accountName",
+                    "azure-native:storage:BlobContainer": "containerName",
+                    "azure-native:keyvault:Vault": "vaultName",
+                    "azure-native:keyvault:Key": "keyName",
+                    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+                    "azure-native:managedidentity:FederatedIdentityCredential":
+                        "federatedIdentityCredentialResourceName"}.get(typ)
+        if physical and state.get(physical):
+            state["name"] = state[physical]  # ARM returns the physical name, not Pulumi's
+        if typ == "azure-native:keyvault:Key":
+            vault = state.get("vaultName")
+            state["keyUri"] = f"https://{vault}.vault.azure.net/keys/{state.get('keyName', name)}"
+            state["keyUriWithVersion"] = f"{state['keyUri']}/{ident[:32]}"
+        if typ == "azure-native:storage:BlobContainerImmutabilityPolicy":
+            state.setdefault("state", "Unlocked")  # Azure always creates the policy unlocked
+            state.setdefault("etag", f'"{ident[:16]}"')
+        return ids.get(typ)
 
     def _aws(self, typ: str, name: str, state: dict, ident: str) -> tuple[str, dict]:
         service = typ.split(":")[1].split("/")[0]
@@ -211,10 +311,15 @@ class RealisticMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
         if args.token == "gcp:organizations/getProject:getProject":
-            return {"projectId": self.gcp_project, "number": "100000000001"}
+            return {"projectId": self.gcp_project, "number": self.gcp_project_number}
         if args.token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
-            email = "service-100000000001@gs-project-accounts.iam.gserviceaccount.com"
+            email = f"service-{self.gcp_project_number}@gs-project-accounts.iam.gserviceaccount.com"
             return {"emailAddress": email, "member": f"serviceAccount:{email}"}
+        outbound = "aws:iam/getOutboundWebIdentityFederation:getOutboundWebIdentityFederation"
+        if args.token == outbound:
+            # The per-account issuer AWS returns once outbound identity federation is enabled.
+            issuer = str(uuid.UUID(_stable_id("issuer", self.account)[:32]))
+            return {"issuerIdentifier": f"https://{issuer}.tokens.sts.global.api.aws"}
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": "c", "objectId": "o", "subscriptionId": self.subscription,
                     "tenantId": "00000000-0000-0000-0000-000000000000"}
@@ -226,10 +331,10 @@ class _RecordingMonitor(pmocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            pmocks._ensure_event_loop()  # noqa: SLF001
+            pmocks._ensure_event_loop()
             reg = self.resources.get(response.urn)
             self.recorded.append(Resource(
                 urn=response.urn, type=request.type, name=request.name,
@@ -238,6 +343,7 @@ class _RecordingMonitor(pmocks.MockMonitor):
                 outputs=dict(reg.state) if reg else {},
                 raw_inputs=json_format.MessageToDict(request.object),
                 dependencies=list(request.dependencies),
+                protect=bool(request.protect),
             ))
         return response
 
@@ -285,6 +391,7 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
     mocks = RealisticMocks(
         stack, str(clouds.get("aws", {}).get("accountId", "111111111111")),
         settings.get("aws:region", "us-east-1"), settings.get("gcp:project", "p"),
+        str(clouds.get("gcp", {}).get("projectNumber", "100000000001")),
     )
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, secret_keys)

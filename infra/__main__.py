@@ -9,13 +9,42 @@ import pulumi
 # Pulumi runs this file with infra/ on sys.path; the package imports need the project root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.config import load  # noqa: E402
+import infra.aws
+import infra.azure
+import infra.gcp
+from infra.config import load
 
 cfg = load()
 pulumi.export("environment", cfg.environment)
 
-# Wiring, added by each component as it lands:
-#   aws = infra.aws.build(cfg)                       -> primary store (issue 2)
-#   gcp = infra.gcp.build(cfg, aws) if cfg.gcp.enabled     (issue 4)
-#   azure = infra.azure.build(cfg, aws) if cfg.azure.enabled (issue 4)
-#   infra.runtime.build(cfg, aws, gcp, azure)        -> Lambda, schedules, Cloud Run (issue 6)
+aws = infra.aws.build(cfg)
+pulumi.export("awsBucketName", aws.bucket_name)
+pulumi.export("awsAccessLogBucketName", aws.log_bucket.bucket_name)
+pulumi.export("awsKmsKeyArn", aws.key_arn)
+pulumi.export("awsKmsKeyAlias", aws.key.alias_name)
+pulumi.export("awsBackupWriterRoleArn", aws.writer_role_arn)
+pulumi.export("awsRestoreReaderRoleArn", aws.reader_role_arn)
+pulumi.export("awsMonitorRoleArn", aws.monitor_role_arn)
+
+# Secondary and tertiary stores, declared only where the stack enables them. Both trust the
+# AWS backup writer role through keyless federation (docs/cross-cloud-identity.md).
+gcp = infra.gcp.build(cfg, aws.writer_role_arn) if cfg.gcp.enabled else None
+if gcp is not None:
+    pulumi.export("gcsBucketName", gcp.bucket_name)
+    pulumi.export("gcsKmsKeyId", gcp.key.key_id)
+    pulumi.export("gcsWriterServiceAccount", gcp.writer_email)
+    pulumi.export("gcsReaderServiceAccount", gcp.reader_email)
+    pulumi.export("gcsWorkloadIdentityAudience", gcp.workload_identity_audience)
+    pulumi.export("gcsCredentialConfig", gcp.credential_config)
+azure = infra.azure.build(cfg, aws.writer_role_arn) if cfg.azure.enabled else None
+if azure is not None:
+    pulumi.export("azureContainerUrl", azure.container_url)
+    pulumi.export("azureStorageAccount", azure.store.account_name)
+    pulumi.export("azureTenantId", cfg.azure.tenant_id)
+    pulumi.export("azureWriterClientId", azure.writer_client_id)
+    pulumi.export("azureReaderClientId", azure.reader_client_id)
+    pulumi.export("azureKeyVaultUri", azure.key.vault_uri)
+    if azure.lock_command is not None:
+        pulumi.export("azureImmutabilityLockCommand", azure.lock_command)
+
+# The job as infrastructure: Lambda + schedules + alarms on AWS, the Cloud Run standby on GCP.

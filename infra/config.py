@@ -8,13 +8,13 @@ which no stack can change.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-
 from vo2dr.exceptions import ConfigError
 from vo2dr.strategy import DataClass, Strategy, parse_strategy
 
@@ -37,6 +37,16 @@ CLOUDWATCH_LOG_RETENTION_DAYS = (
     2922, 3288, 3653,
 )
 _DAYS_PER_WEEK, _DAYS_PER_YEAR, _MONTHS_PER_YEAR = 7, 365, 12
+# Key rotation: the issue caps it at 90 days; Cloud KMS needs at least one day. Azure Key Vault
+# needs a key version to expire at least 28 days after creation and a rotation at least 7 days
+# before that expiry (provider facts, not strategy).
+KEY_ROTATION_MAX_DAYS = 90
+# AWS KMS accepts an automatic rotation period of 90 days or more (provider fact).
+AWS_KMS_MIN_ROTATION_DAYS = 90
+AZURE_KEY_MIN_EXPIRY_DAYS = 28
+AZURE_KEY_ROTATE_BEFORE_EXPIRY_DAYS = 7
+# Soft delete that every store accepts: GCS allows 7 to 90 days, Key Vault 7 to 90 days.
+SOFT_DELETE_DAYS_RANGE = (7, 90)
 _EVENTBRIDGE_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 
@@ -118,6 +128,14 @@ class Immutability:
 
 
 @dataclass(frozen=True)
+class Keys:
+    """Rotation of the customer-managed keys (Cloud KMS, Key Vault; AWS KMS may use it too)."""
+
+    rotation_days: int
+    expiry_days: int  # Key Vault: each key version expires this long after it is created
+
+
+@dataclass(frozen=True)
 class AwsCloud:
     enabled: bool
     region: str
@@ -189,6 +207,7 @@ class StackConfig:
     runtime: Runtime
     secrets: Secrets
     lifecycle: tuple[TierLifecycle, ...] = field(default_factory=tuple)
+    keys: Keys | None = None  # always set by parse(); defaulted only to keep the field order
 
     @property
     def is_production(self) -> bool:
@@ -231,7 +250,7 @@ def parse_tiering(raw: Any) -> Tiering:
     raw = _mapping(raw, "tiering")
     names = ("infrequentAfterDays", "archiveAfterDays", "deepArchiveAfterDays")
     steps = [_positive_int(raw, "tiering", n) for n in names]
-    for (a, da), (b, db) in zip(zip(names, steps), zip(names[1:], steps[1:]), strict=False):
+    for (a, da), (b, db) in itertools.pairwise(zip(names, steps, strict=True)):
         if db <= da:
             raise _fail(f"tiering.{b}", f"is {db}, not after tiering.{a} ({da})",
                         "transitions must be strictly increasing: infrequent < archive < deep")
@@ -295,14 +314,39 @@ def parse_immutability(raw: Any, environment: str, retention: Retention) -> Immu
         mode=mode,
         lock_days=_positive_int(raw, "immutability", "lockDays"),
         noncurrent_version_days=_positive_int(raw, "immutability", "noncurrentVersionDays"),
-        abort_incomplete_upload_days=_positive_int(raw, "immutability", "abortIncompleteUploadDays"),
+        abort_incomplete_upload_days=_positive_int(
+            raw, "immutability", "abortIncompleteUploadDays"),
         soft_delete_days=_positive_int(raw, "immutability", "softDeleteDays"),
     )
+    low, high = SOFT_DELETE_DAYS_RANGE
+    if not low <= imm.soft_delete_days <= high:
+        raise _fail("immutability.softDeleteDays", f"is {imm.soft_delete_days}",
+                    f"GCS and Key Vault soft delete accept {low} to {high} days")
     if imm.lock_days > retention.daily_days:
         raise _fail("immutability.lockDays", f"is {imm.lock_days}, longer than the "
                     f"{retention.daily_days}-day daily retention",
                     "the lock must end by the time lifecycle expires the shortest-kept tier")
     return imm
+
+
+def parse_keys(raw: Any) -> Keys:
+    raw = _mapping(raw, "keys")
+    rotation = _positive_int(raw, "keys", "rotationDays")
+    expiry = _positive_int(raw, "keys", "expiryDays")
+    if rotation > KEY_ROTATION_MAX_DAYS:
+        raise _fail("keys.rotationDays", f"is {rotation}",
+                    f"rotate keys at least every {KEY_ROTATION_MAX_DAYS} days")
+    need = max(AZURE_KEY_MIN_EXPIRY_DAYS, rotation + AZURE_KEY_ROTATE_BEFORE_EXPIRY_DAYS)
+    if expiry < need:
+        raise _fail("keys.expiryDays", f"is {expiry}",
+                    "a key version must outlive its rotation by "
+                    f"{AZURE_KEY_ROTATE_BEFORE_EXPIRY_DAYS} days and live at least "
+                    f"{AZURE_KEY_MIN_EXPIRY_DAYS}: set it to {need} or more")
+    if rotation < AWS_KMS_MIN_ROTATION_DAYS:
+        raise _fail("keys.rotationDays", f"is {rotation}",
+                    f"AWS KMS rotates a key at most every {AWS_KMS_MIN_ROTATION_DAYS} days: "
+                    f"set it to {AWS_KMS_MIN_ROTATION_DAYS} or more")
+    return Keys(rotation, expiry)
 
 
 def parse_clouds(raw: Any, environment: str, aws_region: str, gcp_project: str,
@@ -448,11 +492,12 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         runtime=parse_runtime(raw.get("runtime")),
         secrets=secrets or Secrets(None, None, None),
         lifecycle=lifecycle_plan(environment, retention, tiering),
+        keys=parse_keys(raw.get("keys")),
     )
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
-        "monitoring", "runtime")
+        "monitoring", "runtime", "keys")
 SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "recoveryPublicKey")
 
 

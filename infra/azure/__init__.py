@@ -1,1 +1,126 @@
-"""Azure Blob tertiary store: Key Vault key, storage account, container, identities."""
+"""Azure Blob tertiary store: Key Vault key, storage account, container, identities.
+
+``build(cfg, aws_writer_role_arn)`` declares it all and returns :class:`AzureTertiary`. The AWS
+backup writer role signs in to Entra ID with a federated credential, never a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+from pulumi_azure_native import authorization, resources
+
+from infra.azure.access import ContainerAccess, ContainerAccessArgs, stable_guid
+from infra.azure.keys import StorageKey, StorageKeyArgs
+from infra.azure.storage import BlobStore, BlobStoreArgs
+from infra.config import StackConfig
+
+__all__ = ["AzureTertiary", "build", "names"]
+
+
+@dataclass(frozen=True)
+class Names:
+    """Physical names. Storage account (3-24 lowercase letters and digits) and vault (3-24)
+    names are global, so both carry a short hash of the tenant and environment."""
+
+    resource_group: str
+    storage_account: str
+    container: str
+    vault: str
+    key: str
+    cmk_identity: str
+    writer_identity: str
+    reader_identity: str
+    writer_role: str
+
+
+def names(cfg: StackConfig) -> Names:
+    digest = hashlib.sha256(f"{cfg.azure.tenant_id}/{cfg.project}/{cfg.environment}".encode())
+    suffix = digest.hexdigest()[:8]
+    return Names(
+        resource_group=cfg.name("backups"),
+        storage_account=f"vo2dr{cfg.environment}{suffix}"[:24],
+        container="backups",
+        vault=f"vo2dr-{cfg.environment}-{suffix[:6]}"[:24],
+        key="blob-cmk",
+        cmk_identity=cfg.name("blob-cmk"),
+        writer_identity=cfg.name("blob-writer"),
+        reader_identity=cfg.name("blob-reader"),
+        writer_role=f"vo2dr {cfg.environment} backup blob writer",
+    )
+
+
+@dataclass(frozen=True)
+class AzureTertiary:
+    resource_group: resources.ResourceGroup
+    key: StorageKey
+    store: BlobStore
+    access: ContainerAccess
+    names: Names
+    lock_command: pulumi.Output[str] | None  # production only: the one-time lock step
+
+    @property
+    def container_url(self) -> pulumi.Output[str]:
+        return self.store.container_url
+
+    @property
+    def writer_client_id(self) -> pulumi.Output[str]:
+        return self.access.writer_client_id
+
+    @property
+    def reader_client_id(self) -> pulumi.Output[str]:
+        return self.access.reader_client_id
+
+
+def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
+          aws_token_issuer: pulumi.Input[str] | None = None) -> AzureTertiary:
+    """Declare the Azure tertiary store. Every number comes from ``cfg``.
+
+    ``aws_token_issuer`` is the AWS account's outbound identity federation issuer URL; when not
+    given it is read from AWS (the feature must have been enabled once, see
+    docs/cross-cloud-identity.md)."""
+    if cfg.keys is None:  # parse() always sets it; a hand-built config may not
+        raise ValueError("cfg.keys is missing: build the config with infra.config.parse")
+    n = names(cfg)
+    tags = dict(cfg.tags)
+    imm = cfg.immutability
+    if aws_token_issuer is None:
+        aws_token_issuer = aws.iam.get_outbound_web_identity_federation_output().issuer_identifier
+    subscription_id = authorization.get_client_config_output().subscription_id
+    # The resource group holds every Azure resource of the store; deleting the stack's
+    # resources never touches anything else in the subscription.
+    group = resources.ResourceGroup(cfg.name("azure-rg"), resource_group_name=n.resource_group,
+                                    location=cfg.azure.location, tags=tags)
+    key = StorageKey(cfg.name("azure-key"), StorageKeyArgs(
+        resource_group_name=group.name, location=cfg.azure.location,
+        tenant_id=cfg.azure.tenant_id, subscription_id=subscription_id, vault_name=n.vault,
+        key_name=n.key, cmk_identity_name=n.cmk_identity,
+        soft_delete_days=imm.soft_delete_days, rotation_days=cfg.keys.rotation_days,
+        expiry_days=cfg.keys.expiry_days, protect=cfg.is_production, tags=tags))
+    store = BlobStore(cfg.name("azure-blob"), BlobStoreArgs(
+        resource_group_name=group.name, location=cfg.azure.location,
+        account_name=n.storage_account, container_name=n.container,
+        vault_uri=key.vault_uri, key_name=key.key_name, cmk_identity_id=key.cmk_identity_id,
+        lifecycle=cfg.lifecycle, immutability_days=imm.lock_days,
+        soft_delete_days=imm.soft_delete_days,
+        noncurrent_version_days=imm.noncurrent_version_days,
+        production=imm.locked, tags=tags, depends_on=[key.cmk_grant]))
+    access = ContainerAccess(cfg.name("azure-access"), ContainerAccessArgs(
+        resource_group_id=group.id, resource_group_name=group.name,
+        location=cfg.azure.location, subscription_id=subscription_id,
+        container_id=store.container_id, writer_identity_name=n.writer_identity,
+        reader_identity_name=n.reader_identity, role_name=n.writer_role,
+        role_definition_guid=stable_guid(cfg.project, cfg.stack, "blob-writer-role"),
+        aws_token_issuer=aws_token_issuer, aws_writer_role_arn=aws_writer_role_arn,
+        tags=tags))
+    lock_command = None
+    if imm.locked:
+        lock_command = pulumi.Output.format(
+            "az storage container immutability-policy lock --resource-group {0} "
+            "--account-name {1} --container-name {2} --if-match '{3}'",
+            group.name, store.account_name, n.container, store.immutability_etag)
+    return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n,
+                         lock_command=lock_command)

@@ -1,1 +1,113 @@
-"""GCS secondary store: Cloud KMS, bucket, lifecycle, service accounts, workload identity."""
+"""GCS secondary store: Cloud KMS, bucket, lifecycle, service accounts, workload identity.
+
+``build(cfg, aws_writer_role_arn)`` declares it all and returns :class:`GcpSecondary`. The AWS
+backup writer role reaches the bucket through workload identity federation, never a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig
+from infra.gcp.access import AwsFederation, AwsFederationArgs, BucketAccess, BucketAccessArgs
+from infra.gcp.keys import BucketKey, BucketKeyArgs
+from infra.gcp.labels import gcp_labels
+from infra.gcp.storage import BackupBucket, BackupBucketArgs
+
+__all__ = ["GcpSecondary", "build", "names"]
+
+
+@dataclass(frozen=True)
+class Names:
+    """Physical names, fixed before the first deploy. Bucket names are global, so the bucket
+    carries the project number; service account ids are at most 30 characters."""
+
+    bucket: str
+    key_ring: str
+    key: str
+    writer_account_id: str
+    reader_account_id: str
+    pool_id: str
+    provider_id: str
+
+
+def names(cfg: StackConfig) -> Names:
+    return Names(
+        bucket=f"{cfg.name('backups')}-{cfg.gcp.project_number}",
+        key_ring=cfg.name("keys"),
+        key="backups",
+        writer_account_id=cfg.name("gcs-writer"),
+        reader_account_id=cfg.name("gcs-reader"),
+        # Deleted pools are kept (soft-deleted) for 30 days and their ids cannot be reused
+        # meanwhile, so the id is stable per environment.
+        pool_id=cfg.name("aws"),
+        provider_id=f"aws-{cfg.aws.account_id}",
+    )
+
+
+@dataclass(frozen=True)
+class GcpSecondary:
+    key: BucketKey
+    bucket: BackupBucket
+    access: BucketAccess
+    federation: AwsFederation
+    names: Names
+
+    @property
+    def bucket_name(self) -> pulumi.Output[str]:
+        return self.bucket.bucket_name
+
+    @property
+    def writer_email(self) -> pulumi.Output[str]:
+        return self.access.writer_email
+
+    @property
+    def reader_email(self) -> pulumi.Output[str]:
+        return self.access.reader_email
+
+    @property
+    def workload_identity_audience(self) -> pulumi.Output[str]:
+        return self.federation.audience
+
+    @property
+    def credential_config(self) -> pulumi.Output[str]:
+        """External-account JSON for google-auth in the AWS Lambda (no secret inside)."""
+        return self.federation.credential_config
+
+
+def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str]) -> GcpSecondary:
+    """Declare the GCS secondary store. Every number comes from ``cfg``."""
+    if cfg.keys is None:  # parse() always sets it; a hand-built config may not
+        raise ValueError("cfg.keys is missing: build the config with infra.config.parse")
+    n = names(cfg)
+    labels = gcp_labels(cfg.tags)
+    project = cfg.gcp.project
+    # Asking GCS for its service agent also creates the agent if the project never used GCS,
+    # so the KMS grant below cannot fail on a not-yet-existing member.
+    agent = gcp.storage.get_project_service_account_output(project=project)
+    key = BucketKey(cfg.name("gcs-key"), BucketKeyArgs(
+        project=project, location=cfg.gcp.location.lower(), key_ring_name=n.key_ring,
+        key_name=n.key, rotation_days=cfg.keys.rotation_days,
+        storage_agent_member=agent.member, protect=cfg.is_production, labels=labels))
+    bucket = BackupBucket(cfg.name("gcs-backups"), BackupBucketArgs(
+        project=project, bucket_name=n.bucket, location=cfg.gcp.location,
+        kms_key_id=key.key_id, lifecycle=cfg.lifecycle,
+        retention_days=cfg.immutability.lock_days,
+        retention_locked=cfg.immutability.locked,
+        soft_delete_days=cfg.immutability.soft_delete_days,
+        abort_incomplete_upload_days=cfg.immutability.abort_incomplete_upload_days,
+        labels=labels, depends_on=[key.agent_grant]))
+    access = BucketAccess(cfg.name("gcs-access"), BucketAccessArgs(
+        project=project, bucket_name=bucket.bucket_name,
+        writer_account_id=n.writer_account_id, reader_account_id=n.reader_account_id,
+        environment=cfg.environment))
+    federation = AwsFederation(cfg.name("gcs-federation"), AwsFederationArgs(
+        project=project, project_number=cfg.gcp.project_number, pool_id=n.pool_id,
+        provider_id=n.provider_id, aws_account_id=cfg.aws.account_id,
+        aws_writer_role_arn=aws_writer_role_arn,
+        writer_service_account=access.writer.name, writer_email=access.writer_email,
+        environment=cfg.environment))
+    return GcpSecondary(key=key, bucket=bucket, access=access, federation=federation, names=n)

@@ -1,0 +1,146 @@
+"""IAM roles of the job, one per job role, and their least-privilege permissions.
+
+Identities and permissions are two components because the KMS key policy names the roles
+(so the roles exist before the key), while the permissions name the key (so they come after).
+
+- backup writer: the scheduled backup Lambda. Puts new objects under ``database/<env>/``; it
+  can neither read nor delete a backup, so a compromised job cannot destroy history.
+- restore reader: restores and drills. Reads and lists the environment's backups and
+  decrypts; it cannot write.
+- monitor: the status check. Lists and reads manifests only, never a dump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+from vo2dr.layout import MANIFEST_SUFFIX
+
+from infra.aws.policies import account_root, document, statement, trust
+
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+ROLES = ("writer", "reader", "monitor")
+
+
+@dataclass(frozen=True)
+class JobRolesArgs:
+    account_id: str
+    writer_role_name: str
+    reader_role_name: str
+    monitor_role_name: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class JobRoles(pulumi.ComponentResource):
+    """The three job identities and who may assume them.
+
+    Outputs: ``writer_arn``, ``reader_arn``, ``monitor_arn`` (and ``*_name``)."""
+
+    writer: aws.iam.Role
+    reader: aws.iam.Role
+    monitor: aws.iam.Role
+
+    def __init__(self, name: str, args: JobRolesArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vo2dr:aws:JobRoles", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # Lambda may assume the role only for functions of this account (confused deputy).
+        from_this_account = {"StringEquals": {"aws:SourceAccount": args.account_id}}
+        lambda_trust = trust("LambdaOfThisAccount", {"Service": LAMBDA_SERVICE},
+                             from_this_account)
+        self.writer = aws.iam.Role(
+            f"{name}-backup-writer", name=args.writer_role_name,
+            description="vo2dr backup job: writes new backups, cannot read or delete them",
+            assume_role_policy=document(lambda_trust), tags=dict(args.tags), opts=child)
+        # The reader serves the monthly restore drill (a Lambda) and people restoring from a
+        # laptop. Naming the account root delegates "who" to IAM: only principals whose own
+        # IAM policy allows sts:AssumeRole on this role (the on-call group) can assume it.
+        # No MFA condition here, because Identity Center sessions carry no MFA context; require
+        # MFA in the identity provider instead.
+        self.reader = aws.iam.Role(
+            f"{name}-restore-reader", name=args.reader_role_name,
+            description="vo2dr restores and drills: reads and decrypts backups, cannot write",
+            assume_role_policy=document(
+                lambda_trust,
+                trust("OperatorsOfThisAccount", {"AWS": account_root(args.account_id)})),
+            tags=dict(args.tags), opts=child)
+        self.monitor = aws.iam.Role(
+            f"{name}-monitor", name=args.monitor_role_name,
+            description="vo2dr status check: lists backups and reads their manifests only",
+            assume_role_policy=document(lambda_trust), tags=dict(args.tags), opts=child)
+        self.writer_arn, self.reader_arn, self.monitor_arn = (
+            self.writer.arn, self.reader.arn, self.monitor.arn)
+        self.writer_name, self.reader_name, self.monitor_name = (
+            self.writer.name, self.reader.name, self.monitor.name)
+        self.register_outputs({
+            "writer_arn": self.writer_arn, "reader_arn": self.reader_arn,
+            "monitor_arn": self.monitor_arn, "writer_name": self.writer_name,
+            "reader_name": self.reader_name, "monitor_name": self.monitor_name,
+        })
+
+
+@dataclass(frozen=True)
+class JobPermissionsArgs:
+    roles: JobRoles
+    bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    prefix: str  # "database/<env>/": the only part of the bucket the job may touch
+    region: str
+
+
+class JobPermissions(pulumi.ComponentResource):
+    """Inline policies that tie each role to the environment's prefix and the backup key.
+
+    Inline rather than managed: each document belongs to exactly one role, is deleted with it,
+    and cannot be attached to anything else by mistake."""
+
+    def __init__(self, name: str, args: JobPermissionsArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vo2dr:aws:JobPermissions", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        objects = pulumi.Output.concat(args.bucket_arn, "/", args.prefix, "*")
+        manifests = pulumi.Output.concat(args.bucket_arn, "/", args.prefix, "*", MANIFEST_SUFFIX)
+        # ListBucket is granted on the bucket but only for keys under the prefix: the writer
+        # lists to choose the GFS tier, the others to find the latest backup.
+        list_prefix = statement(
+            "ListEnvironmentPrefix", ["s3:ListBucket"], args.bucket_arn,
+            condition={"StringLike": {"s3:prefix": [f"{args.prefix}*"]}})
+        through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}
+
+        writer = document(
+            # PutObject covers single and multipart uploads; AbortMultipartUpload lets a failed
+            # run clean its own parts. No Get, no Delete, no retention or policy change.
+            statement("PutNewBackups", ["s3:AbortMultipartUpload", "s3:PutObject"], objects),
+            list_prefix,
+            statement("EncryptWithBackupKey", ["kms:Encrypt", "kms:GenerateDataKey"],
+                      args.key_arn),
+            # S3 decrypts the bucket data key to encrypt each part of a multipart upload under
+            # SSE-KMS, on the caller's behalf: allowed only through S3.
+            statement("MultipartSseKmsThroughS3", ["kms:Decrypt"], args.key_arn,
+                      condition=through_s3),
+        )
+        reader = document(
+            statement("ReadBackups", ["s3:GetObject", "s3:GetObjectVersion"], objects),
+            list_prefix,
+            # Direct Decrypt: the job's envelope encryption wraps each dump's data key with
+            # this key, besides S3's own SSE-KMS.
+            statement("DecryptWithBackupKey", ["kms:Decrypt", "kms:DescribeKey"], args.key_arn),
+        )
+        monitor = document(
+            statement("ReadManifestsOnly", ["s3:GetObject"], manifests),
+            list_prefix,
+            # Manifests are stored under SSE-KMS too; reading them needs Decrypt through S3.
+            statement("ReadEncryptedManifestsThroughS3", ["kms:Decrypt"], args.key_arn,
+                      condition=through_s3),
+        )
+        roles = args.roles
+        self.writer = aws.iam.RolePolicy(f"{name}-backup-writer", role=roles.writer.id,
+                                         policy=writer, opts=child)
+        self.reader = aws.iam.RolePolicy(f"{name}-restore-reader", role=roles.reader.id,
+                                         policy=reader, opts=child)
+        self.monitor = aws.iam.RolePolicy(f"{name}-monitor", role=roles.monitor.id,
+                                          policy=monitor, opts=child)
+        self.register_outputs({})

@@ -1,0 +1,77 @@
+"""S3 lifecycle rules built from the validated plan in ``infra/config.py``.
+
+Every number here comes from the stack file through ``cfg``: the tier prefixes, the transition
+days and classes (already filtered so an object only moves where it outlives the class's
+minimum storage duration), the expiry, the noncurrent-version expiry and the multipart abort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pulumi_aws as aws
+
+from infra.config import TierLifecycle
+
+ENABLED = "Enabled"
+
+
+def _housekeeping(noncurrent_version_days: int, abort_incomplete_upload_days: int) -> dict:
+    return {
+        # Versioning keeps an expired object as a noncurrent version (object lock needs it):
+        # remove it once the lock and the grace period are over.
+        "noncurrent_version_expiration":
+            aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=noncurrent_version_days),
+        # A crashed job leaves parts that are billed but invisible to listings.
+        "abort_incomplete_multipart_upload":
+            aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=abort_incomplete_upload_days),
+    }
+
+
+def tier_rules(plan: Iterable[TierLifecycle], *, noncurrent_version_days: int,
+               abort_incomplete_upload_days: int,
+               cloud: str = "aws") -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """One rule per GFS tier prefix (``database/<env>/<tier>/``)."""
+    rules = []
+    for tier in plan:
+        rules.append(aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id=f"gfs-{tier.tier}",
+            status=ENABLED,
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=tier.prefix),
+            transitions=[
+                aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                    days=t.days, storage_class=t.storage_class)
+                for t in tier.transitions[cloud]
+            ],
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                days=tier.expire_days),
+            **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+        ))
+    return rules
+
+
+def delete_marker_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """Bucket-wide: drop a delete marker once no version is left behind it. S3 does not allow
+    this flag in a rule that also expires by days, hence its own rule."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id="expired-delete-markers",
+        status=ENABLED,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+            expired_object_delete_marker=True),
+    )
+
+
+def log_rules(*, expire_days: int, noncurrent_version_days: int,
+              abort_incomplete_upload_days: int
+              ) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """The access-log bucket keeps its logs as long as the job's own logs, then drops them."""
+    return [aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id="access-logs",
+        status=ENABLED,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+        **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+    )]

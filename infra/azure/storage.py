@@ -1,0 +1,170 @@
+"""The Azure Blob tertiary store: a StorageV2 account encrypted with the vault key, a private
+container under time-based immutability, and lifecycle tiering per GFS prefix from the same
+plan (``cfg.lifecycle``) that tiers S3 and GCS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi_azure_native import authorization, storage
+
+from infra.config import TierLifecycle
+
+# Lifecycle action per Azure class name of the plan (config.STORAGE_CLASSES["azure"]).
+_TIER_ACTION = {"Cool": "tier_to_cool", "Cold": "tier_to_cold", "Archive": "tier_to_archive"}
+
+
+def management_rules(container: str, plan: Sequence[TierLifecycle],
+                     noncurrent_version_days: int) -> list[storage.ManagementPolicyRuleArgs]:
+    """One rule per GFS prefix: tier at the plan's days, delete at its expiry, and delete
+    previous versions after noncurrentVersionDays. Azure prefixes start with the container."""
+    rules = []
+    for tier in plan:
+        base: dict[str, storage.DateAfterModificationArgs] = {
+            _TIER_ACTION[step.storage_class]: storage.DateAfterModificationArgs(
+                days_after_creation_greater_than=step.days)
+            for step in tier.transitions["azure"]
+        }
+        base["delete"] = storage.DateAfterModificationArgs(
+            days_after_creation_greater_than=tier.expire_days)
+        rules.append(storage.ManagementPolicyRuleArgs(
+            name=f"gfs-{tier.tier}", type="Lifecycle", enabled=True,
+            definition=storage.ManagementPolicyDefinitionArgs(
+                filters=storage.ManagementPolicyFilterArgs(
+                    blob_types=["blockBlob"], prefix_match=[f"{container}/{tier.prefix}"]),
+                actions=storage.ManagementPolicyActionArgs(
+                    base_blob=storage.ManagementPolicyBaseBlobArgs(**base),
+                    version=storage.ManagementPolicyVersionArgs(
+                        delete=storage.DateAfterCreationArgs(
+                            days_after_creation_greater_than=noncurrent_version_days))))))
+    return rules
+
+
+@dataclass
+class BlobStoreArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    account_name: str
+    container_name: str
+    vault_uri: pulumi.Input[str]
+    key_name: pulumi.Input[str]
+    cmk_identity_id: pulumi.Input[str]
+    lifecycle: Sequence[TierLifecycle]
+    immutability_days: int
+    soft_delete_days: int
+    noncurrent_version_days: int
+    production: bool
+    tags: dict[str, str] = field(default_factory=dict)
+    # The CMK identity's key grant: the account cannot be created with the key before it.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class BlobStore(pulumi.ComponentResource):
+    account_name: pulumi.Output[str]
+    container_id: pulumi.Output[str]
+    container_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BlobStoreArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vo2dr:azure:BlobStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        protected = pulumi.ResourceOptions(parent=self, protect=args.production)
+        self.account = storage.StorageAccount(
+            f"{name}-account", account_name=args.account_name,
+            resource_group_name=args.resource_group_name, location=args.location,
+            kind="StorageV2",
+            # Geo-redundant, and one of the redundancies (LRS/GRS/RA-GRS) that allow the
+            # Archive tier the lifecycle uses.
+            sku=storage.SkuArgs(name="Standard_GRS"),
+            access_tier="Hot",
+            enable_https_traffic_only=True,
+            minimum_tls_version="TLS1_2",
+            allow_blob_public_access=False,
+            # The job signs in with Entra ID (workload identity federation), so account keys
+            # and SAS tokens signed with them are switched off entirely.
+            allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
+            allow_cross_tenant_replication=False,
+            identity=storage.IdentityArgs(type="UserAssigned",
+                                          user_assigned_identities=[args.cmk_identity_id]),
+            encryption=storage.EncryptionArgs(
+                key_source="Microsoft.Keyvault",
+                key_vault_properties=storage.KeyVaultPropertiesArgs(
+                    key_vault_uri=args.vault_uri, key_name=args.key_name),
+                encryption_identity=storage.EncryptionIdentityArgs(
+                    encryption_user_assigned_identity=args.cmk_identity_id),
+                # A second, platform-managed layer of AES-256 below the CMK layer. It can only
+                # be chosen when the account is created.
+                require_infrastructure_encryption=True,
+                services=storage.EncryptionServicesArgs(
+                    blob=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
+                    file=storage.EncryptionServiceArgs(enabled=True, key_type="Account"))),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production,
+                                        depends_on=list(args.depends_on)))
+        self.blob_service = storage.BlobServiceProperties(
+            f"{name}-blob-service", account_name=self.account.name,
+            resource_group_name=args.resource_group_name, blob_services_name="default",
+            # Version-level immutability needs versioning; it also keeps every overwritten
+            # or deleted blob as a previous version.
+            is_versioning_enabled=True,
+            delete_retention_policy=storage.DeleteRetentionPolicyArgs(
+                enabled=True, days=args.soft_delete_days, allow_permanent_delete=False),
+            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(
+                enabled=True, days=args.soft_delete_days),
+            opts=child)
+        self.container = storage.BlobContainer(
+            f"{name}-container", account_name=self.account.name,
+            resource_group_name=args.resource_group_name, container_name=args.container_name,
+            public_access="None",
+            # Version-level WORM support on the container, so its immutability policy below
+            # protects each blob version, which works together with versioning.
+            immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(
+                enabled=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production,
+                                        depends_on=[self.blob_service]))
+        # The container's default time-based retention: no blob version can be modified or
+        # deleted until it is immutabilityDays old.
+        #
+        # Locking: Azure always creates an immutability policy *unlocked*; locking is a
+        # separate, irreversible POST .../immutabilityPolicies/default/lock with the policy's
+        # ETag. Neither the ARM PUT nor pulumi-azure-native can declare a policy locked
+        # (``state`` is an output only), and the account-level policy, which has a ``state``
+        # input, also refuses to be created Locked. So production declares everything that
+        # can be declared -- the policy, ``protect`` on the account, container and policy, and
+        # a CanNotDelete lock on the account -- and the one-time lock is an operator step
+        # (docs/cross-cloud-identity.md), printed as the ``azureImmutabilityLockCommand``
+        # output. Staging stays unlocked on purpose so it can be torn down.
+        self.immutability = storage.BlobContainerImmutabilityPolicy(
+            f"{name}-immutability", account_name=self.account.name,
+            resource_group_name=args.resource_group_name,
+            container_name=self.container.name, immutability_policy_name="default",
+            immutability_period_since_creation_in_days=args.immutability_days,
+            # Block blobs only: no appends to protected blobs.
+            allow_protected_append_writes=False, allow_protected_append_writes_all=False,
+            opts=protected)
+        self.management_policy = storage.ManagementPolicy(
+            f"{name}-lifecycle", account_name=self.account.name,
+            resource_group_name=args.resource_group_name, management_policy_name="default",
+            policy=storage.ManagementPolicySchemaArgs(rules=management_rules(
+                args.container_name, args.lifecycle, args.noncurrent_version_days)),
+            opts=child)
+        self.delete_lock = None
+        if args.production:
+            # Stops deletion of the account (and, through ARM, of its containers) by anyone
+            # who does not first remove the lock, which is itself audited.
+            self.delete_lock = authorization.ManagementLockByScope(
+                f"{name}-delete-lock", scope=self.account.id, level="CanNotDelete",
+                lock_name="vo2dr-backups-cannot-delete",
+                notes="Production backups (vo2max-dr). Remove only under the DR runbook.",
+                opts=child)
+        self.account_name = self.account.name
+        self.container_id = self.container.id
+        self.container_url = pulumi.Output.concat(
+            self.account.primary_endpoints.apply(lambda e: e.blob), args.container_name)
+        self.immutability_state = self.immutability.state
+        self.immutability_etag = self.immutability.etag
+        self.register_outputs({"account_name": self.account_name,
+                               "container_url": self.container_url})

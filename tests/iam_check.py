@@ -1,0 +1,166 @@
+"""A small least-privilege checker for AWS policy documents, reusable by every cloud's tests.
+
+    findings = check_policy(doc, kind="identity",
+                            allowed_resources=[bucket_arn, f"{bucket_arn}/database/staging/*",
+                                               key_arn],
+                            list_prefixes=["database/staging/"])
+    assert not findings, findings
+
+``kind`` is one of:
+- ``identity``: a role's inline or managed policy. Every Allow must name resources inside
+  ``allowed_resources``.
+- ``resource``: a bucket (or queue, topic...) policy. Allows are held to the same rule; a Deny
+  may be as broad as it likes (broad denies only take rights away).
+- ``trust``: a role's trust policy: only sts:AssumeRole* / TagSession / SetSourceIdentity, to a
+  named principal, and no Resource.
+- ``key``: a KMS key policy, where ``"Resource": "*"`` means "this key" and is the only
+  allowed value.
+
+Rules for every Allow statement: no ``*`` anywhere in an action (neither ``*`` nor
+``s3:*`` nor ``s3:Get*``), no NotAction / NotResource / NotPrincipal, no ``*`` principal, and
+a bucket listing (``s3:ListBucket*``) only with an ``s3:prefix`` condition inside
+``list_prefixes`` when those are given.
+
+An ``allowed_resources`` entry ending in ``*`` allows any resource that starts with the part
+before the ``*`` (``…/database/staging/*`` allows ``…/database/staging/*.manifest.json``);
+other entries must match exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+KINDS = ("identity", "resource", "trust", "key")
+TRUST_ACTIONS = {
+    "sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML",
+    "sts:TagSession", "sts:SetSourceIdentity",
+}
+LIST_ACTIONS = {"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _principals(principal: Any) -> list[str]:
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return [p for v in principal.values() for p in _as_list(v)]
+    return _as_list(principal)
+
+
+def _is_wildcard_resource(resource: str) -> bool:
+    """``*``, or an ARN whose resource part starts with ``*`` (``arn:aws:s3:::*``). A ``*``
+    below a named resource (``…:log-group:x:*``, ``bucket/prefix/*``) is a scope, judged by
+    ``allowed_resources``."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6:
+        return "*" in resource
+    return parts[5] == "" or parts[5].startswith("*")
+
+
+def _within(resource: str, allowed: Iterable[str]) -> bool:
+    for a in allowed:
+        if a.endswith("*"):
+            if resource.startswith(a[:-1]):
+                return True
+        elif resource == a:
+            return True
+    return False
+
+
+def _prefix_values(condition: Mapping[str, Any]) -> list[str] | None:
+    values: list[str] | None = None
+    for operator, keys in condition.items():
+        if operator.removesuffix("IfExists") not in ("StringLike", "StringEquals"):
+            continue
+        for key, v in keys.items():
+            if key == "s3:prefix":
+                values = (values or []) + [str(x) for x in _as_list(v)]
+    return values
+
+
+def load(document: str | Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(document) if isinstance(document, str) else dict(document)
+
+
+def check_policy(document: str | Mapping[str, Any], *, kind: str,
+                 allowed_resources: Sequence[str] = (),
+                 list_prefixes: Sequence[str] = ()) -> list[str]:
+    """Every least-privilege problem of ``document`` as a readable line; empty when clean."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    doc = load(document)
+    problems: list[str] = []
+    if doc.get("Version") != "2012-10-17":
+        problems.append(f"Version is {doc.get('Version')!r}: use 2012-10-17 (policy variables "
+                        "and conditions depend on it)")
+    statements = _as_list(doc.get("Statement"))
+    if not statements:
+        problems.append("no Statement")
+    for i, st in enumerate(statements):
+        sid = st.get("Sid") or f"#{i}"
+        effect = st.get("Effect")
+        if effect not in ("Allow", "Deny"):
+            problems.append(f"{sid}: Effect is {effect!r}")
+            continue
+        if effect == "Deny":
+            continue
+        for neg in ("NotAction", "NotResource", "NotPrincipal"):
+            if neg in st:
+                problems.append(f"{sid}: Allow with {neg} grants everything not listed")
+        actions = [str(a) for a in _as_list(st.get("Action"))]
+        if not actions:
+            problems.append(f"{sid}: no Action")
+        for action in actions:
+            if "*" in action:
+                problems.append(f"{sid}: wildcard action {action!r}")
+        principals = _principals(st.get("Principal"))
+        if kind in ("resource", "trust", "key") and not principals:
+            problems.append(f"{sid}: no Principal")
+        if kind == "identity" and "Principal" in st:
+            problems.append(f"{sid}: an identity policy has no Principal")
+        for p in principals:
+            if p == "*" or p.endswith(":*"):
+                problems.append(f"{sid}: Allow to any principal {p!r}")
+        resources = [str(r) for r in _as_list(st.get("Resource"))]
+        if kind == "trust":
+            if resources:
+                problems.append(f"{sid}: a trust policy statement has no Resource")
+            for action in actions:
+                if action not in TRUST_ACTIONS:
+                    problems.append(f"{sid}: trust policy grants {action!r}")
+            continue
+        if kind == "key":
+            if resources != ["*"]:
+                problems.append(f"{sid}: a key policy's Resource must be \"*\" (this key), "
+                                f"got {resources}")
+            continue
+        if not resources:
+            problems.append(f"{sid}: no Resource")
+        for r in resources:
+            if _is_wildcard_resource(r):
+                problems.append(f"{sid}: wildcard resource {r!r}")
+            elif not _within(r, allowed_resources):
+                problems.append(f"{sid}: grants {r!r}, outside {list(allowed_resources)}")
+        if list_prefixes and LIST_ACTIONS & set(actions):
+            values = _prefix_values(st.get("Condition") or {})
+            if values is None:
+                problems.append(f"{sid}: lists the whole bucket: add an s3:prefix condition")
+            else:
+                for v in values:
+                    if not any(v.startswith(p) for p in list_prefixes):
+                        problems.append(f"{sid}: lists prefix {v!r}, outside "
+                                        f"{list(list_prefixes)}")
+    return problems
+
+
+def assert_least_privilege(document: str | Mapping[str, Any], *, name: str = "",
+                           **kwargs: Any) -> None:
+    problems = check_policy(document, **kwargs)
+    assert not problems, f"{name}: " + "; ".join(problems)

@@ -1,0 +1,302 @@
+"""The real program under Pulumi mocks, per stack: every property of the Azure Blob tertiary
+store (issue 4), the scope of its role assignments, the federated credential for the AWS
+writer role, that the three clouds tier on the same days, and that switching Azure off removes
+exactly the Azure resources.
+
+Expected numbers come from the same stack file, parsed by infra/config.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dev.mockrun import Graph, Resource, run_program, stack_settings
+from infra import config
+from infra.azure.access import WRITER_DATA_ACTIONS
+
+STACKS = ("staging", "production")
+GROUP = "azure-native:resources:ResourceGroup"
+VAULT = "azure-native:keyvault:Vault"
+KEY = "azure-native:keyvault:Key"
+IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+FEDERATED = "azure-native:managedidentity:FederatedIdentityCredential"
+ACCOUNT = "azure-native:storage:StorageAccount"
+BLOB_SERVICE = "azure-native:storage:BlobServiceProperties"
+CONTAINER = "azure-native:storage:BlobContainer"
+IMMUTABILITY = "azure-native:storage:BlobContainerImmutabilityPolicy"
+MANAGEMENT = "azure-native:storage:ManagementPolicy"
+ROLE_DEF = "azure-native:authorization:RoleDefinition"
+ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+DELETE_LOCK = "azure-native:authorization:ManagementLockByScope"
+BUILTIN = {
+    "e147488a-f6f5-4113-8e2d-b22465e65bf6": "Key Vault Crypto Service Encryption User",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+}
+FORBIDDEN_ROLES = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "18d7d88d-d35e-4fb5-a5c3-7773c4a72458": "User Access Administrator",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
+}
+TIER_ACTIONS = {"Cool": "tierToCool", "Cold": "tierToCold", "Archive": "tierToArchive"}
+
+
+def cfg_of(stack: str) -> config.StackConfig:
+    settings = stack_settings(stack)
+    raw = {k.split(":", 1)[1]: v for k, v in settings.items() if k.startswith("vo2max-dr:")}
+    providers = {k: str(v) for k, v in settings.items() if not k.startswith("vo2max-dr:")}
+    return config.parse(raw, stack=stack, providers=providers)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def run(request) -> tuple[Graph, config.StackConfig]:
+    return run_program(request.param), cfg_of(request.param)
+
+
+def is_azure(r: Resource) -> bool:
+    return r.type.startswith(("azure-native:", "vo2dr:azure:"))
+
+
+def identity(graph: Graph, role: str) -> Resource:
+    return graph.one(IDENTITY, f"-{role}")
+
+
+# ---- key vault and key ---------------------------------------------------------------------
+
+def test_vault_uses_rbac_with_purge_protection_and_soft_delete(run):
+    graph, cfg = run
+    p = graph.one(VAULT).inputs["properties"]
+    assert p["enableRbacAuthorization"] is True
+    assert p["enablePurgeProtection"] is True
+    assert p["enableSoftDelete"] is True
+    assert p["softDeleteRetentionInDays"] == cfg.immutability.soft_delete_days
+    assert p["tenantId"] == cfg.azure.tenant_id
+    assert not p.get("accessPolicies")
+
+
+def test_key_rotates_on_the_configured_schedule(run):
+    graph, cfg = run
+    p = graph.one(KEY).inputs["properties"]
+    assert p["kty"] == "RSA" and set(p["keyOps"]) == {"wrapKey", "unwrapKey"}
+    policy = p["rotationPolicy"]
+    assert policy["attributes"]["expiryTime"] == f"P{cfg.keys.expiry_days}D"
+    [action] = policy["lifetimeActions"]
+    assert action["action"]["type"] == "rotate"
+    assert action["trigger"]["timeAfterCreate"] == f"P{cfg.keys.rotation_days}D"
+    assert cfg.keys.rotation_days <= config.KEY_ROTATION_MAX_DAYS
+
+
+def test_cmk_identity_may_use_that_key_only(run):
+    graph, _ = run
+    key, cmk = graph.one(KEY), identity(graph, "cmk-identity")
+    [grant] = [a for a in graph.of_type(ASSIGNMENT) if a.inputs["scope"] == key.outputs["id"]]
+    assert grant.inputs["principalId"] == cmk.outputs["principalId"]
+    assert grant.inputs["roleDefinitionId"].endswith("e147488a-f6f5-4113-8e2d-b22465e65bf6")
+
+
+# ---- storage account -----------------------------------------------------------------------
+
+def test_account_is_https_tls12_private_entra_only_and_double_encrypted(run):
+    graph, _ = run
+    acct = graph.one(ACCOUNT)
+    a = acct.inputs
+    assert a["kind"] == "StorageV2"
+    assert a["enableHttpsTrafficOnly"] is True
+    assert a["minimumTlsVersion"] == "TLS1_2"
+    assert a["allowBlobPublicAccess"] is False
+    assert a["allowSharedKeyAccess"] is False
+    assert a["encryption"]["requireInfrastructureEncryption"] is True
+    assert re.fullmatch(r"[a-z0-9]{3,24}", a["accountName"])
+
+
+def test_account_is_encrypted_with_the_vault_key_through_the_cmk_identity(run):
+    graph, _ = run
+    acct, vault, key = graph.one(ACCOUNT), graph.one(VAULT), graph.one(KEY)
+    cmk = identity(graph, "cmk-identity")
+    enc = acct.inputs["encryption"]
+    assert enc["keySource"] == "Microsoft.Keyvault"
+    assert enc["keyVaultProperties"]["keyVaultUri"] == vault.outputs["properties"]["vaultUri"]
+    assert enc["keyVaultProperties"]["keyName"] == key.outputs["name"]
+    assert "keyVersion" not in enc["keyVaultProperties"]  # follows every rotation
+    assert enc["encryptionIdentity"]["encryptionUserAssignedIdentity"] == cmk.outputs["id"]
+    assert acct.inputs["identity"] == {"type": "UserAssigned",
+                                       "userAssignedIdentities": [cmk.outputs["id"]]}
+    grant = next(a for a in graph.of_type(ASSIGNMENT) if a.inputs["scope"] == key.outputs["id"])
+    assert grant.urn in acct.dependencies
+
+
+def test_blob_service_keeps_versions_and_soft_deletes(run):
+    graph, cfg = run
+    s = graph.one(BLOB_SERVICE).inputs
+    days = cfg.immutability.soft_delete_days
+    assert s["isVersioningEnabled"] is True
+    assert s["deleteRetentionPolicy"] == {"enabled": True, "days": days,
+                                          "allowPermanentDelete": False}
+    assert s["containerDeleteRetentionPolicy"] == {"enabled": True, "days": days}
+
+
+def test_container_is_private_and_immutable_for_lock_days(run):
+    graph, cfg = run
+    c = graph.one(CONTAINER)
+    assert c.inputs["publicAccess"] == "None"
+    assert c.inputs["immutableStorageWithVersioning"] == {"enabled": True}
+    assert graph.one(BLOB_SERVICE).urn in c.dependencies
+    p = graph.one(IMMUTABILITY).inputs
+    assert p["containerName"] == c.outputs["name"]
+    assert p["immutabilityPeriodSinceCreationInDays"] == cfg.immutability.lock_days
+    assert p["allowProtectedAppendWrites"] is False
+
+
+def test_production_locks_immutability_and_staging_does_not(run):
+    graph, cfg = run
+    production = cfg.environment == "production"
+    for type_ in (ACCOUNT, CONTAINER, IMMUTABILITY, VAULT, KEY):
+        assert graph.one(type_).protect is production, type_
+    locks = graph.of_type(DELETE_LOCK)
+    command = graph.outputs.get("azureImmutabilityLockCommand", "")
+    if production:
+        [lock] = locks
+        assert lock.inputs["level"] == "CanNotDelete"
+        assert lock.inputs["scope"] == graph.one(ACCOUNT).outputs["id"]
+        assert command.startswith("az storage container immutability-policy lock ")
+        assert f"--account-name {graph.one(ACCOUNT).outputs['name']} " in command
+        assert "--if-match" in command
+    else:
+        assert not locks and not command
+
+
+def test_management_policy_tiers_and_deletes_per_gfs_prefix(run):
+    graph, cfg = run
+    rules = graph.one(MANAGEMENT).inputs["policy"]["rules"]
+    container = graph.one(CONTAINER).outputs["name"]
+    assert len(rules) == len(cfg.lifecycle)
+    by_prefix = {r["definition"]["filters"]["prefixMatch"][0]: r for r in rules}
+    for tier in cfg.lifecycle:
+        rule = by_prefix[f"{container}/{tier.prefix}"]
+        assert rule["enabled"] is True and rule["type"] == "Lifecycle"
+        assert rule["definition"]["filters"]["blobTypes"] == ["blockBlob"]
+        base = rule["definition"]["actions"]["baseBlob"]
+        want = {TIER_ACTIONS[s.storage_class]: s.days for s in tier.transitions["azure"]}
+        want["delete"] = tier.expire_days
+        assert {k: v["daysAfterCreationGreaterThan"] for k, v in base.items()} == want
+        version = rule["definition"]["actions"]["version"]
+        assert version["delete"]["daysAfterCreationGreaterThan"] == (
+            cfg.immutability.noncurrent_version_days)
+
+
+# ---- identities and roles ------------------------------------------------------------------
+
+def test_writer_role_creates_and_reads_blobs_but_never_deletes(run):
+    graph, _ = run
+    role = graph.one(ROLE_DEF).inputs
+    assert role["roleType"] == "CustomRole"
+    [perm] = role["permissions"]
+    assert set(perm["dataActions"]) == set(WRITER_DATA_ACTIONS)
+    assert not perm.get("actions")
+    for action in perm["dataActions"]:
+        assert "delete" not in action.lower() and "*" not in action
+        assert action.startswith("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/")
+    assert role["assignableScopes"] == [graph.one(GROUP).outputs["id"]]
+
+
+def test_every_role_assignment_is_scoped_to_the_container_or_the_key(run):
+    graph, _ = run
+    container, key = graph.one(CONTAINER).outputs["id"], graph.one(KEY).outputs["id"]
+    writer, reader = identity(graph, "access-writer"), identity(graph, "access-reader")
+    custom = graph.one(ROLE_DEF).outputs["id"]
+    assignments = graph.of_type(ASSIGNMENT)
+    assert len(assignments) == 3
+    for a in assignments:
+        assert a.inputs["scope"] in (container, key), a.inputs["scope"]
+        guid = a.inputs["roleDefinitionId"].rsplit("/", 1)[1]
+        assert guid not in FORBIDDEN_ROLES, FORBIDDEN_ROLES.get(guid)
+        assert a.inputs["roleDefinitionId"] == custom or guid in BUILTIN
+    on_container = {(a.inputs["principalId"], a.inputs["roleDefinitionId"].rsplit("/", 1)[1])
+                    for a in assignments if a.inputs["scope"] == container}
+    assert on_container == {(writer.outputs["principalId"], custom.rsplit("/", 1)[1]),
+                            (reader.outputs["principalId"], "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")}
+    assert "/blobServices/default/containers/" in container
+
+
+def test_aws_writer_role_signs_in_as_the_writer_without_a_secret(run):
+    graph, _ = run
+    [cred] = graph.of_type(FEDERATED)
+    c = cred.inputs
+    assert c["resourceName"] == identity(graph, "access-writer").outputs["name"]
+    assert c["subject"] == graph.outputs["awsBackupWriterRoleArn"]
+    assert c["audiences"] == ["api://AzureADTokenExchange"]
+    assert re.fullmatch(r"https://[0-9a-f-]{36}\.tokens\.sts\.global\.api\.aws", c["issuer"])
+    # No client secret or certificate credential of any kind.
+    assert not [r for r in graph.resources if is_azure(r) and re.search(
+        r"(secret|certificate|password|listStorageAccountKeys)", r.type, re.I)]
+
+
+def test_exports_for_the_job(run):
+    graph, cfg = run
+    o = graph.outputs
+    acct = graph.one(ACCOUNT).outputs["name"]
+    assert o["azureContainerUrl"] == (
+        f"https://{acct}.blob.core.windows.net/{graph.one(CONTAINER).outputs['name']}")
+    assert o["azureWriterClientId"] == identity(graph, "access-writer").outputs["clientId"]
+    assert o["azureReaderClientId"] == identity(graph, "access-reader").outputs["clientId"]
+    assert o["azureTenantId"] == cfg.azure.tenant_id
+
+
+def test_resources_carry_the_tags(run):
+    graph, cfg = run
+    for type_ in (GROUP, VAULT, KEY, ACCOUNT, IDENTITY):
+        for r in graph.of_type(type_):
+            assert r.inputs["tags"]["environment"] == cfg.environment, r.name
+            assert {"owner", "data-classification"} <= set(r.inputs["tags"]), r.name
+
+
+# ---- one place for all three clouds' tiers -------------------------------------------------
+
+def test_all_three_clouds_tier_and_expire_on_the_configured_days(run):
+    graph, cfg = run
+    env = cfg.environment
+    s3 = {r["filter"]["prefix"]: r for rule in graph.of_type(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        for r in rule.inputs["rules"] if r["filter"].get("prefix", "").startswith("database/")}
+    gcs = graph.one("gcp:storage/bucket:Bucket").inputs["lifecycleRules"]
+    azure = {r["definition"]["filters"]["prefixMatch"][0].split("/", 1)[1]: r
+             for r in graph.one(MANAGEMENT).inputs["policy"]["rules"]}
+    for tier in cfg.lifecycle:
+        assert tier.prefix == f"database/{env}/{tier.tier}/"
+        want = {c: sorted(s.days for s in tier.transitions[c]) for c in config.CLOUDS}
+        got = {
+            "aws": sorted(int(t["days"]) for t in s3[tier.prefix].get("transitions") or []),
+            "gcp": sorted(int(r["condition"]["age"]) for r in gcs
+                          if r["action"]["type"] == "SetStorageClass"
+                          and r["condition"]["matchesPrefixes"] == [tier.prefix]),
+            "azure": sorted(v["daysAfterCreationGreaterThan"] for k, v in
+                            azure[tier.prefix]["definition"]["actions"]["baseBlob"].items()
+                            if k != "delete"),
+        }
+        assert got == want, tier.tier
+        # The steps are the same three days everywhere; only the per-class minimums differ.
+        assert set().union(*want.values()) <= set(cfg.tiering.steps)
+        expiry = {
+            "aws": int(s3[tier.prefix]["expiration"]["days"]),
+            "gcp": next(int(r["condition"]["age"]) for r in gcs if r["action"]["type"] == "Delete"
+                        and r["condition"]["matchesPrefixes"] == [tier.prefix]),
+            "azure": azure[tier.prefix]["definition"]["actions"]["baseBlob"]["delete"][
+                "daysAfterCreationGreaterThan"],
+        }
+        assert set(expiry.values()) == {cfg.retention.days(tier.tier)}, tier.tier
+
+
+# ---- on/off --------------------------------------------------------------------------------
+
+def test_disabling_azure_removes_exactly_the_azure_resources():
+    full = run_program("production")
+    off = run_program("production", {"vo2max-dr:clouds.azure.enabled": False})
+    assert not [r for r in off.resources if is_azure(r)]
+    assert {(r.type, r.name) for r in off.resources} == {
+        (r.type, r.name) for r in full.resources if not is_azure(r)}
+    assert not [k for k in off.outputs if k.startswith("azure")]
+    assert "gcsBucketName" in off.outputs

@@ -1,0 +1,240 @@
+"""The real program under Pulumi mocks, per stack: every property of the GCS secondary store
+(issue 4), the IAM scope of its grants, the keyless AWS federation, and that switching GCP off
+removes exactly the GCP resources.
+
+Expected numbers come from the same stack file, parsed by infra/config.py."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from dev.mockrun import Graph, Resource, run_program, stack_settings
+from infra import config
+from infra.gcp.access import assumed_role_arn
+
+STACKS = ("staging", "production")
+DAY = 86_400
+KEY_RING = "gcp:kms/keyRing:KeyRing"
+CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
+KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+BUCKET = "gcp:storage/bucket:Bucket"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+# The only IAM resource types the GCP store may declare: each is scoped to one bucket, key or
+# service account. Project, folder or organization bindings would be broader than the bucket.
+STORE_COMPONENTS = {"vo2dr:gcp:BucketKey", "vo2dr:gcp:BackupBucket", "vo2dr:gcp:BucketAccess",
+                    "vo2dr:gcp:AwsFederation"}
+ALLOWED_IAM_TYPES = {KEY_MEMBER, BUCKET_MEMBER, SA_MEMBER}
+FORBIDDEN_ROLES = {"roles/owner", "roles/editor", "roles/storage.admin",
+                   "roles/storage.objectAdmin", "roles/storage.objectUser",
+                   "roles/cloudkms.admin", "roles/iam.serviceAccountKeyAdmin",
+                   "roles/iam.serviceAccountTokenCreator"}
+
+
+def cfg_of(stack: str) -> config.StackConfig:
+    settings = stack_settings(stack)
+    raw = {k.split(":", 1)[1]: v for k, v in settings.items() if k.startswith("vo2max-dr:")}
+    providers = {k: str(v) for k, v in settings.items() if not k.startswith("vo2max-dr:")}
+    return config.parse(raw, stack=stack, providers=providers)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def run(request) -> tuple[Graph, config.StackConfig]:
+    return run_program(request.param), cfg_of(request.param)
+
+
+def is_gcp(r: Resource) -> bool:
+    return r.type.startswith(("gcp:", "vo2dr:gcp:"))
+
+
+def ours(graph: Graph, type_: str | None = None) -> list[Resource]:
+    """Resources of ``type_`` declared inside the GCS store's components (the runtime may add
+    its own grants on the bucket; those are tested with the runtime)."""
+    components = {r.urn for r in graph.resources if r.type in STORE_COMPONENTS}
+    return [r for r in graph.resources
+            if r.parent in components and (type_ is None or r.type == type_)]
+
+
+# ---- keys ----------------------------------------------------------------------------------
+
+def test_crypto_key_rotates_within_90_days_from_config(run):
+    graph, cfg = run
+    key = graph.one(CRYPTO_KEY)
+    assert key.inputs["rotationPeriod"] == f"{cfg.keys.rotation_days * DAY}s"
+    assert int(key.inputs["rotationPeriod"][:-1]) <= config.KEY_ROTATION_MAX_DAYS * DAY
+    assert key.inputs["purpose"] == "ENCRYPT_DECRYPT"
+    ring = graph.one(KEY_RING)
+    assert key.inputs["keyRing"] == ring.outputs["id"]
+    # CMEK needs the key ring in the bucket's location.
+    assert ring.inputs["location"] == graph.one(BUCKET).inputs["location"].lower()
+
+
+def test_bucket_uses_the_key_and_only_the_gcs_agent_may_use_it(run):
+    graph, cfg = run
+    key, bucket = graph.one(CRYPTO_KEY), graph.one(BUCKET)
+    assert bucket.inputs["encryption"]["defaultKmsKeyName"] == key.outputs["id"]
+    grants = ours(graph, KEY_MEMBER)
+    assert len(grants) == 1 and len(graph.of_type(KEY_MEMBER)) == 1
+    grant = grants[0]
+    assert grant.inputs["cryptoKeyId"] == key.outputs["id"]
+    assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    agent = f"service-{cfg.gcp.project_number}@gs-project-accounts.iam.gserviceaccount.com"
+    assert grant.inputs["member"] == f"serviceAccount:{agent}"
+    # The bucket is created only after the agent may use the key.
+    assert grant.urn in bucket.dependencies
+
+
+# ---- bucket --------------------------------------------------------------------------------
+
+def test_bucket_is_private_with_soft_delete_and_retention(run):
+    graph, cfg = run
+    b = graph.one(BUCKET).inputs
+    assert b["uniformBucketLevelAccess"] is True
+    assert b["publicAccessPrevention"] == "enforced"
+    assert b["forceDestroy"] is False
+    assert b["location"] == cfg.gcp.location
+    soft_delete = cfg.immutability.soft_delete_days * DAY
+    assert b["softDeletePolicy"]["retentionDurationSeconds"] == soft_delete
+    assert b["retentionPolicy"]["retentionPeriod"] == str(cfg.immutability.lock_days * DAY)
+
+
+def test_retention_locked_and_protected_in_production_only(run):
+    graph, cfg = run
+    bucket, key = graph.one(BUCKET), graph.one(CRYPTO_KEY)
+    production = cfg.environment == "production"
+    assert bucket.inputs["retentionPolicy"]["isLocked"] is production
+    assert bucket.protect is production and key.protect is production
+
+
+def test_retention_policy_takes_the_place_of_versioning(run):
+    # GCS refuses Object Versioning on a bucket with a retention policy. The retention policy
+    # (no delete or replace before lockDays) plus soft delete is the stronger control.
+    graph, _ = run
+    b = graph.one(BUCKET).inputs
+    assert b["versioning"]["enabled"] is False
+    assert b["retentionPolicy"] and b["softDeletePolicy"]["retentionDurationSeconds"] > 0
+
+
+def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
+    graph, cfg = run
+    rules = graph.one(BUCKET).inputs["lifecycleRules"]
+    got = {(r["action"]["type"], r["action"].get("storageClass"),
+            tuple(r["condition"].get("matchesPrefixes", ())), int(r["condition"]["age"]))
+           for r in rules}
+    want = set()
+    for tier in cfg.lifecycle:
+        for step in tier.transitions["gcp"]:
+            want.add(("SetStorageClass", step.storage_class, (tier.prefix,), step.days))
+        want.add(("Delete", None, (tier.prefix,), tier.expire_days))
+    want.add(("AbortIncompleteMultipartUpload", None, (),
+              cfg.immutability.abort_incomplete_upload_days))
+    assert got == want
+    # Every transition is one the object outlives by the class minimum.
+    minimum = dict(config.STORAGE_CLASSES["gcp"])
+    for tier in cfg.lifecycle:
+        for step in tier.transitions["gcp"]:
+            assert tier.expire_days - step.days >= minimum[step.storage_class]
+
+
+def test_bucket_and_key_carry_valid_labels(run):
+    graph, cfg = run
+    for r in (graph.one(BUCKET), graph.one(CRYPTO_KEY)):
+        labels = r.inputs["labels"]
+        assert labels["environment"] == cfg.environment
+        assert {"owner", "data-classification"} <= set(labels)
+        assert all(re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", k) for k in labels)
+        assert all(re.fullmatch(r"[a-z0-9_-]{0,63}", v) for v in labels.values())
+
+
+# ---- access --------------------------------------------------------------------------------
+
+def test_writer_may_only_create_and_reader_only_view_on_the_bucket(run):
+    graph, _ = run
+    bucket = graph.one(BUCKET).outputs["name"]
+    writer = graph.one(ACCOUNT, "gcs-access-writer")
+    reader = graph.one(ACCOUNT, "gcs-access-reader")
+    grants = {(g.inputs["member"], g.inputs["role"]) for g in ours(graph, BUCKET_MEMBER)}
+    assert grants == {(writer.outputs["member"], "roles/storage.objectCreator"),
+                      (reader.outputs["member"], "roles/storage.objectViewer")}
+    # Every grant on GCS, ours or the runtime's, is on this bucket.
+    assert all(g.inputs["bucket"] == bucket for g in graph.of_type(BUCKET_MEMBER))
+
+
+def test_no_gcp_grant_is_broader_than_the_bucket_key_or_writer(run):
+    graph, _ = run
+    iam = [r for r in ours(graph) if re.search(r"iam(member|binding|policy)", r.type, re.I)]
+    assert iam and {r.type for r in iam} <= ALLOWED_IAM_TYPES
+    for r in iam:
+        role = r.inputs["role"]
+        assert role not in FORBIDDEN_ROLES and "admin" not in role.lower(), role
+    writer = graph.one(ACCOUNT, "gcs-access-writer").outputs["name"]
+    assert {r.inputs["serviceAccountId"] for r in ours(graph, SA_MEMBER)} == {writer}
+
+
+def test_no_service_account_or_hmac_keys(run):
+    graph, _ = run
+    assert not [r for r in graph.resources
+                if r.type in ("gcp:serviceaccount/key:Key", "gcp:storage/hmacKey:HmacKey")]
+    assert "privateKey" not in json.dumps(graph.outputs)
+
+
+# ---- keyless federation from AWS -----------------------------------------------------------
+
+def test_only_the_aws_backup_writer_role_can_act_as_the_writer(run):
+    graph, cfg = run
+    role_arn = graph.outputs["awsBackupWriterRoleArn"]
+    session = assumed_role_arn(role_arn)
+    assert session == f"arn:aws:sts::{cfg.aws.account_id}:assumed-role/{cfg.name('backup-writer')}"
+    provider = graph.one(PROVIDER).inputs
+    assert provider["aws"] == {"accountId": cfg.aws.account_id}
+    assert provider["attributeCondition"] == f"attribute.aws_role == '{session}'"
+    assert provider["attributeMapping"]["google.subject"] == "assertion.arn"
+    pool = graph.one(POOL)
+    assert provider["workloadIdentityPoolId"] == pool.inputs["workloadIdentityPoolId"]
+    [binding] = ours(graph, SA_MEMBER)
+    assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
+    assert binding.inputs["member"] == (
+        f"principalSet://iam.googleapis.com/projects/{cfg.gcp.project_number}/locations/global/"
+        f"workloadIdentityPools/{pool.inputs['workloadIdentityPoolId']}/attribute.aws_role/"
+        f"{session}")
+    writer = graph.one(ACCOUNT, "gcs-access-writer")
+    assert binding.inputs["serviceAccountId"] == writer.outputs["name"]
+
+
+def test_exports_for_the_job(run):
+    graph, cfg = run
+    o = graph.outputs
+    assert o["gcsBucketName"] == graph.one(BUCKET).outputs["name"]
+    assert o["gcsWriterServiceAccount"] == graph.one(ACCOUNT, "gcs-access-writer").outputs["email"]
+    assert o["gcsReaderServiceAccount"] == graph.one(ACCOUNT, "gcs-access-reader").outputs["email"]
+    creds = json.loads(o["gcsCredentialConfig"])
+    assert creds["type"] == "external_account"
+    assert creds["audience"] == o["gcsWorkloadIdentityAudience"]
+    assert creds["audience"].startswith(f"//iam.googleapis.com/projects/{cfg.gcp.project_number}/")
+    assert creds["credential_source"]["environment_id"] == "aws1"
+    assert o["gcsWriterServiceAccount"] in creds["service_account_impersonation_url"]
+
+
+def test_assumed_role_arn_drops_the_role_path_and_rejects_non_roles():
+    assert assumed_role_arn("arn:aws:iam::123456789012:role/jobs/writer") == (
+        "arn:aws:sts::123456789012:assumed-role/writer")
+    with pytest.raises(ValueError):
+        assumed_role_arn("arn:aws:iam::123456789012:user/alice")
+
+
+# ---- on/off --------------------------------------------------------------------------------
+
+def test_disabling_gcp_removes_exactly_the_gcp_resources():
+    full = run_program("staging")
+    off = run_program("staging", {"vo2max-dr:clouds.gcp.enabled": False})
+    assert not [r for r in off.resources if is_gcp(r)]
+    assert {(r.type, r.name) for r in off.resources} == {
+        (r.type, r.name) for r in full.resources if not is_gcp(r)}
+    assert not [k for k in off.outputs if k.startswith("gcs")]
+    assert "azureContainerUrl" in off.outputs

@@ -1,0 +1,192 @@
+"""Every AWS policy document the program declares, parsed and held to least privilege by
+tests/iam_check.py: no "*" action or resource (a key policy's "Resource": "*" means the key
+itself and is the one exception), and the job roles reach only their environment's prefix of
+the backup bucket and the backup key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dev.mockrun import Graph, Resource, run_program, walk
+from tests.iam_check import check_policy
+
+STACKS = ("staging", "production")
+# Where each AWS resource type keeps a policy document, and what kind of document it is.
+POLICY_FIELDS: dict[tuple[str, str], str] = {
+    ("aws:iam/role:Role", "assumeRolePolicy"): "trust",
+    ("aws:iam/rolePolicy:RolePolicy", "policy"): "identity",
+    ("aws:iam/policy:Policy", "policy"): "identity",
+    ("aws:s3/bucketPolicy:BucketPolicy", "policy"): "resource",
+    ("aws:sqs/queuePolicy:QueuePolicy", "policy"): "resource",
+    ("aws:sqs/queue:Queue", "policy"): "resource",
+    ("aws:sns/topicPolicy:TopicPolicy", "policy"): "resource",
+    ("aws:sns/topic:Topic", "policy"): "resource",
+    ("aws:secretsmanager/secretPolicy:SecretPolicy", "policy"): "resource",
+    ("aws:lambda/permission:Permission", "policy"): "resource",
+    ("aws:kms/key:Key", "policy"): "key",
+}
+
+
+@pytest.fixture(scope="module")
+def graphs() -> dict[str, Graph]:
+    return {stack: run_program(stack) for stack in STACKS}
+
+
+def documents(g: Graph) -> Iterator[tuple[Resource, str, str, dict[str, Any]]]:
+    for r in g.resources:
+        for (type_, field), kind in POLICY_FIELDS.items():
+            if r.type == type_ and isinstance(r.inputs.get(field), str):
+                yield r, field, kind, json.loads(r.inputs[field])
+
+
+def declared_arns(g: Graph) -> list[str]:
+    """ARNs of everything the program declares, and the paths below them: a grant may name
+    only these (never another team's resources)."""
+    allowed = []
+    for r in g.resources:
+        arn = r.outputs.get("arn")
+        if isinstance(arn, str) and arn.startswith("arn:"):
+            allowed += [arn, f"{arn}/*", f"{arn}:*"]
+    return allowed
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_policy_document_is_found(graphs, stack) -> None:
+    """No policy document hides in a field the checker does not read."""
+    g = graphs[stack]
+    checked = {(r.urn, f) for r, f, _, _ in documents(g)}
+    for r in g.resources:
+        if not r.type.startswith("aws:"):
+            continue
+        for path, value in walk(r.inputs):
+            if isinstance(value, str) and '"Statement"' in value:
+                assert (r.urn, path) in checked, f"{r.type} {r.name}.{path} is not checked"
+    kinds = {k for _, _, k, _ in documents(g)}
+    assert {"trust", "identity", "resource", "key"} <= kinds
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_policy_document_is_least_privilege(graphs, stack) -> None:
+    g = graphs[stack]
+    allowed = declared_arns(g)
+    problems = []
+    for r, field, kind, document in documents(g):
+        found = check_policy(document, kind=kind, allowed_resources=allowed)
+        problems += [f"{r.name}.{field}: {p}" for p in found]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) -> None:
+    g = graphs[stack]
+    bucket = "arn:aws:s3:::" + g.outputs["awsBucketName"]
+    key = g.outputs["awsKmsKeyArn"]
+    prefix = f"database/{stack}/"
+    allowed = [bucket, f"{bucket}/{prefix}*", key]
+    # The store's own grants (the runtime adds separate policies for logs, queues, secrets;
+    # those are held to the program-wide rule above).
+    store = {r.urn for r in g.of_type("vo2dr:aws:JobPermissions")}
+    policies = {r.inputs["role"]: json.loads(r.inputs["policy"])
+                for r in g.of_type("aws:iam/rolePolicy:RolePolicy") if r.parent in store}
+    assert set(policies) == {f"vo2dr-{stack}-{n}"
+                             for n in ("backup-writer", "restore-reader", "monitor")}
+    for role, document in policies.items():
+        problems = check_policy(document, kind="identity", allowed_resources=allowed,
+                                list_prefixes=[prefix])
+        assert not problems, f"{role}: {problems}"
+
+    def actions(role: str) -> set[str]:
+        return {a for s in policies[f"vo2dr-{stack}-{role}"]["Statement"] for a in s["Action"]}
+
+    def resources(role: str, action: str) -> set[str]:
+        return {r for s in policies[f"vo2dr-{stack}-{role}"]["Statement"]
+                if action in s["Action"] for r in ([s["Resource"]]
+                                                   if isinstance(s["Resource"], str)
+                                                   else s["Resource"])}
+
+    # Writer: puts new objects, never reads, deletes or changes retention.
+    assert actions("backup-writer") == {"s3:PutObject", "s3:AbortMultipartUpload",
+                                        "s3:ListBucket", "kms:Encrypt", "kms:GenerateDataKey",
+                                        "kms:Decrypt"}
+    assert resources("backup-writer", "s3:PutObject") == {f"{bucket}/{prefix}*"}
+    assert resources("backup-writer", "kms:GenerateDataKey") == {key}
+    writer_decrypt = [s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
+                      if "kms:Decrypt" in s["Action"]]
+    assert writer_decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
+    # Reader: gets, lists and decrypts, never writes.
+    assert actions("restore-reader") == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket",
+                                         "kms:Decrypt", "kms:DescribeKey"}
+    # Monitor: lists, and reads manifests only.
+    assert actions("monitor") == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    assert resources("monitor", "s3:GetObject") == {f"{bucket}/{prefix}*.manifest.json"}
+    for role in ("backup-writer", "restore-reader", "monitor"):
+        assert not any(a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:Bypass",
+                                     "s3:PutBucket")) for a in actions(role)), role
+
+
+# ---- the checker catches what it should -------------------------------------------------------
+
+BUCKET = "arn:aws:s3:::vo2dr-staging-backups-111111111111"
+KEY = "arn:aws:kms:us-east-1:111111111111:key/k"
+ALLOWED = [BUCKET, f"{BUCKET}/database/staging/*", KEY]
+
+
+def identity(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+GOOD = {"Sid": "Put", "Effect": "Allow", "Action": ["s3:PutObject"],
+        "Resource": f"{BUCKET}/database/staging/*"}
+
+
+def test_checker_passes_a_good_document() -> None:
+    assert check_policy(identity(GOOD), kind="identity", allowed_resources=ALLOWED) == []
+
+
+@pytest.mark.parametrize(("kind", "statement", "expected"), [
+    ("identity", {**GOOD, "Action": "*"}, "wildcard action"),
+    ("identity", {**GOOD, "Action": ["s3:*"]}, "wildcard action"),
+    ("identity", {**GOOD, "Action": ["s3:Get*"]}, "wildcard action"),
+    ("identity", {**GOOD, "Resource": "*"}, "wildcard resource"),
+    ("identity", {**GOOD, "Resource": "arn:aws:s3:::*"}, "wildcard resource"),
+    ("identity", {**GOOD, "Resource": f"{BUCKET}/*"}, "outside"),
+    ("identity", {**GOOD, "Resource": f"{BUCKET}/database/production/*"}, "outside"),
+    ("identity", {**GOOD, "Resource": "arn:aws:s3:::someone-elses-bucket/*"}, "outside"),
+    ("identity", {**GOOD, "Resource": "arn:aws:kms:us-east-1:111111111111:key/other"},
+     "outside"),
+    ("identity", {"Sid": "List", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                  "Resource": BUCKET}, "lists the whole bucket"),
+    ("identity", {"Sid": "List", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                  "Resource": BUCKET, "Condition": {"StringLike": {"s3:prefix": ["*"]}}},
+     "lists prefix '*'"),
+    ("identity", {"Sid": "NotA", "Effect": "Allow", "NotAction": ["s3:DeleteObject"],
+                  "Resource": BUCKET}, "NotAction"),
+    ("resource", {**GOOD, "Principal": "*"}, "any principal"),
+    ("resource", {**GOOD, "Principal": {"AWS": "*"}}, "any principal"),
+    ("key", {"Sid": "K", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"},
+             "Action": ["kms:*"], "Resource": "*"}, "wildcard action"),
+    ("key", {"Sid": "K", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"},
+             "Action": ["kms:Decrypt"], "Resource": KEY}, "must be \"*\""),
+    ("trust", {"Sid": "T", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+               "Action": ["sts:AssumeRole", "iam:PassRole"]}, "trust policy grants"),
+    ("trust", {"Sid": "T", "Effect": "Allow", "Principal": "*",
+               "Action": ["sts:AssumeRole"]}, "any principal"),
+])
+def test_checker_catches_a_bad_document(kind: str, statement: dict[str, Any],
+                                        expected: str) -> None:
+    problems = check_policy(identity(statement), kind=kind, allowed_resources=ALLOWED,
+                            list_prefixes=["database/staging/"])
+    assert any(expected in p for p in problems), problems
+
+
+def test_checker_allows_broad_denies_and_checks_the_version() -> None:
+    deny = {"Sid": "D", "Effect": "Deny", "Principal": "*", "Action": ["s3:*"],
+            "Resource": ["*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    assert check_policy(identity(deny), kind="resource") == []
+    assert any("Version" in p for p in check_policy(
+        {"Version": "2008-10-17", "Statement": [GOOD]}, kind="identity",
+        allowed_resources=ALLOWED))
