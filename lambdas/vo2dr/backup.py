@@ -1,0 +1,217 @@
+"""The backup job: one consistent dump, compressed and encrypted once, written to every enabled
+store at once, verified, and only then made to count by writing its manifest.
+
+Failure semantics (the manifest is what makes a backup count):
+
+* the dump, the database connection or the encryption (e.g. a denied KMS key) fails: every
+  upload is aborted and **no manifest is written anywhere**; :func:`run_backup` raises the
+  :class:`~vo2dr.exceptions.Vo2drError` whose message is the one-line cause;
+* one destination fails (or its copy does not match): the others still complete and get a
+  manifest, which records every destination's status, including the failure. The summary's
+  ``ok`` is false, so the CLI and the handlers exit or fail non-zero;
+* every destination fails: no manifest anywhere, ``ok`` false.
+
+A destination's manifest is written only after its body's size and SHA-256 were checked
+against the pipeline's own, both from the store's upload result and from a fresh ``stat``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from vo2dr import layout
+from vo2dr.crypto import Encryptor
+from vo2dr.dump import Dump
+from vo2dr.exceptions import AccessDenied, ConfigError, StoreError, Vo2drError
+from vo2dr.manifest import Destination, Digest, Encryption, Manifest
+from vo2dr.pipeline import DestinationResult, run_pipeline
+from vo2dr.settings import Settings
+from vo2dr.stores.base import BackupStore
+
+log = logging.getLogger("vo2dr.backup")
+
+COMPRESSION = "zstd"
+# progress(phase, plaintext_bytes, ciphertext_bytes)
+Progress = Callable[[str, int, int], None]
+
+
+def open_backup_stores(settings: Settings) -> dict[str, BackupStore]:
+    """Every enabled store, primary first, keyed by name."""
+    from vo2dr.stores import open_stores
+
+    opened = open_stores(settings)
+    if isinstance(opened, Mapping):
+        return dict(opened)
+    return {s.name: s for s in opened}
+
+
+def existing_backup_times(stores: Mapping[str, BackupStore], environment: str,
+                          data_class: str, year: int) -> list[datetime]:
+    """Times of this year's complete backups (those with a manifest) of a data class, in any
+    store. A store that cannot be listed is skipped: the tier is then chosen from the others
+    (and with none at all the backup is yearly, which errs towards keeping it longer)."""
+    times: set[datetime] = set()
+    for store in stores.values():
+        try:
+            for prefix in layout.class_prefixes(environment, data_class, year):
+                for info in store.list(prefix):
+                    parsed = layout.parse_key(info.key)
+                    if parsed and parsed[1] == "manifest":
+                        times.add(parsed[0].timestamp)
+        except StoreError as exc:
+            log.warning("cannot list %s to choose the tier: %s", store.name, exc)
+    return sorted(times)
+
+
+def _check_settings(settings: Settings) -> None:
+    settings.require("database_url", "environment", "kms_key_id", "recovery_public_key")
+    layout.environment_prefix(settings.environment)
+
+
+def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
+               progress: Progress | None = None, *,
+               stores: Mapping[str, BackupStore] | None = None,
+               stall_timeout: float | None = None) -> dict:
+    """Back up ``data_class`` to every enabled store; the JSON-ready summary.
+
+    ``stores`` replaces the stores the settings enable (the bench passes null destinations,
+    tests pass stores of their own). ``now`` fixes the backup's time (tests of the tier).
+    Raises :class:`Vo2drError` (one-line message) when no copy can exist: bad settings, the
+    dump or the encryption failed. Otherwise returns the summary; ``summary["ok"]`` is true
+    only if every destination holds a verified copy and its manifest.
+    """
+    _check_settings(settings)
+    dc = settings.strategy().get(data_class)
+    if stores is None:
+        if not settings.enabled_stores:
+            raise ConfigError("no destination: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
+                              "VO2DR_AZURE_CONTAINER_URL")
+        stores = open_backup_stores(settings)
+    if not stores:
+        raise ConfigError("no destination store to write to")
+    recovery_pem = settings.recovery_public_key_pem()
+    started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    t0 = time.monotonic()
+
+    existing = existing_backup_times(stores, settings.environment, data_class, started.year)
+    tier = layout.choose_tier(started, existing)
+    ref = layout.BackupRef(settings.environment, tier, data_class, started,
+                           layout.new_backup_id())
+    context = {"environment": settings.environment, "data_class": data_class,
+               "backup_id": ref.backup_id}
+    encryptor = Encryptor(kms_key_id=settings.kms_key_id, recovery_public_key_pem=recovery_pem,
+                          context=context)
+    log.info("backup %s of %s (%s tier) to %s", ref.backup_id, data_class, tier,
+             ", ".join(stores))
+
+    def on_chunk(plain: int, cipher: int) -> None:
+        if progress is not None:
+            progress("dump", plain, cipher)
+
+    kwargs = {} if stall_timeout is None else {"stall_timeout": stall_timeout}
+    with Dump(settings.database_url, dc) as dump:
+        result = run_pipeline(
+            dump.chunks(), encrypt=encryptor.stream, stores=stores, key=ref.body_key,
+            metadata={"backup_id": ref.backup_id, "data_class": data_class},
+            progress=on_chunk, **kwargs)
+        info = dump.info
+    assert info is not None
+
+    # A destination counts only if a fresh stat agrees with what was sent.
+    for name, d in result.destinations.items():
+        if d.status == "verified":
+            _stat_check(stores[name], d, result.ciphertext_bytes)
+
+    finished = datetime.now(UTC)
+    manifest = Manifest(
+        backup_id=ref.backup_id, environment=settings.environment, data_class=data_class,
+        tier=tier, body_key=ref.body_key, started_at=started.isoformat(),
+        finished_at=finished.isoformat(timespec="seconds"), server_version=info.server_version,
+        pg_dump_version=info.pg_dump_version, database=info.database, snapshot=info.snapshot,
+        tables=info.tables,
+        plaintext=Digest(bytes=result.plaintext_bytes, sha256=result.plaintext_sha256),
+        ciphertext=Digest(bytes=result.ciphertext_bytes, sha256=result.ciphertext_sha256),
+        compression=COMPRESSION,
+        encryption=Encryption(format=encryptor.info.format, algorithm=encryptor.info.algorithm,
+                              kms_key_arn=encryptor.info.kms_key_arn,
+                              recovery_key_id=encryptor.info.recovery_key_id,
+                              encryption_context=dict(encryptor.info.encryption_context)),
+        destinations={name: Destination(status=d.status, key=d.key, bytes=d.bytes,
+                                        sha256=d.sha256, store_checksum=d.store_checksum,
+                                        error=d.error)
+                      for name, d in result.destinations.items()},
+    )
+    if progress is not None:
+        progress("manifest", result.plaintext_bytes, result.ciphertext_bytes)
+    manifests = _write_manifests(stores, result.destinations, ref.manifest_key,
+                                 manifest.to_json())
+    return _summary(ref, manifest, result, manifests, time.monotonic() - t0)
+
+
+def _stat_check(store: BackupStore, d: DestinationResult, size: int) -> None:
+    try:
+        info = store.stat(d.key)
+    except AccessDenied:
+        # The cloud writer identity may only put objects (no HeadObject on S3); the store has
+        # already matched the service's own checksum from the upload response, which stands.
+        return
+    except Vo2drError as exc:
+        d.status, d.error = "failed", f"{store.name}: body not readable after upload: {exc}"
+        return
+    if info.size != size:
+        d.status = "failed"
+        d.error = f"{store.name}: body is {info.size} bytes after upload, expected {size}"
+
+
+def _write_manifests(stores: Mapping[str, BackupStore], destinations: Mapping[str,
+                     DestinationResult], key: str, body: bytes) -> dict[str, str]:
+    """Write the manifest to each verified destination, last. ``{name: "written"|error}``."""
+    out = {}
+    for name, d in destinations.items():
+        if d.status != "verified":
+            out[name] = "skipped: body not verified"
+            continue
+        try:
+            stores[name].put_bytes(key, body, metadata={"kind": "manifest"})
+            out[name] = "written"
+        except Vo2drError as exc:
+            out[name] = f"failed: {exc}"
+            log.error("manifest write to %s failed: %s", name, exc)
+    return out
+
+
+def _summary(ref: layout.BackupRef, manifest: Manifest, result, manifests: dict[str, str],
+             seconds: float) -> dict:
+    destinations = {}
+    for name, d in result.destinations.items():
+        destinations[name] = {
+            "status": d.status if manifests.get(name) == "written" or d.status != "verified"
+            else "failed",
+            "body": d.status, "manifest": manifests.get(name, ""), "bytes": d.bytes,
+            "seconds": d.seconds, **({"error": d.error} if d.error else {}),
+        }
+    ok = all(v["status"] == "verified" for v in destinations.values())
+    failed = [f"{n}: {v.get('error') or v['manifest']}" for n, v in destinations.items()
+              if v["status"] != "verified"]
+    mb = result.plaintext_bytes / 1e6
+    return {
+        "ok": ok,
+        **({"error": "; ".join(failed)} if failed else {}),
+        "backup_id": ref.backup_id, "environment": ref.environment,
+        "data_class": ref.data_class, "tier": ref.tier,
+        "timestamp": layout.format_timestamp(ref.timestamp),
+        "body_key": ref.body_key, "manifest_key": ref.manifest_key,
+        "tables": manifest.table_rows(),
+        "plaintext": asdict(manifest.plaintext), "compressed_bytes": result.compressed_bytes,
+        "ciphertext": asdict(manifest.ciphertext),
+        "server_version": manifest.server_version, "pg_dump_version": manifest.pg_dump_version,
+        "kms_key_arn": manifest.encryption.kms_key_arn,
+        "recovery_key_id": manifest.encryption.recovery_key_id,
+        "destinations": destinations,
+        "seconds": round(seconds, 3),
+        "plaintext_mb_per_s": round(mb / seconds, 1) if seconds > 0 else None,
+    }

@@ -1,0 +1,48 @@
+"""Cloud Run job entry point: ``python -m vo2dr.cloudrun [--data-class NAME]``.
+
+The data class comes from ``--data-class`` or ``VO2DR_DATA_CLASS`` (Cloud Scheduler runs one
+job execution per class with an override). DATABASE_URL is injected by Cloud Run from Secret
+Manager. Logs are JSON on stdout (Cloud Logging fields); exit 0 only when every destination
+holds a verified copy, 1 when one failed, 2 when there is no backup at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from vo2dr.exceptions import Vo2drError
+from vo2dr.logs import configure_json_logging
+from vo2dr.settings import Settings
+
+log = logging.getLogger("vo2dr.cloudrun")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vo2dr.backup import run_backup
+    from vo2dr.handlers import resolve_database_url
+
+    parser = argparse.ArgumentParser(prog="python -m vo2dr.cloudrun")
+    parser.add_argument("--data-class", default=os.environ.get("VO2DR_DATA_CLASS", ""))
+    args = parser.parse_args(argv)
+    configure_json_logging()
+    if not args.data_class:
+        log.error("no data class: pass --data-class or set VO2DR_DATA_CLASS")
+        return 2
+    settings = Settings.from_env()
+    log.info("backup starting", extra={"data_class": args.data_class,
+                                       "settings": settings.redacted()})
+    try:
+        summary = run_backup(resolve_database_url(settings), args.data_class)
+    except Vo2drError as exc:
+        log.error("backup failed: %s", exc, extra={"data_class": args.data_class,
+                                                   "error_type": type(exc).__name__})
+        return 2
+    log.info("backup finished", extra={"summary": summary})
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

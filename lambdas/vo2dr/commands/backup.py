@@ -1,0 +1,91 @@
+"""``vo2dr backup --data-class full|critical|important``.
+
+Prints the JSON summary on stdout (a progress bar on stderr when it is a terminal). Exit codes:
+0 every enabled destination holds a verified copy and its manifest; 1 at least one destination
+failed (the others hold a complete backup); 2 no backup at all (settings, dump or encryption
+failed: the one-line cause is on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vo2dr.exceptions import Vo2drError
+from vo2dr.strategy import KNOWN_DATA_CLASSES
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "backup", help="dump, compress, encrypt and upload to every enabled store at once",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-class", required=True, choices=KNOWN_DATA_CLASSES,
+                   help="which tables: the stack file's critical or important list, or full")
+    p.add_argument("--null-destinations", type=int, default=0, metavar="N",
+                   help="benchmarking: send the encrypted stream to N discarding destinations "
+                        "instead of the enabled stores")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a TTY")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from vo2dr.backup import run_backup
+    from vo2dr.cli import settings_overrides
+    from vo2dr.handlers import resolve_database_url
+    from vo2dr.pipeline import NullStore
+    from vo2dr.settings import Settings
+
+    stores = None
+    if args.null_destinations:
+        stores = {f"null{i + 1}": NullStore(f"null{i + 1}")
+                  for i in range(args.null_destinations)}
+    try:
+        settings = resolve_database_url(Settings.from_env(overrides=settings_overrides(args)))
+        if args.no_progress or not sys.stderr.isatty():
+            summary = run_backup(settings, args.data_class, stores=stores)
+        else:
+            summary = _with_progress(run_backup, settings, args.data_class, stores)
+    except Vo2drError as exc:
+        print(json.dumps({"ok": False, "data_class": args.data_class, "error": str(exc),
+                          "error_type": type(exc).__name__}))
+        raise
+    print(json.dumps(summary, indent=2))
+    if not summary["ok"]:
+        print(f"vo2dr backup: error: {summary.get('error', 'a destination failed')}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _with_progress(run_backup, settings, data_class: str, stores) -> dict:
+    from rich.console import Console
+    from rich.progress import (
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), DownloadColumn(),
+               TransferSpeedColumn(), TextColumn("→ {task.fields[sent]} encrypted"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(f"pg_dump {data_class}", total=None, sent="0 B")
+
+        def progress(phase: str, plain: int, cipher: int) -> None:
+            desc = f"pg_dump {data_class}" if phase == "dump" else "writing manifests"
+            bar.update(task, completed=plain, description=desc, sent=_human(cipher))
+
+        return run_backup(settings, data_class, progress=progress, stores=stores)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"

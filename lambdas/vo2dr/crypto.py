@@ -1,0 +1,367 @@
+"""Envelope encryption of backup bodies with the AWS Encryption SDK.
+
+Each backup gets a fresh data key (the SDK's, per message). That data key is wrapped twice,
+in the same message header:
+
+* by the AWS KMS key (``VO2DR_KMS_KEY_ID``): the everyday way back in;
+* by the offline RSA recovery public key (``VO2DR_RECOVERY_PUBLIC_KEY``, RSA-OAEP-SHA256): the
+  way back in when AWS itself is unreachable. Its private half lives offline, never in a cloud.
+
+So any one copy, in any cloud, can be decrypted by either key alone. The encryption context
+(``environment``, ``data_class``, ``backup_id``) is bound into the message, so a body cannot
+be passed off as another backup's. The message is framed and streamed both ways: memory is
+bounded by a few frames whatever the size of the database.
+
+Every SDK, botocore and cryptography failure leaves this module as :class:`EncryptionError`
+with a one-line cause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import aws_encryption_sdk
+import botocore.exceptions
+from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+from aws_encryption_sdk.identifiers import (
+    Algorithm,
+    CommitmentPolicy,
+    EncryptionKeyType,
+    WrappingAlgorithm,
+)
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
+from aws_encryption_sdk.key_providers.raw import RawMasterKey
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from vo2dr.exceptions import EncryptionError
+
+FORMAT = "aws-encryption-sdk"
+# Key commitment + ECDSA P-384 signature: the SDK's recommended suite. The signature means a
+# holder of the data key (anyone who unwrapped it) still cannot alter a body undetected.
+ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+# Plaintext bytes per authenticated frame. Decryption holds one frame in memory before it
+# releases its plaintext, so this bounds restore memory too.
+FRAME_LENGTH = 1024 * 1024
+RECOVERY_PROVIDER_ID = "vo2dr-recovery"
+KMS_PROVIDER_ID = "aws-kms"
+MIN_RSA_BITS = 3072
+# Two data keys per message (KMS + recovery); refuse messages crafted with many more.
+MAX_ENCRYPTED_DATA_KEYS = 4
+
+# The SDK logs a traceback for every KMS refusal before raising; we re-raise each failure as
+# EncryptionError carrying the cause, so its own log lines would only duplicate it (and turn
+# the CLI's one-line error into a traceback on stderr).
+_SDK_LOG = logging.getLogger("aws_encryption_sdk")
+if _SDK_LOG.level == logging.NOTSET:
+    _SDK_LOG.setLevel(logging.CRITICAL)
+
+_CLIENT = aws_encryption_sdk.EncryptionSDKClient(
+    commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+    max_encrypted_data_keys=MAX_ENCRYPTED_DATA_KEYS,
+)
+
+_SDK_ERRORS = (
+    AWSEncryptionSDKClientError,
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+    InvalidTag,
+    InvalidSignature,
+)
+
+
+def _cause(exc: BaseException) -> str:
+    """One line: the outermost message, plus the root cause (e.g. the botocore error that says
+    what KMS answered: DisabledException, AccessDeniedException, connection refused)."""
+    chain = []
+    seen = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+
+    def text(e: BaseException) -> str:
+        if isinstance(e, botocore.exceptions.ClientError):
+            err = e.response.get("Error", {})
+            code, message = err.get("Code", ""), err.get("Message", "")
+            raw = f"{message} {e}"
+            if "<Code>" in raw or "<Message>" in raw:  # an XML body botocore did not parse
+                found_code = re.search(r"<Code>(.*?)</Code>", raw)
+                found = re.search(r"<Message>(.*?)</Message>", raw)
+                code = found_code.group(1) if found_code else code
+                message = found.group(1) if found else ""
+            op = getattr(e, "operation_name", "") or "KMS"
+            return f"{op} refused: {code} {message}".strip()
+        if isinstance(e, InvalidTag):
+            return "authentication tag mismatch (ciphertext altered, truncated or wrong key)"
+        if isinstance(e, AWSEncryptionSDKClientError) and e.args:
+            return str(e.args[0])
+        first = str(e).strip().splitlines()
+        return first[0] if first else type(e).__name__
+
+    def text_line(e: BaseException) -> str:
+        return " ".join(text(e).split())
+
+    outer, root = text_line(chain[0]), text_line(chain[-1])
+    line = outer if root == outer else f"{outer} ({root})"
+    return line[:400]
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def _load_public_key(pem: bytes) -> rsa.RSAPublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise EncryptionError(f"recovery public key is not a PEM public key: {exc}") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise EncryptionError("recovery public key must be an RSA key")
+    if key.key_size < MIN_RSA_BITS:
+        raise EncryptionError(
+            f"recovery public key is RSA-{key.key_size}: use at least RSA-{MIN_RSA_BITS}")
+    return key
+
+
+def _load_private_key(pem: bytes, password: bytes | None = None) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=password)
+    except (ValueError, TypeError) as exc:
+        raise EncryptionError(f"recovery private key cannot be loaded: {exc}") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise EncryptionError("recovery private key must be an RSA key")
+    return key
+
+
+def _fingerprint(public_key: rsa.RSAPublicKey) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def recovery_key_id(public_key_pem: bytes) -> str:
+    """The recovery key's id: hex SHA-256 of its DER SubjectPublicKeyInfo."""
+    return _fingerprint(_load_public_key(public_key_pem))
+
+
+def recovery_key_id_from_private(private_key_pem: bytes, password: bytes | None = None) -> str:
+    """The id of the public half of a recovery private key (to match a manifest)."""
+    return _fingerprint(_load_private_key(private_key_pem, password).public_key())
+
+
+def _recovery_master_key(key_id: str, pem: bytes, key_type: EncryptionKeyType,
+                         password: bytes | None = None) -> RawMasterKey:
+    return RawMasterKey(
+        provider_id=RECOVERY_PROVIDER_ID,
+        key_id=key_id.encode(),
+        wrapping_key=WrappingKey(
+            wrapping_algorithm=WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
+            wrapping_key=pem,
+            wrapping_key_type=key_type,
+            password=password,
+        ),
+    )
+
+
+def generate_recovery_key(bits: int = 4096) -> tuple[bytes, bytes]:
+    """A new ``(private_pem, public_pem)`` recovery key pair (for tests, the demo and the
+    runbook; production keys are made offline)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private_pem = key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private_pem, public_pem
+
+
+# -- a file-like view of an iterator of chunks ----------------------------------------------------
+
+class ChunkReader:
+    """``read(n)`` over an iterable of byte chunks, returning exactly ``n`` bytes until the end.
+
+    The SDK treats a short read as the end of the source, so this must never return short
+    early. Holds at most one input chunk plus ``n`` bytes."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = bytearray()
+        self._eof = False
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            for chunk in self._it:
+                self._buf += chunk
+            self._eof = True
+            out = bytes(self._buf)
+            self._buf.clear()
+            return out
+        while len(self._buf) < n and not self._eof:
+            try:
+                self._buf += next(self._it)
+            except StopIteration:
+                self._eof = True
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def tell(self) -> int:  # the SDK asks, but never for anything that matters to streaming
+        return 0
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+
+# -- encrypt ------------------------------------------------------------------------------------
+
+@dataclass
+class EncryptionInfo:
+    """What the manifest records about a message's keys (filled in once the header exists)."""
+
+    format: str = FORMAT
+    algorithm: str = ALGORITHM.name
+    kms_key_arn: str = ""
+    recovery_key_id: str = ""
+    encryption_context: dict[str, str] = field(default_factory=dict)
+
+
+class Encryptor:
+    """Streaming envelope encryption for one backup.
+
+    ``Encryptor(kms_key_id=..., recovery_public_key_pem=..., context={...}).stream(chunks)``
+    yields the ciphertext; after the first chunk, :attr:`info` holds the KMS key ARN the data
+    key was wrapped by and the recovery key id. KMS is called once, when the first chunk is
+    requested: a denied or disabled key fails there, before any byte is produced.
+    """
+
+    def __init__(self, *, kms_key_id: str, recovery_public_key_pem: bytes,
+                 context: Mapping[str, str], frame_length: int = FRAME_LENGTH,
+                 botocore_session=None) -> None:
+        if not kms_key_id:
+            raise EncryptionError("no KMS key: set VO2DR_KMS_KEY_ID")
+        self.context = dict(context)
+        for k, v in self.context.items():
+            if k.startswith("aws-crypto-") or not isinstance(v, str):
+                raise EncryptionError(f"invalid encryption context entry {k!r}")
+        self.frame_length = frame_length
+        rid = recovery_key_id(recovery_public_key_pem)
+        kwargs = {"key_ids": [kms_key_id]}
+        if botocore_session is not None:
+            kwargs["botocore_session"] = botocore_session
+        try:
+            provider = StrictAwsKmsMasterKeyProvider(**kwargs)
+            provider.add_master_key_provider(
+                _recovery_master_key(rid, recovery_public_key_pem, EncryptionKeyType.PUBLIC))
+        except _SDK_ERRORS as exc:
+            raise EncryptionError(f"cannot set up encryption keys: {_cause(exc)}") from exc
+        self._provider = provider
+        self.info = EncryptionInfo(recovery_key_id=rid, encryption_context=dict(self.context))
+
+    def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Encrypt ``chunks`` (any sizes) into ciphertext chunks of about one frame each."""
+        source = ChunkReader(chunks)
+        try:
+            enc = _CLIENT.stream(mode="e", source=source, key_provider=self._provider,
+                                 encryption_context=self.context, algorithm=ALGORITHM,
+                                 frame_length=self.frame_length)
+            first = True
+            while True:
+                out = enc.read(self.frame_length)
+                if first:
+                    self._record_header(enc.header)
+                    first = False
+                if not out:
+                    break
+                yield out
+            enc.close()
+        except _SDK_ERRORS as exc:
+            raise EncryptionError(f"encryption failed: {_cause(exc)}") from exc
+
+    def _record_header(self, header) -> None:
+        for edk in header.encrypted_data_keys:
+            if edk.key_provider.provider_id == KMS_PROVIDER_ID:
+                self.info.kms_key_arn = edk.key_provider.key_info.decode()
+        self.info.algorithm = header.algorithm.name
+
+
+# -- decrypt ------------------------------------------------------------------------------------
+
+def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
+                   recovery_private_key_pem: bytes | None = None,
+                   recovery_private_key_password: bytes | None = None,
+                   expected_context: Mapping[str, str] | None = None,
+                   botocore_session=None) -> Iterator[bytes]:
+    """Decrypt a backup body given as ciphertext ``chunks``; yields plaintext chunks.
+
+    Give either the KMS key ARN (the manifest's ``encryption.kms_key_arn``; KMS is called once
+    to unwrap the data key) or the recovery private key PEM (no network at all). Given both,
+    the SDK tries KMS first and falls back to the recovery key.
+
+    ``expected_context``, when given, must be contained in the message's encryption context
+    (e.g. ``{"backup_id": manifest.backup_id}``), so a body cannot stand in for another.
+
+    Every frame is authenticated before its plaintext is released. A failure (no usable key,
+    altered or truncated ciphertext, context mismatch) raises :class:`EncryptionError`; a
+    consumer must treat the whole output as invalid when the iterator raises, even late.
+    """
+    if not kms_key_id and not recovery_private_key_pem:
+        raise EncryptionError(
+            "no decryption key: give the KMS key ARN or the recovery private key")
+    provider = None
+    try:
+        if kms_key_id:
+            if not kms_key_id.startswith("arn:"):
+                raise EncryptionError(
+                    f"KMS key {kms_key_id!r} must be a key ARN for decryption "
+                    "(the manifest's encryption.kms_key_arn)")
+            kwargs = {"key_ids": [kms_key_id]}
+            if botocore_session is not None:
+                kwargs["botocore_session"] = botocore_session
+            provider = StrictAwsKmsMasterKeyProvider(**kwargs)
+        if recovery_private_key_pem:
+            private = _load_private_key(recovery_private_key_pem, recovery_private_key_password)
+            rid = _fingerprint(private.public_key())
+            raw = _recovery_master_key(rid, recovery_private_key_pem, EncryptionKeyType.PRIVATE,
+                                       recovery_private_key_password)
+            if provider is None:
+                provider = raw
+            else:
+                provider.add_master_key_provider(raw)
+    except _SDK_ERRORS as exc:
+        raise EncryptionError(f"cannot set up decryption keys: {_cause(exc)}") from exc
+    return _decrypt(chunks, provider, expected_context)
+
+
+def _decrypt(chunks: Iterable[bytes], provider, expected_context) -> Iterator[bytes]:
+    source = ChunkReader(chunks)
+    try:
+        # Not a ``with`` block: the SDK's __exit__ logs a traceback when closing a stream that
+        # failed; we close it only on success (close() also checks the footer was read).
+        dec = _CLIENT.stream(mode="d", source=source, key_provider=provider)
+        if expected_context:
+            actual = dec.header.encryption_context
+            wrong = {k: actual.get(k) for k, v in expected_context.items() if actual.get(k) != v}
+            if wrong:
+                raise EncryptionError(
+                    f"encryption context does not match the manifest: found {wrong}, "
+                    f"expected {dict(expected_context)}")
+        while True:
+            out = dec.read(FRAME_LENGTH)
+            if not out:
+                break
+            yield out
+        if not hasattr(dec, "footer"):
+            raise EncryptionError("ciphertext is truncated: the message has no final frame")
+        dec.close()
+    except _SDK_ERRORS as exc:
+        raise EncryptionError(f"decryption failed: {_cause(exc)}") from exc
+    except (ValueError, EOFError) as exc:  # e.g. a corrupt header field or short read
+        raise EncryptionError(f"decryption failed: ciphertext is malformed: {exc}") from exc

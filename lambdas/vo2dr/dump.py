@@ -1,0 +1,275 @@
+"""One consistent pg_dump, streamed.
+
+A REPEATABLE READ, READ ONLY transaction exports its snapshot (``pg_export_snapshot()``);
+``pg_dump --snapshot`` dumps exactly that snapshot, and the exact row count of every dumped
+table is taken in the same transaction, concurrently with the dump, so the manifest's counts
+describe precisely the rows in the body. The exporting transaction stays open until pg_dump
+exits (a snapshot can only be imported while its exporter lives).
+
+pg_dump writes the custom format uncompressed (``--compress=0``): the pipeline compresses
+once, with zstd, after hashing the plaintext.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from vo2dr import pgtools
+from vo2dr.exceptions import ConfigError, DumpError
+from vo2dr.manifest import TableCount
+from vo2dr.strategy import DataClass
+
+READ_SIZE = 1024 * 1024
+PIPE_SIZE = 1024 * 1024
+SNAPSHOT_APP = "vo2dr-snapshot"
+DUMP_APP = "vo2dr-pg_dump"
+LOCK_WAIT_TIMEOUT = "120s"
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+# Ordinary user tables (partitions are counted as their leaves), not those of extensions.
+_ALL_TABLES = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+_ONE_TABLE = """
+SELECT n.nspname, c.relname, c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = to_regclass(%s)
+"""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class DumpInfo:
+    """What the manifest records about the dump (``tables`` filled once counting is done)."""
+
+    database: str
+    server_version: str
+    pg_dump_version: str
+    snapshot: str
+    table_names: list[str]  # schema-qualified, as dumped
+    tables: list[TableCount] = field(default_factory=list)
+
+
+class Dump:
+    """``with Dump(url, data_class) as d: for chunk in d.chunks(): ...`` then ``d.info``.
+
+    ``chunks()`` yields pg_dump's stdout (the plaintext) and raises :class:`DumpError` if
+    pg_dump or the counting fails, with pg_dump's own last error line. Leaving the block
+    early kills pg_dump and ends the transaction.
+    """
+
+    def __init__(self, database_url: str, data_class: DataClass, *,
+                 read_size: int = READ_SIZE) -> None:
+        if not database_url:
+            raise ConfigError("missing setting: DATABASE_URL (or --database-url)")
+        self.database_url = database_url
+        self.data_class = data_class
+        self.read_size = read_size
+        self.info: DumpInfo | None = None
+        self._conn: psycopg.Connection | None = None
+        self._proc: subprocess.Popen | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=40)
+        self._stderr_thread: threading.Thread | None = None
+        self._count_thread: threading.Thread | None = None
+        self._count_error: BaseException | None = None
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> Dump:
+        try:
+            self._open_snapshot()
+            self._start_pg_dump()
+            self._count_thread = threading.Thread(target=self._count_rows, name="vo2dr-count",
+                                                  daemon=True)
+            self._count_thread.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _open_snapshot(self) -> None:
+        try:
+            conn = psycopg.connect(self.database_url, application_name=SNAPSHOT_APP,
+                                   connect_timeout=15, keepalives=1, keepalives_idle=30)
+        except psycopg.Error as exc:
+            raise DumpError(f"cannot connect to the database: {_one_line(exc)}") from exc
+        self._conn = conn
+        try:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            with conn.cursor() as cur:
+                # The snapshot must outlive any idle period while pg_dump works.
+                cur.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                cur.execute("SET LOCAL statement_timeout = 0")
+                cur.execute("SELECT pg_export_snapshot(), current_database(), "
+                            "current_setting('server_version')")
+                snapshot, database, server_version = cur.fetchone()
+                names = self._resolve_tables(cur)
+        except psycopg.Error as exc:
+            raise DumpError(f"cannot open a snapshot: {_one_line(exc)}") from exc
+        self.info = DumpInfo(database=database, server_version=server_version,
+                             pg_dump_version=pgtools.version("pg_dump"), snapshot=snapshot,
+                             table_names=names)
+
+    def _resolve_tables(self, cur: psycopg.Cursor) -> list[str]:
+        if self.data_class.is_full:
+            cur.execute(_ALL_TABLES)
+            return [f"{s}.{t}" for s, t in cur.fetchall()]
+        names = []
+        for table in self.data_class.tables:
+            cur.execute(_ONE_TABLE, (table,))
+            row = cur.fetchone()
+            if row is None or row[2] not in ("r", "p"):
+                raise ConfigError(
+                    f"table {table!r} of data class {self.data_class.name!r} does not exist in "
+                    f"the database: fix vo2max-dr:dataClasses.{self.data_class.name}.tables")
+            names.append(f"{row[0]}.{row[1]}")
+        return names
+
+    def _pg_dump_args(self, conninfo: str) -> list[str]:
+        assert self.info is not None
+        args = [pgtools.pg_dump(), "--format=custom", "--compress=0", "--no-password",
+                f"--snapshot={self.info.snapshot}", f"--lock-wait-timeout={LOCK_WAIT_TIMEOUT}",
+                f"--dbname={conninfo}"]
+        if not self.data_class.is_full:
+            args.append("--strict-names")
+            for name in self.info.table_names:
+                schema, table = name.split(".", 1)
+                args.append(f'--table="{schema}"."{table}"')
+        return args
+
+    def _start_pg_dump(self) -> None:
+        conninfo, password = pgtools.split_password(self.database_url)
+        try:
+            self._proc = subprocess.Popen(
+                self._pg_dump_args(conninfo), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL, env=pgtools.tool_env(password, DUMP_APP),
+                bufsize=self.read_size)
+        except OSError as exc:
+            raise DumpError(f"cannot start pg_dump: {exc}") from exc
+        with contextlib.suppress(OSError):  # fewer, larger reads; not essential
+            fcntl.fcntl(self._proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
+        self._stderr_thread = threading.Thread(target=self._read_stderr, name="vo2dr-pg_dump-err",
+                                               daemon=True)
+        self._stderr_thread.start()
+
+    def _read_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        with contextlib.suppress(OSError, ValueError):  # closed under us on teardown
+            for raw in self._proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    self._stderr.append(line)
+
+    def _count_rows(self) -> None:
+        assert self._conn is not None and self.info is not None
+        counts = []
+        try:
+            with self._conn.cursor() as cur:
+                for name in self.info.table_names:
+                    schema, table = name.split(".", 1)
+                    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
+                        sql.Identifier(schema), sql.Identifier(table)))
+                    counts.append(TableCount(name=name, rows=int(cur.fetchone()[0])))
+            self.info.tables = counts
+        except psycopg.Error as exc:
+            self._count_error = exc
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    def pg_dump_error(self) -> str:
+        """pg_dump's cause on one line: its last ``error:`` line, plus the server's message
+        from the ``detail:`` line after it (e.g. "terminating connection due to
+        administrator command"); else its last line."""
+        lines = list(self._stderr)
+        idx = [i for i, ln in enumerate(lines) if "error:" in ln]
+        if not idx:
+            return lines[-1].removeprefix("pg_dump: ") if lines else ""
+        i = idx[-1]
+        text = lines[i].split("error:", 1)[1].strip()
+        for detail in lines[i + 1:]:
+            if "detail:" in detail and "Command was" not in detail:
+                extra = detail.split("detail:", 1)[1].strip()
+                extra = extra.removeprefix("Error message from server:").strip()
+                text = f"{text} ({extra})"
+                break
+        return text
+
+    def chunks(self) -> Iterator[bytes]:
+        assert self._proc is not None and self._proc.stdout is not None
+        read = self._proc.stdout.read
+        size = self.read_size
+        while True:
+            try:
+                chunk = read(size)
+            except (OSError, ValueError) as exc:
+                raise DumpError(f"reading pg_dump output failed: {exc}") from exc
+            if not chunk:
+                break
+            yield chunk
+        rc = self._proc.wait()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=10)
+        if rc != 0:
+            cause = self.pg_dump_error() or f"exit code {rc}"
+            raise DumpError(f"pg_dump failed (exit {rc}): {cause}")
+        self._finish_counts()
+
+    def _finish_counts(self) -> None:
+        assert self._count_thread is not None and self._conn is not None
+        self._count_thread.join()
+        if self._count_error is not None:
+            raise DumpError(
+                f"counting rows in the snapshot failed: {_one_line(self._count_error)}"
+            ) from self._count_error
+        try:
+            self._conn.commit()
+        except psycopg.Error as exc:
+            raise DumpError(f"the snapshot transaction failed: {_one_line(exc)}") from exc
+
+    # -- teardown ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        if proc is not None:
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        conn = self._conn
+        if conn is not None:
+            if self._count_thread is not None and self._count_thread.is_alive():
+                # Cancel a count still running on a failed dump, then wait for the thread.
+                with contextlib.suppress(psycopg.Error):
+                    conn.cancel_safe(timeout=5)
+                self._count_thread.join(timeout=15)
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+        self._conn = None

