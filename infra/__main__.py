@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import infra.aws
 import infra.azure
 import infra.gcp
+import infra.runtime
 from infra.config import load
 
 cfg = load()
@@ -48,3 +49,4 @@ if azure is not None:
         pulumi.export("azureImmutabilityLockCommand", azure.lock_command)
 
 # The job as infrastructure: Lambda + schedules + alarms on AWS, the Cloud Run standby on GCP.
+infra.runtime.build(cfg, aws, gcp, azure)

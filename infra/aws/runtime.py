@@ -1,0 +1,307 @@
+"""The job as AWS infrastructure: Lambda functions for backup, status and drill, the secrets they
+read, their dead-letter queues and logs, and the EventBridge Scheduler schedules that run them.
+
+Every number comes from the stack file through ``infra.config``: the schedules from the data
+classes' RPOs (``DataClass.schedule_expression()``), the status interval and the drill cron from
+``monitoring``, sizes, timeouts and retries from ``runtime``. The only constants here are AWS's
+own limits.
+
+The functions run as the AWS helper's job roles (``infra.aws.access``): backup as the backup
+writer, status as the monitor, drill as the restore reader. Those roles are already named in
+the key policy and trusted by the GCS workload identity pool, and they keep their store grants;
+this component adds, per role, only what running as a Lambda needs: its own log group, its own
+dead-letter queue, and the one secret its function reads. Secret reads are pinned to the
+function with ``lambda:SourceFunctionArn``, so an operator who assumes the restore reader role
+for a manual restore cannot read the database URL through it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.policies import PARTITION, document, statement, trust
+
+# AWS limits (not strategy): Lambda retries an asynchronous invocation at most twice, and a
+# queue keeps a message at most 14 days (the DLQs keep failures as long as AWS allows).
+LAMBDA_MAX_ASYNC_RETRIES = 2
+SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days
+SCHEDULER_SERVICE = "scheduler.amazonaws.com"
+JOBS = ("backup", "status", "drill")
+HANDLERS = {
+    "backup": "vo2dr.handlers.backup_handler",
+    "status": "vo2dr.handlers.status_handler",
+    "drill": "vo2dr.handlers.drill_handler",
+}
+
+
+def schedule_input(job: str, data_class: str | None = None) -> str:
+    """The event each schedule sends: the backup handler reads the data class from it."""
+    payload: dict[str, str] = {"job": job}
+    if data_class is not None:
+        payload["data_class"] = data_class
+    return json.dumps(payload, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One job function: its physical name, the role it runs as, and the secrets it reads
+    (environment variable -> secret key in ``JobFunctionsArgs.secrets``)."""
+
+    job: str
+    name: str
+    role_name: pulumi.Input[str]
+    role_arn: pulumi.Input[str]
+    secret_env: Mapping[str, str] = field(default_factory=dict)
+    # Settings only this function needs (e.g. the backup writer's cross-cloud identity).
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # A prefix of the backup bucket this function keeps its own small state in (the status
+    # check's last alert, so it alerts on a change only): read, list and create there only.
+    state_prefix: str | None = None
+    # One run at a time: backups never overlap (a second schedule waits in Lambda's async
+    # queue), and neither do drills or status checks.
+    reserved_concurrency: int | None = 1
+
+
+@dataclass(frozen=True)
+class JobFunctionsArgs:
+    account_id: str
+    region: str
+    functions: Sequence[FunctionSpec]
+    code: pulumi.Archive
+    runtime: str  # "python3.11"
+    architecture: str
+    memory_mb: int
+    timeout_seconds: int
+    ephemeral_storage_mb: int
+    log_retention_days: int
+    max_retry_attempts: int
+    max_event_age_seconds: int
+    key_arn: pulumi.Input[str]  # the backup CMK: logs, queues and secrets are encrypted with it
+    bucket_arn: pulumi.Input[str]  # the S3 backup bucket (for a function's state_prefix)
+    # Secret values by key (e.g. "database-url"): each becomes a Secrets Manager secret.
+    secrets: Mapping[str, pulumi.Input[str]]
+    secret_prefix: str  # "vo2dr/<env>/"
+    environment: Mapping[str, pulumi.Input[str]]  # non-secret job settings, for every function
+    dlq_name: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class JobFunctions(pulumi.ComponentResource):
+    """Lambda functions with their log groups, secrets, failure queue and role additions.
+
+    Outputs: ``function_names``, ``function_arns`` (job -> value), ``dlq_arn``,
+    ``secret_arns`` (secret key -> ARN)."""
+
+    def __init__(self, name: str, args: JobFunctionsArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vo2dr:aws:JobFunctions", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        # Database URL (and the webhook) live in Secrets Manager under the backup CMK; the
+        # functions get only the secret's ARN. The value stays a secret Output all the way.
+        self.secrets: dict[str, aws.secretsmanager.Secret] = {}
+        for key, value in sorted(args.secrets.items()):
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{key}", name=f"{args.secret_prefix}{key}", kms_key_id=args.key_arn,
+                description=f"vo2dr {key}, read by the job at run time", tags=tags, opts=child)
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{key}-value", secret_id=secret.id,
+                secret_string=pulumi.Output.secret(value), opts=child)
+            self.secrets[key] = secret
+
+        # Failed asynchronous invocations (after Lambda's own retries) land here, encrypted.
+        self.dlq = aws.sqs.Queue(
+            f"{name}-dlq", name=args.dlq_name, kms_master_key_id=args.key_arn,
+            kms_data_key_reuse_period_seconds=300,
+            message_retention_seconds=SQS_MAX_RETENTION_SECONDS, tags=tags, opts=child)
+
+        self.functions: dict[str, aws.lambda_.Function] = {}
+        self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
+        self.role_policies: dict[str, aws.iam.RolePolicy] = {}
+        for spec in args.functions:
+            self._function(name, spec, args, child, tags)
+
+        self.function_names = {j: f.name for j, f in self.functions.items()}
+        self.function_arns = {j: f.arn for j, f in self.functions.items()}
+        self.dlq_arn = self.dlq.arn
+        self.secret_arns = {k: s.arn for k, s in self.secrets.items()}
+        self.register_outputs({"function_names": self.function_names,
+                               "function_arns": self.function_arns,
+                               "dlq_arn": self.dlq_arn, "secret_arns": self.secret_arns})
+
+    def _function(self, name: str, spec: FunctionSpec, args: JobFunctionsArgs,
+                  child: pulumi.ResourceOptions, tags: dict[str, str]) -> None:
+        job = spec.job
+        log_name = f"/aws/lambda/{spec.name}"
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-{job}-logs", name=log_name, retention_in_days=args.log_retention_days,
+            kms_key_id=args.key_arn, tags=tags, opts=child)
+        # Known before deploy, so the role policy and the scheduler role need no Output from
+        # the function (and no dependency cycle).
+        function_arn = (f"arn:{PARTITION}:lambda:{args.region}:{args.account_id}:function:"
+                        f"{spec.name}")
+        log_arn = (f"arn:{PARTITION}:logs:{args.region}:{args.account_id}:log-group:"
+                   f"{log_name}:*")
+        through = lambda svc: {"StringEquals": {  # noqa: E731
+            "kms:ViaService": f"{svc}.{args.region}.amazonaws.com"}}
+        statements = [
+            statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_arn),
+            # The on-failure destination is sent with the function's role, encrypted by SQS.
+            statement("SendFailuresToDlq", ["sqs:SendMessage"], self.dlq.arn),
+            statement("EncryptDlqMessagesThroughSqs", ["kms:Decrypt", "kms:GenerateDataKey"],
+                      args.key_arn, condition=through("sqs")),
+        ]
+        if spec.state_prefix:
+            statements += [
+                statement("KeepOwnState", ["s3:GetObject", "s3:PutObject"],
+                          pulumi.Output.concat(args.bucket_arn, "/", spec.state_prefix, "*")),
+                statement("ListOwnState", ["s3:ListBucket"], args.bucket_arn, condition={
+                    "StringLike": {"s3:prefix": [f"{spec.state_prefix}*"]}}),
+                statement("StateUnderSseKmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"],
+                          args.key_arn, condition=through("s3")),
+            ]
+        secret_keys = sorted(set(spec.secret_env.values()))
+        if secret_keys:
+            only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
+            statements += [
+                statement("ReadOwnSecrets", ["secretsmanager:GetSecretValue"],
+                          [self.secrets[k].arn for k in secret_keys],
+                          condition=only_this_function),
+                statement("DecryptOwnSecretsThroughSecretsManager", ["kms:Decrypt"],
+                          args.key_arn, condition={
+                              **through("secretsmanager"), **only_this_function}),
+            ]
+        policy = aws.iam.RolePolicy(f"{name}-{job}-runtime", role=spec.role_name,
+                                    policy=document(*statements), opts=child)
+        env = {k: pulumi.Output.from_input(v)
+               for k, v in sorted({**args.environment, **spec.environment}.items())}
+        for var, key in sorted(spec.secret_env.items()):
+            env[var] = self.secrets[key].arn
+        function = aws.lambda_.Function(
+            f"{name}-{job}",
+            name=spec.name,
+            description=f"vo2dr {job}",
+            role=spec.role_arn,
+            runtime=args.runtime,
+            handler=HANDLERS[job],
+            code=args.code,
+            architectures=[args.architecture],
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            ephemeral_storage={"size": args.ephemeral_storage_mb},
+            reserved_concurrent_executions=spec.reserved_concurrency,
+            environment={"variables": env},
+            logging_config={"log_format": "Text", "log_group": log_group.name},
+            tags={**tags, "vo2dr-job": job},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-{job}-async",
+            function_name=function.name,
+            maximum_retry_attempts=min(args.max_retry_attempts, LAMBDA_MAX_ASYNC_RETRIES),
+            maximum_event_age_in_seconds=args.max_event_age_seconds,
+            destination_config={"on_failure": {"destination": self.dlq.arn}},
+            opts=child,
+        )
+        self.functions[job] = function
+        self.log_groups[job] = log_group
+        self.role_policies[job] = policy
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One schedule: which job, with which payload, when."""
+
+    key: str  # "backup-critical", "status", "drill"
+    job: str
+    expression: str  # rate(...) or cron(...), EventBridge Scheduler syntax
+    input: str
+    description: str
+
+
+@dataclass(frozen=True)
+class JobSchedulesArgs:
+    account_id: str
+    region: str
+    group_name: str
+    role_name: str
+    dlq_name: str
+    schedules: Sequence[ScheduleSpec]
+    function_arns: Mapping[str, pulumi.Input[str]]  # job -> function ARN
+    key_arn: pulumi.Input[str]
+    max_retry_attempts: int
+    max_event_age_seconds: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class JobSchedules(pulumi.ComponentResource):
+    """EventBridge Scheduler schedules (UTC), each with a retry policy and a dead-letter queue,
+    and the one role Scheduler uses to invoke the functions.
+
+    Outputs: ``schedule_names`` (key -> name), ``dlq_arn``, ``role_arn``."""
+
+    def __init__(self, name: str, args: JobSchedulesArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vo2dr:aws:JobSchedules", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        self.group = aws.scheduler.ScheduleGroup(f"{name}-group", name=args.group_name,
+                                                 tags=tags, opts=child)
+        # Invocations Scheduler could not deliver (after its retries) land here.
+        self.dlq = aws.sqs.Queue(
+            f"{name}-dlq", name=args.dlq_name, kms_master_key_id=args.key_arn,
+            kms_data_key_reuse_period_seconds=300,
+            message_retention_seconds=SQS_MAX_RETENTION_SECONDS, tags=tags, opts=child)
+        # Confused deputy: only this account's schedules in this group may use the role.
+        assume = document(trust("SchedulerOfThisGroup", {"Service": SCHEDULER_SERVICE}, {
+            "StringEquals": {"aws:SourceAccount": args.account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:{PARTITION}:scheduler:{args.region}:"
+                                         f"{args.account_id}:schedule/{args.group_name}/*"},
+        }))
+        invoked = sorted({s.job for s in args.schedules})
+        self.role = aws.iam.Role(
+            f"{name}-role", name=args.role_name, assume_role_policy=assume,
+            description="EventBridge Scheduler: invokes the vo2dr functions, nothing else",
+            tags=tags, opts=child)
+        self.policy = aws.iam.RolePolicy(f"{name}-role-policy", role=self.role.id, policy=document(
+            statement("InvokeJobFunctions", ["lambda:InvokeFunction"],
+                      [args.function_arns[j] for j in invoked]),
+            statement("SendUndeliveredToDlq", ["sqs:SendMessage"], self.dlq.arn),
+            statement("EncryptDlqMessagesThroughSqs", ["kms:Decrypt", "kms:GenerateDataKey"],
+                      args.key_arn, condition={"StringEquals": {
+                          "kms:ViaService": f"sqs.{args.region}.amazonaws.com"}}),
+        ), opts=child)
+        self.schedules: dict[str, aws.scheduler.Schedule] = {}
+        for spec in args.schedules:
+            self.schedules[spec.key] = aws.scheduler.Schedule(
+                f"{name}-{spec.key}",
+                name=spec.key,
+                group_name=self.group.name,
+                description=spec.description,
+                schedule_expression=spec.expression,
+                schedule_expression_timezone="UTC",
+                flexible_time_window={"mode": "OFF"},
+                state="ENABLED",
+                target={
+                    "arn": args.function_arns[spec.job],
+                    "role_arn": self.role.arn,
+                    "input": spec.input,
+                    "retry_policy": {
+                        "maximum_retry_attempts": args.max_retry_attempts,
+                        "maximum_event_age_in_seconds": args.max_event_age_seconds,
+                    },
+                    "dead_letter_config": {"arn": self.dlq.arn},
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy]),
+            )
+        self.schedule_names = {k: s.name for k, s in self.schedules.items()}
+        self.dlq_arn = self.dlq.arn
+        self.role_arn = self.role.arn
+        self.register_outputs({"schedule_names": self.schedule_names, "dlq_arn": self.dlq_arn,
+                               "role_arn": self.role_arn})

