@@ -99,3 +99,73 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
     if not summary["ok"]:
         raise BackupIncomplete(summary)
     return summary
+
+
+# -- recovery side: status and drill ---------------------------------------------------------------
+
+def _secret_url(name: str, client: Any = None) -> str:
+    """A URL kept in Secrets Manager (plain, or JSON with url / RDS fields)."""
+    import botocore.exceptions
+
+    client = client or _secrets_client()
+    try:
+        value = client.get_secret_value(SecretId=name)["SecretString"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise ConfigError(f"cannot read the secret {name}: {str(exc).splitlines()[0]}") from exc
+    return _url_from_secret(value, name)
+
+
+def status_handler(event: dict | None, context: Any = None) -> dict:
+    """EventBridge Scheduler target (every ``monitoring.statusEveryMinutes``): freshness and
+    replica agreement, EMF metrics (``BackupAgeSeconds``, ``ReplicaMismatch`` per
+    ``DataClass``) printed for CloudWatch, and the chat webhook (its URL from
+    ``VO2DR_ALERT_WEBHOOK_SECRET``) on a breach or a recovery only. A breach does not fail the
+    invocation: the alarms on the metrics report it; an error means the check could not run."""
+    import os
+    from datetime import UTC, datetime
+
+    from vo2dr.status import run_status_job
+
+    configure_json_logging()
+    event = event or {}
+    settings = Settings.from_env()
+    webhook = settings.alert_webhook or (
+        _secret_url(os.environ["VO2DR_ALERT_WEBHOOK_SECRET"])
+        if os.environ.get("VO2DR_ALERT_WEBHOOK_SECRET") else None)
+    now = datetime.fromisoformat(event["now"]) if event.get("now") else datetime.now(UTC)
+    report = run_status_job(settings, now, webhook=webhook, log=log)
+    doc = report.to_json()
+    (log.warning if not report.ok else log.info)(
+        "status: %s", "ok" if report.ok else "; ".join(report.messages),
+        extra={"breaches": report.breaches, "alert": report.alert})
+    return doc
+
+
+def drill_handler(event: dict | None, context: Any = None) -> dict:
+    """EventBridge Scheduler target (``monitoring.drillSchedule``): restore every class's
+    latest backup into a scratch database on the drill server (``VO2DR_DRILL_DATABASE_URL``,
+    or its secret ``VO2DR_DRILL_DATABASE_URL_SECRET``), check it, time it against the RTO, drop
+    it. Restores from ``event["source"]`` (default s3, the store this identity can read); the
+    spool file goes to the function's ephemeral storage. Emits ``DrillRestoreSeconds`` and
+    ``DrillFailed`` per ``DataClass`` (EMF); raises :class:`DrillFailed` on any failure."""
+    import os
+
+    from vo2dr.drill import DrillFailed, emf_documents, run_drill
+
+    configure_json_logging()
+    event = event or {}
+    settings = Settings.from_env()
+    if not settings.drill_database_url and os.environ.get("VO2DR_DRILL_DATABASE_URL_SECRET"):
+        settings = replace(settings, drill_database_url=_secret_url(
+            os.environ["VO2DR_DRILL_DATABASE_URL_SECRET"]))
+    source = event.get("source") or "s3"
+    classes = event.get("data_classes") or None
+    log.info("drill starting", extra={"source": source, "settings": settings.redacted()})
+    report = run_drill(settings, data_classes=classes, source=source)
+    for doc in emf_documents(report):
+        print(json.dumps(doc, separators=(",", ":")))
+    out = report.to_json()
+    log.info("drill finished", extra={"report": out})
+    if not report.ok:
+        raise DrillFailed(report)
+    return out

@@ -1,0 +1,90 @@
+"""``vo2dr restore --backup ID|latest|--before TIMESTAMP --source s3|gcs|azure --target-url URL``
+
+Restores into a database that does not exist yet (it is created) or is empty; a target holding
+anything is refused and left unchanged. The copy is downloaded, verified and decrypted into a
+local spool file first (``--spool-dir`` or ``VO2DR_SPOOL_DIR``, default the temp dir), so a
+corrupt copy never reaches the database; pg_restore then runs from that file.
+
+  --table T         restore only these tables (repeatable), with their sequences, indexes and
+                    constraints: for a data-loss event, restore beside the live database and
+                    copy the rows back
+  --jobs N          parallel pg_restore (default: 1, in a single transaction)
+  --recovery-key P  decrypt with the offline recovery private key when KMS is unreachable
+  --promote         --target-url names the database to REPLACE: restore beside it as
+                    <name>_restore_<ts>, then rename the original to <name>_pre_restore_<ts>
+                    (kept, never dropped) and the restored copy into its place. Sessions on the
+                    original are terminated. Asks for confirmation unless --yes.
+
+Prints a JSON summary on stdout. Exit codes: 0 restored (and checked against the manifest's row
+counts); 1 restored but the row counts differ (not promoted); 2 refused or failed, nothing
+changed in any existing database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vo2dr.strategy import KNOWN_DATA_CLASSES
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("restore", help="restore a backup into a new or empty database",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backup", default="latest", metavar="ID|latest")
+    p.add_argument("--before", metavar="TIMESTAMP",
+                   help="the newest backup taken at or before this time (ISO 8601, UTC default)")
+    p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, default="full",
+                   help="data class for latest/--before (default: full)")
+    p.add_argument("--source", required=True, choices=("s3", "gcs", "azure"))
+    p.add_argument("--target-url", required=True, metavar="URL",
+                   help="postgresql://user@host:port/<new or empty database>")
+    p.add_argument("--table", action="append", default=[], metavar="T",
+                   help="restore only this table (repeatable): users or public.users")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel pg_restore jobs")
+    p.add_argument("--recovery-key", metavar="PATH",
+                   help="the offline recovery private key (PEM): decrypt without KMS")
+    p.add_argument("--promote", action="store_true",
+                   help="swap the restored copy in place of --target-url's database (kept)")
+    p.add_argument("--yes", action="store_true", help="do not ask before --promote")
+    p.add_argument("--keep-owners", action="store_true",
+                   help="restore owners and grants (the roles must exist on the target server)")
+    p.add_argument("--spool-dir", metavar="DIR", help="where the verified dump is spooled")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    return p
+
+
+def _confirm(assume_yes: bool):
+    def ask(question: str) -> bool:
+        if assume_yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        print(question, file=sys.stderr)
+        answer = input("Type 'promote' to go ahead: ")
+        return answer.strip() == "promote"
+    return ask
+
+
+def run(args: argparse.Namespace) -> int:
+    from vo2dr.catalog import parse_point_in_time
+    from vo2dr.cli import settings_overrides
+    from vo2dr.restore import QuietReporter, default_reporter, read_recovery_key, restore
+    from vo2dr.settings import Settings
+
+    settings = Settings.from_env(overrides=settings_overrides(args))
+    reporter = QuietReporter(sys.stderr) if args.no_progress else default_reporter()
+    before = parse_point_in_time(args.before) if args.before else None
+    backup = None if args.backup == "latest" else args.backup
+    result = restore(settings, source=args.source, target_url=args.target_url, backup=backup,
+                     before=before, data_class=args.data_class, tables=args.table,
+                     jobs=args.jobs, recovery_key_pem=read_recovery_key(args.recovery_key),
+                     promote_into_place=args.promote, confirm=_confirm(args.yes),
+                     keep_owners=args.keep_owners, spool_dir=args.spool_dir, reporter=reporter)
+    print(json.dumps(result.to_json(), indent=2))
+    if not result.ok:
+        print("vo2dr restore: error: " + "; ".join(result.problems), file=sys.stderr)
+        return 1
+    return 0

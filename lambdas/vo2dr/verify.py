@@ -1,0 +1,421 @@
+"""Verify one store's copy of a backup end to end, streaming, with bounded memory.
+
+The checks, in order, each naming the store, the key and what differed:
+
+1. the manifest exists in that store, parses, and describes this backup and this body key;
+2. the body exists and its size is the manifest's ciphertext size (a truncated copy fails here,
+   before a byte is downloaded);
+3. the body's bytes hash to the manifest's ciphertext SHA-256;
+4. it decrypts with authentication (every frame's GCM tag, the message signature, and the
+   encryption context bound to this backup id), by KMS or by the offline recovery key;
+5. it decompresses (zstd) to exactly the manifest's plaintext size and SHA-256;
+6. ``pg_restore --list`` reads the archive, and its table-data entries are exactly the
+   manifest's tables.
+
+The plaintext goes either to ``pg_restore --list`` on stdin (``vo2dr verify``: nothing touches
+the disk but the small TOC listing) or to a spool file (``vo2dr restore``: the restore then
+reads the verified file, so a corrupt copy never reaches a database).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import zstandard
+
+from vo2dr import pgtools
+from vo2dr.catalog import CatalogEntry
+from vo2dr.crypto import ChunkReader, decrypt_stream, recovery_key_id_from_private
+from vo2dr.exceptions import (
+    EncryptionError,
+    IntegrityError,
+    ObjectNotFound,
+    StoreError,
+)
+from vo2dr.manifest import Manifest
+from vo2dr.stores.base import BackupStore
+
+READ_SIZE = 1024 * 1024
+Progress = Callable[[int], None]
+# "2592; 0 16386 TABLE DATA public users postgres"
+_TOC_LINE = re.compile(r"^\d+;\s+\d+\s+\d+\s+(?P<desc>TABLE DATA|TABLE)\s+(?P<rest>.+)$")
+
+
+class VerificationFailed(IntegrityError):
+    """A copy does not match its manifest. ``result`` holds every check."""
+
+    def __init__(self, result: VerifyResult) -> None:
+        super().__init__(result.summary())
+        self.result = result
+
+
+@dataclass
+class VerifyResult:
+    store: str
+    backup_id: str
+    body_key: str
+    manifest_key: str
+    data_class: str = ""
+    key_used: str = ""  # "kms" or "recovery-key"
+    ciphertext_bytes: int | None = None
+    ciphertext_sha256: str = ""
+    plaintext_bytes: int | None = None
+    plaintext_sha256: str = ""
+    tables: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    manifest: Manifest | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"{self.store}: {self.body_key} verified "
+                    f"({self.ciphertext_bytes} bytes, sha256 {self.ciphertext_sha256[:16]}…)")
+        return (f"{self.store}: {self.body_key} failed verification: "
+                + "; ".join(self.problems))
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("manifest")
+        out["ok"] = self.ok
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise VerificationFailed(self)
+
+
+class _Digesting:
+    """Counts and hashes the chunks of an iterator as they pass through."""
+
+    def __init__(self, chunks: Iterable[bytes], progress: Progress | None = None) -> None:
+        self._it = iter(chunks)
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+        self._progress = progress
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._it:
+            self.sha.update(chunk)
+            self.bytes += len(chunk)
+            if self._progress is not None:
+                self._progress(len(chunk))
+            yield chunk
+
+    def hexdigest(self) -> str:
+        return self.sha.hexdigest()
+
+
+def _decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
+    """zstd frames (any number) -> plaintext, in pieces of at most READ_SIZE bytes."""
+    if compression in ("", "none"):
+        yield from chunks
+        return
+    if not compression.startswith("zstd"):
+        raise IntegrityError(f"unknown compression {compression!r} in the manifest")
+    reader = zstandard.ZstdDecompressor().stream_reader(ChunkReader(chunks),
+                                                        read_across_frames=True)
+    try:
+        while True:
+            out = reader.read(READ_SIZE)
+            if not out:
+                return
+            yield out
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"zstd decompression failed: {exc}") from exc
+
+
+def load_manifest(store: BackupStore, entry: CatalogEntry) -> Manifest:
+    """This store's manifest of ``entry``, checked to describe this backup."""
+    key = entry.ref.manifest_key
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFound as exc:
+        raise IntegrityError(
+            f"{store.name}: manifest {key} is missing: the backup does not count in this store"
+        ) from exc
+    manifest = Manifest.from_json(data, source=f"{store.name}:{key}")
+    wrong = []
+    if manifest.backup_id != entry.backup_id:
+        wrong.append(f"backup_id {manifest.backup_id!r} (expected {entry.backup_id!r})")
+    if manifest.body_key != entry.ref.body_key:
+        wrong.append(f"body_key {manifest.body_key!r} (expected {entry.ref.body_key!r})")
+    if manifest.data_class != entry.data_class:
+        wrong.append(f"data_class {manifest.data_class!r} (expected {entry.data_class!r})")
+    if manifest.environment != entry.ref.environment:
+        wrong.append(f"environment {manifest.environment!r} (expected {entry.ref.environment!r})")
+    if wrong:
+        raise IntegrityError(f"{store.name}: manifest {key} does not describe this backup: "
+                             + ", ".join(wrong))
+    return manifest
+
+
+def decryption_keys(manifest: Manifest,
+                    recovery_key_pem: bytes | None) -> tuple[dict[str, Any], str]:
+    """The ``decrypt_stream`` key arguments: the recovery key alone when given (no network
+    call at all, for when KMS is unreachable), else the manifest's KMS key ARN."""
+    if recovery_key_pem:
+        rid = recovery_key_id_from_private(recovery_key_pem)
+        if manifest.encryption.recovery_key_id and rid != manifest.encryption.recovery_key_id:
+            raise EncryptionError(
+                f"the recovery key given is not the one this backup was encrypted for: its id is "
+                f"{rid[:16]}…, the manifest expects {manifest.encryption.recovery_key_id[:16]}…")
+        return {"recovery_private_key_pem": recovery_key_pem}, "recovery-key"
+    if not manifest.encryption.kms_key_arn:
+        raise EncryptionError("the manifest names no KMS key: decrypt with --recovery-key PATH")
+    return {"kms_key_id": manifest.encryption.kms_key_arn}, "kms"
+
+
+def expected_context(manifest: Manifest) -> dict[str, str]:
+    """The encryption context the body must carry: the backup it claims to be. Taken from the
+    manifest's identity (not from its copy of the context), so a body moved under another
+    backup's key fails to decrypt even if its manifest was copied along."""
+    return {**manifest.encryption.encryption_context, "environment": manifest.environment,
+            "data_class": manifest.data_class, "backup_id": manifest.backup_id}
+
+
+def parse_toc_tables(listing: str) -> tuple[set[str], set[str]]:
+    """``(tables, tables_with_data)`` as ``schema.name`` from ``pg_restore --list`` output."""
+    tables: set[str] = set()
+    data: set[str] = set()
+    for line in listing.splitlines():
+        m = _TOC_LINE.match(line.strip())
+        if not m:
+            continue
+        parts = m["rest"].split(" ")
+        if len(parts) < 2:
+            continue
+        schema = parts[0]
+        name = " ".join(parts[1:-1]) if len(parts) > 2 else parts[1]
+        (data if m["desc"] == "TABLE DATA" else tables).add(f"{schema}.{name}")
+    return tables, data
+
+
+def compare_tables(manifest: Manifest, listing: str) -> list[str]:
+    """Problems between the archive's TOC and the manifest's tables (empty when they agree)."""
+    tables, data = parse_toc_tables(listing)
+    expected = set(manifest.table_rows())
+    problems = []
+    # A partitioned parent has a TABLE entry but its rows are in its partitions' TABLE DATA.
+    missing = sorted(t for t in expected if t not in data and t not in tables)
+    no_data = sorted(t for t in expected if t not in data and t in tables
+                     and manifest.table_rows()[t] > 0)
+    extra = sorted(data - expected)
+    if missing:
+        problems.append(f"tables in the manifest but not in the archive: {', '.join(missing)}")
+    if no_data:
+        problems.append(f"tables without data in the archive: {', '.join(no_data)}")
+    if extra:
+        problems.append(f"table data in the archive but not in the manifest: {', '.join(extra)}")
+    return problems
+
+
+def toc_listing(path: str | os.PathLike[str]) -> str:
+    """``pg_restore --list`` of an archive file."""
+    proc = subprocess.run([pgtools.pg_restore(), "--list", str(path)], capture_output=True,
+                          text=True, env=pgtools.tool_env(), check=False)
+    if proc.returncode != 0:
+        raise IntegrityError(f"pg_restore --list cannot read the archive: "
+                             f"{_last_line(proc.stderr)}")
+    return proc.stdout
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].removeprefix("pg_restore: ").removeprefix("error: ") if lines else ""
+
+
+class _TocSink:
+    """Feeds the plaintext to ``pg_restore --list`` on stdin. pg_restore reads the TOC at the
+    start of the archive and may exit before the end: later chunks are then just hashed.
+    Its output goes to temporary files, so a big TOC can never dead-lock the pipe."""
+
+    def __init__(self) -> None:
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finish()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc = subprocess.Popen([pgtools.pg_restore(), "--list"], stdin=subprocess.PIPE,
+                                      stdout=self._out, stderr=self._err,
+                                      env=pgtools.tool_env())
+        self._open = True
+
+    def write(self, chunk: bytes) -> None:
+        if not self._open:
+            return
+        try:
+            self._proc.stdin.write(chunk)
+        except (BrokenPipeError, OSError):
+            self._open = False
+
+    def finish(self) -> str:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._proc.stdin.close()
+        rc = self._proc.wait()
+        self._out.seek(0)
+        self._err.seek(0)
+        out = self._out.read().decode("utf-8", "replace")
+        err = self._err.read().decode("utf-8", "replace")
+        self.close()
+        if rc != 0:
+            raise IntegrityError(f"pg_restore --list cannot read the archive: {_last_line(err)}")
+        return out
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for f in (self._out, self._err):
+            f.close()
+
+
+def verify_copy(store: BackupStore, entry: CatalogEntry, *,
+                recovery_key_pem: bytes | None = None,
+                spool: BinaryIO | None = None,
+                progress: Progress | None = None,
+                on_start: Callable[[Manifest], None] | None = None) -> VerifyResult:
+    """Run every check on ``store``'s copy of ``entry`` and return the result (``problems``
+    empty when it passed). With ``spool`` (a binary file open for writing), the plaintext is
+    written there and the TOC is read from that file afterwards; without, the plaintext goes
+    to ``pg_restore --list`` on stdin and is not kept.
+
+    Store outages (:class:`StoreError`) and key problems that are not about this copy's bytes
+    (a recovery key that does not match, KMS unreachable) propagate as exceptions."""
+    started = time.monotonic()
+    result = VerifyResult(store=store.name, backup_id=entry.backup_id,
+                          body_key=entry.ref.body_key, manifest_key=entry.ref.manifest_key,
+                          data_class=entry.data_class)
+    try:
+        _verify(store, entry, result, recovery_key_pem, spool, progress, on_start)
+    finally:
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
+            recovery_key_pem: bytes | None, spool: BinaryIO | None,
+            progress: Progress | None, on_start: Callable[[Manifest], None] | None) -> None:
+    problems = result.problems
+    try:
+        manifest = load_manifest(store, entry)
+    except IntegrityError as exc:
+        problems.append(str(exc).removeprefix(f"{store.name}: "))
+        return
+    result.manifest = manifest
+    body_key = manifest.body_key
+    try:
+        info = store.stat(body_key)
+    except ObjectNotFound:
+        problems.append(f"body {body_key} is missing")
+        return
+    result.ciphertext_bytes = info.size
+    if info.size != manifest.ciphertext.bytes:
+        problems.append(f"size of {body_key} differs: the store has {info.size} bytes, "
+                        f"the manifest says {manifest.ciphertext.bytes} (truncated or replaced)")
+        return
+    dest = manifest.destinations.get(store.name)
+    if dest is not None and dest.status != "verified":
+        problems.append(f"the manifest records this store's upload as {dest.status!r}"
+                        + (f": {dest.error}" if dest.error else ""))
+        return
+    keys, result.key_used = decryption_keys(manifest, recovery_key_pem)
+    if on_start is not None:
+        on_start(manifest)
+
+    cipher = _Digesting(store.get_stream(body_key, READ_SIZE), progress)
+    cipher_iter = iter(cipher)
+    plain = _Digesting(_decompress(
+        decrypt_stream(cipher_iter, expected_context=expected_context(manifest), **keys),
+        manifest.compression))
+    sink = _TocSink() if spool is None else None
+    listing = ""
+    try:
+        try:
+            for chunk in plain:
+                if sink is not None:
+                    sink.write(chunk)
+                else:
+                    spool.write(chunk)
+        except EncryptionError as exc:
+            if _is_key_unavailable(exc):
+                raise
+            problems.append(f"{exc} (in {body_key})")
+        except IntegrityError as exc:
+            problems.append(f"{exc} (in {body_key})")
+        except StoreError:
+            raise
+        # Whatever happened above, hash the rest of the ciphertext so the message can say
+        # whether the bytes differ from the manifest.
+        for _ in cipher_iter:
+            pass
+        if sink is not None:
+            try:
+                listing = sink.finish()
+            except IntegrityError as exc:
+                if not problems:
+                    problems.append(str(exc))
+            sink = None
+    finally:
+        if sink is not None:
+            sink.close()
+
+    result.ciphertext_sha256 = cipher.hexdigest()
+    if cipher.bytes != manifest.ciphertext.bytes:
+        problems.append(f"read {cipher.bytes} bytes of {body_key}, the manifest says "
+                        f"{manifest.ciphertext.bytes}")
+    if result.ciphertext_sha256 != manifest.ciphertext.sha256:
+        problems.append(f"ciphertext SHA-256 of {body_key} differs: got "
+                        f"{result.ciphertext_sha256}, the manifest says "
+                        f"{manifest.ciphertext.sha256}")
+    if problems:
+        return
+    result.plaintext_bytes = plain.bytes
+    result.plaintext_sha256 = plain.hexdigest()
+    if (plain.bytes, result.plaintext_sha256) != (manifest.plaintext.bytes,
+                                                  manifest.plaintext.sha256):
+        problems.append(f"plaintext of {body_key} differs: got {plain.bytes} bytes with SHA-256 "
+                        f"{result.plaintext_sha256}, the manifest says "
+                        f"{manifest.plaintext.bytes} bytes with {manifest.plaintext.sha256}")
+        return
+    if spool is not None:
+        spool.flush()
+        try:
+            listing = toc_listing(spool.name)
+        except IntegrityError as exc:
+            problems.append(str(exc))
+            return
+    table_problems = compare_tables(manifest, listing)
+    problems.extend(f"{p} ({body_key})" for p in table_problems)
+    _, data = parse_toc_tables(listing)
+    result.tables = sorted(data)
+
+
+def _is_key_unavailable(exc: EncryptionError) -> bool:
+    """True when decryption failed for want of a key (KMS unreachable or denied), not because
+    the bytes are wrong: that is an outage to report as such, not a corrupt copy."""
+    text = str(exc).lower()
+    return any(s in text for s in (
+        "could not connect", "connect timeout", "timed out", "connection refused",
+        "accessdenied", "access denied", "no decryption key", "cannot set up decryption keys",
+        "not the one this backup", "disabledexception", "kmsinvalidstate", "not authorized",
+        "unable to locate credentials",
+    )) and "tag mismatch" not in text and "signature" not in text
+
+
+def spool_file(directory: str | os.PathLike[str] | None = None) -> Path:
+    """A new private temporary directory's ``backup.dump`` path (caller removes the dir)."""
+    base = Path(tempfile.mkdtemp(prefix="vo2dr-spool-", dir=directory))
+    os.chmod(base, 0o700)
+    return base / "backup.dump"
