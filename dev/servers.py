@@ -120,7 +120,7 @@ def postgres(base: Path | None = None) -> Iterator[Postgres]:
     user = _pg_user_name()
     if user is not None:
         info = pwd.getpwnam(user)
-        os.chmod(workdir, 0o755)
+        os.chmod(workdir, 0o755)  # noqa: S103 - the postgres user must traverse it
         for d in (datadir, sockdir):
             os.chown(d, info.pw_uid, info.pw_gid)
         os.chmod(datadir, 0o700)

@@ -1,0 +1,53 @@
+"""`make demo` end to end at a tiny scale: real servers, the real `vo2dr` console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from dev.servers import ROOT
+
+STORES = ("s3", "gcs", "azure")
+DATA_CLASSES = ("full", "critical", "important")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
+    report_path = tmp_path / "demo.json"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "GOOGLE_", "AZURE_", "VO2DR_"))
+           and k not in ("STORAGE_EMULATOR_HOST", "DATABASE_URL")}
+    env |= {"VO2DR_DEMO_SCALE": "0.3", "VO2DR_DEMO_REPORT": str(report_path)}
+    proc = subprocess.run([sys.executable, "-m", "dev.demo"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=840, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+    record = json.loads(report_path.read_text())
+    steps = {s["name"]: s for s in record["steps"]}
+    assert all(s["status"] != "failed" for s in record["steps"]), record["steps"]
+    for data_class in DATA_CLASSES:
+        assert steps[f"backup {data_class}"]["status"] == "ok"
+
+    # Every store holds a body and its manifest for every data class.
+    keys = {(o["store"], o["key"]) for o in record["objects"]}
+    for store in STORES:
+        for data_class in DATA_CLASSES:
+            bodies = {k.removesuffix(".dump.enc") for s, k in keys
+                      if s == store and k.endswith(".dump.enc") and f"/{data_class}/" in k}
+            manifests = {k.removesuffix(".manifest.json") for s, k in keys
+                         if s == store and k.endswith(".manifest.json")
+                         and f"/{data_class}/" in k}
+            assert bodies & manifests, f"{store} has no complete {data_class} backup"
+
+    # Every server the demo started is gone.
+    assert steps["cleanup"]["status"] == "ok"
+    for port in re.findall(r":(\d+)", steps["servers"]["detail"]):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", int(port))) != 0, f"port {port} still open"
