@@ -24,6 +24,13 @@ a bucket listing (``s3:ListBucket*``) only with an ``s3:prefix`` condition insid
 An ``allowed_resources`` entry ending in ``*`` allows any resource that starts with the part
 before the ``*`` (``…/database/staging/*`` allows ``…/database/staging/*.manifest.json``);
 other entries must match exactly.
+
+One documented exception to "no ``*`` resource" in an identity policy: ``sts:GetWebIdentityToken``
+(AWS IAM outbound identity federation) has no resource type, so IAM accepts only
+``"Resource": "*"`` for it. It passes only alone in its statement and only when the token
+audience is pinned: ``ForAllValues:StringEquals`` on ``sts:IdentityTokenAudience`` with literal
+values, plus ``"Null": {"sts:IdentityTokenAudience": "false"}`` (``ForAllValues`` alone also
+matches a request naming no audience). No other action gets this exception.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ TRUST_ACTIONS = {
     "sts:TagSession", "sts:SetSourceIdentity",
 }
 LIST_ACTIONS = {"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}
+# The only action allowed on "Resource": "*" in an identity policy, and the condition key that
+# must scope it instead (see the module docstring).
+RESOURCELESS_ACTION = "sts:GetWebIdentityToken"
+RESOURCELESS_SCOPE_KEY = "sts:IdentityTokenAudience"
 
 
 def _as_list(value: Any) -> list:
@@ -83,6 +94,30 @@ def _prefix_values(condition: Mapping[str, Any]) -> list[str] | None:
             if key == "s3:prefix":
                 values = (values or []) + [str(x) for x in _as_list(v)]
     return values
+
+
+def _audience_pinned(condition: Mapping[str, Any]) -> bool:
+    """``ForAllValues:StringEquals`` on the token audience with literal values, and the key
+    required to be present."""
+    values = _as_list((condition.get("ForAllValues:StringEquals") or {}).get(
+        RESOURCELESS_SCOPE_KEY))
+    present = str((condition.get("Null") or {}).get(RESOURCELESS_SCOPE_KEY, "")).lower()
+    return bool(values) and all(v and "*" not in str(v) for v in values) and present == "false"
+
+
+def _resourceless_exception(st: Mapping[str, Any], actions: list[str],
+                            resources: list[str], sid: str) -> tuple[bool, str]:
+    """Whether ``st`` is the one allowed ``"Resource": "*"`` grant, and if it tries to be but
+    is not scoped, why (``(False, "")`` for every other statement)."""
+    if RESOURCELESS_ACTION not in actions or resources != ["*"]:
+        return False, ""
+    if actions != [RESOURCELESS_ACTION]:
+        return False, (f"{sid}: {RESOURCELESS_ACTION} needs a statement of its own to use "
+                       "\"Resource\": \"*\"")
+    if not _audience_pinned(st.get("Condition") or {}):
+        return False, (f"{sid}: {RESOURCELESS_ACTION} on \"*\" must pin the audience "
+                       f"(ForAllValues:StringEquals and Null false on {RESOURCELESS_SCOPE_KEY})")
+    return True, ""
 
 
 def load(document: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -143,6 +178,12 @@ def check_policy(document: str | Mapping[str, Any], *, kind: str,
             continue
         if not resources:
             problems.append(f"{sid}: no Resource")
+        if kind == "identity":
+            allowed, why = _resourceless_exception(st, actions, resources, sid)
+            if why:
+                problems.append(why)
+            if allowed:
+                continue
         for r in resources:
             if _is_wildcard_resource(r):
                 problems.append(f"{sid}: wildcard resource {r!r}")

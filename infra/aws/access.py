@@ -4,7 +4,8 @@ Identities and permissions are two components because the KMS key policy names t
 (so the roles exist before the key), while the permissions name the key (so they come after).
 
 - backup writer: the scheduled backup Lambda. Puts new objects under ``database/<env>/``; it
-  can neither read nor delete a backup, so a compromised job cannot destroy history.
+  can neither read nor delete a backup, so a compromised job cannot destroy history. It also
+  mints short-lived web identity tokens for Entra ID only (keyless sign-in to the Azure copy).
 - restore reader: restores and drills. Reads and lists the environment's backups and
   decrypts; it cannot write.
 - monitor: the status check. Lists and reads manifests only, never a dump.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 from vo2dr.layout import MANIFEST_SUFFIX
+from vo2dr.stores.credentials import ENTRA_AUDIENCE, JWT_ALGORITHM, JWT_LIFETIME_SECONDS
 
 from infra.aws.policies import account_root, document, statement, trust
 
@@ -89,6 +91,8 @@ class JobPermissionsArgs:
     key_arn: pulumi.Input[str]
     prefix: str  # "database/<env>/": the only part of the bucket the job may touch
     region: str
+    # The Azure copy is on: the writer signs in to Entra ID with AWS web identity tokens.
+    entra_federation: bool = False
 
 
 class JobPermissions(pulumi.ComponentResource):
@@ -121,6 +125,10 @@ class JobPermissions(pulumi.ComponentResource):
             # SSE-KMS, on the caller's behalf: allowed only through S3.
             statement("MultipartSseKmsThroughS3", ["kms:Decrypt"], args.key_arn,
                       condition=through_s3),
+            # Key metadata only (state, ARN): the job checks the key is Enabled before
+            # streaming, and resolves an id or alias to the ARN the bucket policy requires.
+            statement("DescribeBackupKey", ["kms:DescribeKey"], args.key_arn),
+            *([_entra_web_identity_tokens()] if args.entra_federation else []),
         )
         reader = document(
             statement("ReadBackups", ["s3:GetObject", "s3:GetObjectVersion"], objects),
@@ -144,3 +152,23 @@ class JobPermissions(pulumi.ComponentResource):
         self.monitor = aws.iam.RolePolicy(f"{name}-monitor", role=roles.monitor.id,
                                           policy=monitor, opts=child)
         self.register_outputs({})
+
+
+def _entra_web_identity_tokens() -> dict:
+    """Keyless sign-in to the Azure copy (docs/cross-cloud-identity.md): the writer may mint
+    AWS-signed JWTs (IAM outbound identity federation) for Entra ID's token exchange only, with
+    the algorithm and lifetime the job requests (vo2dr.stores.credentials holds those values).
+
+    sts:GetWebIdentityToken has no resource type, so ``"*"`` is the only Resource IAM accepts
+    for it (tests/iam_check.py allows exactly this); the conditions are what scope it."""
+    return statement("WebIdentityTokenForEntraOnly", ["sts:GetWebIdentityToken"], "*",
+                     condition={
+                         # Every audience requested must be Entra's...
+                         "ForAllValues:StringEquals": {
+                             "sts:IdentityTokenAudience": [ENTRA_AUDIENCE]},
+                         # ...and one must be requested (ForAllValues passes an empty set).
+                         "Null": {"sts:IdentityTokenAudience": "false"},
+                         "StringEquals": {"sts:SigningAlgorithm": JWT_ALGORITHM},
+                         # A request without DurationSeconds fails this; the job always sends it.
+                         "NumericLessThanEquals": {"sts:DurationSeconds": JWT_LIFETIME_SECONDS},
+                     })

@@ -1,5 +1,5 @@
-"""Who may touch the GCS secondary bucket: a writer and a reader service account, each with one
-role on the bucket only, and keyless federation that lets the AWS backup writer role act as
+"""Who may touch the GCS secondary bucket: a writer and a reader service account, with roles on
+the bucket only, and keyless federation that lets the AWS backup writer role act as
 the writer service account. No service-account key exists anywhere."""
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-# Create objects only: no get, list, delete or overwrite (with uniform bucket-level access an
-# overwrite needs storage.objects.delete), and no bucket administration.
+# Create objects, but no delete or overwrite (with uniform bucket-level access an overwrite
+# needs storage.objects.delete), and no bucket administration.
 WRITER_ROLE = "roles/storage.objectCreator"
+# The writer also reads back: the job checks each upload against the object's CRC32C and lists
+# the current window (standby --if-missing). It only ever sees ciphertext it cannot decrypt.
+WRITER_READBACK_ROLE = "roles/storage.objectViewer"
 # Get and list objects, for restores, verification and status checks.
 READER_ROLE = "roles/storage.objectViewer"
 # Lets a federated principal obtain access tokens for one service account.
@@ -75,6 +78,9 @@ class BucketAccess(pulumi.ComponentResource):
         # Bucket-level bindings only: neither account has any role on the project.
         self.writer_binding = gcp.storage.BucketIAMMember(
             f"{name}-writer-create", bucket=args.bucket_name, role=WRITER_ROLE,
+            member=self.writer.member, opts=child)
+        self.writer_readback_binding = gcp.storage.BucketIAMMember(
+            f"{name}-writer-readback", bucket=args.bucket_name, role=WRITER_READBACK_ROLE,
             member=self.writer.member, opts=child)
         self.reader_binding = gcp.storage.BucketIAMMember(
             f"{name}-reader-view", bucket=args.bucket_name, role=READER_ROLE,

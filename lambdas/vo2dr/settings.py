@@ -28,6 +28,10 @@ VARIABLES = {
     "alert_webhook": ("VO2DR_ALERT_WEBHOOK", "--alert-webhook"),
     "stack_file": ("VO2DR_STACK_FILE", "--stack-file"),
     "strategy_json": ("VO2DR_STRATEGY", "--strategy"),
+    # Keyless sign-in from AWS to GCS and Azure (vo2dr.stores.credentials); not secrets.
+    "gcs_credential_config": ("VO2DR_GCS_CREDENTIAL_CONFIG", "--gcs-credential-config"),
+    "azure_tenant_id": ("VO2DR_AZURE_TENANT_ID", "--azure-tenant-id"),
+    "azure_client_id": ("VO2DR_AZURE_CLIENT_ID", "--azure-client-id"),
 }
 
 
@@ -45,6 +49,9 @@ class Settings:
     alert_webhook: str = ""
     stack_file: str = ""
     strategy_json: str = ""
+    gcs_credential_config: str = ""  # JSON external-account config (workload identity pool)
+    azure_tenant_id: str = ""
+    azure_client_id: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -94,7 +101,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in ("database_url", "drill_database_url", "alert_webhook") and value:
                 value = "***"
-            if f.name == "strategy_json" and value:
+            if f.name in ("strategy_json", "gcs_credential_config") and value:
                 value = "(json)"
             out[f.name] = value
         return out

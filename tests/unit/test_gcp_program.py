@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from vo2dr.stores.credentials import gcs_credentials
 
 from dev.mockrun import Graph, Resource, run_program, stack_settings
 from infra import config
@@ -154,13 +155,15 @@ def test_bucket_and_key_carry_valid_labels(run):
 
 # ---- access --------------------------------------------------------------------------------
 
-def test_writer_may_only_create_and_reader_only_view_on_the_bucket(run):
+def test_writer_may_create_and_read_back_and_reader_only_view_on_the_bucket(run):
     graph, _ = run
     bucket = graph.one(BUCKET).outputs["name"]
     writer = graph.one(ACCOUNT, "gcs-access-writer")
     reader = graph.one(ACCOUNT, "gcs-access-reader")
     grants = {(g.inputs["member"], g.inputs["role"]) for g in ours(graph, BUCKET_MEMBER)}
+    # Neither role carries storage.objects.delete, so neither can delete or overwrite.
     assert grants == {(writer.outputs["member"], "roles/storage.objectCreator"),
+                      (writer.outputs["member"], "roles/storage.objectViewer"),
                       (reader.outputs["member"], "roles/storage.objectViewer")}
     # Every grant on GCS, ours or the runtime's, is on this bucket.
     assert all(g.inputs["bucket"] == bucket for g in graph.of_type(BUCKET_MEMBER))
@@ -219,6 +222,9 @@ def test_exports_for_the_job(run):
     assert creds["audience"].startswith(f"//iam.googleapis.com/projects/{cfg.gcp.project_number}/")
     assert creds["credential_source"]["environment_id"] == "aws1"
     assert o["gcsWriterServiceAccount"] in creds["service_account_impersonation_url"]
+    # The job accepts exactly this output as VO2DR_GCS_CREDENTIAL_CONFIG and acts as the writer.
+    federated = gcs_credentials(o["gcsCredentialConfig"], env={})
+    assert federated.service_account_email == o["gcsWriterServiceAccount"]
 
 
 def test_assumed_role_arn_drops_the_role_path_and_rejects_non_roles():

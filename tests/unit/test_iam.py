@@ -109,11 +109,23 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                                    else s["Resource"])}
 
     # Writer: puts new objects, never reads, deletes or changes retention.
+    # Besides the store: DescribeKey (key state, id -> ARN) and web identity tokens for Entra ID
+    # (keyless sign-in to the Azure copy), the one grant on "*" (tests/iam_check.py).
     assert actions("backup-writer") == {"s3:PutObject", "s3:AbortMultipartUpload",
                                         "s3:ListBucket", "kms:Encrypt", "kms:GenerateDataKey",
-                                        "kms:Decrypt"}
+                                        "kms:Decrypt", "kms:DescribeKey",
+                                        "sts:GetWebIdentityToken"}
     assert resources("backup-writer", "s3:PutObject") == {f"{bucket}/{prefix}*"}
     assert resources("backup-writer", "kms:GenerateDataKey") == {key}
+    assert resources("backup-writer", "kms:DescribeKey") == {key}
+    (token,) = [s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
+                if "sts:GetWebIdentityToken" in s["Action"]]
+    assert token["Action"] == ["sts:GetWebIdentityToken"] and token["Resource"] == "*"
+    assert token["Condition"] == {
+        "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": ["api://AzureADTokenExchange"]},
+        "Null": {"sts:IdentityTokenAudience": "false"},
+        "StringEquals": {"sts:SigningAlgorithm": "RS256"},
+        "NumericLessThanEquals": {"sts:DurationSeconds": 300}}
     writer_decrypt = [s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
                       if "kms:Decrypt" in s["Action"]]
     assert writer_decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
@@ -126,6 +138,15 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     for role in ("backup-writer", "restore-reader", "monitor"):
         assert not any(a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:Bypass",
                                      "s3:PutBucket")) for a in actions(role)), role
+
+
+def test_no_web_identity_tokens_without_the_azure_copy() -> None:
+    g = run_program("staging", {"vo2max-dr:clouds.azure.enabled": False})
+    store = {r.urn for r in g.of_type("vo2dr:aws:JobPermissions")}
+    writer = next(json.loads(r.inputs["policy"])
+                  for r in g.of_type("aws:iam/rolePolicy:RolePolicy")
+                  if r.parent in store and r.inputs["role"].endswith("backup-writer"))
+    assert not any(a.startswith("sts:") for s in writer["Statement"] for a in s["Action"])
 
 
 # ---- the checker catches what it should -------------------------------------------------------
@@ -181,6 +202,34 @@ def test_checker_catches_a_bad_document(kind: str, statement: dict[str, Any],
     problems = check_policy(identity(statement), kind=kind, allowed_resources=ALLOWED,
                             list_prefixes=["database/staging/"])
     assert any(expected in p for p in problems), problems
+
+
+ENTRA_TOKENS = {"Sid": "Tokens", "Effect": "Allow", "Action": ["sts:GetWebIdentityToken"],
+                "Resource": "*", "Condition": {
+                    "ForAllValues:StringEquals": {
+                        "sts:IdentityTokenAudience": ["api://AzureADTokenExchange"]},
+                    "Null": {"sts:IdentityTokenAudience": "false"}}}
+
+
+def test_checker_allows_audience_pinned_web_identity_tokens_on_star_only() -> None:
+    """The one documented "Resource": "*" exception: sts:GetWebIdentityToken, alone, with the
+    audience pinned. Anything else on "*" is still a finding."""
+    assert check_policy(identity(ENTRA_TOKENS), kind="identity", allowed_resources=ALLOWED) == []
+    no_null = {**ENTRA_TOKENS, "Condition": {
+        "ForAllValues:StringEquals": ENTRA_TOKENS["Condition"]["ForAllValues:StringEquals"]}}
+    for bad, expected in [
+        ({**ENTRA_TOKENS, "Condition": {}}, "must pin the audience"),
+        (no_null, "must pin the audience"),
+        ({**ENTRA_TOKENS, "Condition": {
+            "ForAllValues:StringLike": {"sts:IdentityTokenAudience": ["*"]},
+            "Null": {"sts:IdentityTokenAudience": "false"}}}, "must pin the audience"),
+        ({**ENTRA_TOKENS, "Action": ["sts:GetWebIdentityToken", "sts:AssumeRole"]},
+         "statement of its own"),
+        ({**ENTRA_TOKENS, "Action": ["sts:AssumeRole"]}, "wildcard resource"),
+        ({**ENTRA_TOKENS, "Action": ["kms:DescribeKey"]}, "wildcard resource"),
+    ]:
+        problems = check_policy(identity(bad), kind="identity", allowed_resources=ALLOWED)
+        assert any(expected in p for p in problems), (bad, problems)
 
 
 def test_checker_allows_broad_denies_and_checks_the_version() -> None:

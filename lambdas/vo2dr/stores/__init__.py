@@ -3,7 +3,8 @@ per cloud. ``open_store(name, settings)`` picks one by name; ``open_stores(setti
 every enabled one, primary first.
 
 The cloud SDKs are imported only when their store is opened, so a job with one cloud enabled
-does not pay for importing the other two.
+does not pay for importing the other two. How GCS and Azure sign in (emulator, keyless
+federation from AWS, or the default chains) is decided in :mod:`vo2dr.stores.credentials`.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ def open_store(name: str, settings: Settings) -> BackupStore:
         return S3Store(settings.s3_bucket, settings.kms_key_id)
     if name == "gcs":
         settings.require("gcs_bucket")
+        from vo2dr.stores.credentials import gcs_credentials
         from vo2dr.stores.gcs import GcsStore
 
-        return GcsStore(settings.gcs_bucket)
+        return GcsStore(settings.gcs_bucket,
+                        credentials=gcs_credentials(settings.gcs_credential_config))
     if name == "azure":
         settings.require("azure_container_url")
         from vo2dr.stores.azure_blob import AzureBlobStore
+        from vo2dr.stores.credentials import azure_credential
 
-        return AzureBlobStore(settings.azure_container_url)
+        return AzureBlobStore(settings.azure_container_url, credential=azure_credential(
+            settings.azure_tenant_id, settings.azure_client_id))
     raise ConfigError(f"unknown store {name!r}: use one of {', '.join(STORE_NAMES)}")
 
 

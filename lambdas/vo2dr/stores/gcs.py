@@ -14,9 +14,10 @@ Memory per upload: the writer buffers up to one ``CHUNK_SIZE`` plus the incoming
 the request body is one more ``CHUNK_SIZE`` copy: about 2-3 x 8 MiB = 16-24 MiB.
 
 Endpoint: ``STORAGE_EMULATOR_HOST`` (read by the client itself). With it set we use anonymous
-credentials and ``GOOGLE_CLOUD_PROJECT``; otherwise Application Default Credentials, which
-cover service accounts, Cloud Run's metadata server and workload identity federation
-(external-account credential files, e.g. from Lambda).
+credentials and ``GOOGLE_CLOUD_PROJECT``. Otherwise ``open_store`` passes the credentials
+:mod:`vo2dr.stores.credentials` chooses: workload identity federation from AWS when
+``VO2DR_GCS_CREDENTIAL_CONFIG`` is set (the Lambda), else Application Default Credentials
+(Cloud Run's metadata server, a developer login).
 """
 
 from __future__ import annotations
@@ -64,18 +65,22 @@ def _md5(data: bytes = b"") -> Any:
     return hashlib.md5(data, usedforsecurity=False)  # an integrity checksum, as GCS uses it
 
 
-def make_client() -> storage.Client:
+def make_client(credentials: Any = None) -> storage.Client:
+    """``credentials`` from :func:`vo2dr.stores.credentials.gcs_credentials`; ``None`` means
+    Application Default Credentials (anonymous against the emulator)."""
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT", "vo2max-dr-local"),
-                              credentials=AnonymousCredentials())
-    return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None)
+                              credentials=credentials or AnonymousCredentials())
+    return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None,
+                          credentials=credentials)
 
 
 class GcsStore(BackupStore):
     name = "gcs"
 
     def __init__(self, bucket: str, client: storage.Client | None = None, *,
-                 chunk_size: int = CHUNK_SIZE, retry_timeout: float = RETRY_TIMEOUT) -> None:
+                 chunk_size: int = CHUNK_SIZE, retry_timeout: float = RETRY_TIMEOUT,
+                 credentials: Any = None) -> None:
         if not bucket:
             raise StoreError("gcs: no bucket configured (VO2DR_GCS_BUCKET)", store="gcs")
         if chunk_size % (256 * 1024):
@@ -85,7 +90,7 @@ class GcsStore(BackupStore):
         self.list_page_size = 1000
         self._retry = DEFAULT_RETRY.with_timeout(retry_timeout)
         try:
-            self._client = client or make_client()
+            self._client = client or make_client(credentials)
         except google.auth.exceptions.GoogleAuthError as exc:
             raise AccessDenied(f"gs://{bucket}: no usable Google credentials: {exc}",
                                store="gcs") from exc

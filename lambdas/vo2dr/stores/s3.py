@@ -9,6 +9,25 @@ completion/HEAD response to compare with. ``upload_fileobj`` returns nothing and
 boundaries itself. Driving the four calls ourselves keeps all of that explicit, and the
 bounded ``UploadWindow`` gives the same few-parts-in-flight concurrency s3transfer would.
 
+The backup writer role may only PutObject/AbortMultipartUpload and list its prefix: it has no
+s3:GetObject, so HeadObject answers 403 in AWS. The store therefore never needs a HEAD to
+write: the early "already exists?" check tolerates AccessDenied (``IfNoneMatch="*"`` on the
+final call is what makes the write atomic write-once, and S3 and moto both honour it), and the
+upload is verified against the checksum S3 returns from PutObject / CompleteMultipartUpload
+(``ChecksumSHA256``, "<b64>-<parts>" for a composite). Size needs no HEAD either: PutObject's
+Content-Length and CompleteMultipartUpload's ``MpuObjectSize`` make S3 itself refuse a size
+mismatch, and the composite covers every part's digest. Only when a response carries no
+checksum (moto's CompleteMultipartUpload, some S3-compatible servers) does the store fall back
+to a HEAD; if that is denied too, the upload is reported unverifiable (``IntegrityError``).
+
+SSE-KMS names the key by its full ARN: the bucket policy refuses any other form of the
+``x-amz-server-side-encryption-aws-kms-key-id`` header (it compares it with the key ARN as a
+string, so an alias, alias ARN or bare key id is denied). ``VO2DR_KMS_KEY_ID`` should be that
+ARN (the Pulumi runtime passes it). A key id or alias is resolved to the ARN once, with
+kms:DescribeKey, before the first byte is sent; where DescribeKey is not allowed, only a key
+ARN works and anything else is a ``ConfigError`` naming the setting. A value that is no KMS key
+reference at all is refused when the store is built.
+
 Memory per upload: at most ``MAX_IN_FLIGHT`` parts being sent plus one being filled and one
 of look-ahead, i.e. about ``(MAX_IN_FLIGHT + 2) * PART_SIZE`` = 40 MiB with the defaults
 (parts grow only past 8 GiB, see ``part_size_for``).
@@ -20,6 +39,7 @@ botocore's ``standard`` mode (exponential backoff with jitter, transient errors 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -29,6 +49,7 @@ from botocore.config import Config
 
 from vo2dr.exceptions import (
     AccessDenied,
+    ConfigError,
     IntegrityError,
     ObjectExists,
     ObjectNotFound,
@@ -59,6 +80,14 @@ _TRANSIENT = {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout",
               "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
               "ConditionalRequestConflict", "OperationAborted", "RequestLimitExceeded",
               "KMS.ThrottlingException", "KMS.KMSInternalException"}
+
+# How VO2DR_KMS_KEY_ID may name the key. Only KEY_ARN is sent to S3 as is; the others are
+# resolved to it with kms:DescribeKey (see the module docstring).
+_ARN_HEAD = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:"
+_KEY_ID = r"(?:mrk-[0-9a-f]{32}|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})"
+KEY_ARN = re.compile(rf"^{_ARN_HEAD}key/{_KEY_ID}$")
+_ALIAS = r"alias/[A-Za-z0-9/_-]+"
+_KMS_REFERENCE = re.compile(rf"^(?:{_ARN_HEAD}(?:key/{_KEY_ID}|{_ALIAS})|{_KEY_ID}|{_ALIAS})$")
 
 
 def part_size_for(number: int, base: int = PART_SIZE) -> int:
@@ -93,8 +122,15 @@ class S3Store(BackupStore):
                              store="s3")
         if part_size < 5 * MiB:
             raise ValueError("S3 parts must be at least 5 MiB")
+        if not _KMS_REFERENCE.match(kms_key_id):
+            raise ConfigError(
+                f"VO2DR_KMS_KEY_ID {kms_key_id!r} is not a KMS key reference: set it to the "
+                "key's ARN, arn:aws:kms:<region>:<account>:key/<key-id> (Pulumi output "
+                "awsKmsKeyArn)")
         self.bucket = bucket
         self.kms_key_id = kms_key_id
+        # The full key ARN sent in the SSE header; resolved before the first write if needed.
+        self.kms_key_arn = kms_key_id if KEY_ARN.match(kms_key_id) else ""
         self.part_size = part_size
         self.list_page_size = 1000
         self._client = client or make_client(max_attempts=max_attempts)
@@ -162,11 +198,12 @@ class S3Store(BackupStore):
     # -- writing --------------------------------------------------------------------------
 
     def _sse(self) -> dict[str, Any]:
-        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id,
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn,
                 "BucketKeyEnabled": True}
 
     def _preflight(self, key: str) -> None:
-        """Fail before streaming gigabytes: an existing key, or a KMS key that is not Enabled."""
+        """Fail before streaming gigabytes: an existing key, or a KMS key that is not Enabled
+        (and learn the key's ARN for the SSE header)."""
         self._refuse_existing(key)
         self._check_kms_key(key)
 
@@ -176,13 +213,20 @@ class S3Store(BackupStore):
             self._call("HeadObject", self._client.head_object, key, Bucket=self.bucket, Key=key)
         except ObjectNotFound:
             return
+        except AccessDenied:
+            # The backup writer role has no s3:GetObject, so HEAD is 403 whether or not the key
+            # exists; the conditional write below still refuses an existing key (412).
+            log.debug("s3 HeadObject denied for %s; write-once rests on IfNoneMatch", key)
+            return
         raise ObjectExists(f"s3://{self.bucket}/{key} already exists (write-once)",
                            store=self.name, key=key)
 
     def _check_kms_key(self, key: str) -> None:
         """On AWS, S3 itself refuses a disabled or denied key at CreateMultipartUpload/PutObject
         (mapped to AccessDenied by ``_error``); naming the key state here is clearer, and moto's
-        S3 does not consult KMS at all. A role without kms:DescribeKey skips this check."""
+        S3 does not consult KMS at all. DescribeKey also turns a key id or alias into the ARN
+        the bucket policy requires. A role without kms:DescribeKey skips the state check, which
+        is only possible when the setting already is the key ARN."""
         if self._kms is None:
             self._kms = make_client("kms", max_attempts=self._max_attempts)
         try:
@@ -190,6 +234,12 @@ class S3Store(BackupStore):
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "AccessDeniedException":
+                if not self.kms_key_arn:
+                    raise ConfigError(
+                        f"VO2DR_KMS_KEY_ID {self.kms_key_id!r} is not a key ARN and this role "
+                        "may not kms:DescribeKey to resolve it: set it to the key's ARN, "
+                        "arn:aws:kms:<region>:<account>:key/<key-id> (the bucket policy "
+                        "refuses uploads naming the key any other way)") from exc
                 log.debug("no kms:DescribeKey on %s; S3 will check the key", self.kms_key_id)
                 return
             raise AccessDenied(
@@ -201,6 +251,8 @@ class S3Store(BackupStore):
             raise AccessDenied(
                 f"s3://{self.bucket}/{key}: KMS key {self.kms_key_id} is "
                 f"{meta.get('KeyState')}, not Enabled", store=self.name, key=key)
+        if not self.kms_key_arn:
+            self.kms_key_arn = str(meta["Arn"])
 
     def put_bytes(self, key: str, data: bytes, *,
                   metadata: dict[str, str] | None = None) -> PutResult:
@@ -218,12 +270,27 @@ class S3Store(BackupStore):
             Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
             ChecksumAlgorithm="SHA256", ChecksumSHA256=local,
             Metadata=dict(metadata or {}), **self._sse())
-        reported = resp.get("ChecksumSHA256", "")
-        if reported and reported != local:
-            raise IntegrityError(f"s3://{self.bucket}/{key}: S3 reports SHA-256 {reported}, "
-                                 f"sent {local}")
+        reported = resp.get("ChecksumSHA256") or self._stored_checksum(key, len(data))
+        if reported != local:
+            raise IntegrityError(f"s3://{self.bucket}/{key}: S3 reports SHA-256 "
+                                 f"{reported or 'none'}, sent {local}")
         return PutResult(key=key, size=len(data), sha256=digest.hex(),
-                         checksum=f"sha256:{reported or local}")
+                         checksum=f"sha256:{reported}")
+
+    def _stored_checksum(self, key: str, size: int) -> str:
+        """The fallback when a write response carries no checksum: the object's own SHA-256
+        from a HEAD, after checking its size. HEAD is denied to the backup writer role; then
+        the upload cannot be verified, and says so (no manifest will name the object)."""
+        try:
+            info = self.stat(key)
+        except AccessDenied as exc:
+            raise IntegrityError(
+                f"s3://{self.bucket}/{key}: S3 returned no checksum for the upload and "
+                "HeadObject is denied, so the copy cannot be verified") from exc
+        if info.size != size:
+            raise IntegrityError(f"s3://{self.bucket}/{key}: S3 reports {info.size} bytes, "
+                                 f"sent {size}")
+        return info.checksum.removeprefix("sha256:")
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
                    metadata: dict[str, str] | None = None) -> PutResult:
@@ -267,16 +334,16 @@ class S3Store(BackupStore):
             best_effort(f"s3 AbortMultipartUpload {key}", lambda: self._client
                         .abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id))
             raise
-        # Compare what S3 says it stored with what we computed over exactly the bytes sent.
+        # Compare what S3 says it stored with what we computed over exactly the bytes sent:
+        # the composite from CompleteMultipartUpload (size is enforced by S3 through
+        # MpuObjectSize), or from a HEAD when the response has none.
         # On a mismatch the object stays (the job may not delete); no manifest will name it.
         expected = f"{composite}-{len(digests)}"
-        info = self.stat(key)
-        reported = resp.get("ChecksumSHA256") or info.checksum.removeprefix("sha256:")
-        if _strip_parts(reported) != composite or info.size != size or (
-                "-" in reported and reported != expected):
+        reported = resp.get("ChecksumSHA256") or self._stored_checksum(key, size)
+        if _strip_parts(reported) != composite or ("-" in reported and reported != expected):
             raise IntegrityError(
-                f"s3://{self.bucket}/{key}: S3 reports sha256 {reported} and {info.size} bytes, "
-                f"sent {expected} and {size} bytes")
+                f"s3://{self.bucket}/{key}: S3 reports sha256 {reported}, sent {expected} "
+                f"({size} bytes)")
         return PutResult(key=key, size=size, sha256=whole.hexdigest(),
                          checksum=f"sha256:{expected}")
 
