@@ -38,9 +38,22 @@ SECRET_MARK = rpc._special_secret_sig
 TEST_SECRETS = {
     "databaseUrl": "postgresql://vo2app:s3cr3t-db-pass@db.internal:5432/vo2max",
     "alertWebhookUrl": "https://hooks.slack.example/services/T000/B000/s3cr3t-webhook",
-    "recoveryPublicKey": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n"
-                         "-----END PUBLIC KEY-----\n",
 }
+
+
+def _test_recovery_public_key(bits: int = 3072) -> str:
+    """A fresh RSA public key (PEM) for ``vo2max-dr:recoveryPublicKey``, made once per process.
+    Only the public half is kept; the plan shows it as ``<PEM public key>``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits).public_key()
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+# Plain config, as a stack sets it: `pulumi config set vo2max-dr:recoveryPublicKey -- "$(cat …)"`.
+TEST_RECOVERY_PUBLIC_KEY = _test_recovery_public_key()
 
 
 # Provider SDK packages that, when first loaded, emit a DeprecationWarning for every deprecated
@@ -377,8 +390,10 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
                 secrets: Mapping[str, str] | None = None, preview: bool = False) -> Graph:
     """Run ``infra/__main__.py`` for ``stack`` with its stack file, ``overrides`` applied
     (``{"vo2max-dr:clouds.gcp.enabled": False}``), and ``secrets`` (default: TEST_SECRETS) set as
-    secret config. Returns every declared resource."""
+    secret config. ``vo2max-dr:recoveryPublicKey`` is TEST_RECOVERY_PUBLIC_KEY, as plain config,
+    unless an override replaces or removes (``None``) it. Returns every declared resource."""
     settings = stack_settings(stack)
+    settings.setdefault(f"{PROJECT}:recoveryPublicKey", TEST_RECOVERY_PUBLIC_KEY)
     for path, value in (overrides or {}).items():
         _set(settings, path, value)
     secrets = TEST_SECRETS if secrets is None else secrets

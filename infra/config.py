@@ -49,6 +49,11 @@ AZURE_KEY_ROTATE_BEFORE_EXPIRY_DAYS = 7
 SOFT_DELETE_DAYS_RANGE = (7, 90)
 _EVENTBRIDGE_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_MINUTES_PER_HOUR, _HOURS_PER_DAY = 60, 24
+RECOVERY_KEY_FIX = ("`pulumi config set vo2max-dr:recoveryPublicKey -- "
+                    '"$(cat recovery-public.pem)"` (a public key: plain config, not --secret)')
 
 
 def _fail(key: str, problem: str, fix: str) -> ConfigError:
@@ -165,6 +170,9 @@ class Monitoring:
     standby_offset_minutes: int
     log_retention_days: int
     alert_email: str
+    # Minutes after each clock-aligned window start that the status check runs: after the
+    # backups of that instant finished, so a backup's own duration never reads as a breach.
+    status_offset_minutes: int
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,14 @@ class Runtime:
     cloud_run_cpu: str
     cloud_run_memory: str
     cloud_run_timeout_seconds: int
+    # A private database: the subnets and security groups the backup and drill functions run
+    # in. Both or neither; empty means no VPC.
+    vpc_subnet_ids: tuple[str, ...] = ()
+    vpc_security_group_ids: tuple[str, ...] = ()
+
+    @property
+    def in_vpc(self) -> bool:
+        return bool(self.vpc_subnet_ids)
 
 
 @dataclass(frozen=True)
@@ -187,7 +203,6 @@ class Secrets:
 
     database_url: pulumi.Output[str] | None
     alert_webhook_url: pulumi.Output[str] | None
-    recovery_public_key: pulumi.Output[str] | None
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,17 @@ class StackConfig:
     secrets: Secrets
     lifecycle: tuple[TierLifecycle, ...] = field(default_factory=tuple)
     keys: Keys | None = None  # always set by parse(); defaulted only to keep the field order
+    # PEM of the offline RSA recovery public key (plain config: it is a public key). Validated
+    # when set; required by the runtime (require_recovery_public_key).
+    recovery_public_key: str | None = None
+
+    def require_recovery_public_key(self) -> str:
+        """The recovery public key, or the ConfigError saying how to set it."""
+        if not self.recovery_public_key:
+            raise _fail("recoveryPublicKey", "is not set",
+                        "every backup is encrypted to it as well as to KMS, so it can be "
+                        f"restored without AWS: {RECOVERY_KEY_FIX}")
+        return self.recovery_public_key
 
     @property
     def is_production(self) -> bool:
@@ -403,10 +429,23 @@ def parse_monitoring(raw: Any, strategy: Strategy) -> Monitoring:
     if not isinstance(drill, str) or not _EVENTBRIDGE_CRON.match(drill):
         raise _fail("monitoring.drillSchedule", f"is {drill!r}",
                     "use an EventBridge cron such as cron(0 9 ? * MON#1 *) (first Monday)")
+    if every < _MINUTES_PER_HOUR and _MINUTES_PER_HOUR % every:
+        raise _fail("monitoring.statusEveryMinutes", f"is {every}, which does not divide the "
+                    "hour", "use 5, 10, 15, 20 or 30 so the checks stay clock-aligned")
+    if every >= _MINUTES_PER_HOUR and (every % _MINUTES_PER_HOUR
+                                       or _HOURS_PER_DAY % (every // _MINUTES_PER_HOUR)):
+        raise _fail("monitoring.statusEveryMinutes", f"is {every}",
+                    "use whole hours that divide a day (60, 120, 180, ...) so the checks stay "
+                    "clock-aligned")
     offset = _positive_int(raw, "monitoring", "standbyOffsetMinutes")
     if offset >= tightest:
         raise _fail("monitoring.standbyOffsetMinutes", f"is {offset}",
                     f"the standby must run inside the primary's window: below {tightest}")
+    status_offset = _positive_int(raw, "monitoring", "statusOffsetMinutes")
+    if status_offset >= tightest:
+        raise _fail("monitoring.statusOffsetMinutes", f"is {status_offset}",
+                    "the status check must run inside the primary's window, after its backups "
+                    f"finish: below {tightest}")
     logs = _positive_int(raw, "monitoring", "logRetentionDays")
     if logs not in CLOUDWATCH_LOG_RETENTION_DAYS:
         raise _fail("monitoring.logRetentionDays", f"is {logs}",
@@ -414,7 +453,7 @@ def parse_monitoring(raw: Any, strategy: Strategy) -> Monitoring:
     email = raw.get("alertEmail")
     if not isinstance(email, str) or "@" not in email:
         raise _fail("monitoring.alertEmail", f"is {email!r}", "set the on-call email address")
-    return Monitoring(every, drill, offset, logs, email)
+    return Monitoring(every, drill, offset, logs, email, status_offset)
 
 
 def parse_runtime(raw: Any) -> Runtime:
@@ -437,13 +476,60 @@ def parse_runtime(raw: Any) -> Runtime:
     if not isinstance(image, str) or "/" not in image or ":" not in image:
         raise _fail(f"{r}.cloudRunImage", f"is {image!r}",
                     "set the Artifact Registry image reference, REGION-docker.pkg.dev/P/R/I:TAG")
+    subnets = _id_list(raw, "vpcSubnetIds", _SUBNET_ID, "subnet-0123456789abcdef0")
+    groups = _id_list(raw, "vpcSecurityGroupIds", _SECURITY_GROUP_ID, "sg-0123456789abcdef0")
+    if bool(subnets) != bool(groups):
+        missing, given = (("vpcSecurityGroupIds", "vpcSubnetIds") if subnets
+                          else ("vpcSubnetIds", "vpcSecurityGroupIds"))
+        raise _fail(f"{r}.{missing}", f"is missing while {NS}:{r}.{given} is set",
+                    f"a function in a VPC needs both subnets and security groups: set {NS}:"
+                    f"{r}.{missing} too, or remove {NS}:{r}.{given}")
     return Runtime(
         memory, timeout, storage, arch,
         _positive_int(raw, r, "scheduleMaxRetryAttempts"),
         _positive_int(raw, r, "scheduleMaxEventAgeSeconds"),
         image, str(raw.get("cloudRunCpu", "")), str(raw.get("cloudRunMemory", "")),
         _positive_int(raw, r, "cloudRunTimeoutSeconds"),
+        subnets, groups,
     )
+
+
+def _id_list(raw: Mapping[str, Any], name: str, pattern: re.Pattern[str],
+             example: str) -> tuple[str, ...]:
+    """An optional list of AWS resource ids (``runtime.vpcSubnetIds``...); absent means ()."""
+    value = raw.get(name)
+    if value is None:
+        return ()
+    key = f"runtime.{name}"
+    if not isinstance(value, list) or not value:
+        raise _fail(key, f"is {value!r}", f"list one or more ids such as [{example}], or remove "
+                    "the key")
+    bad = [v for v in value if not isinstance(v, str) or not pattern.match(v)]
+    if bad:
+        raise _fail(key, f"has invalid ids {bad!r}", f"use ids such as {example}")
+    if len(set(value)) != len(value):
+        raise _fail(key, "lists an id twice", "list each id once")
+    return tuple(value)
+
+
+def parse_recovery_public_key(value: Any) -> str | None:
+    """``vo2max-dr:recoveryPublicKey``: the PEM of an RSA public key the job accepts (the job's
+    own check, ``vo2dr.crypto.recovery_key_id``: RSA, at least 3072 bits). None when unset."""
+    if value is None or value == "":
+        return None
+    from vo2dr.crypto import recovery_key_id
+    from vo2dr.exceptions import EncryptionError
+
+    if not isinstance(value, str) or "PRIVATE KEY" in value:
+        raise _fail("recoveryPublicKey", "is not a PEM public key (never put the private key "
+                    "in config)", f"set the public half: {RECOVERY_KEY_FIX}")
+    try:
+        recovery_key_id(value.encode())
+    except EncryptionError as exc:
+        raise _fail("recoveryPublicKey", f"is not usable: {exc}",
+                    f"set the PEM of an RSA-3072 or larger public key: {RECOVERY_KEY_FIX}"
+                    ) from exc
+    return value
 
 
 def parse_tags(raw: Any, environment: str) -> dict[str, str]:
@@ -490,15 +576,18 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         immutability=parse_immutability(raw.get("immutability"), environment, retention),
         monitoring=parse_monitoring(raw.get("monitoring"), strategy),
         runtime=parse_runtime(raw.get("runtime")),
-        secrets=secrets or Secrets(None, None, None),
+        secrets=secrets or Secrets(None, None),
         lifecycle=lifecycle_plan(environment, retention, tiering),
         keys=parse_keys(raw.get("keys")),
+        recovery_public_key=parse_recovery_public_key(raw.get("recoveryPublicKey")),
     )
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
-        "monitoring", "runtime", "keys")
-SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "recoveryPublicKey")
+        "monitoring", "runtime", "keys", "recoveryPublicKey")
+# Plain strings; every other key is a YAML object.
+STRING_KEYS = ("environment", "recoveryPublicKey")
+SECRET_KEYS = ("databaseUrl", "alertWebhookUrl")
 
 
 def load() -> StackConfig:
@@ -506,7 +595,7 @@ def load() -> StackConfig:
     cfg = pulumi.Config(NS)
     raw: dict[str, Any] = {}
     for key in KEYS:
-        value = cfg.get_object(key) if key != "environment" else cfg.get(key)
+        value = cfg.get(key) if key in STRING_KEYS else cfg.get_object(key)
         if value is not None:
             raw[key] = value
     providers = {

@@ -9,6 +9,11 @@ instants as ``DataClass.cron_expression()``) rather than as ``rate(15 minutes)``
 is wherever the schedule happened to be created: the standby's offset ("10 minutes after the
 primary's window") and the job's ``--if-missing`` window only mean something if the primary's
 windows are known. The interval, and so the RPO guarantee, is the same.
+
+The status check is clock-aligned too, ``monitoring.statusOffsetMinutes`` after each window
+start (``cron(5/15 * * * ? *)`` for every 15 minutes at offset 5): at the backups' own instants
+the newest complete backup would always be the previous window's, RPO plus a dump old, and the
+age alarm would never clear.
 """
 
 from __future__ import annotations
@@ -50,8 +55,15 @@ def eventbridge_cron(dc: DataClass) -> str:
     return f"cron({minute} {hour} * * ? *)"
 
 
-def rate_minutes(minutes: int) -> str:
-    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
+def status_cron(every_minutes: int, offset_minutes: int) -> str:
+    """EventBridge cron of the status check: every ``every_minutes`` (a divisor of the hour,
+    or whole hours dividing a day; ``infra.config`` checks), ``offset_minutes`` after each
+    clock-aligned window start."""
+    hour_minutes = 60
+    if every_minutes < hour_minutes:
+        return f"cron({offset_minutes % every_minutes}/{every_minutes} * * * ? *)"
+    hours = every_minutes // hour_minutes
+    return f"cron({offset_minutes} 0/{hours} * * ? *)"
 
 
 def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
@@ -62,10 +74,11 @@ def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
                      description=f"{name} backup, every {dc.rpo_minutes} min (its RPO)")
         for name, dc in sorted(cfg.data_classes.items())
     ]
-    every = cfg.monitoring.status_every_minutes
-    specs.append(ScheduleSpec(key="status", job="status", expression=rate_minutes(every),
+    every, offset = cfg.monitoring.status_every_minutes, cfg.monitoring.status_offset_minutes
+    specs.append(ScheduleSpec(key="status", job="status", expression=status_cron(every, offset),
                               input=schedule_input("status"),
-                              description=f"freshness and replica check, every {every} min"))
+                              description=f"freshness and replica check, every {every} min, "
+                                          f"{offset} min after each window starts"))
     specs.append(ScheduleSpec(key="drill", job="drill", expression=cfg.monitoring.drill_schedule,
                               input=schedule_input("drill"),
                               description="restore drill into a scratch database"))
@@ -93,6 +106,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     if cfg.secrets.database_url is None:
         raise ConfigError("vo2max-dr:databaseUrl is not set: `pulumi config set --secret "
                           "vo2max-dr:databaseUrl 'postgresql://...'`")
+    recovery_public_key = cfg.require_recovery_public_key()
     tags = dict(cfg.tags)
     gcs_bucket = _attr(gcp, "bucket_name")
     azure_container_url = _attr(azure, "container_url")
@@ -113,17 +127,16 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         settings["GOOGLE_CLOUD_PROJECT"] = cfg.gcp.project
         credential_config = _attr(gcp, "credential_config")
         if credential_config is not None:
-            writer_env["VO2DR_GCP_CREDENTIAL_CONFIG"] = credential_config
+            writer_env["VO2DR_GCS_CREDENTIAL_CONFIG"] = credential_config
     if azure_container_url is not None:
         settings["VO2DR_AZURE_CONTAINER_URL"] = azure_container_url
         client_id = _attr(azure, "writer_client_id")
         if client_id is not None:
-            writer_env["AZURE_CLIENT_ID"] = client_id
-            writer_env["AZURE_TENANT_ID"] = cfg.azure.tenant_id
-    function_env = dict(settings)
-    if cfg.secrets.recovery_public_key is not None:
-        # A public key, not a secret; it stays a secret Output only because config marks it so.
-        function_env["VO2DR_RECOVERY_PUBLIC_KEY"] = cfg.secrets.recovery_public_key
+            writer_env["VO2DR_AZURE_CLIENT_ID"] = client_id
+            writer_env["VO2DR_AZURE_TENANT_ID"] = cfg.azure.tenant_id
+    # The recovery public key is plain config (a public key), so the functions' environment
+    # holds no secret and previews show it.
+    function_env = {**settings, "VO2DR_RECOVERY_PUBLIC_KEY": recovery_public_key}
 
     secrets = {SECRET_DATABASE_URL: cfg.secrets.database_url}
     if cfg.secrets.alert_webhook_url is not None:
@@ -131,16 +144,20 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     status_secrets = ({"VO2DR_ALERT_WEBHOOK_SECRET": SECRET_ALERT_WEBHOOK}
                       if SECRET_ALERT_WEBHOOK in secrets else {})
     roles = aws.roles
+    # Only the functions that connect to the database run in its VPC (when one is set); the
+    # status check reads the stores only.
+    vpc = cfg.runtime.in_vpc
     specs = [
         FunctionSpec("backup", cfg.name("backup"), roles.writer_name, roles.writer_arn,
-                     {"VO2DR_DATABASE_URL_SECRET": SECRET_DATABASE_URL}, writer_env),
+                     {"VO2DR_DATABASE_URL_SECRET": SECRET_DATABASE_URL}, writer_env,
+                     in_vpc=vpc),
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.
         FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,
                      status_secrets, state_prefix=f"status/{cfg.environment}/"),
         # The drill restores into a scratch database on the same server, dropped afterwards.
         FunctionSpec("drill", cfg.name("drill"), roles.reader_name, roles.reader_arn,
-                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DATABASE_URL}),
+                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DATABASE_URL}, in_vpc=vpc),
     ]
     rt, mon = cfg.runtime, cfg.monitoring
     functions = JobFunctions(cfg.name("functions"), JobFunctionsArgs(
@@ -154,6 +171,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         max_event_age_seconds=rt.schedule_max_event_age_seconds, key_arn=aws.key_arn,
         bucket_arn=aws.bucket.arn, secrets=secrets, secret_prefix=f"vo2dr/{cfg.environment}/",
         environment=function_env,
+        vpc_subnet_ids=rt.vpc_subnet_ids, vpc_security_group_ids=rt.vpc_security_group_ids,
         dlq_name=cfg.name("function-failures"), tags=tags))
     job_schedules = JobSchedules(cfg.name("schedules"), JobSchedulesArgs(
         account_id=cfg.aws.account_id, region=cfg.aws.region, group_name=cfg.name("jobs"),
@@ -174,12 +192,10 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     if cfg.gcp.enabled and gcs_bucket is not None:
         from infra.gcp.standby import Standby, StandbyArgs, parse_image
 
-        standby_env = {k: v for k, v in settings.items()
+        standby_env = {k: v for k, v in function_env.items()
                        if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
-                                "VO2DR_AZURE_CONTAINER_URL")}
+                                "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY")}
         standby_secrets = {"DATABASE_URL": cfg.secrets.database_url}
-        if cfg.secrets.recovery_public_key is not None:
-            standby_secrets["VO2DR_RECOVERY_PUBLIC_KEY"] = cfg.secrets.recovery_public_key
         standby = Standby(cfg.name("standby"), StandbyArgs(
             project=cfg.gcp.project, region=cfg.gcp.region, name_prefix=f"vo2dr-{cfg.environment}",
             image=parse_image(rt.cloud_run_image, cfg.gcp.project),
@@ -201,9 +217,9 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     pulumi.export("alertTopicArn", alerts.topic_arn)
     pulumi.export("databaseUrlSecretArn", functions.secret_arns[SECRET_DATABASE_URL])
     pulumi.export("restoreEnvironment", restore_env)
-    # The functions' exact environment, to reproduce a run locally; secret because it carries
-    # a value set with --secret.
-    pulumi.export("jobEnvironment", pulumi.Output.secret(function_env))
+    # The functions' exact environment, to reproduce a run locally. Not secret: it holds no
+    # secret value (the database URL and the webhook are named by their secrets' ARNs).
+    pulumi.export("jobEnvironment", function_env)
     if standby is not None:
         pulumi.export("standbyJobNames", standby.job_names)
         pulumi.export("standbySchedulerNames", standby.scheduler_names)

@@ -11,6 +11,11 @@ namespace :data:`METRIC_NAMESPACE`, one datapoint per data class with the single
 ``DataClass``. A status function that stops reporting is itself an alarm: missing age data is
 treated as breaching.
 
+An age alarm needs :data:`BACKUP_AGE_BREACHES_TO_ALARM` consecutive breaching checks, while its
+threshold stays exactly the RPO: one late backup (a dump slower than the status check's offset,
+a retried schedule) is one breaching datapoint and clears at the next check; a backup that is
+really missing breaches every check and alarms one status interval later.
+
 The chat webhook is not an SNS subscription (chat webhooks cannot confirm one); the status
 function posts to it, reading the URL from Secrets Manager.
 """
@@ -31,6 +36,8 @@ BACKUP_AGE_METRIC = "BackupAgeSeconds"
 REPLICA_MISMATCH_METRIC = "ReplicaMismatch"
 DATA_CLASS_DIMENSION = "DataClass"
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+# Consecutive breaching status checks before a BackupAgeSeconds alarm fires (see above).
+BACKUP_AGE_BREACHES_TO_ALARM = 2
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,10 @@ class Alerts(pulumi.ComponentResource):
         actions = [self.topic.arn]
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
 
-        def alarm(key: str, **kwargs) -> None:
+        def alarm(key: str, breaches: int = 1, **kwargs) -> None:
             self.alarms[key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{key}", name=f"{args.name_prefix}-{key}", alarm_actions=actions,
-                ok_actions=actions, evaluation_periods=1, datapoints_to_alarm=1,
+                ok_actions=actions, evaluation_periods=breaches, datapoints_to_alarm=breaches,
                 period=args.period_seconds, tags=tags, opts=child, **kwargs)
 
         for job, fname in sorted(args.function_names.items()):
@@ -95,12 +102,14 @@ class Alerts(pulumi.ComponentResource):
                   treat_missing_data="notBreaching",
                   alarm_description=f"vo2dr {label} dead-letter queue holds failed invocations")
         for cls, rpo in sorted(args.rpo_seconds.items()):
-            alarm(f"{cls}-backup-age", namespace=METRIC_NAMESPACE,
+            alarm(f"{cls}-backup-age", breaches=BACKUP_AGE_BREACHES_TO_ALARM,
+                  namespace=METRIC_NAMESPACE,
                   metric_name=BACKUP_AGE_METRIC, dimensions={DATA_CLASS_DIMENSION: cls},
                   statistic="Maximum", comparison_operator="GreaterThanThreshold",
                   threshold=rpo, treat_missing_data="breaching",
-                  alarm_description=f"newest {cls} backup is older than its RPO ({rpo} s), "
-                                    "or the status check stopped reporting")
+                  alarm_description=f"newest {cls} backup is older than its RPO ({rpo} s) at "
+                                    f"{BACKUP_AGE_BREACHES_TO_ALARM} checks in a row, or the "
+                                    "status check stopped reporting")
             alarm(f"{cls}-replica-mismatch", namespace=METRIC_NAMESPACE,
                   metric_name=REPLICA_MISMATCH_METRIC, dimensions={DATA_CLASS_DIMENSION: cls},
                   statistic="Maximum", comparison_operator="GreaterThanThreshold", threshold=0,

@@ -13,6 +13,14 @@ this component adds, per role, only what running as a Lambda needs: its own log 
 dead-letter queue, and the one secret its function reads. Secret reads are pinned to the
 function with ``lambda:SourceFunctionArn``, so an operator who assumes the restore reader role
 for a manual restore cannot read the database URL through it.
+
+With ``runtime.vpcSubnetIds`` / ``vpcSecurityGroupIds`` set (a private database), the backup and
+drill functions run in those subnets. Lambda then manages their network interfaces with the
+function's role, so that role gets what ``AWSLambdaVPCAccessExecutionRole`` grants for ENIs,
+narrowed: creating, deleting and (un)assigning addresses only on this account's and region's
+network interfaces and the configured subnets and security groups. The two Describe actions
+have no resource-level permissions, so they alone take ``"Resource": "*"``, in a statement of
+their own.
 """
 
 from __future__ import annotations
@@ -26,6 +34,11 @@ import pulumi_aws as aws
 
 from infra.aws.policies import PARTITION, document, statement, trust
 
+# What Lambda does with the function's role to attach it to a VPC (the ENI part of the managed
+# AWSLambdaVPCAccessExecutionRole). The Describe actions support no resource-level permission.
+VPC_ENI_ACTIONS = ("ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
+                   "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses")
+VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 # AWS limits (not strategy): Lambda retries an asynchronous invocation at most twice, and a
 # queue keeps a message at most 14 days (the DLQs keep failures as long as AWS allows).
 LAMBDA_MAX_ASYNC_RETRIES = 2
@@ -65,6 +78,9 @@ class FunctionSpec:
     # One run at a time: backups never overlap (a second schedule waits in Lambda's async
     # queue), and neither do drills or status checks.
     reserved_concurrency: int | None = 1
+    # Runs in the VPC of JobFunctionsArgs (when it names one): the functions that reach the
+    # database.
+    in_vpc: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,9 @@ class JobFunctionsArgs:
     environment: Mapping[str, pulumi.Input[str]]  # non-secret job settings, for every function
     dlq_name: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The database's VPC, for the functions with ``in_vpc``: both set or both empty.
+    vpc_subnet_ids: Sequence[str] = ()
+    vpc_security_group_ids: Sequence[str] = ()
 
 
 class JobFunctions(pulumi.ComponentResource):
@@ -166,6 +185,16 @@ class JobFunctions(pulumi.ComponentResource):
                 statement("StateUnderSseKmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"],
                           args.key_arn, condition=through("s3")),
             ]
+        vpc = spec.in_vpc and bool(args.vpc_subnet_ids)
+        if vpc:
+            ec2 = f"arn:{PARTITION}:ec2:{args.region}:{args.account_id}"
+            statements += [
+                statement("ManageVpcNetworkInterfaces", list(VPC_ENI_ACTIONS), [
+                    f"{ec2}:network-interface/*",
+                    *(f"{ec2}:subnet/{s}" for s in args.vpc_subnet_ids),
+                    *(f"{ec2}:security-group/{g}" for g in args.vpc_security_group_ids)]),
+                statement("DescribeVpcNetworkInterfaces", list(VPC_DESCRIBE_ACTIONS), "*"),
+            ]
         secret_keys = sorted(set(spec.secret_env.values()))
         if secret_keys:
             only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
@@ -197,6 +226,9 @@ class JobFunctions(pulumi.ComponentResource):
             ephemeral_storage={"size": args.ephemeral_storage_mb},
             reserved_concurrent_executions=spec.reserved_concurrency,
             environment={"variables": env},
+            vpc_config=({"subnet_ids": list(args.vpc_subnet_ids),
+                         "security_group_ids": list(args.vpc_security_group_ids)}
+                        if vpc else None),
             logging_config={"log_format": "Text", "log_group": log_group.name},
             tags={**tags, "vo2dr-job": job},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),

@@ -9,14 +9,16 @@ already stored a complete backup of that class in the current window.
 
 The standby writes to the clouds it can reach without AWS: GCS (its own service account) and
 Azure. It gets no S3 bucket and no AWS KMS key, so in an AWS outage it still encrypts to the
-offline recovery key and stores the copy outside AWS.
+offline recovery key alone (the manifest's ``encryption.kms_key_arn`` is empty, the job warns)
+and stores the copy outside AWS.
 
 Identities, each with the minimum roles:
 - the job's service account: create objects and read/list manifests in the backup bucket
-  (``--if-missing`` lists the current window), and read the two secrets it mounts; nothing else;
+  (``--if-missing`` lists the current window), and read the secret it mounts; nothing else;
 - the scheduler's service account: ``run.invoker`` on the standby jobs, one binding per job.
-Secrets (database URL, recovery public key) live in Secret Manager and reach the container as
-environment variables through ``secretKeyRef``; no value is written into the job spec.
+Secrets (the database URL) live in Secret Manager and reach the container as environment
+variables through ``secretKeyRef``; no secret value is written into the job spec. The recovery
+public key is not a secret and is a plain environment variable.
 """
 
 from __future__ import annotations

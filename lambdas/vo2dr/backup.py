@@ -13,6 +13,13 @@ Failure semantics (the manifest is what makes a backup count):
 
 A destination's manifest is written only after its body's size and SHA-256 were checked
 against the pipeline's own, both from the store's upload result and from a fresh ``stat``.
+
+Without ``VO2DR_KMS_KEY_ID`` (the GCP standby, which has no AWS) the body is encrypted to the
+offline recovery key only: the manifest's ``encryption.kms_key_arn`` is empty, and the summary
+and the log carry a warning, since only the recovery private key can then decrypt it.
+
+:func:`backup_if_missing` (``--if-missing``, the standby's mode) backs up only when no complete
+backup of the class exists in the current schedule window (:func:`schedule_window`).
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 
 from vo2dr import layout
 from vo2dr.crypto import Encryptor
@@ -31,10 +38,14 @@ from vo2dr.manifest import Destination, Digest, Encryption, Manifest
 from vo2dr.pipeline import DestinationResult, run_pipeline
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
+from vo2dr.strategy import DataClass
 
 log = logging.getLogger("vo2dr.backup")
 
 COMPRESSION = "zstd"
+NO_KMS_WARNING = ("no KMS key (VO2DR_KMS_KEY_ID is not set): encrypted to the offline recovery "
+                  "key only; decrypting this backup needs the recovery private key "
+                  "(--recovery-key)")
 # progress(phase, plaintext_bytes, ciphertext_bytes)
 Progress = Callable[[str, int, int], None]
 
@@ -68,7 +79,8 @@ def existing_backup_times(stores: Mapping[str, BackupStore], environment: str,
 
 
 def _check_settings(settings: Settings) -> None:
-    settings.require("database_url", "environment", "kms_key_id", "recovery_public_key")
+    # The KMS key is optional: without it the body is wrapped for the recovery key only.
+    settings.require("database_url", "environment", "recovery_public_key")
     layout.environment_prefix(settings.environment)
 
 
@@ -105,6 +117,9 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
                "backup_id": ref.backup_id}
     encryptor = Encryptor(kms_key_id=settings.kms_key_id, recovery_public_key_pem=recovery_pem,
                           context=context)
+    warnings = [NO_KMS_WARNING] if encryptor.recovery_only else []
+    for warning in warnings:
+        log.warning("backup %s: %s", ref.backup_id, warning)
     log.info("backup %s of %s (%s tier) to %s", ref.backup_id, data_class, tier,
              ", ".join(stores))
 
@@ -149,7 +164,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
         progress("manifest", result.plaintext_bytes, result.ciphertext_bytes)
     manifests = _write_manifests(stores, result.destinations, ref.manifest_key,
                                  manifest.to_json())
-    return _summary(ref, manifest, result, manifests, time.monotonic() - t0)
+    return _summary(ref, manifest, result, manifests, time.monotonic() - t0, warnings)
 
 
 def _stat_check(store: BackupStore, d: DestinationResult, size: int) -> None:
@@ -185,7 +200,7 @@ def _write_manifests(stores: Mapping[str, BackupStore], destinations: Mapping[st
 
 
 def _summary(ref: layout.BackupRef, manifest: Manifest, result, manifests: dict[str, str],
-             seconds: float) -> dict:
+             seconds: float, warnings: list[str]) -> dict:
     destinations = {}
     for name, d in result.destinations.items():
         destinations[name] = {
@@ -212,6 +227,104 @@ def _summary(ref: layout.BackupRef, manifest: Manifest, result, manifests: dict[
         "kms_key_arn": manifest.encryption.kms_key_arn,
         "recovery_key_id": manifest.encryption.recovery_key_id,
         "destinations": destinations,
+        **({"warnings": warnings} if warnings else {}),
         "seconds": round(seconds, 3),
         "plaintext_mb_per_s": round(mb / seconds, 1) if seconds > 0 else None,
+    }
+
+
+# -- --if-missing: the standby's mode ---------------------------------------------------------
+
+def schedule_window(dc: DataClass, now: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the schedule window of ``dc`` that holds ``now`` (UTC).
+
+    The windows are the primary's clock-aligned schedule (``DataClass.cron_expression()``):
+    for a class with ``dailyAtUtc`` the day since that time (02:00 to 02:00 the next day);
+    otherwise RPO-long windows counted from midnight UTC (RPO 15 min: :00, :15, :30, :45;
+    RPO 2 h: 00:00, 02:00, ...), the last one of a day cut at midnight as cron cuts it.
+    """
+    now = now.astimezone(UTC)
+    if dc.daily_at_utc is not None:
+        hour, minute = (int(x) for x in dc.daily_at_utc.split(":"))
+        start = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if start > now:
+            start -= timedelta(days=1)
+        return start, start + timedelta(days=1)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = (now - midnight) // timedelta(minutes=1)
+    start = midnight + timedelta(minutes=elapsed - elapsed % dc.rpo_minutes)
+    return start, min(start + timedelta(minutes=dc.rpo_minutes), midnight + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class CoveringBackup:
+    """A complete backup (its manifest exists) found in a window, and where."""
+
+    backup_id: str
+    store: str
+    manifest_key: str
+    timestamp: datetime
+
+
+def find_covering_backup(stores: Mapping[str, BackupStore], environment: str,
+                         data_class: str, start: datetime,
+                         end: datetime) -> CoveringBackup | None:
+    """The newest complete backup of ``data_class`` taken in ``[start, end)``, in any store
+    that can be listed. A store that cannot be listed (e.g. S3 while AWS is down) is skipped
+    with a warning; a body without its manifest does not count."""
+    # Keys start with the UTC timestamp, so listing by day narrows the scan to the window.
+    first, last = start.date(), (end - timedelta(microseconds=1)).date()
+    days = [(first + timedelta(days=i)).strftime("%Y%m%d")
+            for i in range((last - first).days + 1)]
+    found: list[CoveringBackup] = []
+    for name, store in stores.items():
+        try:
+            for base in layout.class_prefixes(environment, data_class):
+                for day in days:
+                    for info in store.list(base + day):
+                        parsed = layout.parse_key(info.key)
+                        if (parsed and parsed[1] == "manifest"
+                                and parsed[0].data_class == data_class
+                                and start <= parsed[0].timestamp < end):
+                            found.append(CoveringBackup(parsed[0].backup_id, name, info.key,
+                                                        parsed[0].timestamp))
+        except StoreError as exc:
+            log.warning("cannot list %s to look for a backup in the window: %s", name, exc)
+    return max(found, key=lambda c: (c.timestamp, c.backup_id), default=None)
+
+
+def backup_if_missing(settings: Settings, data_class: str, now: datetime | None = None,
+                      progress: Progress | None = None, *,
+                      stores: Mapping[str, BackupStore] | None = None,
+                      stall_timeout: float | None = None) -> dict:
+    """:func:`run_backup`, unless a complete backup of ``data_class`` already exists in the
+    current schedule window in any reachable store (the primary ran): then nothing is dumped
+    and the summary says ``skipped: covered by <backup id>`` with ``ok`` true.
+
+    ``now`` (tests) fixes both the window and the backup's time."""
+    _check_settings(settings)
+    dc = settings.strategy().get(data_class)
+    if stores is None:
+        if not settings.enabled_stores:
+            raise ConfigError("no destination: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
+                              "VO2DR_AZURE_CONTAINER_URL")
+        stores = open_backup_stores(settings)
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    start, end = schedule_window(dc, at)
+    covering = find_covering_backup(stores, settings.environment, data_class, start, end)
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    if covering is None:
+        log.info("no %s backup in the window %s to %s: backing up", data_class,
+                 window["start"], window["end"])
+        summary = run_backup(settings, data_class, now, progress, stores=stores,
+                             stall_timeout=stall_timeout)
+        return {**summary, "window": window}
+    status = f"skipped: covered by {covering.backup_id}"
+    log.info("%s backup %s", data_class, status)
+    return {
+        "ok": True, "skipped": True, "status": status,
+        "environment": settings.environment, "data_class": data_class, "window": window,
+        "covered_by": {"backup_id": covering.backup_id, "store": covering.store,
+                       "manifest_key": covering.manifest_key,
+                       "timestamp": layout.format_timestamp(covering.timestamp)},
     }

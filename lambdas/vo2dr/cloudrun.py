@@ -1,9 +1,12 @@
-"""Cloud Run job entry point: ``python -m vo2dr.cloudrun [--data-class NAME]``.
+"""Cloud Run job entry point: ``python -m vo2dr.cloudrun [--data-class NAME] [--if-missing]``.
 
-The data class comes from ``--data-class`` or ``VO2DR_DATA_CLASS`` (Cloud Scheduler runs one
-job execution per class with an override). DATABASE_URL is injected by Cloud Run from Secret
-Manager. Logs are JSON on stdout (Cloud Logging fields); exit 0 only when every destination
-holds a verified copy, 1 when one failed, 2 when there is no backup at all.
+The data class comes from ``--data-class`` or ``VO2DR_DATA_CLASS``. The GCP standby runs one
+job per class with ``--data-class X --if-missing`` baked in (``infra.gcp.standby``): it backs
+up only when no complete backup of the class exists in the current schedule window in any
+reachable store, so it is a no-op whenever the primary already ran. DATABASE_URL is injected
+by Cloud Run from Secret Manager. Logs are JSON on stdout (Cloud Logging fields); exit 0 when
+every destination holds a verified copy or the window was already covered ("skipped: covered
+by <backup id>"), 1 when a destination failed, 2 when there is no backup at all.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ log = logging.getLogger("vo2dr.cloudrun")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vo2dr.backup import run_backup
+    from vo2dr.backup import backup_if_missing, run_backup
     from vo2dr.handlers import resolve_database_url
 
     parser = argparse.ArgumentParser(prog="python -m vo2dr.cloudrun")
     parser.add_argument("--data-class", default=os.environ.get("VO2DR_DATA_CLASS", ""))
+    parser.add_argument("--if-missing", action="store_true",
+                        help="back up only if no complete backup of the class exists in the "
+                             "current schedule window in any reachable store")
     args = parser.parse_args(argv)
     configure_json_logging()
     if not args.data_class:
@@ -33,13 +39,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings.from_env()
     log.info("backup starting", extra={"data_class": args.data_class,
+                                       "if_missing": args.if_missing,
                                        "settings": settings.redacted()})
+    run = backup_if_missing if args.if_missing else run_backup
     try:
-        summary = run_backup(resolve_database_url(settings), args.data_class)
+        summary = run(resolve_database_url(settings), args.data_class)
     except Vo2drError as exc:
         log.error("backup failed: %s", exc, extra={"data_class": args.data_class,
                                                    "error_type": type(exc).__name__})
         return 2
+    if summary.get("skipped"):
+        log.info("backup %s", summary["status"], extra={"summary": summary})
+        return 0
     log.info("backup finished", extra={"summary": summary})
     return 0 if summary["ok"] else 1
 

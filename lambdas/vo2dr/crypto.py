@@ -7,7 +7,10 @@ in the same message header:
 * by the offline RSA recovery public key (``VO2DR_RECOVERY_PUBLIC_KEY``, RSA-OAEP-SHA256): the
   way back in when AWS itself is unreachable. Its private half lives offline, never in a cloud.
 
-So any one copy, in any cloud, can be decrypted by either key alone. The encryption context
+So any one copy, in any cloud, can be decrypted by either key alone. Without a KMS key (the
+GCP standby runs while AWS may be down, and has no AWS key) the data key is wrapped by the
+recovery public key only: the copy is then decryptable with the recovery private key alone,
+and the manifest's ``encryption.kms_key_arn`` is empty. The encryption context
 (``environment``, ``data_class``, ``backup_id``) is bound into the message, so a body cannot
 be passed off as another backup's. The message is framed and streamed both ways: memory is
 bounded by a few frames whatever the size of the database.
@@ -240,26 +243,32 @@ class Encryptor:
     yields the ciphertext; after the first chunk, :attr:`info` holds the KMS key ARN the data
     key was wrapped by and the recovery key id. KMS is called once, when the first chunk is
     requested: a denied or disabled key fails there, before any byte is produced.
+
+    ``kms_key_id`` empty: the data key is wrapped by the recovery public key only (no network
+    call at all); :attr:`recovery_only` is then true and ``info.kms_key_arn`` stays empty.
     """
 
     def __init__(self, *, kms_key_id: str, recovery_public_key_pem: bytes,
                  context: Mapping[str, str], frame_length: int = FRAME_LENGTH,
                  botocore_session=None) -> None:
-        if not kms_key_id:
-            raise EncryptionError("no KMS key: set VO2DR_KMS_KEY_ID")
         self.context = dict(context)
         for k, v in self.context.items():
             if k.startswith("aws-crypto-") or not isinstance(v, str):
                 raise EncryptionError(f"invalid encryption context entry {k!r}")
         self.frame_length = frame_length
         rid = recovery_key_id(recovery_public_key_pem)
-        kwargs = {"key_ids": [kms_key_id]}
-        if botocore_session is not None:
-            kwargs["botocore_session"] = botocore_session
+        self.recovery_only = not kms_key_id
         try:
-            provider = StrictAwsKmsMasterKeyProvider(**kwargs)
-            provider.add_master_key_provider(
-                _recovery_master_key(rid, recovery_public_key_pem, EncryptionKeyType.PUBLIC))
+            recovery = _recovery_master_key(rid, recovery_public_key_pem,
+                                            EncryptionKeyType.PUBLIC)
+            if self.recovery_only:
+                provider = recovery
+            else:
+                kwargs = {"key_ids": [kms_key_id]}
+                if botocore_session is not None:
+                    kwargs["botocore_session"] = botocore_session
+                provider = StrictAwsKmsMasterKeyProvider(**kwargs)
+                provider.add_master_key_provider(recovery)
         except _SDK_ERRORS as exc:
             raise EncryptionError(f"cannot set up encryption keys: {_cause(exc)}") from exc
         self._provider = provider

@@ -223,3 +223,23 @@ def test_weak_or_missing_keys_are_refused(keypair):
         crypto.decrypt_stream([b""])
     with pytest.raises(EncryptionError, match="must be a key ARN"):
         crypto.decrypt_stream([b""], kms_key_id="alias/backups")
+
+
+def test_without_a_kms_key_the_data_key_is_wrapped_for_the_recovery_key_only(kms_arn, keypair):
+    """The GCP standby has no AWS: no KMS call, the manifest's kms_key_arn stays empty, and
+    only the recovery private key opens the message."""
+    private, public = keypair
+    context = {"environment": "staging", "data_class": "critical", "backup_id": "0123456789ab"}
+    enc = crypto.Encryptor(kms_key_id="", recovery_public_key_pem=public, context=context)
+    assert enc.recovery_only
+    data = os.urandom(crypto.FRAME_LENGTH + 777)
+    ct = b"".join(enc.stream([data]))
+    assert enc.info.kms_key_arn == ""
+    assert enc.info.recovery_key_id == crypto.recovery_key_id(public)
+    assert b"".join(crypto.decrypt_stream([ct], recovery_private_key_pem=private,
+                                          expected_context=context)) == data
+    # No data key wrapped by KMS in the message: a KMS key cannot open it.
+    with pytest.raises(EncryptionError):
+        b"".join(crypto.decrypt_stream([ct], kms_key_id=kms_arn))
+    assert not crypto.Encryptor(kms_key_id=kms_arn, recovery_public_key_pem=public,
+                                context=context).recovery_only

@@ -134,6 +134,14 @@ CASES: list[tuple[str, str, Any, tuple[str, ...]]] = [
      ("vo2max-dr:monitoring.drillSchedule", "EventBridge cron")),
     ("staging", "monitoring.standbyOffsetMinutes", 15,
      ("vo2max-dr:monitoring.standbyOffsetMinutes", "inside the primary's window")),
+    ("staging", "monitoring.statusOffsetMinutes", 15,
+     ("vo2max-dr:monitoring.statusOffsetMinutes", "inside the primary's window", "below 15")),
+    ("production", "monitoring.statusOffsetMinutes", 0,
+     ("vo2max-dr:monitoring.statusOffsetMinutes", "positive whole")),
+    ("staging", "monitoring.statusOffsetMinutes", DELETE,
+     ("vo2max-dr:monitoring.statusOffsetMinutes", "positive whole")),
+    ("staging", "monitoring.statusEveryMinutes", 7,
+     ("vo2max-dr:monitoring.statusEveryMinutes", "does not divide the hour")),
     ("staging", "monitoring.logRetentionDays", 45,
      ("vo2max-dr:monitoring.logRetentionDays", "CloudWatch accepts only")),
     ("staging", "monitoring.alertEmail", "oncall",
@@ -150,6 +158,16 @@ CASES: list[tuple[str, str, Any, tuple[str, ...]]] = [
      ("vo2max-dr:runtime.cloudRunImage", "Artifact Registry")),
     ("staging", "runtime.scheduleMaxRetryAttempts", 0,
      ("vo2max-dr:runtime.scheduleMaxRetryAttempts", "positive whole")),
+    # VPC: both lists or neither
+    ("staging", "runtime.vpcSubnetIds", ["subnet-0123456789abcdef0"],
+     ("vo2max-dr:runtime.vpcSecurityGroupIds is missing", "needs both subnets and security")),
+    ("production", "runtime.vpcSecurityGroupIds", ["sg-0123456789abcdef0"],
+     ("vo2max-dr:runtime.vpcSubnetIds is missing", "needs both subnets and security")),
+    ("staging", "runtime.vpcSubnetIds", [], ("vo2max-dr:runtime.vpcSubnetIds", "list one or more")),
+    ("staging", "runtime.vpcSubnetIds", "subnet-0123456789abcdef0",
+     ("vo2max-dr:runtime.vpcSubnetIds", "list one or more")),
+    ("staging", "runtime.vpcSecurityGroupIds", ["default"],
+     ("vo2max-dr:runtime.vpcSecurityGroupIds", "invalid ids", "sg-0123456789abcdef0")),
     # data classes (lambdas/vo2dr/strategy.py)
     ("staging", "dataClasses", DELETE, ("vo2max-dr:dataClasses", "define critical, important")),
     ("staging", "dataClasses.archive", {"tables": ["x"], "rpoMinutes": 60, "rtoMinutes": 60},
@@ -277,3 +295,47 @@ def test_schedules_meet_the_rpo() -> None:
     assert strat.get("full").schedule_expression() == "cron(0 2 * * ? *)"
     assert strat.get("critical").cron_expression() == "*/15 * * * *"
     assert strat.get("full").cron_expression() == "0 2 * * *"
+
+
+def test_vpc_lists_parse_together_and_default_to_none() -> None:
+    raw, providers = stack_file("staging")
+    assert not parse("staging", raw, providers).runtime.in_vpc
+    raw = mutate(raw, "runtime.vpcSubnetIds", ["subnet-0123456789abcdef0"])
+    raw = mutate(raw, "runtime.vpcSecurityGroupIds", ["sg-0123456789abcdef0"])
+    rt = parse("staging", raw, providers).runtime
+    assert rt.in_vpc
+    assert rt.vpc_subnet_ids == ("subnet-0123456789abcdef0",)
+    assert rt.vpc_security_group_ids == ("sg-0123456789abcdef0",)
+
+
+def test_status_offset_is_read_from_monitoring() -> None:
+    raw, providers = stack_file("production")
+    mon = parse("production", raw, providers).monitoring
+    assert mon.status_offset_minutes == raw["monitoring"]["statusOffsetMinutes"]
+
+
+FIX = 'pulumi config set vo2max-dr:recoveryPublicKey -- "$(cat recovery-public.pem)"'
+
+
+def test_recovery_public_key_is_plain_validated_config() -> None:
+    from vo2dr import crypto
+
+    raw, providers = stack_file("staging")
+    cfg = parse("staging", raw, providers)
+    assert cfg.recovery_public_key is None
+    with pytest.raises(ConfigError) as err:
+        cfg.require_recovery_public_key()
+    assert "vo2max-dr:recoveryPublicKey is not set" in str(err.value) and FIX in str(err.value)
+
+    private, public = crypto.generate_recovery_key(3072)
+    cfg = parse("staging", {**raw, "recoveryPublicKey": public.decode()}, providers)
+    assert cfg.require_recovery_public_key() == public.decode()
+
+    _, weak = crypto.generate_recovery_key(2048)
+    for bad, expected in ((weak.decode(), "RSA-2048"), ("ssh-rsa AAAA", "not usable"),
+                          (private.decode(), "never put the private key in config")):
+        with pytest.raises(ConfigError) as err:
+            parse("staging", {**raw, "recoveryPublicKey": bad}, providers)
+        message = str(err.value)
+        assert message.startswith("vo2max-dr:recoveryPublicKey ") and FIX in message
+        assert expected in message, message

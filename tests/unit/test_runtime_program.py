@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from vo2dr.exceptions import ConfigError
 from vo2dr.strategy import parse_strategy
 
 from dev.mockrun import (
     SECRET_SIG,
+    TEST_RECOVERY_PUBLIC_KEY,
     TEST_SECRETS,
     Graph,
     Resource,
@@ -30,7 +32,7 @@ from dev.mockrun import (
     run_program,
     stack_settings,
 )
-from tests.iam_check import check_policy
+from tests.iam_check import RESOURCELESS_ACTION, check_policy
 
 STACKS = ("staging", "production")
 NS = "vo2max-dr"
@@ -267,6 +269,7 @@ def test_status_and_drill_schedules_come_from_monitoring(g, settings):
     status = schedule(g, "status")
     assert status.inputs["target"]["arn"] == function(g, "status").outputs["arn"]
     assert max_gap_seconds(status.inputs["scheduleExpression"]) == mon["statusEveryMinutes"] * 60
+    assert status.inputs["scheduleExpressionTimezone"] == "UTC"
     drill = schedule(g, "drill")
     assert drill.inputs["target"]["arn"] == function(g, "drill").outputs["arn"]
     assert drill.inputs["scheduleExpression"] == mon["drillSchedule"]
@@ -274,6 +277,41 @@ def test_status_and_drill_schedules_come_from_monitoring(g, settings):
         datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     assert len(runs) == 12
     assert all(r.weekday() == 0 and r.day <= 7 and (r.hour, r.minute) == (9, 0) for r in runs)
+
+
+def status_runs_after_each_backup(g: Graph, settings: dict[str, Any]) -> None:
+    """Every backup instant of the tightest class is followed, statusOffsetMinutes later, by a
+    status check, and no check runs at a backup instant of any class (where the newest backup
+    would still be the previous window's: RPO + dump duration old, a breach every time)."""
+    offset = timedelta(minutes=monitoring(settings)["statusOffsetMinutes"])
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    status = set(Cron(schedule(g, "status").inputs["scheduleExpression"]).runs(start, end))
+    classes = data_classes(settings)
+    tightest = min(classes.values(), key=lambda dc: dc.rpo_minutes)
+    for name in classes:
+        backups = Cron(schedule(g, f"backup-{name}").inputs["scheduleExpression"]).runs(start, end)
+        assert not status & set(backups), name
+        if name == tightest.name:
+            assert all(b + offset in status for b in backups if b + offset < end)
+
+
+def test_status_checks_run_offset_after_the_backup_instants(g, settings):
+    assert 0 < monitoring(settings)["statusOffsetMinutes"] < min(
+        dc.rpo_minutes for dc in data_classes(settings).values())
+    status_runs_after_each_backup(g, settings)
+
+
+def test_changing_the_status_offset_moves_the_status_schedule():
+    overrides = {f"{NS}:monitoring.statusOffsetMinutes": 7}
+    g = run_program("staging", overrides)
+    expression = schedule(g, "status").inputs["scheduleExpression"]
+    runs = Cron(expression).runs(datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 2, 1,
+                                                                          tzinfo=UTC))
+    assert [r.minute for r in runs] == [7, 22, 37, 52]
+    settings = stack_settings("staging")
+    settings[f"{NS}:monitoring"] = {**settings[f"{NS}:monitoring"], "statusOffsetMinutes": 7}
+    status_runs_after_each_backup(g, settings)
 
 
 def test_every_schedule_retries_and_has_an_encrypted_dead_letter_queue(g, settings):
@@ -357,6 +395,9 @@ def test_alarms_fire_above_each_rpo_and_notify_the_encrypted_topic(g, settings):
         assert age.inputs["dimensions"] == {"DataClass": name}
         assert age.inputs["threshold"] == dc.rpo_seconds
         assert age.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        # One late backup is one breaching check; two in a row alarm (threshold still the RPO).
+        assert age.inputs["evaluationPeriods"] == 2
+        assert age.inputs["datapointsToAlarm"] == 2
         assert age.inputs["treatMissingData"] == "breaching"
         mismatch = alarms[f"{prefix}-{name}-replica-mismatch"]
         assert mismatch.inputs["metricName"] == "ReplicaMismatch"
@@ -364,6 +405,7 @@ def test_alarms_fire_above_each_rpo_and_notify_the_encrypted_topic(g, settings):
     for job in ("backup", "status", "drill"):
         errors = alarms[f"{prefix}-{job}-errors"]
         assert errors.inputs["dimensions"] == {"FunctionName": function(g, job).outputs["name"]}
+        assert (errors.inputs["evaluationPeriods"], errors.inputs["datapointsToAlarm"]) == (1, 1)
     for a in alarms.values():
         assert a.inputs["alarmActions"] == [topic.outputs["arn"]]
         assert a.inputs["period"] == monitoring(settings)["statusEveryMinutes"] * 60
@@ -427,6 +469,7 @@ def test_standby_runs_each_class_offset_after_the_primary_window(g, settings):
         env = {e["name"]: e for e in container["envs"]}
         assert "value" not in env["DATABASE_URL"]
         assert env["DATABASE_URL"]["valueSource"]["secretKeyRef"]["secret"]
+        assert env["VO2DR_RECOVERY_PUBLIC_KEY"]["value"] == TEST_RECOVERY_PUBLIC_KEY
         # No AWS in the standby: it must work while AWS is down.
         assert "VO2DR_S3_BUCKET" not in env and "VO2DR_KMS_KEY_ID" not in env
         assert job.inputs["template"]["template"]["timeout"] == \
@@ -517,6 +560,9 @@ def test_no_wildcard_action_or_resource_in_any_role_of_the_program(g):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
             assert not [a for a in actions if "*" in a], r.name
+            if actions == [RESOURCELESS_ACTION] and resources == ["*"]:
+                # IAM accepts only "*" for it; test_iam.py proves its audience is pinned.
+                continue
             assert "*" not in resources, r.name
 
 
@@ -539,11 +585,103 @@ def test_exports_for_operators(g, settings):
     assert restore["VO2DR_KMS_KEY_ID"] == key_arn(g)
     assert "restoreEnvironment" not in g.secret_outputs
     assert not any(v in json.dumps(restore) for v in TEST_SECRETS.values())
-    # The functions' environment carries a --secret value, so it is exported as a secret.
-    assert "jobEnvironment" in g.secret_outputs
+    # The functions' environment holds no secret value (the recovery key is a public key), so
+    # previews and the export show it.
+    assert "jobEnvironment" not in g.secret_outputs
+    assert out["jobEnvironment"]["VO2DR_RECOVERY_PUBLIC_KEY"] == TEST_RECOVERY_PUBLIC_KEY
     assert set(out["standbyJobNames"]) == set(data_classes(settings))
 
 
 def test_production_keeps_its_standby_jobs(stack):
     jobs = graph_of(stack).of_type(RUN_JOB)
     assert {j.inputs["deletionProtection"] for j in jobs} == {stack == "production"}
+
+
+# ---- the recovery public key: plain config ------------------------------------------------
+
+def test_recovery_public_key_is_plain_config_so_the_environment_is_not_secret(g):
+    for job in ("backup", "status", "drill"):
+        env = function(g, job).inputs["environment"]
+        assert SECRET_SIG not in json.dumps(env), job  # previews show it, not [secret]
+        assert env["variables"]["VO2DR_RECOVERY_PUBLIC_KEY"] == TEST_RECOVERY_PUBLIC_KEY
+    # The standby reads it from its environment too, not from Secret Manager.
+    secrets = g.of_type("gcp:secretmanager/secret:Secret")
+    assert [s.inputs["secretId"] for s in secrets] == [
+        f"vo2dr-{g.stack}-database-url"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, "vo2max-dr:recoveryPublicKey is not set"),
+    ("not a key", "vo2max-dr:recoveryPublicKey is not usable"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+     "never put the private key in config"),
+])
+def test_a_missing_or_bad_recovery_public_key_says_how_to_set_it(value, expected):
+    with pytest.raises(ConfigError) as err:
+        run_program("staging", {f"{NS}:recoveryPublicKey": value})
+    assert expected in str(err.value)
+    assert ('pulumi config set vo2max-dr:recoveryPublicKey -- "$(cat recovery-public.pem)"'
+            in str(err.value))
+
+
+# ---- a private database: the functions in its VPC -----------------------------------------
+
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+GROUPS = ["sg-0123456789abcdef0"]
+
+
+def test_vpc_is_unset_in_the_stack_files(g):
+    for job in ("backup", "status", "drill"):
+        assert function(g, job).inputs.get("vpcConfig") is None
+
+
+def test_vpc_config_puts_backup_and_drill_in_the_subnets_with_eni_rights_only():
+    g = run_program("staging", {f"{NS}:runtime.vpcSubnetIds": SUBNETS,
+                                f"{NS}:runtime.vpcSecurityGroupIds": GROUPS})
+    for job in ("backup", "drill"):
+        assert function(g, job).inputs["vpcConfig"] == {"subnetIds": SUBNETS,
+                                                        "securityGroupIds": GROUPS}, job
+    assert function(g, "status").inputs.get("vpcConfig") is None  # it reads stores only
+    ec2 = "arn:aws:ec2:us-east-1:111111111111"
+    for job in ("backup", "drill", "status"):
+        policy = g.one(ROLE_POLICY, f"-{job}-runtime")
+        statements = {st["Sid"]: st for st in json.loads(policy.inputs["policy"])["Statement"]}
+        if job == "status":
+            assert not [a for st in statements.values() for a in st["Action"]
+                        if a.startswith("ec2:")]
+            continue
+        manage = statements["ManageVpcNetworkInterfaces"]
+        assert sorted(manage["Action"]) == [
+            "ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
+            "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses"]
+        assert sorted(manage["Resource"]) == sorted([
+            f"{ec2}:network-interface/*", *(f"{ec2}:subnet/{s}" for s in SUBNETS),
+            *(f"{ec2}:security-group/{sg}" for sg in GROUPS)])
+        # The one "Resource": "*": the two Describe actions, which have no resource type.
+        describe = statements["DescribeVpcNetworkInterfaces"]
+        assert sorted(describe["Action"]) == ["ec2:DescribeNetworkInterfaces",
+                                              "ec2:DescribeSubnets"]
+        assert describe["Resource"] == "*"
+        wildcard = [st["Sid"] for st in statements.values()
+                    if "*" in ([st["Resource"]] if isinstance(st["Resource"], str)
+                               else st["Resource"])]
+        assert wildcard == ["DescribeVpcNetworkInterfaces"], job
+        # Everything else of the policy passes the least-privilege check unchanged.
+        rest = {"Version": "2012-10-17", "Statement": [
+            st for sid, st in statements.items() if sid != "DescribeVpcNetworkInterfaces"]}
+        allowed = [key_arn(g), *(q.outputs["arn"] for q in g.of_type(QUEUE)),
+                   *(x.outputs["arn"] for x in g.of_type(SECRET)), *manage["Resource"],
+                   f"arn:aws:logs:us-east-1:111111111111:log-group:/aws/lambda/"
+                   f"vo2dr-staging-{job}:*"]
+        assert not check_policy(rest, kind="identity", allowed_resources=allowed), job
+
+
+@pytest.mark.parametrize(("given", "missing"), [
+    ({"vpcSubnetIds": SUBNETS}, "vpcSecurityGroupIds"),
+    ({"vpcSecurityGroupIds": GROUPS}, "vpcSubnetIds"),
+])
+def test_vpc_needs_both_subnets_and_security_groups(given, missing):
+    overrides = {f"{NS}:runtime.{k}": v for k, v in given.items()}
+    with pytest.raises(ConfigError) as err:
+        run_program("staging", overrides)
+    assert f"vo2max-dr:runtime.{missing} is missing" in str(err.value)

@@ -1,9 +1,10 @@
-"""``vo2dr backup --data-class full|critical|important``.
+"""``vo2dr backup --data-class full|critical|important [--if-missing]``.
 
 Prints the JSON summary on stdout (a progress bar on stderr when it is a terminal). Exit codes:
-0 every enabled destination holds a verified copy and its manifest; 1 at least one destination
-failed (the others hold a complete backup); 2 no backup at all (settings, dump or encryption
-failed: the one-line cause is on stderr).
+0 every enabled destination holds a verified copy and its manifest (or, with ``--if-missing``,
+a complete backup already exists in the current schedule window: "skipped: covered by <backup
+id>"); 1 at least one destination failed (the others hold a complete backup); 2 no backup at
+all (settings, dump or encryption failed: the one-line cause is on stderr).
 """
 
 from __future__ import annotations
@@ -25,17 +26,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--null-destinations", type=int, default=0, metavar="N",
                    help="benchmarking: send the encrypted stream to N discarding destinations "
                         "instead of the enabled stores")
+    p.add_argument("--if-missing", action="store_true",
+                   help="back up only if no complete backup of the class exists in the current "
+                        "schedule window (RPO-long, clock-aligned; the day since dailyAtUtc) in "
+                        "any reachable store")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a TTY")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from vo2dr.backup import run_backup
+    from vo2dr.backup import backup_if_missing, run_backup
     from vo2dr.cli import settings_overrides
     from vo2dr.handlers import resolve_database_url
     from vo2dr.pipeline import NullStore
     from vo2dr.settings import Settings
 
+    backup = backup_if_missing if args.if_missing else run_backup
     stores = None
     if args.null_destinations:
         stores = {f"null{i + 1}": NullStore(f"null{i + 1}")
@@ -43,14 +49,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = resolve_database_url(Settings.from_env(overrides=settings_overrides(args)))
         if args.no_progress or not sys.stderr.isatty():
-            summary = run_backup(settings, args.data_class, stores=stores)
+            summary = backup(settings, args.data_class, stores=stores)
         else:
-            summary = _with_progress(run_backup, settings, args.data_class, stores)
+            summary = _with_progress(backup, settings, args.data_class, stores)
     except Vo2drError as exc:
         print(json.dumps({"ok": False, "data_class": args.data_class, "error": str(exc),
                           "error_type": type(exc).__name__}))
         raise
     print(json.dumps(summary, indent=2))
+    for warning in summary.get("warnings", []):
+        print(f"vo2dr backup: warning: {warning}", file=sys.stderr)
     if not summary["ok"]:
         print(f"vo2dr backup: error: {summary.get('error', 'a destination failed')}",
               file=sys.stderr)
