@@ -86,7 +86,8 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
                 source: str | None, server: Target, now: datetime,
                 rto_override_seconds: float | None = None,
                 reporter: Reporter | None = None,
-                clock: Callable[[], float] = time.monotonic) -> ClassReport:
+                clock: Callable[[], float] = time.monotonic,
+                recovery_key_pem: bytes | None = None) -> ClassReport:
     dc = settings.strategy().get(data_class)
     rto = rto_override_seconds if rto_override_seconds is not None else dc.rto_seconds
     report = ClassReport(data_class=data_class, rto_seconds=rto)
@@ -110,7 +111,8 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
     t0 = clock()
     try:
         result = restore(settings, source=chosen, target_url=scratch.url, backup=entry.backup_id,
-                         data_class=data_class, store=stores[chosen], reporter=reporter, now=now)
+                         data_class=data_class, store=stores[chosen], reporter=reporter, now=now,
+                         recovery_key_pem=recovery_key_pem)
         report.restore_seconds = round(clock() - t0, 3)
         report.tables = {t: {"manifest": result.expected_rows[t], "restored": result.rows[t]}
                          for t in result.tables}
@@ -139,8 +141,11 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
               now: datetime | None = None,
               rto_override_seconds: float | None = None,
               reporter: Reporter | None = None,
-              clock: Callable[[], float] = time.monotonic) -> DrillReport:
-    """Drill every data class of the strategy (or ``data_classes``).
+              clock: Callable[[], float] = time.monotonic,
+              recovery_key_pem: bytes | None = None) -> DrillReport:
+    """Drill every data class of the strategy (or ``data_classes``). ``recovery_key_pem``
+    decrypts with the offline recovery key instead of KMS (a lost AWS account, or backups the
+    standby made while AWS was down).
 
     ``rto_override_seconds`` replaces every class's RTO (tests: the strategy's RTO is a whole,
     positive number of minutes, so it cannot be set below a test restore's few seconds)."""
@@ -162,7 +167,8 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
     t0 = clock()
     reports = [drill_class(settings, n, stores=stores, source=source, server=server,
                            now=started, rto_override_seconds=rto_override_seconds,
-                           reporter=reporter, clock=clock) for n in names]
+                           reporter=reporter, clock=clock, recovery_key_pem=recovery_key_pem)
+               for n in names]
     return DrillReport(ok=all(r.ok for r in reports), environment=settings.environment,
                        started_at=started.isoformat().replace("+00:00", "Z"),
                        seconds=round(clock() - t0, 3), classes=reports)

@@ -23,18 +23,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="drill only this class (repeatable; default: every class)")
     p.add_argument("--source", choices=("s3", "gcs", "azure"),
                    help="restore from this store (default: the first holding a complete copy)")
+    p.add_argument("--recovery-key", metavar="PATH",
+                   help="decrypt with the offline recovery private key instead of KMS")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.cli import settings_overrides
     from vo2dr.drill import run_drill
-    from vo2dr.restore import QuietReporter
+    from vo2dr.restore import QuietReporter, read_recovery_key
     from vo2dr.settings import Settings
 
     settings = Settings.from_env(overrides=settings_overrides(args))
     report = run_drill(settings, data_classes=args.data_class, source=args.source,
-                       reporter=QuietReporter(sys.stderr))
+                       reporter=QuietReporter(sys.stderr),
+                       recovery_key_pem=read_recovery_key(args.recovery_key))
     print(json.dumps(report.to_json(), indent=2))
     for c in report.classes:
         verdict = "pass" if c.ok else "FAIL"

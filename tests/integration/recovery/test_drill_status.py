@@ -13,6 +13,8 @@ from vo2dr.cli import main
 from vo2dr.drill import run_drill
 from vo2dr.handlers import drill_handler, status_handler
 
+from dev import servers
+
 from .conftest import STRATEGY, database_exists, with_settings
 
 pytestmark = pytest.mark.integration
@@ -167,3 +169,19 @@ def test_status_handler_emits_metrics_and_keeps_state_in_the_store(cli_env, caps
     assert len(keys) == 1 and keys[0].endswith(f"{now:%Y%m%dT%H%M%S}Z.json")
     again = status_handler({"now": (now + timedelta(seconds=1)).isoformat()})
     assert again["alert"]["kind"] is None  # the state was found: no repeat
+
+
+def test_drill_with_the_recovery_key_while_kms_is_down(cli_env, capsys, monkeypatch, tmp_path):
+    # The lost-AWS-account runbook drills the surviving copies without KMS.
+    world = cli_env
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", f"http://127.0.0.1:{servers.free_port()}")
+    code, report, err = run_cli(capsys, "drill", "--data-class", "critical", "--source", "gcs")
+    assert code == 1 and not report["ok"], err
+    key = tmp_path / "recovery.pem"
+    key.write_bytes(world.recovery_private_pem)
+    code, report, err = run_cli(capsys, "drill", "--data-class", "critical", "--source", "gcs",
+                                "--recovery-key", str(key))
+    assert code == 0, err
+    (c,) = report["classes"]
+    assert c["ok"] and c["source"] == "gcs" and c["dropped"]
+    assert all(t["manifest"] == t["restored"] for t in c["tables"].values())
