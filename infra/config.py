@@ -203,6 +203,8 @@ class Secrets:
 
     database_url: pulumi.Output[str] | None
     alert_webhook_url: pulumi.Output[str] | None
+    # The drill's scratch server: a role with CREATEDB, never the backup's read-only role.
+    drill_database_url: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -587,7 +589,7 @@ KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", 
         "monitoring", "runtime", "keys", "recoveryPublicKey")
 # Plain strings; every other key is a YAML object.
 STRING_KEYS = ("environment", "recoveryPublicKey")
-SECRET_KEYS = ("databaseUrl", "alertWebhookUrl")
+SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl")
 
 
 def load() -> StackConfig:

@@ -42,6 +42,7 @@ from infra.config import StackConfig
 # Names (not values) of the Secrets Manager secrets.
 SECRET_DATABASE_URL = "database-url"  # noqa: S105
 SECRET_ALERT_WEBHOOK = "alert-webhook"  # noqa: S105
+SECRET_DRILL_DATABASE_URL = "drill-database-url"  # noqa: S105
 
 
 def eventbridge_cron(dc: DataClass) -> str:
@@ -106,6 +107,11 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     if cfg.secrets.database_url is None:
         raise ConfigError("vo2max-dr:databaseUrl is not set: `pulumi config set --secret "
                           "vo2max-dr:databaseUrl 'postgresql://...'`")
+    if cfg.secrets.drill_database_url is None:
+        raise ConfigError("vo2max-dr:drillDatabaseUrl is not set: the monthly drill restores into "
+                          "scratch databases on a server where its role has CREATEDB: "
+                          "`pulumi config set --secret vo2max-dr:drillDatabaseUrl "
+                          "'postgresql://drill@scratch.internal:5432/postgres'`")
     recovery_public_key = cfg.require_recovery_public_key()
     tags = dict(cfg.tags)
     gcs_bucket = _attr(gcp, "bucket_name")
@@ -138,7 +144,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     # holds no secret and previews show it.
     function_env = {**settings, "VO2DR_RECOVERY_PUBLIC_KEY": recovery_public_key}
 
-    secrets = {SECRET_DATABASE_URL: cfg.secrets.database_url}
+    secrets = {SECRET_DATABASE_URL: cfg.secrets.database_url,
+               SECRET_DRILL_DATABASE_URL: cfg.secrets.drill_database_url}
     if cfg.secrets.alert_webhook_url is not None:
         secrets[SECRET_ALERT_WEBHOOK] = cfg.secrets.alert_webhook_url
     status_secrets = ({"VO2DR_ALERT_WEBHOOK_SECRET": SECRET_ALERT_WEBHOOK}
@@ -155,9 +162,9 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         # to the webhook on a change only.
         FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,
                      status_secrets, state_prefix=f"status/{cfg.environment}/"),
-        # The drill restores into a scratch database on the same server, dropped afterwards.
+        # The drill restores into a scratch database on its own server, dropped afterwards.
         FunctionSpec("drill", cfg.name("drill"), roles.reader_name, roles.reader_arn,
-                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DATABASE_URL}, in_vpc=vpc),
+                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DRILL_DATABASE_URL}, in_vpc=vpc),
     ]
     rt, mon = cfg.runtime, cfg.monitoring
     functions = JobFunctions(cfg.name("functions"), JobFunctionsArgs(

@@ -364,8 +364,11 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
     for var in ("VO2DR_S3_BUCKET", "VO2DR_KMS_KEY_ID", "VO2DR_GCS_BUCKET",
                 "VO2DR_AZURE_CONTAINER_URL"):
         assert backup_env[var], var
-    assert function_env(g, "drill")["VO2DR_DRILL_DATABASE_URL_SECRET"] == \
-        backup_env["VO2DR_DATABASE_URL_SECRET"]
+    # The drill restores on its own scratch server, never with the backup's read-only role.
+    drill_secret = function_env(g, "drill")["VO2DR_DRILL_DATABASE_URL_SECRET"]
+    assert drill_secret in secret_arns
+    assert drill_secret != backup_env["VO2DR_DATABASE_URL_SECRET"]
+    assert "VO2DR_DATABASE_URL_SECRET" not in function_env(g, "drill")
     status_env = function_env(g, "status")
     assert status_env["VO2DR_ALERT_WEBHOOK_SECRET"] in secret_arns
     assert "VO2DR_ALERT_WEBHOOK" not in status_env
@@ -685,3 +688,11 @@ def test_vpc_needs_both_subnets_and_security_groups(given, missing):
     with pytest.raises(ConfigError) as err:
         run_program("staging", overrides)
     assert f"vo2max-dr:runtime.{missing} is missing" in str(err.value)
+
+
+def test_the_runtime_refuses_a_stack_without_a_drill_server():
+    from vo2dr.exceptions import ConfigError
+
+    secrets = {k: v for k, v in TEST_SECRETS.items() if k != "drillDatabaseUrl"}
+    with pytest.raises(ConfigError, match=r"vo2max-dr:drillDatabaseUrl is not set.*CREATEDB"):
+        run_program("staging", secrets=secrets)
