@@ -368,6 +368,20 @@ def stack_settings(stack: str) -> dict[str, Any]:
     return dict(doc["config"])
 
 
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None):
+    """The validated ``infra.config.StackConfig`` the program sees for ``stack`` with
+    ``overrides`` (same paths as :func:`run_program`), parsed without the Pulumi engine."""
+    from infra import config
+
+    settings = stack_settings(stack)
+    for path, value in (overrides or {}).items():
+        _set(settings, path, value)
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix):]: v for k, v in settings.items() if k.startswith(prefix)}
+    providers = {k: str(v) for k, v in settings.items() if not k.startswith(prefix)}
+    return config.parse(raw, stack=stack, providers=providers)
+
+
 def _set(settings: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``vo2max-dr:retention.dailyDays``-style paths; ``None`` removes the key."""
     top, _, rest = dotted.partition(".")

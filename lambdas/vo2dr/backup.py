@@ -54,6 +54,9 @@ def open_backup_stores(settings: Settings) -> dict[str, BackupStore]:
     """Every enabled store, primary first, keyed by name."""
     from vo2dr.stores import open_stores
 
+    if not settings.enabled_stores:
+        raise ConfigError("no destination: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
+                          "VO2DR_AZURE_CONTAINER_URL")
     opened = open_stores(settings)
     if isinstance(opened, Mapping):
         return dict(opened)
@@ -99,9 +102,6 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     _check_settings(settings)
     dc = settings.strategy().get(data_class)
     if stores is None:
-        if not settings.enabled_stores:
-            raise ConfigError("no destination: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
-                              "VO2DR_AZURE_CONTAINER_URL")
         stores = open_backup_stores(settings)
     if not stores:
         raise ConfigError("no destination store to write to")
@@ -305,9 +305,6 @@ def backup_if_missing(settings: Settings, data_class: str, now: datetime | None 
     _check_settings(settings)
     dc = settings.strategy().get(data_class)
     if stores is None:
-        if not settings.enabled_stores:
-            raise ConfigError("no destination: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
-                              "VO2DR_AZURE_CONTAINER_URL")
         stores = open_backup_stores(settings)
     at = (now or datetime.now(UTC)).astimezone(UTC)
     start, end = schedule_window(dc, at)

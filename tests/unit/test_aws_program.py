@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dev.mockrun import Graph, Resource, run_program, stack_settings
+from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
 
 STACKS = ("staging", "production")
@@ -53,17 +53,7 @@ OVERRIDES = {
 
 def parsed(stack: str, overrides: dict[str, Any] | None = None) -> config.StackConfig:
     """The StackConfig the program sees for ``stack`` (+ overrides), parsed the same way."""
-    settings = stack_settings(stack)
-    for path, value in (overrides or {}).items():
-        top, _, rest = path.partition(".")
-        node = settings[top]
-        *parents, last = rest.split(".")
-        for p in parents:
-            node = node[p]
-        node[last] = value
-    raw = {k.split(":", 1)[1]: v for k, v in settings.items() if k.startswith("vo2max-dr:")}
-    providers = {k: str(v) for k, v in settings.items() if not k.startswith("vo2max-dr:")}
-    return config.parse(raw, stack=stack, providers=providers)
+    return stack_config(stack, overrides)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from dev.mockrun import Graph, Resource, run_program, stack_settings
+from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
 from infra.azure.access import WRITER_DATA_ACTIONS
 
@@ -46,10 +46,7 @@ TIER_ACTIONS = {"Cool": "tierToCool", "Cold": "tierToCold", "Archive": "tierToAr
 
 
 def cfg_of(stack: str) -> config.StackConfig:
-    settings = stack_settings(stack)
-    raw = {k.split(":", 1)[1]: v for k, v in settings.items() if k.startswith("vo2max-dr:")}
-    providers = {k: str(v) for k, v in settings.items() if not k.startswith("vo2max-dr:")}
-    return config.parse(raw, stack=stack, providers=providers)
+    return stack_config(stack)
 
 
 @pytest.fixture(scope="module", params=STACKS)

@@ -12,7 +12,7 @@ import re
 import pytest
 from vo2dr.stores.credentials import gcs_credentials
 
-from dev.mockrun import Graph, Resource, run_program, stack_settings
+from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
 from infra.gcp.access import assumed_role_arn
 
@@ -39,10 +39,7 @@ FORBIDDEN_ROLES = {"roles/owner", "roles/editor", "roles/storage.admin",
 
 
 def cfg_of(stack: str) -> config.StackConfig:
-    settings = stack_settings(stack)
-    raw = {k.split(":", 1)[1]: v for k, v in settings.items() if k.startswith("vo2max-dr:")}
-    providers = {k: str(v) for k, v in settings.items() if not k.startswith("vo2max-dr:")}
-    return config.parse(raw, stack=stack, providers=providers)
+    return stack_config(stack)
 
 
 @pytest.fixture(scope="module", params=STACKS)
