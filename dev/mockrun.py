@@ -210,6 +210,10 @@ class RealisticMocks(pulumi.runtime.Mocks):
                 state.setdefault("name", str(uuid.UUID(ident[:32])))
             state["id"] = rid
             return rid, state
+        if typ == "pulumi-python:dynamic/vo2dr:AzureImmutabilityPolicyLock":
+            # What ImmutabilityLockProvider.create returns: the policy id, now Locked.
+            state.update(state="Locked", etag=f'"{ident[:16]}"')
+            return str(state.get("policy_id")), state
         return f"{name}-id", state
 
     def _azure_id(self, typ: str, name: str, state: dict, rg: str, ident: str) -> str | None:

@@ -45,8 +45,9 @@ if azure is not None:
     pulumi.export("azureWriterClientId", azure.writer_client_id)
     pulumi.export("azureReaderClientId", azure.reader_client_id)
     pulumi.export("azureKeyVaultUri", azure.key.vault_uri)
-    if azure.lock_command is not None:
-        pulumi.export("azureImmutabilityLockCommand", azure.lock_command)
+    # "Locked" in production (ImmutabilityPolicyLock locks it during `pulumi up`), else
+    # "Unlocked".
+    pulumi.export("azureImmutabilityState", azure.store.immutability_state)
 
 # The job as infrastructure: Lambda + schedules + alarms on AWS, the Cloud Run standby on GCP.
 infra.runtime.build(cfg, aws, gcp, azure)

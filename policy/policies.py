@@ -851,17 +851,31 @@ def check_azure_delete_lock(resources: Sequence[Res], c: Expectations | None) ->
 
 def check_azure_immutability_locked(resources: Sequence[Res],
                                     c: Expectations | None) -> list[Finding]:
-    """Production: the container's immutability policy must be Locked. Azure only locks an
-    existing policy (POST .../lock with its ETag), so this reads the deployed ``state``."""
+    """Production: each container immutability policy is Locked, or locked by ``pulumi up``:
+    Azure creates every policy unlocked and locks it only by a separate call (POST
+    .../immutabilityPolicies/default/lock with the ETag), which the program's
+    ImmutabilityPolicyLock dynamic resource makes. So a policy passes when its deployed state is
+    Locked, or when a lock resource depends on it (or names its id)."""
     if c is None or not c.production:
         return []
+    locks = _of(resources, AZURE_IMMUTABILITY_LOCK_TYPE)
     out = []
     for policy in _of(resources, f"{AZ}BlobContainerImmutabilityPolicy"):
         state = policy.props.get("state")
-        if state != "Locked":
+        if state == "Locked":
+            continue
+        ids = {policy.urn, str(policy.props.get("id") or policy.urn)}
+        mine = [lock for lock in locks
+                if policy.urn in lock.dependencies or lock.props.get("policy_id") in ids]
+        if not mine:
             out.append(Finding(f"immutability policy {policy.name} is {state or 'not yet created'}"
-                               " in production: run the one-time lock (stack output "
-                               "azureImmutabilityLockCommand)", policy.urn))
+                               " in production and nothing locks it: declare "
+                               "ImmutabilityPolicyLock (infra/azure/immutability_lock.py) "
+                               "depending on it", policy.urn))
+        for lock in mine:
+            if lock.props.get("state") not in (None, "Locked"):
+                out.append(Finding(f"immutability lock {lock.name} reports state "
+                                   f"{lock.props.get('state')!r}, not 'Locked'", lock.urn))
     for account in _of(resources, f"{AZ}StorageAccount"):
         policy = get(account.props, "immutableStorageWithVersioning.immutabilityPolicy")
         if isinstance(policy, Mapping) and policy.get("state") != "Locked":
@@ -1098,6 +1112,9 @@ def check_aws_s3_controls_complete(resources: Sequence[Res],
 
 
 AZ = "azure-native:storage:"
+# The program's dynamic resource that locks a container immutability policy during `pulumi up`
+# (infra/azure/immutability_lock.py; a test keeps the two names equal).
+AZURE_IMMUTABILITY_LOCK_TYPE = "pulumi-python:dynamic/vo2dr:AzureImmutabilityPolicyLock"
 
 
 def check_azure_storage_controls_complete(resources: Sequence[Res],
@@ -1610,17 +1627,17 @@ RULES: tuple[Rule, ...] = (
        [f"{AZ}StorageAccount", "azure-native:authorization:ManagementLockByScope"],
        check_azure_delete_lock, scope="stack", needs=True),
     _r("azure-storage-container-immutability-locked",
-       "In production the container's immutability policy is Locked (irreversible). Azure "
-       "creates every policy unlocked and locks it only by a separate call, so this rule reads "
-       "the deployed state and stays advisory: it reports on every preview until the lock "
-       "is done.",
+       "In production each container immutability policy is Locked (irreversible): Azure "
+       "creates every policy unlocked, so the program declares an ImmutabilityPolicyLock that "
+       "locks it during `pulumi up`; a policy passes when its state is Locked or such a lock "
+       "depends on it.",
        "critical", ["CP-9", "SI-12"], ["CIS Controls v8 11.3"],
-       "After the first production deploy, run the command in the stack output "
-       "azureImmutabilityLockCommand (az storage container immutability-policy lock ...) "
-       "once, then `pulumi refresh`.",
+       "Declare infra.azure.immutability_lock.ImmutabilityPolicyLock(policy_id=<policy id>, "
+       "lock_days=lockDays) with depends_on=[the policy] when the stack is production.",
        f"{AZ_DOCS}/storage/blobs/immutable-policy-configure-container-scope",
-       [f"{AZ}BlobContainerImmutabilityPolicy", f"{AZ}StorageAccount"],
-       check_azure_immutability_locked, scope="stack", needs=True, enforcement="advisory"),
+       [f"{AZ}BlobContainerImmutabilityPolicy", f"{AZ}StorageAccount",
+        AZURE_IMMUTABILITY_LOCK_TYPE],
+       check_azure_immutability_locked, scope="stack", needs=True),
     _r("azure-storage-managementpolicy-lifecycle-gfs",
        "The Azure management policy tiers and deletes each GFS tier prefix on the stack's "
        "retention and tiering days.",

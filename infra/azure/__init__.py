@@ -60,7 +60,6 @@ class AzureTertiary:
     store: BlobStore
     access: ContainerAccess
     names: Names
-    lock_command: pulumi.Output[str] | None  # production only: the one-time lock step
 
     @property
     def container_url(self) -> pulumi.Output[str]:
@@ -116,11 +115,4 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         role_definition_guid=stable_guid(cfg.project, cfg.stack, "blob-writer-role"),
         aws_token_issuer=aws_token_issuer, aws_writer_role_arn=aws_writer_role_arn,
         tags=tags))
-    lock_command = None
-    if imm.locked:
-        lock_command = pulumi.Output.format(
-            "az storage container immutability-policy lock --resource-group {0} "
-            "--account-name {1} --container-name {2} --if-match '{3}'",
-            group.name, store.account_name, n.container, store.immutability_etag)
-    return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n,
-                         lock_command=lock_command)
+    return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n)

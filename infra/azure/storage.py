@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import authorization, storage
 
+from infra.azure.immutability_lock import ImmutabilityPolicyLock
 from infra.config import TierLifecycle
 
 # Lifecycle action per Azure class name of the plan (config.STORAGE_CLASSES["azure"]).
@@ -128,15 +129,13 @@ class BlobStore(pulumi.ComponentResource):
         # The container's default time-based retention: no blob version can be modified or
         # deleted until it is immutabilityDays old.
         #
-        # Locking: Azure always creates an immutability policy *unlocked*; locking is a
-        # separate, irreversible POST .../immutabilityPolicies/default/lock with the policy's
-        # ETag. Neither the ARM PUT nor pulumi-azure-native can declare a policy locked
-        # (``state`` is an output only), and the account-level policy, which has a ``state``
-        # input, also refuses to be created Locked. So production declares everything that
-        # can be declared -- the policy, ``protect`` on the account, container and policy, and
-        # a CanNotDelete lock on the account -- and the one-time lock is an operator step
-        # (docs/cross-cloud-identity.md), printed as the ``azureImmutabilityLockCommand``
-        # output. Staging stays unlocked on purpose so it can be torn down.
+        # Locking: Azure always creates an immutability policy *unlocked*; locking is a separate,
+        # irreversible POST .../immutabilityPolicies/default/lock with the policy's ETag.
+        # pulumi-azure-native has ``state`` as an output only, and the account-level policy,
+        # which has a ``state`` input, refuses to be created Locked. So production declares the
+        # lock itself: ImmutabilityPolicyLock (infra/azure/immutability_lock.py), a dynamic
+        # resource that makes that call during ``pulumi up`` once the policy exists. Staging
+        # stays unlocked on purpose so it can be torn down.
         self.immutability = storage.BlobContainerImmutabilityPolicy(
             f"{name}-immutability", account_name=self.account.name,
             resource_group_name=args.resource_group_name,
@@ -151,8 +150,16 @@ class BlobStore(pulumi.ComponentResource):
             policy=storage.ManagementPolicySchemaArgs(rules=management_rules(
                 args.container_name, args.lifecycle, args.noncurrent_version_days)),
             opts=child)
+        self.immutability_lock: ImmutabilityPolicyLock | None = None
         self.delete_lock = None
         if args.production:
+            # Irreversible: from here on the retention can only be extended, and the container
+            # and account cannot be deleted while any blob is still under retention.
+            self.immutability_lock = ImmutabilityPolicyLock(
+                f"{name}-immutability-lock", policy_id=self.immutability.id,
+                lock_days=args.immutability_days,
+                opts=pulumi.ResourceOptions(parent=self, protect=True,
+                                            depends_on=[self.immutability]))
             # Stops deletion of the account (and, through ARM, of its containers) by anyone
             # who does not first remove the lock, which is itself audited.
             self.delete_lock = authorization.ManagementLockByScope(
@@ -164,7 +171,9 @@ class BlobStore(pulumi.ComponentResource):
         self.container_id = self.container.id
         self.container_url = pulumi.Output.concat(
             self.account.primary_endpoints.apply(lambda e: e.blob), args.container_name)
-        self.immutability_state = self.immutability.state
-        self.immutability_etag = self.immutability.etag
+        # Production: the lock's state ("Locked" once ``pulumi up`` has run); staging: the
+        # policy's own state, "Unlocked".
+        self.immutability_state = (self.immutability_lock.state if self.immutability_lock
+                                   else self.immutability.state)
         self.register_outputs({"account_name": self.account_name,
                                "container_url": self.container_url})

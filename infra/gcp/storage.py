@@ -70,12 +70,22 @@ class BackupBucket(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=args.kms_key_id),
-            # GCS refuses Object Versioning on a bucket that has a retention policy ("Object
-            # Versioning cannot be enabled on a bucket that currently has a retention
-            # policy"). The retention policy is the stronger control: no object can be
-            # replaced or deleted before lockDays, which is what versioning would recover
-            # from, and soft delete keeps every deleted object for softDeleteDays after that.
-            # Keys are write-once (design.md), so there is never a previous version to keep.
+            # Versioning stays off: Object Versioning and a bucket retention policy (Bucket
+            # Lock, https://cloud.google.com/storage/docs/bucket-lock) are documented as
+            # mutually exclusive on one bucket ("Object Versioning cannot be enabled on a
+            # bucket that currently has a retention policy", as quoted from Google's Object
+            # Versioning page by Sonar RSPEC-6412 and still taught as the rule in 2026). Google's
+            # own current page could not be re-read for this change; re-check
+            # https://cloud.google.com/storage/docs/object-versioning before switching it on.
+            # The retention policy is the stronger control: no object can be replaced or
+            # deleted before lockDays, which is what versioning would recover from, and soft
+            # delete keeps every deleted object for softDeleteDays after that. Keys are
+            # write-once (design.md), so there is never a previous version to keep.
+            # Object Retention Lock (https://cloud.google.com/storage/docs/object-lock) does
+            # work with versioning (a retained object "can still be made noncurrent"), but it
+            # is per object: the writer would have to set a retain-until time on every upload
+            # and the bucket would need enable_object_retention at creation, replacing the
+            # bucket-wide lock the issue asks for. Not adopted (see README).
             versioning=gcp.storage.BucketVersioningArgs(enabled=False),
             soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=args.soft_delete_days * SECONDS_PER_DAY),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from policy import policies as P
 from policy.policies import Expectations, Res
 
 PRODUCTION = Expectations.from_dict({
@@ -34,6 +35,8 @@ ROLE_ARN = "arn:aws:iam::111111111111:role/vo2dr-production-backup-writer"
 BUCKET = "vo2dr-production-backups-111111111111"
 ACCOUNT_ID = ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/"
               "storageAccounts/vo2drprod")
+IMMUTABILITY_ID = (f"{ACCOUNT_ID}/blobServices/default/containers/backups/"
+                   "immutabilityPolicies/default")
 
 
 def urn(type_: str, name: str) -> str:
@@ -259,14 +262,19 @@ def management_policy(env: str = "production") -> dict[str, Any]:
 def azure_stack() -> list[Res]:
     account = res(T_ACCOUNT, "account", {**STORAGE_ACCOUNT, "id": ACCOUNT_ID})
     d = (account.urn,)
+    immutability = res(f"{AZ}BlobContainerImmutabilityPolicy", "immutability",
+                       {**IMMUTABILITY, "state": "Unlocked", "id": IMMUTABILITY_ID}, d)
     return [
         account,
         res(f"{AZ}BlobServiceProperties", "blob-service", BLOB_SERVICE, d),
         res(f"{AZ}ManagementPolicy", "lifecycle", management_policy(), d),
         res(f"{AZ}BlobContainer", "container", {"accountName": "vo2drprod",
                                                  "publicAccess": "None"}, d),
-        res(f"{AZ}BlobContainerImmutabilityPolicy", "immutability",
-            {**IMMUTABILITY, "state": "Locked"}, d),
+        # As Azure creates it (Unlocked), with the program's lock resource depending on it.
+        immutability,
+        res(P.AZURE_IMMUTABILITY_LOCK_TYPE, "immutability-lock",
+            {"policy_id": IMMUTABILITY_ID, "lock_days": 30.0, "state": "Locked"},
+            (immutability.urn,)),
         res("azure-native:authorization:ManagementLockByScope", "delete-lock",
             {"scope": ACCOUNT_ID, "level": "CanNotDelete"}, d),
     ]
@@ -428,8 +436,8 @@ CASES: dict[str, Case] = {
         azure_stack(), replace("delete-lock", "level", "ReadOnly"),
         "has no CanNotDelete management lock"),
     "azure-storage-container-immutability-locked": Case(
-        azure_stack(), replace("immutability", "state", "Unlocked"),
-        "is Unlocked in production"),
+        azure_stack(), drop("immutability-lock"),
+        "is Unlocked in production and nothing locks it"),
     "azure-storage-managementpolicy-lifecycle-gfs": Case(
         (f"{AZ}ManagementPolicy", management_policy()),
         at("policy.rules[3].definition.actions.baseBlob.delete.daysAfterCreationGreaterThan",

@@ -32,5 +32,6 @@ def test_policy_config_sets_enforcement_per_stack():
     assert staging["all"] == "advisory" and production["all"] == "mandatory"
     exp = P.Expectations.from_dict(production["aws-s3-bucket-lifecycle-gfs"]["expectations"])
     assert exp.production and exp.retention_days["yearly"] == 2555
-    assert production["azure-storage-container-immutability-locked"]["enforcementLevel"] == \
-        "advisory"
+    # No per-rule exception any more: the Azure lock is declared, so it is mandatory too.
+    assert production["azure-storage-container-immutability-locked"].get(
+        "enforcementLevel", "mandatory") == "mandatory"

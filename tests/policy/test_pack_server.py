@@ -52,7 +52,7 @@ def test_pack_describes_every_rule_with_metadata(production):
     assert rotation.framework.reference == "SC-12, SC-28"
     assert info.initialConfig["all"].enforcementLevel == analyzer_pb2.MANDATORY
     assert by_name["azure-storage-container-immutability-locked"].enforcementLevel == \
-        analyzer_pb2.ADVISORY
+        analyzer_pb2.MANDATORY
 
 
 def test_engine_analyze_call_reports_a_violation_with_its_fix(production):

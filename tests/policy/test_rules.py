@@ -22,6 +22,7 @@ from tests.policy.cases import (
     STAGING,
     Case,
     backup_bucket_stack,
+    drop,
     replace,
     s3_lifecycle,
     schedules,
@@ -209,6 +210,25 @@ def test_staging_immutability_may_stay_unlocked():
                STAGING) == []
 
 
+def test_production_immutability_is_locked_by_state_or_by_a_lock_resource():
+    rule = "azure-storage-container-immutability-locked"
+    stack = CASES[rule].good
+    assert run(rule, stack, PRODUCTION) == []  # Unlocked, with the lock depending on it
+    # Already Locked (refreshed or imported state) needs no lock resource.
+    locked = replace("immutability", "state", "Locked")(drop("immutability-lock")(stack))
+    assert run(rule, locked, PRODUCTION) == []
+    # A lock resource that names the policy by id also counts, without the dependency.
+    by_id = [P.Res(r.type, r.name, r.urn, r.props, r.parent, ())
+             if r.name == "immutability-lock" else r for r in stack]
+    assert run(rule, by_id, PRODUCTION) == []
+    # A lock on some other policy does not.
+    other = replace("immutability-lock", "policy_id", "/elsewhere")(by_id)
+    assert any("nothing locks it" in m for m in run(rule, other, PRODUCTION))
+    # A lock that reports anything but Locked is a finding of its own.
+    odd = replace("immutability-lock", "state", "Unlocked")(stack)
+    assert any("reports state 'Unlocked'" in m for m in run(rule, odd, PRODUCTION))
+
+
 def test_daily_class_must_run_at_its_time():
     mutated = replace("schedules-backup-full", "scheduleExpression",
                       "cron(0 3 * * ? *)")(schedules())
@@ -267,8 +287,10 @@ def test_enforcement_is_mandatory_in_production_and_advisory_in_staging():
     bad = [P.Res(type_, "k", "urn:k", props)]
     assert {v.enforcement for v in P.evaluate(bad, PRODUCTION)} == {"mandatory"}
     assert {v.enforcement for v in P.evaluate(bad, STAGING)} == {"advisory"}
+    # The Azure lock is declared (ImmutabilityPolicyLock), so its rule follows the stack too.
     locked = P.RULES_BY_NAME["azure-storage-container-immutability-locked"]
-    assert locked.enforcement_for("production") is EnforcementLevel.ADVISORY
+    assert locked.enforcement_for("production") is EnforcementLevel.MANDATORY
+    assert locked.enforcement_for("staging") is EnforcementLevel.ADVISORY
     assert P.initial_config("production")["all"] is EnforcementLevel.MANDATORY
     assert P.initial_config("staging")["all"] is EnforcementLevel.ADVISORY
 

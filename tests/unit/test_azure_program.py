@@ -14,6 +14,7 @@ import pytest
 from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
 from infra.azure.access import WRITER_DATA_ACTIONS
+from infra.azure.immutability_lock import LOCK_TYPE
 
 STACKS = ("staging", "production")
 GROUP = "azure-native:resources:ResourceGroup"
@@ -29,6 +30,7 @@ MANAGEMENT = "azure-native:storage:ManagementPolicy"
 ROLE_DEF = "azure-native:authorization:RoleDefinition"
 ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 DELETE_LOCK = "azure-native:authorization:ManagementLockByScope"
+IMMUTABILITY_LOCK = LOCK_TYPE
 BUILTIN = {
     "e147488a-f6f5-4113-8e2d-b22465e65bf6": "Key Vault Crypto Service Encryption User",
     "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
@@ -55,7 +57,7 @@ def run(request) -> tuple[Graph, config.StackConfig]:
 
 
 def is_azure(r: Resource) -> bool:
-    return r.type.startswith(("azure-native:", "vo2dr:azure:"))
+    return r.type.startswith(("azure-native:", "vo2dr:azure:", LOCK_TYPE))
 
 
 def identity(graph: Graph, role: str) -> Resource:
@@ -154,16 +156,29 @@ def test_production_locks_immutability_and_staging_does_not(run):
     for type_ in (ACCOUNT, CONTAINER, IMMUTABILITY, VAULT, KEY):
         assert graph.one(type_).protect is production, type_
     locks = graph.of_type(DELETE_LOCK)
-    command = graph.outputs.get("azureImmutabilityLockCommand", "")
+    policy = graph.one(IMMUTABILITY)
+    immutability_locks = graph.of_type(IMMUTABILITY_LOCK)
+    assert "azureImmutabilityLockCommand" not in graph.outputs  # no manual step any more
     if production:
         [lock] = locks
         assert lock.inputs["level"] == "CanNotDelete"
         assert lock.inputs["scope"] == graph.one(ACCOUNT).outputs["id"]
-        assert command.startswith("az storage container immutability-policy lock ")
-        assert f"--account-name {graph.one(ACCOUNT).outputs['name']} " in command
-        assert "--if-match" in command
+        # The immutability policy is locked by `pulumi up` itself: the lock resource names
+        # exactly this policy, is registered after it, depends on it and is protected.
+        [ilock] = immutability_locks
+        assert ilock.inputs["policy_id"] == policy.outputs["id"]
+        assert ilock.inputs["policy_id"].endswith(
+            "/blobServices/default/containers/backups/immutabilityPolicies/default")
+        assert ilock.inputs["lock_days"] == cfg.immutability.lock_days
+        assert ilock.inputs["endpoint"] == "https://management.azure.com"
+        assert policy.urn in ilock.dependencies
+        assert graph.resources.index(policy) < graph.resources.index(ilock)
+        assert ilock.protect
+        assert ilock.parent == policy.parent  # inside the BlobStore component
+        assert graph.outputs["azureImmutabilityState"] == "Locked"
     else:
-        assert not locks and not command
+        assert not locks and not immutability_locks
+        assert graph.outputs["azureImmutabilityState"] == "Unlocked"
 
 
 def test_management_policy_tiers_and_deletes_per_gfs_prefix(run):
