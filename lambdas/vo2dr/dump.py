@@ -8,6 +8,20 @@ exits (a snapshot can only be imported while its exporter lives).
 
 pg_dump writes the custom format uncompressed (``--compress=0``): the pipeline compresses
 once, with zstd, after hashing the plaintext.
+
+Data classes (``critical``, ``important``) dump the **whole schema** (every schema, extension,
+type, domain, function, table, sequence, index, constraint and trigger, pre- and post-data) but
+**table data only for the class's tables**: every other relation is named in an
+``exclude table_data`` line of a ``pg_dump --filter`` read from stdin, resolved in the same
+exported snapshot as the dump (so the list is exactly the relations pg_dump sees). ``pg_dump
+--table`` is not used: it leaves out what the tables depend on (enum types, domains, functions
+called by defaults or checks, extensions, schemas), so such an archive could not be restored into
+an empty database. The archive's TABLE DATA entries are thus exactly the manifest's tables, and
+:mod:`vo2dr.restore` restores a class backup's tables with what they depend on.
+
+pg_dump takes an ACCESS SHARE lock on every table whose definition it dumps, so a class backup
+waits (up to ``--lock-wait-timeout``) for DDL holding an ACCESS EXCLUSIVE lock on any table,
+exactly as a full backup does; it needs the same read access as a full backup.
 """
 
 from __future__ import annotations
@@ -47,10 +61,29 @@ WHERE c.relkind = 'r'
 ORDER BY 1, 2
 """
 _ONE_TABLE = """
-SELECT n.nspname, c.relname, c.relkind
+SELECT n.nspname, c.relname, c.relkind, c.oid
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = to_regclass(%s)
 """
+# Every relation whose data pg_dump could dump (tables, partitions, materialized views, foreign
+# tables, extension configuration tables) except the given ones: a class dump excludes their data.
+_OTHER_RELATIONS = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm', 'f')
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%%'
+  AND c.oid <> ALL (%s::oid[])
+ORDER BY 1, 2
+"""
+
+
+def filter_pattern(schema: str, name: str) -> str:
+    """``"schema"."name"`` as an exact pg_dump pattern: inside double quotes nothing is a
+    wildcard, and a double quote is written twice."""
+    if "\n" in schema + name or "\r" in schema + name:
+        raise ConfigError(f"cannot name table {schema}.{name} in a pg_dump filter: it contains a "
+                          "line break")
+    return '"{}"."{}"'.format(schema.replace('"', '""'), name.replace('"', '""'))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -68,6 +101,8 @@ class DumpInfo:
     snapshot: str
     table_names: list[str]  # schema-qualified, as dumped
     tables: list[TableCount] = field(default_factory=list)
+    # A data class: the relations (``schema.name``) whose definition is dumped without data.
+    data_excluded: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Dump:
@@ -127,27 +162,42 @@ class Dump:
                 cur.execute("SELECT pg_export_snapshot(), current_database(), "
                             "current_setting('server_version')")
                 snapshot, database, server_version = cur.fetchone()
-                names = self._resolve_tables(cur)
+                names, excluded = self._resolve_tables(cur)
         except psycopg.Error as exc:
             raise DumpError(f"cannot open a snapshot: {_one_line(exc)}") from exc
         self.info = DumpInfo(database=database, server_version=server_version,
                              pg_dump_version=pgtools.version("pg_dump"), snapshot=snapshot,
-                             table_names=names)
+                             table_names=names, data_excluded=excluded)
 
-    def _resolve_tables(self, cur: psycopg.Cursor) -> list[str]:
+    def _resolve_tables(self, cur: psycopg.Cursor) -> tuple[list[str], list[tuple[str, str]]]:
+        """``(tables dumped with data, relations dumped without data)``, in the snapshot."""
         if self.data_class.is_full:
             cur.execute(_ALL_TABLES)
-            return [f"{s}.{t}" for s, t in cur.fetchall()]
-        names = []
+            return [f"{s}.{t}" for s, t in cur.fetchall()], []
+        names, oids = [], []
+        where = f"vo2max-dr:dataClasses.{self.data_class.name}.tables"
         for table in self.data_class.tables:
             cur.execute(_ONE_TABLE, (table,))
             row = cur.fetchone()
             if row is None or row[2] not in ("r", "p"):
                 raise ConfigError(
                     f"table {table!r} of data class {self.data_class.name!r} does not exist in "
-                    f"the database: fix vo2max-dr:dataClasses.{self.data_class.name}.tables")
+                    f"the database: fix {where}")
+            if row[2] == "p":
+                # Its rows live in its partitions, each a table of its own.
+                raise ConfigError(
+                    f"table {table!r} of data class {self.data_class.name!r} is partitioned: "
+                    f"list its partitions in {where} instead (its rows are stored in them)")
             names.append(f"{row[0]}.{row[1]}")
-        return names
+            oids.append(row[3])
+        cur.execute(_OTHER_RELATIONS, (oids,))
+        return names, [(s, t) for s, t in cur.fetchall()]
+
+    def filter_text(self) -> str:
+        """The ``pg_dump --filter`` lines of a data class: no data for any other relation."""
+        assert self.info is not None
+        return "".join(f"exclude table_data {filter_pattern(s, t)}\n"
+                       for s, t in self.info.data_excluded)
 
     def _pg_dump_args(self, conninfo: str) -> list[str]:
         assert self.info is not None
@@ -155,21 +205,29 @@ class Dump:
                 f"--snapshot={self.info.snapshot}", f"--lock-wait-timeout={LOCK_WAIT_TIMEOUT}",
                 f"--dbname={conninfo}"]
         if not self.data_class.is_full:
-            args.append("--strict-names")
-            for name in self.info.table_names:
-                schema, table = name.split(".", 1)
-                args.append(f'--table="{schema}"."{table}"')
+            # The whole schema, data only for the class: the exclusions come on stdin (a
+            # database may have thousands of tables, too many for a command line).
+            args.append("--filter=-")
         return args
 
     def _start_pg_dump(self) -> None:
         conninfo, password = pgtools.split_password(self.database_url)
+        filters = None if self.data_class.is_full else self.filter_text()
         try:
             self._proc = subprocess.Popen(
                 self._pg_dump_args(conninfo), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL, env=pgtools.tool_env(password, DUMP_APP),
-                bufsize=self.read_size)
+                stdin=subprocess.DEVNULL if filters is None else subprocess.PIPE,
+                env=pgtools.tool_env(password, DUMP_APP), bufsize=self.read_size)
         except OSError as exc:
             raise DumpError(f"cannot start pg_dump: {exc}") from exc
+        if filters is not None:
+            # pg_dump reads the whole filter while parsing its options, before it connects or
+            # writes a byte, so this cannot dead-lock; if it died early, its exit code and
+            # stderr tell why (read in chunks()).
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._proc.stdin.write(filters.encode("utf-8"))
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._proc.stdin.close()
         with contextlib.suppress(OSError):  # fewer, larger reads; not essential
             fcntl.fcntl(self._proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
         self._stderr_thread = threading.Thread(target=self._read_stderr, name="vo2dr-pg_dump-err",

@@ -14,12 +14,26 @@ The order is what makes it safe:
    file into it: in one transaction (``--single-transaction``), or with ``--jobs N`` in
    parallel; ``--table`` restores only the named tables with what belongs to them (their
    sequences, defaults, indexes and constraints; foreign keys only between selected tables);
+   a data-class backup (``critical``, ``important``) restores its class's tables the same way
+   (see below);
 5. count the rows of every restored table against the manifest;
 6. with ``--promote``: swap the restored database in under the target's name. The original is
    renamed to ``<name>_pre_restore_<UTC timestamp>``, never dropped.
 
 If pg_restore fails, the database this run created (holding only this run's partial restore)
 is dropped again, so a retry starts clean; a database that existed before is never dropped.
+
+**Data-class backups.** Their archive holds the whole schema but table data only for the
+class's tables (see :mod:`vo2dr.dump`). Restoring one creates exactly the class's tables (the
+manifest's ``tables``), or the ``--table`` subset of them, with everything they depend on
+(schemas, extensions, enum and composite types, domains, functions called by defaults, checks
+or triggers) and everything that belongs to them (sequences at their dumped values, indexes,
+constraints, triggers, foreign keys between restored tables). The definitions of the
+database's other tables are in the archive but are **not** created, not even empty: a restored
+class is only ever the class's data, so an empty look-alike of a table that was not backed up
+can never be taken for restored data, nor promoted as such. Foreign keys from a class table to
+a table outside the class are left out (and named in the output); views are not restored.
+The target is a new or empty database as always, so no existing data changes.
 """
 
 from __future__ import annotations
@@ -311,6 +325,12 @@ def selective_list(spool: Path, tables: Iterable[str]) -> str:
     depends only on restored objects (sequences, defaults, indexes, constraints, triggers,
     comments; a foreign key only when both of its tables are restored). Other tables and
     views are left out."""
+    return _selection(spool, tables)[0]
+
+
+def _selection(spool: Path, tables: Iterable[str]) -> tuple[str, list[str]]:
+    """:func:`selective_list`'s list, and the foreign keys of selected tables it leaves out
+    (``schema.table constraint``: they reference a table that is not restored)."""
     selected = {tuple(t.split(".", 1)) for t in tables}
     entries = _schema_entries(spool)
     keep: set[int] = set()
@@ -339,6 +359,11 @@ def selective_list(spool: Path, tables: Iterable[str]) -> str:
                 changed = True
     kept_sequences = {(e.schema, e.name) for e in entries.values()
                       if e.dump_id in keep and e.type == "SEQUENCE"}
+    # "-- Name: workouts workouts_user_id_fkey; Type: FK CONSTRAINT": table, then constraint
+    left_out = sorted(f"{e.schema}.{e.name.split(' ', 1)[0]} {e.name.split(' ', 1)[-1]}"
+                      for e in entries.values()
+                      if e.type == "FK CONSTRAINT" and e.dump_id not in keep
+                      and (e.schema, e.name.split(" ", 1)[0]) in selected)
 
     out = []
     for line in toc_listing(spool).splitlines():
@@ -356,13 +381,14 @@ def selective_list(spool: Path, tables: Iterable[str]) -> str:
         if (desc == "TABLE DATA" and key in selected) or (
                 desc == "SEQUENCE SET" and key in kept_sequences):
             out.append(line)
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n", left_out
 
 
 def missing_schemas(spool: Path) -> list[str]:
     """Schemas the archive's objects live in but that it does not create. A dump of selected
-    tables (``pg_dump --table``, the critical and important classes) holds no SCHEMA entry, so
-    a table in schema ``app`` would fail to restore into a fresh database without it."""
+    tables (``pg_dump --table``: class backups taken by earlier versions, which did not dump the
+    whole schema) holds no SCHEMA entry, so a table in schema ``app`` would fail to restore
+    into a fresh database without it. Current archives define every schema: none missing."""
     entries = _schema_entries(spool).values()
     defined = {e.name for e in entries if e.type == "SCHEMA"}
     used = {e.schema for e in entries if e.schema not in ("", "-", "public", "pg_catalog")}
@@ -563,7 +589,14 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
                                "terminal; nothing was changed")
 
     manifest = load_manifest(store, entry)
-    selected = resolve_tables(manifest, tables) if tables else []
+    if tables:
+        selected = resolve_tables(manifest, tables)
+    elif manifest.data_class != "full":
+        # A class backup defines every table but holds data for the class only: restore the
+        # class's tables (with what they depend on), not empty copies of the others.
+        selected = sorted(manifest.table_rows())
+    else:
+        selected = []
     spool = spool_file(spool_dir or os.environ.get("VO2DR_SPOOL_DIR") or None)
     try:
         _check_space(spool.parent, manifest.plaintext.bytes)
@@ -665,8 +698,12 @@ def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
     with tempfile.TemporaryDirectory(prefix="vo2dr-list-") as tmp:
         if selected:
             listfile = Path(tmp) / "restore.list"
-            listfile.write_text(selective_list(spool, selected))
+            text, left_out = _selection(spool, selected)
+            listfile.write_text(text)
             args.append(f"--use-list={listfile}")
+            if left_out:
+                reporter.stage("leaving out foreign key(s) to tables that are not restored: "
+                               + ", ".join(left_out))
         args.append(str(spool))
         what = f"{len(selected)} table(s)" if selected else "everything"
         mode = f"{jobs} parallel jobs" if jobs > 1 else "one transaction"

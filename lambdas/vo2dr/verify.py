@@ -9,8 +9,8 @@ The checks, in order, each naming the store, the key and what differed:
 4. it decrypts with authentication (every frame's GCM tag, the message signature, and the
    encryption context bound to this backup id), by KMS or by the offline recovery key;
 5. it decompresses (zstd) to exactly the manifest's plaintext size and SHA-256;
-6. ``pg_restore --list`` reads the archive, and its table-data entries are exactly the
-   manifest's tables.
+6. ``pg_restore --list`` reads the archive, and its TABLE DATA entries are exactly the
+   manifest's tables (a data class's archive also defines every other table, without data).
 
 The plaintext goes either to ``pg_restore --list`` on stdin (``vo2dr verify``: nothing touches
 the disk but the small TOC listing) or to a spool file (``vo2dr restore``: the restore then
@@ -206,14 +206,22 @@ def parse_toc_tables(listing: str) -> tuple[set[str], set[str]]:
 
 
 def compare_tables(manifest: Manifest, listing: str) -> list[str]:
-    """Problems between the archive's TOC and the manifest's tables (empty when they agree)."""
+    """Problems between the archive's TOC and the manifest's tables (empty when they agree).
+
+    A data class's archive defines every table of the database (the whole schema) but holds
+    TABLE DATA only for the class's tables: its TABLE DATA entries must be exactly the
+    manifest's tables, and the other TABLE entries are definitions only. A full backup's TABLE
+    DATA entries are its tables too (a partitioned parent, which has none, is not listed)."""
     tables, data = parse_toc_tables(listing)
-    expected = set(manifest.table_rows())
+    rows = manifest.table_rows()
+    expected = set(rows)
     problems = []
-    # A partitioned parent has a TABLE entry but its rows are in its partitions' TABLE DATA.
     missing = sorted(t for t in expected if t not in data and t not in tables)
-    no_data = sorted(t for t in expected if t not in data and t in tables
-                     and manifest.table_rows()[t] > 0)
+    if manifest.data_class == "full":
+        # A partitioned parent has a TABLE entry but its rows are in its partitions' TABLE DATA.
+        no_data = sorted(t for t in expected if t not in data and t in tables and rows[t] > 0)
+    else:
+        no_data = sorted(t for t in expected if t not in data and t in tables)
     extra = sorted(data - expected)
     if missing:
         problems.append(f"tables in the manifest but not in the archive: {', '.join(missing)}")

@@ -7,7 +7,9 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
 
   --table T         restore only these tables (repeatable), with their sequences, indexes and
                     constraints: for a data-loss event, restore beside the live database and
-                    copy the rows back
+                    copy the rows back. A critical/important backup (whole schema, its class's
+                    data only) restores exactly its class's tables, with the types, domains and
+                    functions they use; the other tables are not created
   --jobs N          parallel pg_restore (default: 1, in a single transaction)
   --recovery-key P  decrypt with the offline recovery private key when KMS is unreachable
   --promote         --target-url names the database to REPLACE: restore beside it as

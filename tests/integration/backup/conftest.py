@@ -200,3 +200,14 @@ def table_data_entries(listing: str) -> set[str]:
             parts = line.split(" TABLE DATA ")[1].split()
             out.add(f"{parts[0]}.{parts[1]}")
     return out
+
+
+def table_entries(listing: str) -> set[str]:
+    """``public.users`` for every ``TABLE public users`` (definition) line of the listing."""
+    out = set()
+    for line in listing.splitlines():
+        fields = line.split()
+        if not line.startswith(";") and len(fields) >= 6 and fields[3] == "TABLE" \
+                and fields[4] != "DATA":
+            out.add(f"{fields[4]}.{fields[5]}")
+    return out

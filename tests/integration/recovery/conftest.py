@@ -1,6 +1,7 @@
 """Fixtures for the recovery tests: a small VO2Max-like source database (its own schema, with
-the features a restore must reproduce: two schemas, an enum, serial and identity keys, foreign
-keys, an index, a view, jsonb), fresh buckets in the three emulators, and backups taken with
+the features a restore must reproduce: two schemas, an enum (used by a table of the important
+class and by one only in full), serial and identity keys, foreign keys, an index, a view,
+jsonb), fresh buckets in the three emulators, and backups taken with
 the real backup job (``run_backup``).
 
 ``world`` is built once per test module (one source, one backup of each class) for the tests
@@ -56,7 +57,8 @@ CREATE TABLE session_metrics (id bigserial PRIMARY KEY, user_id bigint NOT NULL 
     protocol_id int REFERENCES training_protocols, samples jsonb NOT NULL);
 CREATE TABLE app_config (key text PRIMARY KEY, value jsonb NOT NULL);
 CREATE TABLE app.audit_logs (id bigserial PRIMARY KEY, actor text, action text NOT NULL,
-                             at timestamptz NOT NULL);
+                             at timestamptz NOT NULL,
+                             level app.log_level NOT NULL DEFAULT 'info');
 CREATE TABLE app.system_logs (id bigserial PRIMARY KEY, level app.log_level NOT NULL,
                               line text);
 CREATE VIEW user_best_vo2max AS
