@@ -253,6 +253,11 @@ class StackConfig:
         """Resource name prefix: ``vo2dr-<env>-<suffix>``."""
         return f"vo2dr-{self.environment}-{suffix}"
 
+    @property
+    def status_prefix(self) -> str:
+        """Where the status check keeps its alert state (``vo2dr.status``)."""
+        return f"status/{self.environment}/"
+
     def prefix(self, tier: str | None = None) -> str:
         """Object key prefix of the write-once layout: ``database/<env>/[<tier>/]``."""
         base = f"database/{self.environment}/"

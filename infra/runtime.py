@@ -161,7 +161,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.
         FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,
-                     status_secrets, state_prefix=f"status/{cfg.environment}/"),
+                     status_secrets, state_prefix=cfg.status_prefix),
         # The drill restores into a scratch database on its own server, dropped afterwards.
         FunctionSpec("drill", cfg.name("drill"), roles.reader_name, roles.reader_arn,
                      {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DRILL_DATABASE_URL}, in_vpc=vpc),

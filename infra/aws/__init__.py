@@ -102,7 +102,7 @@ def build(cfg: StackConfig) -> AwsPrimary:
         abort_incomplete_upload_days=imm.abort_incomplete_upload_days, tags=tags))
     bucket = BackupBucket(cfg.name("backups"), BackupBucketArgs(
         bucket_name=n.bucket, key_arn=key.arn, object_lock_mode=imm.s3_mode,
-        object_lock_days=imm.lock_days, lifecycle=cfg.lifecycle,
+        object_lock_days=imm.lock_days, status_prefix=cfg.status_prefix, lifecycle=cfg.lifecycle,
         noncurrent_version_days=imm.noncurrent_version_days,
         abort_incomplete_upload_days=imm.abort_incomplete_upload_days,
         log_bucket_name=log_bucket.bucket_name, log_prefix=f"{n.bucket}/", tags=tags))

@@ -52,6 +52,19 @@ def tier_rules(plan: Iterable[TierLifecycle], *, noncurrent_version_days: int,
     return rules
 
 
+def status_rule(prefix: str, *, expire_days: int, noncurrent_version_days: int,
+                abort_incomplete_upload_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """The status check's write-once alert-state objects (a few an hour, vo2dr.status): kept
+    only as long as their object lock holds, then removed like any other version."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id="status-state",
+        status=ENABLED,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+        **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+    )
+
+
 def delete_marker_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
     """Bucket-wide: drop a delete marker once no version is left behind it. S3 does not allow
     this flag in a rule that also expires by days, hence its own rule."""

@@ -42,6 +42,7 @@ VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 # AWS limits (not strategy): Lambda retries an asynchronous invocation at most twice, and a
 # queue keeps a message at most 14 days (the DLQs keep failures as long as AWS allows).
 LAMBDA_MAX_ASYNC_RETRIES = 2
+NO_ASYNC_RETRY = ("backup", "drill")
 SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 JOBS = ("backup", "status", "drill")
@@ -236,7 +237,11 @@ class JobFunctions(pulumi.ComponentResource):
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-{job}-async",
             function_name=function.name,
-            maximum_retry_attempts=min(args.max_retry_attempts, LAMBDA_MAX_ASYNC_RETRIES),
+            # A failed backup or drill is not retried by Lambda: a retry is another full dump
+            # (or restore) that queues behind reserved concurrency and delays the next window;
+            # the next schedule, and the standby, are the retry. Status checks are cheap.
+            maximum_retry_attempts=(0 if job in NO_ASYNC_RETRY
+                                    else min(args.max_retry_attempts, LAMBDA_MAX_ASYNC_RETRIES)),
             maximum_event_age_in_seconds=args.max_event_age_seconds,
             destination_config={"on_failure": {"destination": self.dlq.arn}},
             opts=child,

@@ -130,6 +130,7 @@ class BackupBucketArgs:
     key_arn: pulumi.Input[str]
     object_lock_mode: str  # GOVERNANCE or COMPLIANCE
     object_lock_days: int
+    status_prefix: str
     lifecycle: Sequence[TierLifecycle]
     noncurrent_version_days: int
     abort_incomplete_upload_days: int
@@ -203,6 +204,10 @@ class BackupBucket(pulumi.ComponentResource):
             rules=[*lifecycle.tier_rules(
                 args.lifecycle, noncurrent_version_days=args.noncurrent_version_days,
                 abort_incomplete_upload_days=args.abort_incomplete_upload_days),
+                lifecycle.status_rule(
+                    args.status_prefix, expire_days=args.object_lock_days,
+                    noncurrent_version_days=args.noncurrent_version_days,
+                    abort_incomplete_upload_days=args.abort_incomplete_upload_days),
                 lifecycle.delete_marker_rule()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
         # Server access logs: who read or wrote which backup, kept outside this bucket.

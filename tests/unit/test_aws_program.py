@@ -180,7 +180,8 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
     g, cfg = graphs[stack], configs[stack]
     lc = of_bucket(g, LIFECYCLE, backup_bucket(g))
     rules = {r["id"]: r for r in lc.inputs["rules"]}
-    assert set(rules) == {f"gfs-{t}" for t in config.GFS_TIERS} | {"expired-delete-markers"}
+    assert set(rules) == {f"gfs-{t}" for t in config.GFS_TIERS} | {"expired-delete-markers",
+                                                                 "status-state"}
     for tier in cfg.lifecycle:
         rule = rules[f"gfs-{tier.tier}"]
         assert rule["status"] == "Enabled"
@@ -435,3 +436,18 @@ def test_no_strategy_number_in_the_aws_store_code() -> None:
     strategy_numbers = {"1", "7", "12", "15", "30", "60", "84", "90", "240", "365", "1440",
                         "2555"}
     assert not numbers & strategy_numbers, numbers & strategy_numbers
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_status_state_expires_once_its_lock_ends(graphs, configs, stack) -> None:
+    g, cfg = graphs[stack], configs[stack]
+    rules = {r["id"]: r for r in of_bucket(g, LIFECYCLE, backup_bucket(g)).inputs["rules"]}
+    assert rules["status-state"] == {
+        "id": "status-state", "status": "Enabled",
+        "filter": {"prefix": f"status/{cfg.environment}/"},
+        "expiration": {"days": cfg.immutability.lock_days},
+        "noncurrentVersionExpiration": {
+            "noncurrentDays": cfg.immutability.noncurrent_version_days},
+        "abortIncompleteMultipartUpload": {
+            "daysAfterInitiation": cfg.immutability.abort_incomplete_upload_days},
+    }

@@ -696,3 +696,14 @@ def test_the_runtime_refuses_a_stack_without_a_drill_server():
     secrets = {k: v for k, v in TEST_SECRETS.items() if k != "drillDatabaseUrl"}
     with pytest.raises(ConfigError, match=r"vo2max-dr:drillDatabaseUrl is not set.*CREATEDB"):
         run_program("staging", secrets=secrets)
+
+
+def test_lambda_never_retries_a_failed_backup_or_drill(g, settings):
+    # A retry is a second full dump (or restore) queued behind reserved concurrency; the next
+    # schedule and the standby are the retry. Status checks are cheap and may retry.
+    by_function = {c.inputs["functionName"]: c.inputs for c in g.of_type(INVOKE_CONFIG)}
+    env = stack_env(settings)
+    for job in ("backup", "drill"):
+        assert by_function[f"vo2dr-{env}-{job}"]["maximumRetryAttempts"] == 0, job
+    assert by_function[f"vo2dr-{env}-status"]["maximumRetryAttempts"] == min(
+        settings[f"{NS}:runtime"]["scheduleMaxRetryAttempts"], 2)
