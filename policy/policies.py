@@ -1690,7 +1690,7 @@ RULES: tuple[Rule, ...] = (
        "Every data class has a backup schedule whose interval meets its RPO (a daily class "
        "runs at its dailyAtUtc).",
        "critical", ["CP-9", "CP-10"], ["CIS Controls v8 11.2"],
-       "Derive the schedule from the data class (DataClass.schedule_expression()); change "
+       "Derive the schedule from the data class (infra.runtime.eventbridge_cron); change "
        "vo2max-dr:dataClasses.<class>.rpoMinutes, not code.",
        f"{AWS_DOCS}/scheduler/latest/UserGuide/schedule-types.html",
        ["aws:scheduler/schedule:Schedule"], check_schedule_rpo, scope="stack", needs=True),

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+from vo2dr.status import METRIC_NAMESPACE
 
 from infra.aws.policies import document, statement
 
-# The metric contract with the job's status command (vo2dr status, EMF).
-METRIC_NAMESPACE = "vo2dr"
+# The metric contract with the job's status command (vo2dr status, EMF): its namespace is
+# imported from the job, so the alarms cannot drift from the metrics.
 BACKUP_AGE_METRIC = "BackupAgeSeconds"
 REPLICA_MISMATCH_METRIC = "ReplicaMismatch"
 DATA_CLASS_DIMENSION = "DataClass"

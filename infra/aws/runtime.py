@@ -2,7 +2,7 @@
 read, their dead-letter queues and logs, and the EventBridge Scheduler schedules that run them.
 
 Every number comes from the stack file through ``infra.config``: the schedules from the data
-classes' RPOs (``DataClass.schedule_expression()``), the status interval and the drill cron from
+classes' RPOs (``infra.runtime.eventbridge_cron``), the status interval and the drill cron from
 ``monitoring``, sizes, timeouts and retries from ``runtime``. The only constants here are AWS's
 own limits.
 

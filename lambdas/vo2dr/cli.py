@@ -28,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vo2dr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"vo2dr.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"vo2dr.commands.{name}":
-                raise
-            continue  # not built yet
+        module = importlib.import_module(f"vo2dr.commands.{name}")
         command_parser = module.add_parser(sub)
         _add_settings_flags(command_parser)
         command_parser.set_defaults(_run=module.run)

@@ -29,6 +29,7 @@ from vo2dr.catalog import build_catalog
 from vo2dr.exceptions import ConfigError, Vo2drError
 from vo2dr.restore import QuietReporter, Reporter, Target, drop_created_database, restore
 from vo2dr.settings import Settings
+from vo2dr.status import METRIC_NAMESPACE
 from vo2dr.stores.base import BackupStore
 
 SCRATCH_PREFIX = "vo2dr_drill_"
@@ -129,9 +130,8 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
         report.errors.append(str(exc))
     finally:
         with contextlib.suppress(psycopg.Error, Vo2drError):
-            if scratch.dbname.startswith(SCRATCH_PREFIX):
-                drop_created_database(scratch)
-                report.dropped = True
+            drop_created_database(scratch)
+            report.dropped = True
     report.ok = not report.errors
     return report
 
@@ -184,7 +184,8 @@ class DrillFailed(Vo2drError):
         self.report = report
 
 
-def emf_documents(report: DrillReport, namespace: str = "vo2dr") -> list[dict[str, Any]]:
+def emf_documents(report: DrillReport,
+                  namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
     """``DrillRestoreSeconds`` and ``DrillFailed`` per ``DataClass`` (CloudWatch EMF)."""
     ts = int(datetime.fromisoformat(report.started_at.replace("Z", "+00:00")).timestamp() * 1000)
     out = []

@@ -43,16 +43,7 @@ def resolve_database_url(settings: Settings, client: Any = None) -> Settings:
     dbname)."""
     if settings.database_url or not settings.database_url_secret:
         return settings
-    import botocore.exceptions
-
-    client = client or _secrets_client()
-    name = settings.database_url_secret
-    try:
-        value = client.get_secret_value(SecretId=name)["SecretString"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ConfigError(f"cannot read the database URL secret {name}: "
-                          f"{str(exc).splitlines()[0]}") from exc
-    return replace(settings, database_url=_url_from_secret(value, name))
+    return replace(settings, database_url=_secret_url(settings.database_url_secret, client))
 
 
 def _url_from_secret(value: str, name: str) -> str:

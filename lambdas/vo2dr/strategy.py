@@ -49,22 +49,10 @@ class DataClass:
     def rto_seconds(self) -> int:
         return self.rto_minutes * 60
 
-    def schedule_expression(self) -> str:
-        """EventBridge Scheduler expression that meets the RPO.
-
-        A class with ``dailyAtUtc`` runs once a day at that time (its RPO is a day); any
-        other class runs every ``rpoMinutes``, so the newest backup is never older than the RPO
-        plus one run's duration, which the status check watches."""
-        if self.daily_at_utc is not None:
-            hour, minute = self.daily_at_utc.split(":")
-            return f"cron({int(minute)} {int(hour)} * * ? *)"
-        if self.rpo_minutes % 60 == 0:
-            hours = self.rpo_minutes // 60
-            return f"rate({hours} hour{'s' if hours > 1 else ''})"
-        return f"rate({self.rpo_minutes} minutes)"
-
     def cron_expression(self) -> str:
-        """The same schedule as a five-field Unix cron, for Cloud Scheduler."""
+        """The schedule that meets the RPO, as a clock-aligned five-field Unix cron: once a day
+        at ``dailyAtUtc``, otherwise every ``rpoMinutes`` from midnight UTC. The program turns
+        it into EventBridge (``infra.runtime.eventbridge_cron``) and Cloud Scheduler crons."""
         if self.daily_at_utc is not None:
             hour, minute = self.daily_at_utc.split(":")
             return f"{int(minute)} {int(hour)} * * *"

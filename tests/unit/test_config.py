@@ -290,11 +290,14 @@ def test_job_strategy_sources(tmp_path: Path) -> None:
 def test_schedules_meet_the_rpo() -> None:
     raw, _ = stack_file("staging")
     strat = strategy.parse_strategy(raw["dataClasses"])
-    assert strat.get("critical").schedule_expression() == "rate(15 minutes)"
-    assert strat.get("important").schedule_expression() == "rate(1 hour)"
-    assert strat.get("full").schedule_expression() == "cron(0 2 * * ? *)"
+    from infra.runtime import eventbridge_cron
+
     assert strat.get("critical").cron_expression() == "*/15 * * * *"
+    assert strat.get("important").cron_expression() == "0 */1 * * *"
     assert strat.get("full").cron_expression() == "0 2 * * *"
+    # What EventBridge Scheduler gets: the same instants.
+    assert eventbridge_cron(strat.get("critical")) == "cron(0/15 * * * ? *)"
+    assert eventbridge_cron(strat.get("full")) == "cron(0 2 * * ? *)"
 
 
 def test_vpc_lists_parse_together_and_default_to_none() -> None:
