@@ -65,7 +65,10 @@ def test_preview_runs_tests_plan_and_policy_preview():
     assert doc["jobs"]["test-and-plan"]["permissions"] == {"contents": "read",
                                                            "pull-requests": "write"}
     preview = doc["jobs"]["pulumi-preview"]
-    assert preview["if"] == "needs.credentials.outputs.configured == 'true'"
+    assert preview["if"].startswith("vars.CLOUD_PREVIEW == 'true'")
+    # The PR's code runs with credentials that can read stack secrets: only from a per-stack
+    # environment (production's gated by a reviewer), never from repository-level secrets.
+    assert preview["environment"] == "preview-${{ matrix.stack }}"
     pulumi = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@"))
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
