@@ -124,22 +124,32 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         "VO2DR_S3_BUCKET": aws.bucket_name,
         "VO2DR_KMS_KEY_ID": aws.key_arn,
     }
-    # How the backup Lambda (the AWS backup writer role) reaches GCS and Azure without keys,
-    # through the stores' workload identity federation. Not secret: an external-account
-    # config names an audience and a service account, a client id names an identity.
+    # How each Lambda reaches GCS and Azure without keys, through the stores' workload
+    # identity federation: backup (the AWS backup writer role) as the writer service account /
+    # identity, status (monitor role) and drill (restore reader role) as the reader ones, which
+    # can only view and list. Not secret: an external-account config names an audience and a
+    # service account, a client id names an identity.
     writer_env: dict[str, pulumi.Input[str]] = {}
+    reader_env: dict[str, pulumi.Input[str]] = {}
     if gcs_bucket is not None:
         settings["VO2DR_GCS_BUCKET"] = gcs_bucket
         settings["GOOGLE_CLOUD_PROJECT"] = cfg.gcp.project
         credential_config = _attr(gcp, "credential_config")
         if credential_config is not None:
             writer_env["VO2DR_GCS_CREDENTIAL_CONFIG"] = credential_config
+        reader_config = _attr(gcp, "reader_credential_config")
+        if reader_config is not None:
+            reader_env["VO2DR_GCS_CREDENTIAL_CONFIG"] = reader_config
     if azure_container_url is not None:
         settings["VO2DR_AZURE_CONTAINER_URL"] = azure_container_url
         client_id = _attr(azure, "writer_client_id")
         if client_id is not None:
             writer_env["VO2DR_AZURE_CLIENT_ID"] = client_id
             writer_env["VO2DR_AZURE_TENANT_ID"] = cfg.azure.tenant_id
+        reader_client_id = _attr(azure, "reader_client_id")
+        if reader_client_id is not None:
+            reader_env["VO2DR_AZURE_CLIENT_ID"] = reader_client_id
+            reader_env["VO2DR_AZURE_TENANT_ID"] = cfg.azure.tenant_id
     # The recovery public key is plain config (a public key), so the functions' environment
     # holds no secret and previews show it.
     function_env = {**settings, "VO2DR_RECOVERY_PUBLIC_KEY": recovery_public_key}
@@ -161,10 +171,11 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.
         FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,
-                     status_secrets, state_prefix=cfg.status_prefix),
+                     status_secrets, reader_env, state_prefix=cfg.status_prefix),
         # The drill restores into a scratch database on its own server, dropped afterwards.
         FunctionSpec("drill", cfg.name("drill"), roles.reader_name, roles.reader_arn,
-                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DRILL_DATABASE_URL}, in_vpc=vpc),
+                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DRILL_DATABASE_URL}, reader_env,
+                     in_vpc=vpc),
     ]
     rt, mon = cfg.runtime, cfg.monitoring
     functions = JobFunctions(cfg.name("functions"), JobFunctionsArgs(
@@ -199,9 +210,18 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     if cfg.gcp.enabled and gcs_bucket is not None:
         from infra.gcp.standby import Standby, StandbyArgs, parse_image
 
-        standby_env = {k: v for k, v in function_env.items()
-                       if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
-                                "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY")}
+        standby_env: dict[str, pulumi.Input[str]] = {
+            k: v for k, v in function_env.items()
+            if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
+                     "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY")}
+        standby_azure = azure_container_url is not None and _attr(azure, "access") is not None
+        if standby_azure:
+            # The standby writes the Azure copy as the Azure writer identity, signing in with a
+            # Google-signed ID token of its own service account (fetched from the Cloud Run
+            # metadata server), never with an AWS token: AWS may be the cloud that is down.
+            standby_env.update({"VO2DR_AZURE_TENANT_ID": cfg.azure.tenant_id,
+                                "VO2DR_AZURE_CLIENT_ID": azure.writer_client_id,
+                                "VO2DR_AZURE_ASSERTION": "gcp"})
         standby_secrets = {"DATABASE_URL": cfg.secrets.database_url}
         standby = Standby(cfg.name("standby"), StandbyArgs(
             project=cfg.gcp.project, region=cfg.gcp.region, name_prefix=f"vo2dr-{cfg.environment}",
@@ -212,6 +232,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             max_retries=rt.schedule_max_retry_attempts, bucket_name=gcs_bucket,
             environment=standby_env, secrets=standby_secrets, labels=_labels(tags),
             deletion_protection=cfg.is_production))
+        if standby_azure:
+            azure.access.trust_google_service_account("standby", standby.job_sa.unique_id)
 
     # What a restore laptop sets (plus its own credentials and --target-url): no secret in it.
     restore_env = {**{k: v for k, v in settings.items()},

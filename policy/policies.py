@@ -1541,10 +1541,10 @@ RULES: tuple[Rule, ...] = (
        f"{GCP_DOCS}/iam/docs/workload-identity-federation",
        ["gcp:serviceaccount/key:Key", "gcp:storage/hmacKey:HmacKey"], check_gcp_no_sa_keys),
     _r("gcp-iam-workloadidentitypoolprovider-condition-set",
-       "The workload identity provider admits only the named AWS role (attributeCondition).",
+       "The workload identity provider admits only the named AWS roles (attributeCondition).",
        "high", ["AC-3", "AC-6", "IA-5"], ["CIS Controls v8 6.8"],
-       "Set attribute_condition to match the backup writer role's ARN "
-       "(assertion.arn.startsWith('arn:aws:sts::<account>:assumed-role/<role>/')).",
+       "Set attribute_condition to match the job roles' session ARNs "
+       "(attribute.aws_role in ['arn:aws:sts::<account>:assumed-role/<role>', ...]).",
        f"{GCP_DOCS}/iam/docs/workload-identity-federation-with-other-clouds",
        ["gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"],
        check_gcp_wif_condition),

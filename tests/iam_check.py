@@ -30,7 +30,9 @@ One documented exception to "no ``*`` resource" in an identity policy: ``sts:Get
 ``"Resource": "*"`` for it. It passes only alone in its statement and only when the token
 audience is pinned: ``ForAllValues:StringEquals`` on ``sts:IdentityTokenAudience`` with literal
 values, plus ``"Null": {"sts:IdentityTokenAudience": "false"}`` (``ForAllValues`` alone also
-matches a request naming no audience). No other action gets this exception.
+matches a request naming no audience). No other action gets this exception. It applies to any
+identity policy (the backup writer, restore reader and monitor roles all carry the same
+Entra-only statement when the Azure copy is on); ``tests/unit/test_iam.py`` pins its exact form.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ Identities and permissions are two components because the KMS key policy names t
 - restore reader: restores and drills. Reads and lists the environment's backups and
   decrypts; it cannot write.
 - monitor: the status check. Lists and reads manifests only, never a dump.
+
+With the Azure copy on, all three may mint the same short-lived, Entra-only web identity
+tokens (``WebIdentityTokenForEntraOnly``): the writer to sign in as the Azure writer identity,
+the restore reader and the monitor as the Azure reader identity (infra/azure/access.py decides
+which identity trusts which role's tokens; the token itself grants nothing in AWS).
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ class JobPermissionsArgs:
     key_arn: pulumi.Input[str]
     prefix: str  # "database/<env>/": the only part of the bucket the job may touch
     region: str
-    # The Azure copy is on: the writer signs in to Entra ID with AWS web identity tokens.
+    # The Azure copy is on: every job role signs in to Entra ID with AWS web identity tokens
+    # (the writer as the writer identity, the reader and monitor as the reader identity).
     entra_federation: bool = False
 
 
@@ -113,6 +119,7 @@ class JobPermissions(pulumi.ComponentResource):
             "ListEnvironmentPrefix", ["s3:ListBucket"], args.bucket_arn,
             condition={"StringLike": {"s3:prefix": [f"{args.prefix}*"]}})
         through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}
+        entra = [_entra_web_identity_tokens()] if args.entra_federation else []
 
         writer = document(
             # PutObject covers single and multipart uploads; AbortMultipartUpload lets a failed
@@ -128,7 +135,7 @@ class JobPermissions(pulumi.ComponentResource):
             # Key metadata only (state, ARN): the job checks the key is Enabled before
             # streaming, and resolves an id or alias to the ARN the bucket policy requires.
             statement("DescribeBackupKey", ["kms:DescribeKey"], args.key_arn),
-            *([_entra_web_identity_tokens()] if args.entra_federation else []),
+            *entra,
         )
         reader = document(
             statement("ReadBackups", ["s3:GetObject", "s3:GetObjectVersion"], objects),
@@ -136,6 +143,7 @@ class JobPermissions(pulumi.ComponentResource):
             # Direct Decrypt: the job's envelope encryption wraps each dump's data key with
             # this key, besides S3's own SSE-KMS.
             statement("DecryptWithBackupKey", ["kms:Decrypt", "kms:DescribeKey"], args.key_arn),
+            *entra,
         )
         monitor = document(
             statement("ReadManifestsOnly", ["s3:GetObject"], manifests),
@@ -143,6 +151,7 @@ class JobPermissions(pulumi.ComponentResource):
             # Manifests are stored under SSE-KMS too; reading them needs Decrypt through S3.
             statement("ReadEncryptedManifestsThroughS3", ["kms:Decrypt"], args.key_arn,
                       condition=through_s3),
+            *entra,
         )
         roles = args.roles
         self.writer = aws.iam.RolePolicy(f"{name}-backup-writer", role=roles.writer.id,
@@ -155,7 +164,7 @@ class JobPermissions(pulumi.ComponentResource):
 
 
 def _entra_web_identity_tokens() -> dict:
-    """Keyless sign-in to the Azure copy (docs/cross-cloud-identity.md): the writer may mint
+    """Keyless sign-in to the Azure copy (docs/cross-cloud-identity.md): a job role may mint
     AWS-signed JWTs (IAM outbound identity federation) for Entra ID's token exchange only, with
     the algorithm and lifetime the job requests (vo2dr.stores.credentials holds those values).
 

@@ -1,12 +1,15 @@
 """Azure Blob tertiary store: Key Vault key, storage account, container, identities.
 
-``build(cfg, aws_writer_role_arn)`` declares it all and returns :class:`AzureTertiary`. The AWS
-backup writer role signs in to Entra ID with a federated credential, never a secret.
+``build(cfg, aws_writer_role_arn, aws_reader_role_arns)`` declares it all and returns
+:class:`AzureTertiary`. The AWS backup writer role signs in to Entra ID as the writer identity,
+and the AWS monitor and restore reader roles as the reader identity, each with a federated
+credential, never a secret.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -75,6 +78,7 @@ class AzureTertiary:
 
 
 def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
+          aws_reader_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
           aws_token_issuer: pulumi.Input[str] | None = None) -> AzureTertiary:
     """Declare the Azure tertiary store. Every number comes from ``cfg``.
 
@@ -114,5 +118,5 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         reader_identity_name=n.reader_identity, role_name=n.writer_role,
         role_definition_guid=stable_guid(cfg.project, cfg.stack, "blob-writer-role"),
         aws_token_issuer=aws_token_issuer, aws_writer_role_arn=aws_writer_role_arn,
-        tags=tags))
+        aws_reader_role_arns=dict(aws_reader_role_arns or {}), tags=tags))
     return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n)

@@ -1,10 +1,20 @@
 """Who may touch the Azure container: a writer identity with a custom create-only role and a
 reader identity with Storage Blob Data Reader, both assigned on the container only, and the
-federated credential that lets the AWS backup writer role sign in as the writer identity."""
+federated credentials that let identities elsewhere sign in without a secret:
+
+- writer identity: the AWS backup writer role (AWS outbound identity tokens), and the GCP
+  Cloud Run standby's service account (Google-signed ID tokens), so the standby can still
+  write the Azure copy while AWS is down;
+- reader identity: the AWS monitor role (status check) and restore reader role (drill).
+
+Entra ID allows at most 20 federated identity credentials per identity and refuses concurrent
+writes of them on the same identity, so each identity's credentials are created one after
+the other (``depends_on``) and their number is checked here."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,6 +32,11 @@ WRITER_DATA_ACTIONS = (f"{BLOBS}/write", f"{BLOBS}/add/action", f"{BLOBS}/read")
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 # The audience Entra ID expects in a federated token (workload identity federation).
 ENTRA_TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - not a secret
+# Google's issuer of service-account ID tokens (the Cloud Run metadata server's ``identity``
+# endpoint); their ``sub`` is the service account's numeric unique id.
+GOOGLE_ISSUER = "https://accounts.google.com"
+# Entra ID's limit of federated identity credentials on one user-assigned identity.
+MAX_FEDERATED_CREDENTIALS = 20
 
 
 @dataclass
@@ -40,6 +55,9 @@ class ContainerAccessArgs:
     # ``https://<id>.tokens.sts.global.api.aws``, and the writer role whose tokens it signs.
     aws_token_issuer: pulumi.Input[str]
     aws_writer_role_arn: pulumi.Input[str]
+    # The AWS roles that only read (key -> role ARN: the monitor role of the status check, the
+    # restore reader role of the drill): each signs in as the reader identity.
+    aws_reader_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,17 +102,53 @@ class ContainerAccess(pulumi.ComponentResource):
         # identity federation) with this audience and exchanges the JWT for an Entra token of
         # the writer identity. Entra accepts it only from this issuer (one AWS account) with
         # this exact subject (the writer role's ARN).
-        self.writer_federation = managedidentity.FederatedIdentityCredential(
-            f"{name}-writer-aws", resource_name_=self.writer.name,
-            resource_group_name=args.resource_group_name,
-            federated_identity_credential_resource_name="aws-backup-writer",
-            issuer=args.aws_token_issuer, subject=args.aws_writer_role_arn,
-            audiences=[ENTRA_TOKEN_EXCHANGE_AUDIENCE], opts=child)
+        self._name, self._resource_group_name = name, args.resource_group_name
+        self._last_credential: dict[str, pulumi.Resource] = {}
+        self._credential_count = {"writer": 0, "reader": 0}
+        self.writer_federation = self._federate(
+            "writer", "aws-backup-writer", args.aws_token_issuer, args.aws_writer_role_arn,
+            resource=f"{name}-writer-aws")
+        # The same exchange for the read-only AWS roles, as the reader identity: status lists
+        # and reads manifests, the drill reads and restores; neither may create a blob.
+        self.reader_federations = {
+            key: self._federate("reader", f"aws-{key}", args.aws_token_issuer, arn)
+            for key, arn in sorted(args.aws_reader_role_arns.items())
+        }
         self.writer_client_id = self.writer.client_id
         self.reader_client_id = self.reader.client_id
         self.tenant_id = self.writer.tenant_id
         self.register_outputs({"writer_client_id": self.writer_client_id,
                                "reader_client_id": self.reader_client_id})
+
+
+    def _federate(self, identity: str, credential: str, issuer: pulumi.Input[str],
+                  subject: pulumi.Input[str], resource: str | None = None,
+                  ) -> managedidentity.FederatedIdentityCredential:
+        """One federated identity credential on the writer or reader identity, created after
+        the identity's previous one (Entra refuses concurrent writes on one identity)."""
+        self._credential_count[identity] += 1
+        if self._credential_count[identity] > MAX_FEDERATED_CREDENTIALS:
+            raise ValueError(f"the {identity} identity would get more than "
+                             f"{MAX_FEDERATED_CREDENTIALS} federated credentials (Entra's limit)")
+        previous = self._last_credential.get(identity)
+        target = self.writer if identity == "writer" else self.reader
+        cred = managedidentity.FederatedIdentityCredential(
+            resource or f"{self._name}-{identity}-{credential}", resource_name_=target.name,
+            resource_group_name=self._resource_group_name,
+            federated_identity_credential_resource_name=credential,
+            issuer=issuer, subject=subject, audiences=[ENTRA_TOKEN_EXCHANGE_AUDIENCE],
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[previous] if previous else None))
+        self._last_credential[identity] = cred
+        return cred
+
+    def trust_google_service_account(self, key: str, unique_id: pulumi.Input[str],
+                                     ) -> managedidentity.FederatedIdentityCredential:
+        """Let one GCP service account (``unique_id``, the numeric id that is the ``sub`` of
+        its Google-signed ID tokens) sign in as the writer identity. Used for the Cloud Run
+        standby, which must write the Azure copy when AWS, and with it the AWS-issued token,
+        is unavailable."""
+        return self._federate("writer", f"gcp-{key}", GOOGLE_ISSUER, unique_id)
 
 
 def stable_guid(*parts: str) -> str:

@@ -1,11 +1,14 @@
 """GCS secondary store: Cloud KMS, bucket, lifecycle, service accounts, workload identity.
 
-``build(cfg, aws_writer_role_arn)`` declares it all and returns :class:`GcpSecondary`. The AWS
-backup writer role reaches the bucket through workload identity federation, never a key.
+``build(cfg, aws_writer_role_arn, aws_reader_role_arns)`` declares it all and returns
+:class:`GcpSecondary`. The AWS backup writer role reaches the bucket as the writer service
+account, and the AWS monitor and restore reader roles as the reader service account, all
+through workload identity federation, never a key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -74,12 +77,23 @@ class GcpSecondary:
 
     @property
     def credential_config(self) -> pulumi.Output[str]:
-        """External-account JSON for google-auth in the AWS Lambda (no secret inside)."""
+        """External-account JSON for google-auth in the AWS backup Lambda, acting as the
+        writer service account (no secret inside)."""
         return self.federation.credential_config
 
+    @property
+    def reader_credential_config(self) -> pulumi.Output[str] | None:
+        """The same for the status and drill Lambdas (monitor and restore reader roles),
+        acting as the reader service account."""
+        return self.federation.reader_credential_config
 
-def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str]) -> GcpSecondary:
-    """Declare the GCS secondary store. Every number comes from ``cfg``."""
+
+def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
+          aws_reader_role_arns: Mapping[str, pulumi.Input[str]] | None = None) -> GcpSecondary:
+    """Declare the GCS secondary store. Every number comes from ``cfg``.
+
+    ``aws_reader_role_arns`` (key -> role ARN, e.g. ``{"monitor": ..., "restore-reader":
+    ...}``) are the AWS roles that may act as the reader service account."""
     if cfg.keys is None:  # parse() always sets it; a hand-built config may not
         raise ValueError("cfg.keys is missing: build the config with infra.config.parse")
     n = names(cfg)
@@ -109,5 +123,6 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str]) -> GcpSecond
         provider_id=n.provider_id, aws_account_id=cfg.aws.account_id,
         aws_writer_role_arn=aws_writer_role_arn,
         writer_service_account=access.writer.name, writer_email=access.writer_email,
-        environment=cfg.environment))
+        environment=cfg.environment, aws_reader_role_arns=dict(aws_reader_role_arns or {}),
+        reader_service_account=access.reader.name, reader_email=access.reader_email))
     return GcpSecondary(key=key, bucket=bucket, access=access, federation=federation, names=n)

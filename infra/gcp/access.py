@@ -1,11 +1,13 @@
 """Who may touch the GCS secondary bucket: a writer and a reader service account, with roles on
-the bucket only, and keyless federation that lets the AWS backup writer role act as
-the writer service account. No service-account key exists anywhere."""
+the bucket only, and keyless federation that lets the AWS backup writer role act as the writer
+service account, and the AWS monitor (status) and restore reader (drill) roles act as the
+reader service account. No service-account key exists anywhere."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -66,8 +68,9 @@ class BucketAccess(pulumi.ComponentResource):
         self.writer = gcp.serviceaccount.Account(
             f"{name}-writer", account_id=args.writer_account_id, project=args.project,
             display_name=f"vo2dr {args.environment} backup writer",
-            description="Creates backup objects in the GCS secondary bucket; cannot read, "
-                        "delete or overwrite them. Used through workload identity federation.",
+            description="Creates backup objects in the GCS secondary bucket and reads/lists "
+                        "them back (ciphertext, to verify uploads); cannot delete or overwrite "
+                        "them. Used through workload identity federation.",
             opts=child)
         self.reader = gcp.serviceaccount.Account(
             f"{name}-reader", account_id=args.reader_account_id, project=args.project,
@@ -91,6 +94,36 @@ class BucketAccess(pulumi.ComponentResource):
                                "reader_email": self.reader_email})
 
 
+def attribute_condition(session_arns: list[str]) -> str:
+    """The provider's CEL condition: the caller's session-independent role ARN is one of
+    ``session_arns`` (every other identity of the AWS account is refused by the pool)."""
+    if not session_arns:
+        raise ValueError("at least one AWS role must be admitted")
+    return "attribute.aws_role in [" + ", ".join(f"'{a}'" for a in session_arns) + "]"
+
+
+def credential_config(audience: str, service_account_email: str) -> str:
+    """The job's external-account credential configuration (google-auth reads it with
+    ``google.auth.aws.Credentials.from_info``) for acting as ``service_account_email``. It
+    holds no secret: the AWS credentials come from the Lambda environment at run time."""
+    return json.dumps({
+        "type": "external_account",
+        "audience": audience,
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": "https://sts.googleapis.com/v1/token",
+        "service_account_impersonation_url":
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
+            f"{service_account_email}:generateAccessToken",
+        "credential_source": {
+            "environment_id": "aws1",
+            # google-auth fills {region} from AWS_REGION, which Lambda sets.
+            "regional_cred_verification_url":
+                "https://sts.{region}.amazonaws.com"
+                "?Action=GetCallerIdentity&Version=2011-06-15",
+        },
+    }, sort_keys=True)
+
+
 @dataclass
 class AwsFederationArgs:
     project: str
@@ -104,26 +137,40 @@ class AwsFederationArgs:
     writer_service_account: pulumi.Input[str]
     writer_email: pulumi.Input[str]
     environment: str
+    # The AWS roles that only read (key -> role ARN: the monitor role of the status check, the
+    # restore reader role of the drill), each allowed to act as the reader service account.
+    aws_reader_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    reader_service_account: pulumi.Input[str] | None = None
+    reader_email: pulumi.Input[str] | None = None
 
 
 class AwsFederation(pulumi.ComponentResource):
     """Workload identity federation from AWS: the Lambda signs an STS GetCallerIdentity request
     with its role credentials, Google's STS verifies it with AWS, and the resulting federated
-    principal may impersonate the writer service account. Only the backup writer role passes
-    the provider's attribute condition, and only its principal set holds the binding."""
+    principal may impersonate one service account. Only the job's own roles pass the
+    provider's attribute condition; the backup writer role's principal set may impersonate the
+    writer service account only, and the monitor and restore reader roles' principal sets the
+    reader service account only (view and list, never create or delete)."""
 
     audience: pulumi.Output[str]
     credential_config: pulumi.Output[str]
+    reader_credential_config: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: AwsFederationArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vo2dr:gcp:AwsFederation", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        if args.aws_reader_role_arns and (args.reader_service_account is None
+                                          or args.reader_email is None):
+            raise ValueError("aws_reader_role_arns needs reader_service_account and reader_email")
         session_arn = pulumi.Output.from_input(args.aws_writer_role_arn).apply(assumed_role_arn)
+        reader_sessions = {key: pulumi.Output.from_input(arn).apply(assumed_role_arn)
+                           for key, arn in sorted(args.aws_reader_role_arns.items())}
         self.pool = gcp.iam.WorkloadIdentityPool(
             f"{name}-pool", workload_identity_pool_id=args.pool_id, project=args.project,
             display_name=f"vo2dr {args.environment} AWS",
-            description="AWS job roles of vo2max-dr that write backups to GCS", opts=child)
+            description="AWS job roles of vo2max-dr that write, check and restore backups "
+                        "in GCS", opts=child)
         self.provider = gcp.iam.WorkloadIdentityPoolProvider(
             f"{name}-provider", project=args.project,
             workload_identity_pool_id=self.pool.workload_identity_pool_id,
@@ -132,38 +179,37 @@ class AwsFederation(pulumi.ComponentResource):
             # Only identities of this one AWS account are verified at all...
             aws=gcp.iam.WorkloadIdentityPoolProviderAwsArgs(account_id=args.aws_account_id),
             attribute_mapping=AWS_ATTRIBUTE_MAPPING,
-            # ...and of those, only sessions of the backup writer role are accepted.
-            attribute_condition=session_arn.apply(lambda arn: f"attribute.aws_role == '{arn}'"),
+            # ...and of those, only sessions of the job's roles are accepted.
+            attribute_condition=pulumi.Output.all(session_arn, *reader_sessions.values()).apply(
+                lambda arns: attribute_condition(list(arns))),
             opts=child)
-        member = pulumi.Output.all(self.pool.workload_identity_pool_id, session_arn).apply(
-            lambda a: (f"principalSet://iam.googleapis.com/projects/{args.project_number}/"
-                       f"locations/global/workloadIdentityPools/{a[0]}/attribute.aws_role/{a[1]}"))
+
+        def principal_set(session: pulumi.Output[str]) -> pulumi.Output[str]:
+            return pulumi.Output.all(self.pool.workload_identity_pool_id, session).apply(
+                lambda a: (f"principalSet://iam.googleapis.com/projects/{args.project_number}/"
+                           f"locations/global/workloadIdentityPools/{a[0]}/"
+                           f"attribute.aws_role/{a[1]}"))
+
         self.impersonation = gcp.serviceaccount.IAMMember(
             f"{name}-writer-impersonation", service_account_id=args.writer_service_account,
-            role=WORKLOAD_IDENTITY_USER, member=member, opts=child)
+            role=WORKLOAD_IDENTITY_USER, member=principal_set(session_arn), opts=child)
+        # One binding per read-only role, on the reader service account only.
+        self.reader_impersonations = {
+            key: gcp.serviceaccount.IAMMember(
+                f"{name}-{key}-impersonation", service_account_id=args.reader_service_account,
+                role=WORKLOAD_IDENTITY_USER, member=principal_set(session), opts=child)
+            for key, session in reader_sessions.items()
+        }
         self.audience = pulumi.Output.all(self.pool.workload_identity_pool_id,
                                           self.provider.workload_identity_pool_provider_id).apply(
             lambda a: (f"//iam.googleapis.com/projects/{args.project_number}/locations/global/"
                        f"workloadIdentityPools/{a[0]}/providers/{a[1]}"))
-        # The job's external-account credential configuration (google-auth reads it with
-        # ``google.auth.load_credentials_from_dict``). It holds no secret: the AWS credentials
-        # come from the Lambda environment at run time.
         self.credential_config = pulumi.Output.all(self.audience, args.writer_email).apply(
-            lambda a: json.dumps({
-                "type": "external_account",
-                "audience": a[0],
-                "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-                "token_url": "https://sts.googleapis.com/v1/token",
-                "service_account_impersonation_url":
-                    "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/"
-                    f"{a[1]}:generateAccessToken",
-                "credential_source": {
-                    "environment_id": "aws1",
-                    # google-auth fills {region} from AWS_REGION, which Lambda sets.
-                    "regional_cred_verification_url":
-                        "https://sts.{region}.amazonaws.com"
-                        "?Action=GetCallerIdentity&Version=2011-06-15",
-                },
-            }, sort_keys=True))
+            lambda a: credential_config(a[0], a[1]))
+        self.reader_credential_config = (
+            pulumi.Output.all(self.audience, args.reader_email).apply(
+                lambda a: credential_config(a[0], a[1]))
+            if reader_sessions else None)
         self.register_outputs({"audience": self.audience,
-                               "credential_config": self.credential_config})
+                               "credential_config": self.credential_config,
+                               "reader_credential_config": self.reader_credential_config})

@@ -7,10 +7,15 @@ One Cloud Run job per data class, each with its arguments baked in (``--data-cla
 ``run.jobs.runWithOverrides``). ``--if-missing`` makes the standby a no-op whenever the primary
 already stored a complete backup of that class in the current window.
 
-The standby writes to the clouds it can reach without AWS: GCS (its own service account) and
-Azure. It gets no S3 bucket and no AWS KMS key, so in an AWS outage it still encrypts to the
-offline recovery key alone (the manifest's ``encryption.kms_key_arn`` is empty, the job warns)
-and stores the copy outside AWS.
+The standby writes to the clouds it can reach without AWS: GCS (as its own service account,
+through the Cloud Run metadata server) and Azure. For Azure it signs in as the Azure writer
+identity with a Google-signed ID token of its own service account (``VO2DR_AZURE_ASSERTION=gcp``
+in ``vo2dr.stores.credentials``; the writer identity has a federated credential with issuer
+``https://accounts.google.com`` and subject = this service account's unique id, declared by
+``infra.runtime`` through ``ContainerAccess.trust_google_service_account``), never with an
+AWS-issued token: AWS is exactly what may be down. It gets no S3 bucket and no AWS KMS key, so
+in an AWS outage it still encrypts to the offline recovery key alone (the manifest's
+``encryption.kms_key_arn`` is empty, the job warns) and stores the copy outside AWS.
 
 Identities, each with the minimum roles:
 - the job's service account: create objects and read/list manifests in the backup bucket

@@ -13,7 +13,7 @@ import pytest
 
 from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
-from infra.azure.access import WRITER_DATA_ACTIONS
+from infra.azure.access import MAX_FEDERATED_CREDENTIALS, WRITER_DATA_ACTIONS
 from infra.azure.immutability_lock import LOCK_TYPE
 
 STACKS = ("staging", "production")
@@ -234,17 +234,64 @@ def test_every_role_assignment_is_scoped_to_the_container_or_the_key(run):
     assert "/blobServices/default/containers/" in container
 
 
-def test_aws_writer_role_signs_in_as_the_writer_without_a_secret(run):
+def federations(graph: Graph) -> dict[str, set[tuple[str, str]]]:
+    """Identity ("writer"/"reader") -> the (issuer, subject) pairs it trusts."""
+    names = {identity(graph, f"access-{k}").outputs["name"]: k for k in ("writer", "reader")}
+    out: dict[str, set[tuple[str, str]]] = {"writer": set(), "reader": set()}
+    for cred in graph.of_type(FEDERATED):
+        c = cred.inputs
+        assert c["audiences"] == ["api://AzureADTokenExchange"], cred.name
+        out[names[c["resourceName"]]].add((c["issuer"], c["subject"]))
+    return out
+
+
+def test_each_identity_trusts_exactly_its_roles_without_a_secret(run):
     graph, _ = run
-    [cred] = graph.of_type(FEDERATED)
-    c = cred.inputs
-    assert c["resourceName"] == identity(graph, "access-writer").outputs["name"]
-    assert c["subject"] == graph.outputs["awsBackupWriterRoleArn"]
-    assert c["audiences"] == ["api://AzureADTokenExchange"]
-    assert re.fullmatch(r"https://[0-9a-f-]{36}\.tokens\.sts\.global\.api\.aws", c["issuer"])
+    o = graph.outputs
+    [aws_issuer] = {c.inputs["issuer"] for c in graph.of_type(FEDERATED)
+                    if "amazonaws" in c.inputs["issuer"] or c.inputs["issuer"].endswith(".aws")}
+    assert re.fullmatch(r"https://[0-9a-f-]{36}\.tokens\.sts\.global\.api\.aws", aws_issuer)
+    standby_sa = graph.one("gcp:serviceaccount/account:Account", "standby-job-sa")
+    assert standby_sa.outputs["uniqueId"].isdigit()
+    # Writer identity (create-only role): the AWS backup writer role, and the Cloud Run
+    # standby's service account through Google-signed ID tokens (AWS may be down).
+    # Reader identity (Storage Blob Data Reader): the AWS monitor (status) and restore reader
+    # (drill) roles. Subjects are the role ARNs, the `sub` of AWS outbound identity tokens.
+    assert federations(graph) == {
+        "writer": {(aws_issuer, o["awsBackupWriterRoleArn"]),
+                   ("https://accounts.google.com", standby_sa.outputs["uniqueId"])},
+        "reader": {(aws_issuer, o["awsMonitorRoleArn"]),
+                   (aws_issuer, o["awsRestoreReaderRoleArn"])},
+    }
     # No client secret or certificate credential of any kind.
     assert not [r for r in graph.resources if is_azure(r) and re.search(
         r"(secret|certificate|password|listStorageAccountKeys)", r.type, re.I)]
+
+
+def test_federated_credentials_are_within_entra_limits_and_created_one_at_a_time(run):
+    """Entra allows at most 20 per identity and refuses concurrent writes on one identity."""
+    graph, _ = run
+    by_identity: dict[str, list[Resource]] = {}
+    for cred in graph.of_type(FEDERATED):
+        by_identity.setdefault(cred.inputs["resourceName"], []).append(cred)
+    assert len(by_identity) == 2
+    for creds in by_identity.values():
+        assert len(creds) <= MAX_FEDERATED_CREDENTIALS == 20
+        assert len({c.inputs["federatedIdentityCredentialResourceName"] for c in creds}) == len(
+            creds)
+        urns = {c.urn for c in creds}
+        # A chain: every credential but the first waits for exactly one other of its identity.
+        waits = [len(urns & set(c.dependencies)) for c in creds]
+        assert sorted(waits) == [0] + [1] * (len(creds) - 1), waits
+
+
+def test_a_twenty_first_federated_credential_is_refused():
+    from infra.azure.access import ContainerAccess
+
+    access = ContainerAccess.__new__(ContainerAccess)
+    access._credential_count = {"writer": MAX_FEDERATED_CREDENTIALS, "reader": 0}
+    with pytest.raises(ValueError, match="more than 20 federated credentials"):
+        access.trust_google_service_account("one-too-many", "123")
 
 
 def test_exports_for_the_job(run):

@@ -174,7 +174,11 @@ def test_no_gcp_grant_is_broader_than_the_bucket_key_or_writer(run):
         role = r.inputs["role"]
         assert role not in FORBIDDEN_ROLES and "admin" not in role.lower(), role
     writer = graph.one(ACCOUNT, "gcs-access-writer").outputs["name"]
-    assert {r.inputs["serviceAccountId"] for r in ours(graph, SA_MEMBER)} == {writer}
+    reader = graph.one(ACCOUNT, "gcs-access-reader").outputs["name"]
+    # Service-account bindings exist only for federation (workloadIdentityUser), on the two
+    # store accounts: no token creator, no key admin, nothing on the project.
+    assert {r.inputs["serviceAccountId"] for r in ours(graph, SA_MEMBER)} == {writer, reader}
+    assert {r.inputs["role"] for r in ours(graph, SA_MEMBER)} == {"roles/iam.workloadIdentityUser"}
 
 
 def test_no_service_account_or_hmac_keys(run):
@@ -186,25 +190,50 @@ def test_no_service_account_or_hmac_keys(run):
 
 # ---- keyless federation from AWS -----------------------------------------------------------
 
-def test_only_the_aws_backup_writer_role_can_act_as_the_writer(run):
+def sessions(graph: Graph, cfg: config.StackConfig) -> dict[str, str]:
+    """The session-independent ARN each AWS job role presents to Google."""
+    out = {k: assumed_role_arn(graph.outputs[o]) for k, o in (
+        ("writer", "awsBackupWriterRoleArn"), ("monitor", "awsMonitorRoleArn"),
+        ("reader", "awsRestoreReaderRoleArn"))}
+    assert out["writer"] == (
+        f"arn:aws:sts::{cfg.aws.account_id}:assumed-role/{cfg.name('backup-writer')}")
+    return out
+
+
+def test_the_pool_admits_exactly_the_three_job_roles(run):
     graph, cfg = run
-    role_arn = graph.outputs["awsBackupWriterRoleArn"]
-    session = assumed_role_arn(role_arn)
-    assert session == f"arn:aws:sts::{cfg.aws.account_id}:assumed-role/{cfg.name('backup-writer')}"
+    s = sessions(graph, cfg)
     provider = graph.one(PROVIDER).inputs
     assert provider["aws"] == {"accountId": cfg.aws.account_id}
-    assert provider["attributeCondition"] == f"attribute.aws_role == '{session}'"
+    # A CEL list of literal ARNs: no other role or user of the account passes the pool.
+    condition = provider["attributeCondition"]
+    m = re.fullmatch(r"attribute\.aws_role in \[(.*)\]", condition)
+    assert m, condition
+    admitted = re.findall(r"'([^']*)'", m[1])
+    assert len(admitted) == m[1].count(",") + 1  # nothing in the list but quoted literals
+    assert sorted(admitted) == sorted(s.values())
     assert provider["attributeMapping"]["google.subject"] == "assertion.arn"
-    pool = graph.one(POOL)
-    assert provider["workloadIdentityPoolId"] == pool.inputs["workloadIdentityPoolId"]
-    [binding] = ours(graph, SA_MEMBER)
-    assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
-    assert binding.inputs["member"] == (
-        f"principalSet://iam.googleapis.com/projects/{cfg.gcp.project_number}/locations/global/"
-        f"workloadIdentityPools/{pool.inputs['workloadIdentityPoolId']}/attribute.aws_role/"
-        f"{session}")
-    writer = graph.one(ACCOUNT, "gcs-access-writer")
-    assert binding.inputs["serviceAccountId"] == writer.outputs["name"]
+    assert provider["workloadIdentityPoolId"] == graph.one(POOL).inputs["workloadIdentityPoolId"]
+
+
+def test_writer_role_acts_only_as_the_writer_and_read_roles_only_as_the_reader(run):
+    graph, cfg = run
+    s = sessions(graph, cfg)
+    pool = graph.one(POOL).inputs["workloadIdentityPoolId"]
+    prefix = (f"principalSet://iam.googleapis.com/projects/{cfg.gcp.project_number}/locations/"
+              f"global/workloadIdentityPools/{pool}/attribute.aws_role/")
+    writer = graph.one(ACCOUNT, "gcs-access-writer").outputs["name"]
+    reader = graph.one(ACCOUNT, "gcs-access-reader").outputs["name"]
+    bindings = {(b.inputs["member"], b.inputs["serviceAccountId"])
+                for b in ours(graph, SA_MEMBER)
+                if b.inputs["role"] == "roles/iam.workloadIdentityUser"}
+    assert bindings == {(prefix + s["writer"], writer), (prefix + s["monitor"], reader),
+                        (prefix + s["reader"], reader)}
+    # The reader service account can view and list only: neither the monitor (status) nor the
+    # restore reader (drill) role gains create or delete through federation.
+    reader_member = graph.one(ACCOUNT, "gcs-access-reader").outputs["member"]
+    assert {g.inputs["role"] for g in graph.of_type(BUCKET_MEMBER)
+            if g.inputs["member"] == reader_member} == {"roles/storage.objectViewer"}
 
 
 def test_exports_for_the_job(run):
@@ -222,6 +251,12 @@ def test_exports_for_the_job(run):
     # The job accepts exactly this output as VO2DR_GCS_CREDENTIAL_CONFIG and acts as the writer.
     federated = gcs_credentials(o["gcsCredentialConfig"], env={})
     assert federated.service_account_email == o["gcsWriterServiceAccount"]
+    # The status and drill functions' config: the same pool, acting as the reader.
+    reader = json.loads(o["gcsReaderCredentialConfig"])
+    assert {k: v for k, v in reader.items() if k != "service_account_impersonation_url"} == {
+        k: v for k, v in creds.items() if k != "service_account_impersonation_url"}
+    assert gcs_credentials(o["gcsReaderCredentialConfig"], env={}).service_account_email == (
+        o["gcsReaderServiceAccount"])
 
 
 def test_assumed_role_arn_drops_the_role_path_and_rejects_non_roles():
@@ -237,7 +272,11 @@ def test_disabling_gcp_removes_exactly_the_gcp_resources():
     full = run_program("staging")
     off = run_program("staging", {"vo2max-dr:clouds.gcp.enabled": False})
     assert not [r for r in off.resources if is_gcp(r)]
+    # Besides the GCP resources, only Azure's trust in the standby's service account goes.
+    standby_trust = ("azure-native:managedidentity:FederatedIdentityCredential",
+                     "vo2dr-staging-azure-access-writer-gcp-standby")
+    assert standby_trust in {(r.type, r.name) for r in full.resources}
     assert {(r.type, r.name) for r in off.resources} == {
-        (r.type, r.name) for r in full.resources if not is_gcp(r)}
+        (r.type, r.name) for r in full.resources if not is_gcp(r)} - {standby_trust}
     assert not [k for k in off.outputs if k.startswith("gcs")]
     assert "azureContainerUrl" in off.outputs

@@ -31,6 +31,17 @@ POLICY_FIELDS: dict[tuple[str, str], str] = {
 }
 
 
+# The one grant on "*" a job role may hold (infra/aws/access.py), in this exact form.
+ENTRA_TOKEN_STATEMENT = {
+    "Sid": "WebIdentityTokenForEntraOnly", "Effect": "Allow",
+    "Action": ["sts:GetWebIdentityToken"], "Resource": "*",
+    "Condition": {
+        "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": ["api://AzureADTokenExchange"]},
+        "Null": {"sts:IdentityTokenAudience": "false"},
+        "StringEquals": {"sts:SigningAlgorithm": "RS256"},
+        "NumericLessThanEquals": {"sts:DurationSeconds": 300}}}
+
+
 @pytest.fixture(scope="module")
 def graphs() -> dict[str, Graph]:
     return {stack: run_program(stack) for stack in STACKS}
@@ -118,22 +129,22 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     assert resources("backup-writer", "s3:PutObject") == {f"{bucket}/{prefix}*"}
     assert resources("backup-writer", "kms:GenerateDataKey") == {key}
     assert resources("backup-writer", "kms:DescribeKey") == {key}
-    (token,) = [s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
-                if "sts:GetWebIdentityToken" in s["Action"]]
-    assert token["Action"] == ["sts:GetWebIdentityToken"] and token["Resource"] == "*"
-    assert token["Condition"] == {
-        "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": ["api://AzureADTokenExchange"]},
-        "Null": {"sts:IdentityTokenAudience": "false"},
-        "StringEquals": {"sts:SigningAlgorithm": "RS256"},
-        "NumericLessThanEquals": {"sts:DurationSeconds": 300}}
+    # All three roles sign in to the Azure copy (the writer as the writer identity, the reader
+    # and the monitor as the reader identity) with the same token grant, in exactly this form.
+    for role in ("backup-writer", "restore-reader", "monitor"):
+        (token,) = [s for s in policies[f"vo2dr-{stack}-{role}"]["Statement"]
+                    if "sts:GetWebIdentityToken" in s["Action"]]
+        assert token == ENTRA_TOKEN_STATEMENT, role
     writer_decrypt = [s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
                       if "kms:Decrypt" in s["Action"]]
     assert writer_decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
-    # Reader: gets, lists and decrypts, never writes.
+    # Reader: gets, lists and decrypts, never writes (plus Entra-only tokens).
     assert actions("restore-reader") == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket",
-                                         "kms:Decrypt", "kms:DescribeKey"}
-    # Monitor: lists, and reads manifests only.
-    assert actions("monitor") == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+                                         "kms:Decrypt", "kms:DescribeKey",
+                                         "sts:GetWebIdentityToken"}
+    # Monitor: lists, and reads manifests only (plus Entra-only tokens).
+    assert actions("monitor") == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt",
+                                  "sts:GetWebIdentityToken"}
     assert resources("monitor", "s3:GetObject") == {f"{bucket}/{prefix}*.manifest.json"}
     for role in ("backup-writer", "restore-reader", "monitor"):
         assert not any(a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:Bypass",
@@ -143,10 +154,11 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
 def test_no_web_identity_tokens_without_the_azure_copy() -> None:
     g = run_program("staging", {"vo2max-dr:clouds.azure.enabled": False})
     store = {r.urn for r in g.of_type("vo2dr:aws:JobPermissions")}
-    writer = next(json.loads(r.inputs["policy"])
-                  for r in g.of_type("aws:iam/rolePolicy:RolePolicy")
-                  if r.parent in store and r.inputs["role"].endswith("backup-writer"))
-    assert not any(a.startswith("sts:") for s in writer["Statement"] for a in s["Action"])
+    policies = [json.loads(r.inputs["policy"]) for r in g.of_type("aws:iam/rolePolicy:RolePolicy")
+                if r.parent in store]
+    assert len(policies) == 3
+    for policy in policies:
+        assert not any(a.startswith("sts:") for s in policy["Statement"] for a in s["Action"])
 
 
 # ---- the checker catches what it should -------------------------------------------------------

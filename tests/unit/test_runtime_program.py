@@ -374,6 +374,64 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
     assert "VO2DR_ALERT_WEBHOOK" not in status_env
 
 
+def test_each_function_signs_in_to_gcs_and_azure_as_its_own_identity(g, settings):
+    """Backup as the writer service account / identity; status (monitor role) and drill
+    (restore reader role) as the reader ones, so they can list and read GCS and Azure, never
+    write there."""
+    o = g.outputs
+    tenant = settings[f"{NS}:clouds"]["azure"]["tenantId"]
+    expected = {
+        "backup": (o["gcsCredentialConfig"], o["azureWriterClientId"]),
+        "status": (o["gcsReaderCredentialConfig"], o["azureReaderClientId"]),
+        "drill": (o["gcsReaderCredentialConfig"], o["azureReaderClientId"]),
+    }
+    for job, (gcs_config, client_id) in expected.items():
+        env = function_env(g, job)
+        assert env["VO2DR_GCS_CREDENTIAL_CONFIG"] == gcs_config, job
+        assert (env["VO2DR_AZURE_TENANT_ID"], env["VO2DR_AZURE_CLIENT_ID"]) == (
+            tenant, client_id), job
+        assert "VO2DR_AZURE_ASSERTION" not in env, job  # AWS tokens, the default
+        assert env["VO2DR_GCS_BUCKET"] and env["VO2DR_AZURE_CONTAINER_URL"], job
+    impersonates = {job: json.loads(function_env(g, job)["VO2DR_GCS_CREDENTIAL_CONFIG"])[
+        "service_account_impersonation_url"] for job in expected}
+    assert o["gcsWriterServiceAccount"] in impersonates["backup"]
+    for job in ("status", "drill"):
+        assert o["gcsReaderServiceAccount"] in impersonates[job], job
+        assert o["gcsWriterServiceAccount"] not in impersonates[job], job
+
+
+def test_the_standby_signs_in_to_azure_with_its_google_identity(g, settings):
+    """AWS may be down when the standby runs, so its Azure sign-in must not depend on AWS: a
+    Google ID token of its own service account, trusted by the Azure writer identity."""
+    tenant = settings[f"{NS}:clouds"]["azure"]["tenantId"]
+    for job in g.of_type(RUN_JOB):
+        [container] = job.inputs["template"]["template"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["envs"]}
+        assert env["VO2DR_AZURE_CONTAINER_URL"] == g.outputs["azureContainerUrl"]
+        assert env["VO2DR_AZURE_TENANT_ID"] == tenant
+        assert env["VO2DR_AZURE_CLIENT_ID"] == g.outputs["azureWriterClientId"]
+        assert env["VO2DR_AZURE_ASSERTION"] == "gcp"
+        assert "VO2DR_GCS_CREDENTIAL_CONFIG" not in env  # GCS through its own service account
+    sa = g.one("gcp:serviceaccount/account:Account", "standby-job-sa")
+    writer = g.one("azure-native:managedidentity:UserAssignedIdentity", "access-writer")
+    [trust] = [c for c in g.of_type("azure-native:managedidentity:FederatedIdentityCredential")
+               if c.inputs["issuer"] == "https://accounts.google.com"]
+    assert trust.inputs["subject"] == sa.outputs["uniqueId"]
+    assert trust.inputs["resourceName"] == writer.outputs["name"]
+    assert trust.inputs["audiences"] == ["api://AzureADTokenExchange"]
+
+
+def test_without_azure_the_standby_gets_no_azure_settings():
+    g = run_program("staging", {f"{NS}:clouds.azure.enabled": False})
+    for job in g.of_type(RUN_JOB):
+        [container] = job.inputs["template"]["template"]["containers"]
+        assert not [e for e in container["envs"] if "AZURE" in e["name"]]
+    for job in ("status", "drill"):
+        env = function_env(g, job)
+        assert not [k for k in env if "AZURE" in k], job
+        assert env["VO2DR_GCS_CREDENTIAL_CONFIG"] == g.outputs["gcsReaderCredentialConfig"]
+
+
 def stack_env(settings: dict[str, Any]) -> str:
     return settings[f"{NS}:environment"]
 

@@ -1,14 +1,20 @@
 """Which credential the GCS and Azure stores sign in with (vo2dr.stores.credentials), the AWS
-web identity token callback behind the Azure one, and that no credential value reaches a log.
+web identity token callback and the Google metadata-server ID token callback behind the Azure
+one, and that no credential value reaches a log.
 
 No cloud is called: google-auth's AWS credentials are built but never refreshed, the STS client
-is a real botocore client under botocore's Stubber, and the Azure credential fails inside our
+is a real botocore client under botocore's Stubber, the metadata server is a real local HTTP
+server standing in for metadata.google.internal, and the Azure credential fails inside our
 callback before any request leaves the process."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import google.auth.aws
 import pytest
@@ -23,6 +29,7 @@ from vo2dr.stores.credentials import (
     ENTRA_AUDIENCE,
     aws_web_identity_token_func,
     azure_credential,
+    gcp_identity_token_func,
     gcs_credentials,
     make_sts_client,
 )
@@ -212,6 +219,144 @@ def test_a_denied_token_reaches_the_store_as_access_denied(lambda_env):
                            credential=cred, retry_total=0)
     with stub, pytest.raises(AccessDenied, match="OutboundWebIdentityFederationDisabled"):
         store.stat("database/staging/x.manifest.json")
+
+
+# ---- the Google ID token callback (the Cloud Run standby) ----------------------------------------
+
+GOOGLE_JWT = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20ifQ.c2ln"
+IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
+
+
+class FakeMetadataServer:
+    """A real HTTP server on 127.0.0.1 answering like the GCE/Cloud Run metadata server: it
+    refuses requests without ``Metadata-Flavor: Google`` (as the real one does) and records
+    every request it serves."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
+        self.tokens = [GOOGLE_JWT, GOOGLE_JWT + "2"]
+        self.status = 200
+        self.flavor = "Google"
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                outer.requests.append((url.path, urllib.parse.parse_qs(url.query),
+                                       dict(self.headers)))
+                if self.headers.get("Metadata-Flavor") != "Google":
+                    self.send_response(403)
+                    body = b"Missing Metadata-Flavor:Google header."
+                elif url.path != IDENTITY_PATH or outer.status != 200:
+                    self.send_response(404 if url.path != IDENTITY_PATH else outer.status)
+                    body = b"not found"
+                else:
+                    self.send_response(200)
+                    body = outer.tokens.pop(0).encode()
+                self.send_header("Metadata-Flavor", outer.flavor)
+                self.send_header("Content-Type", "application/text")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeMetadataServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def metadata() -> Iterator[FakeMetadataServer]:
+    with FakeMetadataServer() as server:
+        yield server
+
+
+def test_gcp_callback_fetches_a_fresh_google_id_token_for_entra(metadata):
+    fetch = gcp_identity_token_func(env={"GCE_METADATA_HOST": metadata.host})
+    assert fetch() == GOOGLE_JWT
+    assert fetch() == GOOGLE_JWT + "2"  # a fresh token each time azure-identity asks
+    assert len(metadata.requests) == 2
+    for path, query, headers in metadata.requests:
+        assert path == IDENTITY_PATH
+        assert query == {"audience": [ENTRA_AUDIENCE]}
+        assert headers["Metadata-Flavor"] == "Google"
+
+
+def test_gcp_assertion_is_chosen_by_vo2dr_azure_assertion(metadata):
+    env = {"VO2DR_AZURE_ASSERTION": "gcp", "GCE_METADATA_HOST": metadata.host}
+    cred = azure_credential(TENANT, CLIENT, env=env)
+    assert isinstance(cred, ClientAssertionCredential)
+    # azure-identity calls this for each Entra token; it asks the metadata server, not AWS.
+    assert cred._func() == GOOGLE_JWT
+    assert [p for p, _, _ in metadata.requests] == [IDENTITY_PATH]
+    # Without the switch the same settings use AWS tokens (the Lambdas).
+    sts, stub = stubbed_sts()
+    stub.add_response("get_web_identity_token", {"WebIdentityToken": JWT}, EXPECTED_STS_CALL)
+    aws = azure_credential(TENANT, CLIENT, env={"GCE_METADATA_HOST": metadata.host},
+                           sts_client=sts)
+    with stub:
+        assert aws._func() == JWT
+    assert len(metadata.requests) == 1
+
+
+def test_an_unknown_assertion_source_is_a_config_error():
+    with pytest.raises(ConfigError, match="VO2DR_AZURE_ASSERTION"):
+        azure_credential(TENANT, CLIENT, env={"VO2DR_AZURE_ASSERTION": "gpc"})
+
+
+@pytest.mark.parametrize(("setup", "expected"), [
+    ({"status": 404}, "HTTP 404"),
+    ({"status": 500}, "HTTP 500"),
+    ({"flavor": "Other"}, "not a Google metadata server"),
+    ({"tokens": ["<html>captive portal</html>"]}, "returned no JWT"),
+])
+def test_gcp_callback_failure_is_an_authentication_error(metadata, setup, expected):
+    for attr, value in setup.items():
+        setattr(metadata, attr, value)
+    with pytest.raises(ClientAuthenticationError, match=expected) as err:
+        gcp_identity_token_func(env={"GCE_METADATA_HOST": metadata.host})()
+    assert "\n" not in err.value.message and GOOGLE_JWT not in err.value.message
+
+
+def test_gcp_callback_with_no_metadata_server_names_the_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    host = f"127.0.0.1:{server.server_address[1]}"
+    server.server_close()  # nothing listens there any more
+    with pytest.raises(ClientAuthenticationError, match=f"{host} unreachable"):
+        gcp_identity_token_func(env={"GCE_METADATA_HOST": host})()
+
+
+def test_a_failed_google_token_reaches_the_store_as_access_denied(lambda_env, metadata):
+    """Through the real azure-identity and blob client: the callback fails before any request
+    leaves for Entra ID, and the store reports AccessDenied with the cause."""
+    from vo2dr.stores.azure_blob import AzureBlobStore
+
+    metadata.status = 404
+    cred = azure_credential(TENANT, CLIENT, env={**lambda_env, "VO2DR_AZURE_ASSERTION": "gcp",
+                                                 "GCE_METADATA_HOST": metadata.host})
+    store = AzureBlobStore("https://vo2drstaging.blob.core.windows.net/backups",
+                           credential=cred, retry_total=0)
+    with pytest.raises(AccessDenied, match="metadata server ID token"):
+        store.stat("database/staging/x.manifest.json")
+
+
+def test_no_google_token_is_ever_logged(metadata, caplog):
+    caplog.set_level(logging.DEBUG)
+    cred = azure_credential(TENANT, CLIENT, env={"VO2DR_AZURE_ASSERTION": "gcp",
+                                                 "GCE_METADATA_HOST": metadata.host})
+    assert cred._func() == GOOGLE_JWT
+    assert "federation from GCP" in caplog.text
+    assert GOOGLE_JWT not in caplog.text + repr(cred)
 
 
 # ---- nothing secret is logged ------------------------------------------------------------------

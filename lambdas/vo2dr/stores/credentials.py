@@ -13,11 +13,18 @@ GCS, in order:
 Azure, in order:
 1. ``AZURE_STORAGE_CONNECTION_STRING`` set (Azurite): the store uses it, no Entra credential.
 2. ``VO2DR_AZURE_TENANT_ID`` and ``VO2DR_AZURE_CLIENT_ID`` set (Pulumi outputs ``azureTenantId``
-   and ``azureWriterClientId``): ``ClientAssertionCredential`` whose assertion is a JWT from
-   AWS IAM outbound identity federation (``sts:GetWebIdentityToken``, audience
-   ``api://AzureADTokenExchange``, regional STS endpoint). Entra ID trusts it through the
-   writer identity's federated credential (issuer = the account's token issuer, subject = the
-   writer role ARN, which is the token's ``sub``).
+   and ``azureWriterClientId`` or ``azureReaderClientId``): ``ClientAssertionCredential``
+   whose assertion is a JWT from AWS IAM outbound identity federation
+   (``sts:GetWebIdentityToken``, audience ``api://AzureADTokenExchange``, regional STS
+   endpoint). Entra ID trusts it through the
+   identity's federated credential (issuer = the account's token issuer, subject = the role
+   ARN, which is the token's ``sub``): the backup writer role as the writer identity, the
+   monitor and restore reader roles as the reader identity.
+   With ``VO2DR_AZURE_ASSERTION=gcp`` (the Cloud Run standby, which must work while AWS is
+   down) the assertion is instead a Google-signed ID token of the job's own service account,
+   from the metadata server (``.../service-accounts/default/identity?audience=...``); Entra ID
+   trusts it through the writer identity's federated credential (issuer
+   ``https://accounts.google.com``, subject = the service account's unique id).
 3. Otherwise ``DefaultAzureCredential`` (managed identity, ``AZURE_*`` environment, CLI login).
 
 The job's own names are ``VO2DR_*``, not ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``: those would
@@ -32,6 +39,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,6 +64,13 @@ ENTRA_AUDIENCE = "api://AzureADTokenExchange"
 # IAM policy caps sts:DurationSeconds at this value, so it must be sent explicitly.
 JWT_ALGORITHM = "RS256"
 JWT_LIFETIME_SECONDS = 300
+# Where the Azure assertion comes from (VO2DR_AZURE_ASSERTION): AWS outbound identity
+# federation (the Lambdas, the default) or the Google metadata server (the Cloud Run standby).
+ASSERTION_SOURCES = ("aws", "gcp")
+# The metadata server (google-auth's GCE_METADATA_HOST overrides the host, as for ADC).
+GCE_METADATA_HOST = "metadata.google.internal"
+METADATA_IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
+METADATA_TIMEOUT_SECONDS = 10
 
 
 # ---- Google Cloud Storage ------------------------------------------------------------------
@@ -142,10 +159,18 @@ def azure_credential(tenant_id: str = "", client_id: str = "",
     if tenant_id:
         from azure.identity import ClientAssertionCredential
 
-        log.info("azure: workload identity federation from AWS as client %s", client_id)
-        return ClientAssertionCredential(
-            tenant_id=tenant_id, client_id=client_id,
-            func=aws_web_identity_token_func(sts_client=sts_client, env=env))
+        source = env.get("VO2DR_AZURE_ASSERTION") or "aws"
+        if source not in ASSERTION_SOURCES:
+            raise ConfigError(f"VO2DR_AZURE_ASSERTION is {source!r}: use 'aws' (Lambda, the "
+                              "default) or 'gcp' (the Cloud Run standby)")
+        if source == "gcp":
+            log.info("azure: workload identity federation from GCP (metadata server ID token) "
+                     "as client %s", client_id)
+            func = gcp_identity_token_func(env=env)
+        else:
+            log.info("azure: workload identity federation from AWS as client %s", client_id)
+            func = aws_web_identity_token_func(sts_client=sts_client, env=env)
+        return ClientAssertionCredential(tenant_id=tenant_id, client_id=client_id, func=func)
     from azure.identity import DefaultAzureCredential
 
     log.debug("azure: DefaultAzureCredential")
@@ -183,6 +208,46 @@ def aws_web_identity_token_func(audience: str = ENTRA_AUDIENCE, *, sts_client: A
         log.debug("azure: fetched an AWS web identity token for %s (valid %s s)", audience,
                   JWT_LIFETIME_SECONDS)
         return str(token)
+
+    return fetch
+
+
+def gcp_identity_token_func(audience: str = ENTRA_AUDIENCE, *,
+                            env: Mapping[str, str] | None = None) -> Callable[[], str]:
+    """A callable returning a fresh Google-signed ID token of the job's service account for
+    ``audience`` on each call, from the metadata server (Cloud Run, GCE). Its ``iss`` is
+    ``https://accounts.google.com`` and its ``sub`` the service account's unique id, which the
+    Azure writer identity's federated credential names. Failures raise azure-core's
+    ``ClientAuthenticationError`` with a one-line cause, never the token."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    env = os.environ if env is None else env
+    host = env.get("GCE_METADATA_HOST") or GCE_METADATA_HOST
+    url = (f"http://{host}{METADATA_IDENTITY_PATH}?"
+           + urllib.parse.urlencode({"audience": audience}))
+
+    def fetch() -> str:
+        what = f"metadata server ID token for {audience}"
+        request = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})
+        try:
+            # A plain-HTTP link-local service by design; the URL is fixed above.
+            with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_SECONDS) as resp:  # noqa: S310
+                flavor = resp.headers.get("Metadata-Flavor")
+                token = resp.read().decode("ascii", "replace").strip()
+        except urllib.error.HTTPError as exc:
+            raise ClientAuthenticationError(
+                message=f"{what} failed: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientAuthenticationError(
+                message=f"{what} failed: {host} unreachable ({reason})") from None
+        if flavor != "Google":
+            raise ClientAuthenticationError(
+                message=f"{what} failed: {host} is not a Google metadata server")
+        if token.count(".") != 2 or any(c.isspace() for c in token):
+            raise ClientAuthenticationError(message=f"{what} returned no JWT")
+        log.debug("azure: fetched a Google ID token for %s", audience)
+        return token
 
     return fetch
 
