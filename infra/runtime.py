@@ -236,7 +236,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             azure.access.trust_google_service_account("standby", standby.job_sa.unique_id)
 
     # What a restore laptop sets (plus its own credentials and --target-url): no secret in it.
-    restore_env = {**{k: v for k, v in settings.items()},
+    # Having assumed the restore-reader role, it signs in to GCS and Azure as their readers.
+    restore_env = {**{k: v for k, v in settings.items()}, **reader_env,
                    "AWS_REGION": cfg.aws.region, "AWS_DEFAULT_REGION": cfg.aws.region}
     pulumi.export("lambdaFunctionNames", functions.function_names)
     pulumi.export("scheduleGroupName", job_schedules.group.name)

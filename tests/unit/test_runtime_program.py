@@ -644,6 +644,11 @@ def test_exports_for_operators(g, settings):
     assert restore["VO2DR_GCS_BUCKET"] == out["gcsBucketName"]
     assert restore["VO2DR_AZURE_CONTAINER_URL"] == out["azureContainerUrl"]
     assert restore["VO2DR_KMS_KEY_ID"] == key_arn(g)
+    # A laptop that assumed the restore-reader role reads GCS and Azure as their readers.
+    assert json.loads(restore["VO2DR_GCS_CREDENTIAL_CONFIG"]) == json.loads(
+        out["gcsReaderCredentialConfig"])
+    assert restore["VO2DR_AZURE_CLIENT_ID"] == out["azureReaderClientId"]
+    assert restore["VO2DR_AZURE_TENANT_ID"] == out["azureTenantId"]
     assert "restoreEnvironment" not in g.secret_outputs
     assert not any(v in json.dumps(restore) for v in TEST_SECRETS.values())
     # The functions' environment holds no secret value (the recovery key is a public key), so
