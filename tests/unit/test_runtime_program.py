@@ -676,13 +676,24 @@ def test_recovery_public_key_is_plain_config_so_the_environment_is_not_secret(g)
         f"vo2dr-{g.stack}-database-url"]
 
 
+def _fresh_private_key_pem() -> str:
+    """A real RSA private key, made for the test (never committed)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     (None, "vo2max-dr:recoveryPublicKey is not set"),
     ("not a key", "vo2max-dr:recoveryPublicKey is not usable"),
-    ("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
-     "never put the private key in config"),
+    ("private", "never put the private key in config"),
 ])
 def test_a_missing_or_bad_recovery_public_key_says_how_to_set_it(value, expected):
+    if value == "private":
+        value = _fresh_private_key_pem()
     with pytest.raises(ConfigError) as err:
         run_program("staging", {f"{NS}:recoveryPublicKey": value})
     assert expected in str(err.value)
