@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from vo2dr.catalog import build_catalog
-from vo2dr.exceptions import ConfigError, Vo2drError
+from vo2dr.exceptions import ConfigError, Vo2drError, one_line
 from vo2dr.restore import QuietReporter, Reporter, Target, drop_created_database, restore
 from vo2dr.settings import Settings
 from vo2dr.status import METRIC_NAMESPACE
@@ -79,7 +79,7 @@ def run_sanity(target: Target, queries: list[str] | tuple[str, ...]) -> list[dic
                 out.append({"query": q, "ok": ok, "result": None if row is None else row[0]})
             except psycopg.Error as exc:
                 out.append({"query": q, "ok": False,
-                            "error": str(exc).strip().splitlines()[0]})
+                            "error": one_line(exc)})
     return out
 
 

@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from vo2dr import pgtools
-from vo2dr.exceptions import ConfigError, DumpError
+from vo2dr.exceptions import ConfigError, DumpError, one_line
 from vo2dr.manifest import TableCount
 from vo2dr.strategy import DataClass
 
@@ -84,11 +84,6 @@ def filter_pattern(schema: str, name: str) -> str:
         raise ConfigError(f"cannot name table {schema}.{name} in a pg_dump filter: it contains a "
                           "line break")
     return '"{}"."{}"'.format(schema.replace('"', '""'), name.replace('"', '""'))
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -150,7 +145,7 @@ class Dump:
             conn = psycopg.connect(self.database_url, application_name=SNAPSHOT_APP,
                                    connect_timeout=15, keepalives=1, keepalives_idle=30)
         except psycopg.Error as exc:
-            raise DumpError(f"cannot connect to the database: {_one_line(exc)}") from exc
+            raise DumpError(f"cannot connect to the database: {one_line(exc)}") from exc
         self._conn = conn
         try:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -164,7 +159,7 @@ class Dump:
                 snapshot, database, server_version = cur.fetchone()
                 names, excluded = self._resolve_tables(cur)
         except psycopg.Error as exc:
-            raise DumpError(f"cannot open a snapshot: {_one_line(exc)}") from exc
+            raise DumpError(f"cannot open a snapshot: {one_line(exc)}") from exc
         self.info = DumpInfo(database=database, server_version=server_version,
                              pg_dump_version=pgtools.version("pg_dump"), snapshot=snapshot,
                              table_names=names, data_excluded=excluded)
@@ -301,12 +296,12 @@ class Dump:
         self._count_thread.join()
         if self._count_error is not None:
             raise DumpError(
-                f"counting rows in the snapshot failed: {_one_line(self._count_error)}"
+                f"counting rows in the snapshot failed: {one_line(self._count_error)}"
             ) from self._count_error
         try:
             self._conn.commit()
         except psycopg.Error as exc:
-            raise DumpError(f"the snapshot transaction failed: {_one_line(exc)}") from exc
+            raise DumpError(f"the snapshot transaction failed: {one_line(exc)}") from exc
 
     # -- teardown ------------------------------------------------------------------------------
 

@@ -2,6 +2,15 @@
 boundary (with ``raise ... from exc``) so callers never handle a botocore, google or azure error."""
 
 
+def one_line(error: BaseException | str, limit: int | None = None) -> str:
+    """The first line of an error's message (its type's name if it has none), for the one-line
+    messages users see; ``limit`` caps its length."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else (type(error).__name__ if isinstance(error, BaseException)
+                                   else "")
+    return text[:limit] if limit is not None else text
+
+
 class Vo2drError(Exception):
     """Base of every error this package raises on purpose. ``str(err)`` is a one-line cause."""
 

@@ -13,7 +13,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from vo2dr.exceptions import ConfigError, Vo2drError
+from vo2dr.exceptions import ConfigError, Vo2drError, one_line
 from vo2dr.logs import configure_json_logging
 from vo2dr.settings import Settings
 
@@ -102,7 +102,7 @@ def _secret_url(name: str, client: Any = None) -> str:
     try:
         value = client.get_secret_value(SecretId=name)["SecretString"]
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ConfigError(f"cannot read the secret {name}: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"cannot read the secret {name}: {one_line(exc)}") from exc
     return _url_from_secret(value, name)
 
 

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 
 import zstandard
 
-from vo2dr.exceptions import IntegrityError, ObjectExists, ObjectNotFound, Vo2drError
+from vo2dr.exceptions import IntegrityError, ObjectExists, ObjectNotFound, Vo2drError, one_line
 from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
 
 CHUNK_SIZE = 1024 * 1024
@@ -132,9 +132,8 @@ class PipelineResult:
             d.status == "verified" for d in self.destinations.values())
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:400]
+# Destination errors go into the summary and the manifest: keep them short.
+MAX_ERROR_CHARS = 400
 
 
 def _named(name: str, message: str) -> str:
@@ -299,12 +298,12 @@ def _outcome(name: str, f: _Feeder, key: str, size: int, sha256: str) -> Destina
     d = DestinationResult(name=name, key=key,
                           seconds=round((f.finished or time.monotonic()) - f.started, 3))
     if not f.done.is_set():
-        reason = _one_line(f.error) if f.error else "no reason"
+        reason = one_line(f.error, MAX_ERROR_CHARS) if f.error else "no reason"
         d.status, d.error = "failed", _named(name, f"upload did not finish ({reason})")
         return d
     if f.error is not None or f.result is None:
         d.status = "failed"
-        d.error = _named(name, _one_line(f.error) if f.error else "no result")
+        d.error = _named(name, one_line(f.error, MAX_ERROR_CHARS) if f.error else "no result")
         return d
     r = f.result
     d.bytes, d.sha256, d.store_checksum = r.size, r.sha256, r.checksum

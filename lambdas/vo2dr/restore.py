@@ -58,7 +58,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from vo2dr import pgtools
 from vo2dr.catalog import Catalog, CatalogEntry, build_catalog
-from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError
+from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError, one_line
 from vo2dr.manifest import Manifest
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
@@ -189,12 +189,7 @@ class Target:
                                    application_name=RESTORE_APP, connect_timeout=15, **kwargs)
         except psycopg.Error as exc:
             raise RestoreError(f"cannot connect to database {self.dbname!r}: "
-                               f"{_one_line(exc)}") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+                               f"{one_line(exc)}") from exc
 
 
 def database_exists(server: Target, dbname: str) -> bool:
@@ -255,7 +250,7 @@ def create_database(target: Target) -> None:
                 sql.Identifier(target.dbname)))
         except psycopg.Error as exc:
             raise RestoreError(f"cannot create database {target.dbname!r}: "
-                               f"{_one_line(exc)}") from exc
+                               f"{one_line(exc)}") from exc
 
 
 def drop_created_database(target: Target) -> None:
@@ -305,7 +300,7 @@ def _schema_entries(spool: Path) -> dict[int, _TocEntry]:
                           check=False)
     if proc.returncode != 0:
         raise RestoreError(f"pg_restore cannot read the archive's schema: "
-                           f"{_one_line(RuntimeError(proc.stderr))}")
+                           f"{one_line(proc.stderr)}")
     entries: dict[int, _TocEntry] = {}
     current: _TocEntry | None = None
     for line in proc.stdout.splitlines():
@@ -489,7 +484,7 @@ def promote(server: Target, restored: str, original: str, when: datetime,
                 conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                     ident(restored), ident(original)))
         except psycopg.Error as exc:
-            raise RestoreError(f"promote failed, nothing was renamed: {_one_line(exc)}") from exc
+            raise RestoreError(f"promote failed, nothing was renamed: {one_line(exc)}") from exc
         finally:
             now_names = {r[0] for r in conn.execute(
                 "SELECT datname FROM pg_database WHERE datname IN (%s, %s, %s)",

@@ -46,6 +46,7 @@ from vo2dr.exceptions import (
     ObjectNotFound,
     StoreError,
     TransientStoreError,
+    one_line,
 )
 from vo2dr.stores._common import UploadWindow, b64, check_metadata, iter_parts
 from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
@@ -120,8 +121,7 @@ class AzureBlobStore(BackupStore):
         code = str(getattr(code, "value", code))  # StorageErrorCode enum -> its wire name
         status = getattr(getattr(exc, "response", None), "status_code", 0) or \
             getattr(exc, "status_code", 0) or 0
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        text = f"{where}: {op} failed: {code or type(exc).__name__}: {first_line}"
+        text = f"{where}: {op} failed: {code or type(exc).__name__}: {one_line(exc)}"
         if code == "ContainerNotFound":
             return StoreError(f"azure container {self.container!r} does not exist: {text}",
                               store=self.name, key=key)
