@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -228,16 +228,21 @@ def _clean_env(mp: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         mp.setenv(k, v)
 
 
-def build_world(pg, recovery_keys, classes=("full",)) -> World:
+def build_world(pg, recovery_keys, classes=("full",), *,
+                seed: Callable[[str], None] = seed_database, prefix: str = "src",
+                strategy: dict | None = None) -> World:
+    """A fresh source database (``seed`` fills it from its URL), fresh buckets and KMS key, and
+    one backup of each of ``classes`` under ``strategy`` (default: STRATEGY)."""
     kms_arn = boto3.client("kms").create_key(Description="vo2dr recovery tests")[
         "KeyMetadata"]["Arn"]
     s3, gcs, azure = make_buckets(dict(os.environ))
-    source = new_database(pg)
-    seed_database(pg.url(source))
+    source = new_database(pg, prefix)
+    seed(pg.url(source))
     settings = Settings(database_url=pg.url(source), environment="staging", s3_bucket=s3,
                         gcs_bucket=gcs, azure_container_url=azure, kms_key_id=kms_arn,
                         recovery_public_key=recovery_keys[1].decode(),
-                        strategy_json=json.dumps(STRATEGY), drill_database_url=pg.url())
+                        strategy_json=json.dumps(strategy or STRATEGY),
+                        drill_database_url=pg.url())
     world = World(pg=pg, source_db=source, settings=settings,
                   recovery_private_pem=recovery_keys[0])
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)

@@ -11,20 +11,16 @@ tables and their rows, restores one table alone with ``--table``, and passes the
 from __future__ import annotations
 
 import json
-import os
 import re
-from datetime import UTC, datetime, timedelta
 
-import boto3
 import psycopg
 import pytest
 from vo2dr.cli import main
 from vo2dr.drill import run_drill
 from vo2dr.restore import restore
-from vo2dr.settings import Settings
 from vo2dr.verify import parse_toc_tables, toc_listing, verify_copy
 
-from .conftest import World, make_buckets, new_database, table_checksums, user_tables
+from .conftest import World, build_world, table_checksums, user_tables
 
 pytestmark = pytest.mark.integration
 
@@ -82,24 +78,17 @@ SEED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def prisma_world(pg, module_env, recovery_keys) -> World:
-    kms_arn = boto3.client("kms").create_key(Description="vo2dr class schema")[
-        "KeyMetadata"]["Arn"]
-    s3, gcs, azure = make_buckets(dict(os.environ))
-    source = new_database(pg, "prisma")
-    with psycopg.connect(pg.url(source), autocommit=True) as conn:
+def seed_prisma(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SCHEMA)
         for statement in SEED:
             conn.execute(statement)
-    settings = Settings(database_url=pg.url(source), environment="staging", s3_bucket=s3,
-                        gcs_bucket=gcs, azure_container_url=azure, kms_key_id=kms_arn,
-                        recovery_public_key=recovery_keys[1].decode(),
-                        strategy_json=json.dumps(STRATEGY), drill_database_url=pg.url())
-    world = World(pg=pg, source_db=source, settings=settings,
-                  recovery_private_pem=recovery_keys[0])
-    world.backup("critical", datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))
-    return world
+
+
+@pytest.fixture(scope="module")
+def prisma_world(pg, module_env, recovery_keys) -> World:
+    return build_world(pg, recovery_keys, ("critical",), seed=seed_prisma, prefix="prisma",
+                       strategy=STRATEGY)
 
 
 def test_the_archive_has_the_whole_schema_and_only_the_class_data(prisma_world, tmp_path):
