@@ -8,7 +8,6 @@ import hashlib
 import json
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -18,6 +17,8 @@ import zstandard
 from vo2dr import crypto, pgtools
 from vo2dr.settings import Settings
 from vo2dr.stores import open_stores
+
+from tests.buckets import Buckets, make_buckets
 
 CRITICAL = ["users", "training_protocols", "user_protocol_assignments", "vo2max_calculations",
             "session_metrics", "biomarker_measurements"]
@@ -129,35 +130,9 @@ def kms_key(cloud_env) -> str:
     return boto3.client("kms").create_key(Description="vo2dr test")["KeyMetadata"]["Arn"]
 
 
-@dataclass
-class Buckets:
-    s3: str
-    gcs: str
-    azure_url: str
-
-
-def make_buckets(azurite_port: int | None = None) -> Buckets:
-    from azure.storage.blob import BlobServiceClient
-    from vo2dr.stores.gcs import make_client
-
-    suffix = uuid.uuid4().hex[:10]
-    s3 = f"vo2dr-s3-{suffix}"
-    boto3.client("s3").create_bucket(Bucket=s3)
-    gcs = f"vo2dr-gcs-{suffix}"
-    make_client().create_bucket(gcs)
-    container = f"vo2dr-az-{suffix}"
-    import os
-
-    BlobServiceClient.from_connection_string(
-        os.environ["AZURE_STORAGE_CONNECTION_STRING"]).create_container(container)
-    port = azurite_port or int(os.environ["AZURE_STORAGE_CONNECTION_STRING"]
-                               .split("127.0.0.1:")[1].split("/")[0])
-    return Buckets(s3, gcs, f"http://127.0.0.1:{port}/devstoreaccount1/{container}")
-
-
 @pytest.fixture
 def buckets(cloud_env) -> Buckets:
-    return make_buckets()
+    return make_buckets("vo2dr-backup")
 
 
 def make_settings(db_url: str, b: Buckets, kms_arn: str, public_pem: bytes) -> Settings:

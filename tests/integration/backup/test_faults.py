@@ -17,12 +17,12 @@ from vo2dr.exceptions import DumpError, EncryptionError
 from vo2dr.manifest import Manifest
 
 from dev import servers
+from tests.buckets import make_buckets
 
 from .conftest import (
     all_keys,
     create_database,
     decrypt_body,
-    make_buckets,
     make_settings,
     stores_by_name,
 )
@@ -57,7 +57,7 @@ def test_a_store_killed_mid_upload_fails_alone(big_db, cloud_env, kms_key, recov
     with servers.azurite() as doomed:
         monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
                            doomed.env["AZURE_STORAGE_CONNECTION_STRING"])
-        b = make_buckets(azurite_port=doomed.port)
+        b = make_buckets("vo2dr-doomed")
         settings = make_settings(big_db, b, kms_key, recovery_keys[1])
         killed = []
 

@@ -27,6 +27,7 @@ from vo2dr.stores import open_store
 from vo2dr.stores.base import BackupStore
 
 from dev import servers
+from tests.buckets import make_buckets
 
 CRITICAL = ["users", "training_protocols", "vo2max_calculations", "session_metrics"]
 IMPORTANT = ["app_config", "app.audit_logs"]
@@ -155,22 +156,6 @@ def schema_signature(url: str) -> dict[str, list[tuple]]:
 
 # -- clouds ----------------------------------------------------------------------------------------
 
-def make_buckets(env: dict[str, str]) -> tuple[str, str, str]:
-    from azure.storage.blob import BlobServiceClient
-    from vo2dr.stores.gcs import make_client
-
-    suffix = uuid.uuid4().hex[:10]
-    s3 = f"vo2dr-rec-{suffix}"
-    boto3.client("s3").create_bucket(Bucket=s3)
-    gcs = f"vo2dr-rec-{suffix}"
-    make_client().create_bucket(gcs)
-    container = f"vo2dr-rec-{suffix}"
-    conn = env["AZURE_STORAGE_CONNECTION_STRING"]
-    BlobServiceClient.from_connection_string(conn).create_container(container)
-    endpoint = conn.split("BlobEndpoint=")[1].rstrip(";")
-    return s3, gcs, f"{endpoint}/{container}"
-
-
 @dataclass
 class World:
     """A source database, its backups in the three clouds, and how to reach them."""
@@ -235,11 +220,11 @@ def build_world(pg, recovery_keys, classes=("full",), *,
     one backup of each of ``classes`` under ``strategy`` (default: STRATEGY)."""
     kms_arn = boto3.client("kms").create_key(Description="vo2dr recovery tests")[
         "KeyMetadata"]["Arn"]
-    s3, gcs, azure = make_buckets(dict(os.environ))
+    b = make_buckets("vo2dr-rec")
     source = new_database(pg, prefix)
     seed(pg.url(source))
-    settings = Settings(database_url=pg.url(source), environment="staging", s3_bucket=s3,
-                        gcs_bucket=gcs, azure_container_url=azure, kms_key_id=kms_arn,
+    settings = Settings(database_url=pg.url(source), environment="staging", s3_bucket=b.s3,
+                        gcs_bucket=b.gcs, azure_container_url=b.azure_url, kms_key_id=kms_arn,
                         recovery_public_key=recovery_keys[1].decode(),
                         strategy_json=json.dumps(strategy or STRATEGY),
                         drill_database_url=pg.url())

@@ -1,0 +1,30 @@
+"""A fresh bucket in each local store (moto S3, the GCS emulator, Azurite), for integration tests.
+The SDKs find the servers through the standard variables that ``cloud_env`` sets."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+import boto3
+
+
+@dataclass(frozen=True)
+class Buckets:
+    s3: str
+    gcs: str
+    azure_url: str  # the container's URL, as VO2DR_AZURE_CONTAINER_URL takes it
+
+
+def make_buckets(prefix: str = "vo2dr") -> Buckets:
+    from azure.storage.blob import BlobServiceClient
+    from vo2dr.stores.gcs import make_client
+
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    make_client().create_bucket(name)
+    conn = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+    BlobServiceClient.from_connection_string(conn).create_container(name)
+    endpoint = conn.split("BlobEndpoint=")[1].split(";")[0].rstrip("/")
+    return Buckets(name, name, f"{endpoint}/{name}")
