@@ -102,6 +102,19 @@ class Runtime:
     restore_environment: Mapping[str, pulumi.Input[str]]
 
 
+def _gcs_sign_in(credential_config: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
+    """The job's keyless GCS sign-in: an external-account config for one service account."""
+    return {} if credential_config is None else {"VO2DR_GCS_CREDENTIAL_CONFIG": credential_config}
+
+
+def _azure_sign_in(cfg: StackConfig,
+                   client_id: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
+    """The job's keyless Azure sign-in as one user-assigned identity of the tenant."""
+    if client_id is None:
+        return {}
+    return {"VO2DR_AZURE_CLIENT_ID": client_id, "VO2DR_AZURE_TENANT_ID": cfg.azure.tenant_id}
+
+
 def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Runtime:
     """Declare both runtimes and export their operator-facing outputs."""
     if cfg.secrets.database_url is None:
@@ -134,22 +147,12 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     if gcs_bucket is not None:
         settings["VO2DR_GCS_BUCKET"] = gcs_bucket
         settings["GOOGLE_CLOUD_PROJECT"] = cfg.gcp.project
-        credential_config = _attr(gcp, "credential_config")
-        if credential_config is not None:
-            writer_env["VO2DR_GCS_CREDENTIAL_CONFIG"] = credential_config
-        reader_config = _attr(gcp, "reader_credential_config")
-        if reader_config is not None:
-            reader_env["VO2DR_GCS_CREDENTIAL_CONFIG"] = reader_config
+        writer_env.update(_gcs_sign_in(_attr(gcp, "credential_config")))
+        reader_env.update(_gcs_sign_in(_attr(gcp, "reader_credential_config")))
     if azure_container_url is not None:
         settings["VO2DR_AZURE_CONTAINER_URL"] = azure_container_url
-        client_id = _attr(azure, "writer_client_id")
-        if client_id is not None:
-            writer_env["VO2DR_AZURE_CLIENT_ID"] = client_id
-            writer_env["VO2DR_AZURE_TENANT_ID"] = cfg.azure.tenant_id
-        reader_client_id = _attr(azure, "reader_client_id")
-        if reader_client_id is not None:
-            reader_env["VO2DR_AZURE_CLIENT_ID"] = reader_client_id
-            reader_env["VO2DR_AZURE_TENANT_ID"] = cfg.azure.tenant_id
+        writer_env.update(_azure_sign_in(cfg, _attr(azure, "writer_client_id")))
+        reader_env.update(_azure_sign_in(cfg, _attr(azure, "reader_client_id")))
     # The recovery public key is plain config (a public key), so the functions' environment
     # holds no secret and previews show it.
     function_env = {**settings, "VO2DR_RECOVERY_PUBLIC_KEY": recovery_public_key}
@@ -219,8 +222,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             # The standby writes the Azure copy as the Azure writer identity, signing in with a
             # Google-signed ID token of its own service account (fetched from the Cloud Run
             # metadata server), never with an AWS token: AWS may be the cloud that is down.
-            standby_env.update({"VO2DR_AZURE_TENANT_ID": cfg.azure.tenant_id,
-                                "VO2DR_AZURE_CLIENT_ID": azure.writer_client_id,
+            standby_env.update({**_azure_sign_in(cfg, azure.writer_client_id),
                                 "VO2DR_AZURE_ASSERTION": "gcp"})
         standby_secrets = {"DATABASE_URL": cfg.secrets.database_url}
         standby = Standby(cfg.name("standby"), StandbyArgs(
