@@ -21,6 +21,9 @@ VARIABLES = {
     "environment": ("VO2DR_ENVIRONMENT", "--environment"),
     "s3_bucket": ("VO2DR_S3_BUCKET", "--s3-bucket"),
     "gcs_bucket": ("VO2DR_GCS_BUCKET", "--gcs-bucket"),
+    # Object Retention Lock on every GCS upload (vo2dr.stores.gcs.Retention).
+    "gcs_retention_days": ("VO2DR_GCS_RETENTION_DAYS", "--gcs-retention-days"),
+    "gcs_retention_mode": ("VO2DR_GCS_RETENTION_MODE", "--gcs-retention-mode"),
     "azure_container_url": ("VO2DR_AZURE_CONTAINER_URL", "--azure-container-url"),
     "kms_key_id": ("VO2DR_KMS_KEY_ID", "--kms-key-id"),
     "recovery_public_key": ("VO2DR_RECOVERY_PUBLIC_KEY", "--recovery-public-key"),
@@ -42,6 +45,8 @@ class Settings:
     environment: str = ""
     s3_bucket: str = ""
     gcs_bucket: str = ""
+    gcs_retention_days: str = ""
+    gcs_retention_mode: str = ""  # Locked or Unlocked
     azure_container_url: str = ""
     kms_key_id: str = ""
     recovery_public_key: str = ""  # PEM text, or a path to a PEM file

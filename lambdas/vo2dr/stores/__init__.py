@@ -33,9 +33,11 @@ def open_store(name: str, settings: Settings) -> BackupStore:
     if name == "gcs":
         settings.require("gcs_bucket")
         from vo2dr.stores.credentials import gcs_credentials
-        from vo2dr.stores.gcs import GcsStore
+        from vo2dr.stores.gcs import GcsStore, Retention
 
-        return GcsStore(settings.gcs_bucket,
+        retention = Retention.from_settings(settings.gcs_retention_days,
+                                            settings.gcs_retention_mode)
+        return GcsStore(settings.gcs_bucket, retention=retention,
                         credentials=gcs_credentials(settings.gcs_credential_config))
     if name == "azure":
         settings.require("azure_container_url")

@@ -13,6 +13,12 @@ lifecycle and soft-delete settings cover anything else.
 Memory per upload: the writer buffers up to one ``CHUNK_SIZE`` plus the incoming chunk, and
 the request body is one more ``CHUNK_SIZE`` copy: about 2-3 x 8 MiB = 16-24 MiB.
 
+Retention: with a :class:`Retention` (``VO2DR_GCS_RETENTION_DAYS`` / ``_MODE``, set by the
+program), every new object carries an Object Retention Lock, retained until upload time plus
+``days``, ``Locked`` in production. It is part of the object's creation request, so no object
+is ever visible without it. GCS has no bucket default for it (infra/gcp/storage.py says why the
+bucket uses it).
+
 Endpoint: ``STORAGE_EMULATOR_HOST`` (read by the client itself). With it set we use anonymous
 credentials and ``GOOGLE_CLOUD_PROJECT``. Otherwise ``open_store`` passes the credentials
 :mod:`vo2dr.stores.credentials` chooses: workload identity federation from AWS when
@@ -26,7 +32,9 @@ import contextlib
 import hashlib
 import http.client
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import google.api_core.exceptions as gexc
@@ -41,6 +49,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from vo2dr.exceptions import (
     AccessDenied,
+    ConfigError,
     IntegrityError,
     ObjectExists,
     ObjectNotFound,
@@ -59,6 +68,45 @@ _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _NETWORK = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
             requests.exceptions.ChunkedEncodingError, http.client.HTTPException,
             google.auth.exceptions.TransportError, ConnectionError, TimeoutError)
+
+
+RETENTION_MODES = ("Locked", "Unlocked")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Object Retention Lock for every new object: kept ``days`` from upload, in ``mode``
+    (``Locked``: nobody can shorten or remove it; ``Unlocked``: only a holder of
+    storage.objects.overrideUnlockedRetention can)."""
+
+    days: int
+    mode: str
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ConfigError(f"VO2DR_GCS_RETENTION_DAYS is {self.days}: use a whole number of "
+                              "days, at least 1")
+        if self.mode not in RETENTION_MODES:
+            raise ConfigError(f"VO2DR_GCS_RETENTION_MODE is {self.mode!r}: use "
+                              f"{' or '.join(RETENTION_MODES)}")
+
+    @classmethod
+    def from_settings(cls, days: str, mode: str) -> Retention | None:
+        """From the two settings; ``None`` when both are empty (local runs, the emulator).
+        One without the other is a configuration error, never a silent unretained upload."""
+        if not days and not mode:
+            return None
+        if not days or not mode:
+            missing = "VO2DR_GCS_RETENTION_DAYS" if not days else "VO2DR_GCS_RETENTION_MODE"
+            raise ConfigError(f"{missing} is not set, but its partner is: set both, or neither")
+        try:
+            return cls(int(days), mode)
+        except ValueError as exc:
+            raise ConfigError(f"VO2DR_GCS_RETENTION_DAYS is {days!r}: use a whole number of "
+                              "days") from exc
+
+    def until(self, now: datetime) -> datetime:
+        return now + timedelta(days=self.days)
 
 
 def _md5(data: bytes = b"") -> Any:
@@ -80,13 +128,16 @@ class GcsStore(BackupStore):
 
     def __init__(self, bucket: str, client: storage.Client | None = None, *,
                  chunk_size: int = CHUNK_SIZE, retry_timeout: float = RETRY_TIMEOUT,
-                 credentials: Any = None) -> None:
+                 credentials: Any = None, retention: Retention | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         if not bucket:
             raise StoreError("gcs: no bucket configured (VO2DR_GCS_BUCKET)", store="gcs")
         if chunk_size % (256 * 1024):
             raise ValueError("GCS resumable chunks must be a multiple of 256 KiB")
         self.bucket_name = bucket
         self.chunk_size = chunk_size
+        self.retention = retention
+        self._clock = clock
         self.list_page_size = 1000
         self._retry = DEFAULT_RETRY.with_timeout(retry_timeout)
         try:
@@ -147,12 +198,23 @@ class GcsStore(BackupStore):
             raise ObjectExists(f"gs://{self.bucket_name}/{key} already exists (write-once)",
                                store=self.name, key=key)
 
+    def _new_blob(self, key: str, metadata: dict[str, str] | None,
+                  chunk_size: int | None = None) -> Any:
+        """The object to create: its metadata and, when configured, its retention, all sent
+        in the creation request itself."""
+        blob = self._bucket.blob(key, chunk_size=chunk_size)
+        blob.metadata = dict(metadata or {})
+        if self.retention is not None:
+            retention = blob.retention
+            retention.mode = self.retention.mode
+            retention.retain_until_time = self.retention.until(self._clock())
+        return blob
+
     def put_bytes(self, key: str, data: bytes, *,
                   metadata: dict[str, str] | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
-        blob = self._bucket.blob(key)
-        blob.metadata = dict(metadata or {})
+        blob = self._new_blob(key, metadata)
         crc = google_crc32c.Checksum(data)
         with self._translating("upload", key, writing=True):
             # A multipart upload; checksum="crc32c" sends our CRC32C for the service to check.
@@ -165,8 +227,7 @@ class GcsStore(BackupStore):
                    metadata: dict[str, str] | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
-        blob = self._bucket.blob(key, chunk_size=self.chunk_size)
-        blob.metadata = dict(metadata or {})
+        blob = self._new_blob(key, metadata, self.chunk_size)
         writer = BlobWriter(blob, chunk_size=self.chunk_size, retry=self._retry,
                             if_generation_match=0, checksum="crc32c",
                             content_type="application/octet-stream", timeout=TIMEOUT)
