@@ -243,7 +243,11 @@ def gcs_lifecycle_rules(cfg: Any) -> list[dict]:
                                      "storageClass": step.storage_class},
                           "condition": {"age": step.days, "matchesPrefix": [tier.prefix]}})
         rules.append({"action": {"type": "Delete"},
-                      "condition": {"age": tier.expire_days, "matchesPrefix": [tier.prefix]}})
+                      "condition": {"age": tier.expire_days, "matchesPrefix": [tier.prefix],
+                                    "isLive": True}})
+    rules.append({"action": {"type": "Delete"},
+                  "condition": {"daysSinceNoncurrentTime":
+                                cfg.immutability.noncurrent_version_days, "isLive": False}})
     rules.append({"action": {"type": "AbortIncompleteMultipartUpload"},
                   "condition": {"age": cfg.immutability.abort_incomplete_upload_days}})
     return rules
@@ -283,11 +287,9 @@ def setup_gcp(cfg: Any, env: dict[str, str], rec: _Recorder) -> str:
                                      "publicAccessPrevention": "enforced"}),
              lambda: current().get("iamConfiguration", {}).get("publicAccessPrevention")
              == "enforced")
-    rec.step(f"gcs: retention policy {imm.lock_days} days"
-             f"{' (locked)' if imm.locked else ''}",
-             patch(retentionPolicy={"retentionPeriod": str(imm.lock_days * SECONDS_PER_DAY)}),
-             lambda: int(current().get("retentionPolicy", {}).get("retentionPeriod", 0))
-             == imm.lock_days * SECONDS_PER_DAY)
+    rec.step("gcs: object versioning",
+             patch(versioning={"enabled": True}),
+             lambda: current().get("versioning", {}).get("enabled") is True)
     rec.step(f"gcs: soft delete {imm.soft_delete_days} days",
              patch(softDeletePolicy={
                  "retentionDurationSeconds": str(imm.soft_delete_days * SECONDS_PER_DAY)}),
@@ -299,17 +301,10 @@ def setup_gcp(cfg: Any, env: dict[str, str], rec: _Recorder) -> str:
              "uploads)",
              patch(lifecycle={"rule": rules}),
              lambda: len(current().get("lifecycle", {}).get("rule", [])) == len(rules))
-    blob = client.bucket(name).blob(PROBE_KEY)
-    try:
-        blob.upload_from_string(b"probe")
-        blob.delete()
-    except Exception:  # noqa: BLE001 - refused: retention is enforced
-        rec.applied.append("gcs: retention enforced (a new object could not be deleted)")
-    else:
-        rec.unsupported.append("gcs: retention policy and soft delete kept as bucket metadata "
-                               "but not enforced by the emulator")
-    rec.unsupported.append("gcs: CMEK default key not set (the emulator has no Cloud KMS); "
-                           "versioning stays off, as in infra/gcp/storage.py")
+    rec.unsupported.append(
+        f"gcs: Object Retention Lock ({imm.lock_days} days, {imm.gcs_mode}) is sent with every "
+        "upload (VO2DR_GCS_RETENTION_*) but the emulator neither stores nor enforces it, nor "
+        "soft delete; the CMEK default key is not set (the emulator has no Cloud KMS)")
     return name
 
 
@@ -364,6 +359,7 @@ def create(services: list[Service], key_dir: Path, stack_file: Path = STACK_FILE
         "VO2DR_ENVIRONMENT": cfg.environment,
         "VO2DR_S3_BUCKET": bucket,
         "VO2DR_GCS_BUCKET": gcs_bucket,
+        **cfg.immutability.gcs_retention_env(),
         "VO2DR_AZURE_CONTAINER_URL": container_url,
         "VO2DR_KMS_KEY_ID": key_arn,
         "VO2DR_RECOVERY_PUBLIC_KEY": str(public),

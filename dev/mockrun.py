@@ -167,6 +167,9 @@ class RealisticMocks(pulumi.runtime.Mocks):
                        f"workloadIdentityPools/{state.get('workloadIdentityPoolId')}/providers/"
                        f"{state.get('workloadIdentityPoolProviderId', name)}")
                 state["name"] = rid
+            if typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+                rid = f"projects/{state['project']}/roles/{state.get('roleId', name)}"
+                state["name"] = rid
             if typ == "gcp:storage/bucket:Bucket":
                 state["url"] = f"gs://{rid}"
                 state["selfLink"] = f"https://www.googleapis.com/storage/v1/b/{rid}"

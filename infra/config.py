@@ -131,6 +131,16 @@ class Immutability:
     def s3_mode(self) -> str:
         return self.mode.upper()
 
+    @property
+    def gcs_mode(self) -> str:
+        """The GCS Object Retention Lock mode: Locked is GCS's compliance mode."""
+        return "Locked" if self.locked else "Unlocked"
+
+    def gcs_retention_env(self) -> dict[str, str]:
+        """The job settings that make every GCS upload carry its retention (vo2dr.settings)."""
+        return {"VO2DR_GCS_RETENTION_DAYS": str(self.lock_days),
+                "VO2DR_GCS_RETENTION_MODE": self.gcs_mode}
+
 
 @dataclass(frozen=True)
 class Keys:

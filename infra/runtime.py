@@ -147,6 +147,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     if gcs_bucket is not None:
         settings["VO2DR_GCS_BUCKET"] = gcs_bucket
         settings["GOOGLE_CLOUD_PROJECT"] = cfg.gcp.project
+        # Every upload to GCS carries its Object Retention Lock (infra/gcp/storage.py).
+        settings.update(gcp.retention_env)
         writer_env.update(_gcs_sign_in(_attr(gcp, "credential_config")))
         reader_env.update(_gcs_sign_in(_attr(gcp, "reader_credential_config")))
     if azure_container_url is not None:
@@ -216,7 +218,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         standby_env: dict[str, pulumi.Input[str]] = {
             k: v for k, v in function_env.items()
             if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
-                     "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY")}
+                     "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY",
+                     *gcp.retention_env)}
         standby_azure = azure_container_url is not None and _attr(azure, "access") is not None
         if standby_azure:
             # The standby writes the Azure copy as the Azure writer identity, signing in with a
@@ -232,6 +235,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             offset_minutes=mon.standby_offset_minutes, cpu=rt.cloud_run_cpu,
             memory=rt.cloud_run_memory, timeout_seconds=rt.cloud_run_timeout_seconds,
             max_retries=rt.schedule_max_retry_attempts, bucket_name=gcs_bucket,
+            creator_role=gcp.access.creator_role_name,
             environment=standby_env, secrets=standby_secrets, labels=_labels(tags),
             deletion_protection=cfg.is_production))
         if standby_azure:

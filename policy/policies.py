@@ -653,10 +653,9 @@ def check_gcs_public_access(_t: str, p: Mapping[str, Any], _c: Expectations | No
 def check_gcs_versioning_soft_delete(_t: str, p: Mapping[str, Any],
                                      c: Expectations | None) -> list[str]:
     out = []
-    # GCS refuses Object Versioning on a bucket with a retention policy; there the retention
-    # policy (nothing can be replaced or deleted before it ends) plus soft delete do its job.
-    if get(p, "versioning.enabled") is not True and not get(p, "retentionPolicy.retentionPeriod"):
-        out.append("bucket has neither versioning (versioning.enabled) nor a retention policy")
+    if get(p, "versioning.enabled") is not True:
+        out.append("bucket versioning is off (versioning.enabled): a deleted or expired object "
+                   "cannot be brought back as a noncurrent version")
     soft = _seconds(get(p, "softDeletePolicy.retentionDurationSeconds"))
     if not soft:
         out.append("soft delete is off (softDeletePolicy.retentionDurationSeconds)")
@@ -666,17 +665,101 @@ def check_gcs_versioning_soft_delete(_t: str, p: Mapping[str, Any],
     return out
 
 
-def check_gcs_retention_locked(_t: str, p: Mapping[str, Any], c: Expectations | None) -> list[str]:
+GCS_RETENTION_DAYS_ENV = "VO2DR_GCS_RETENTION_DAYS"
+GCS_RETENTION_MODE_ENV = "VO2DR_GCS_RETENTION_MODE"
+
+
+def _gcs_writers(resources: Sequence[Res]) -> list[tuple[Res, dict[str, Any]]]:
+    """(resource, environment) of every Lambda function and Cloud Run job configured with a
+    GCS bucket (VO2DR_GCS_BUCKET): the job code that may upload to it."""
     out = []
-    period = _seconds(get(p, "retentionPolicy.retentionPeriod"))
-    if not period:
-        return ["bucket has no retention policy (retentionPolicy.retentionPeriod)"]
-    if c is not None and period < c.lock_days * DAY_SECONDS:
-        out.append(f"retention policy keeps objects {_days(period / DAY_SECONDS)} days, less "
-                   f"than immutability.lockDays ({c.lock_days})")
-    if c is not None and c.production and get(p, "retentionPolicy.isLocked") is not True:
-        out.append("retention policy is not locked in production (retentionPolicy.isLocked)")
+    for r in _of(resources, "aws:lambda/function:Function"):
+        env = dict(get(r.props, "environment.variables") or {})
+        if "VO2DR_GCS_BUCKET" in env:
+            out.append((r, env))
+    for r in _of(resources, "gcp:cloudrunv2/job:Job"):
+        for container in _as_list(get(r.props, "template.template.containers")):
+            env = {e.get("name"): e.get("value") for e in _as_list(get(container, "envs"))
+                   if isinstance(e, Mapping)}
+            if "VO2DR_GCS_BUCKET" in env:
+                out.append((r, env))
     return out
+
+
+def _bucket_policy_findings(bucket: Res, c: Expectations) -> list[Finding]:
+    """A bucket-wide retention policy (Bucket Lock) instead of Object Retention Lock."""
+    out = []
+    period = _seconds(get(bucket.props, "retentionPolicy.retentionPeriod")) or 0
+    if period < c.lock_days * DAY_SECONDS:
+        out.append(Finding(f"bucket {bucket.name} retention policy keeps objects "
+                           f"{_days(period / DAY_SECONDS)} days, less than "
+                           f"immutability.lockDays ({c.lock_days})", bucket.urn))
+    if c.production and get(bucket.props, "retentionPolicy.isLocked") is not True:
+        out.append(Finding(f"bucket {bucket.name} retention policy is not locked in production "
+                           "(retentionPolicy.isLocked)", bucket.urn))
+    return out
+
+
+def check_gcs_retention_locked(resources: Sequence[Res],
+                               c: Expectations | None) -> list[Finding]:
+    """Every GCS backup object is retained for lockDays, Locked in production. GCS offers two
+    ways: a bucket retention policy (Bucket Lock; refuses Object Versioning), or Object Retention
+    Lock (works with versioning), where the bucket enables it and the writer sets each object's
+    retain-until time and mode at upload: then every job configured with the bucket must carry
+    VO2DR_GCS_RETENTION_DAYS >= lockDays and VO2DR_GCS_RETENTION_MODE (Locked in production)."""
+    buckets = _of(resources, "gcp:storage/bucket:Bucket")
+    if not buckets:
+        return []
+    if c is None:
+        return [Finding("stack expectations are unavailable: cannot check the GCS retention "
+                        "against immutability.lockDays")]
+    out: list[Finding] = []
+    per_object = False
+    for bucket in buckets:
+        if get(bucket.props, "retentionPolicy.retentionPeriod"):
+            out += _bucket_policy_findings(bucket, c)
+        elif bucket.props.get("enableObjectRetention") is True:
+            per_object = True
+        else:
+            out.append(Finding(f"bucket {bucket.name} retains nothing: neither a retention "
+                               "policy (retentionPolicy) nor Object Retention Lock "
+                               "(enableObjectRetention)", bucket.urn))
+    if not per_object:
+        return out
+    writers = _gcs_writers(resources)
+    if not writers:
+        out.append(Finding("the GCS bucket relies on Object Retention Lock, but no job is "
+                           "configured to write to it with a retention (VO2DR_GCS_BUCKET)"))
+    want_modes = ("Locked",) if c.production else ("Locked", "Unlocked")
+    for r, env in writers:
+        days, mode = env.get(GCS_RETENTION_DAYS_ENV), env.get(GCS_RETENTION_MODE_ENV)
+        if days is None or mode is None:
+            out.append(Finding(f"{r.name} writes to GCS without {GCS_RETENTION_DAYS_ENV} and "
+                               f"{GCS_RETENTION_MODE_ENV}: its uploads carry no retention",
+                               r.urn))
+            continue
+        if (_num(days) or 0) < c.lock_days:
+            out.append(Finding(f"{r.name} retains GCS uploads {days} days, less than "
+                               f"immutability.lockDays ({c.lock_days})", r.urn))
+        if mode not in want_modes:
+            out.append(Finding(f"{r.name} retains GCS uploads in mode {mode!r}"
+                               f"{' in production' if c.production else ''}: use "
+                               f"{' or '.join(want_modes)}", r.urn))
+    return out
+
+
+# Custom-role permissions that would let a backup identity destroy or expose backups: deleting
+# or overwriting objects, shortening an Unlocked retention, changing the bucket or its IAM.
+GCP_DESTRUCTIVE_PERMISSIONS = re.compile(
+    r"^(storage\.objects\.(delete|overrideUnlockedRetention)"
+    r"|storage\.buckets\.(delete|update|enableObjectRetention)"
+    r"|storage\.managedFolders\.delete|.*\.setIamPolicy|.*\*.*)$")
+
+
+def check_gcp_custom_role(_t: str, p: Mapping[str, Any], _c: Expectations | None) -> list[str]:
+    return [f"custom role grants {perm}, which can destroy or expose backups"
+            for perm in map(str, _as_list(p.get("permissions")))
+            if GCP_DESTRUCTIVE_PERMISSIONS.match(perm)]
 
 
 def _gcp_members(p: Mapping[str, Any]) -> list[str]:
@@ -1496,13 +1579,19 @@ RULES: tuple[Rule, ...] = (
        f"{GCP_DOCS}/storage/docs/soft-delete",
        ["gcp:storage/bucket:Bucket"], check_gcs_versioning_soft_delete, needs=True),
     _r("gcp-storage-bucket-retention-locked",
-       "GCS buckets hold a retention policy of at least immutability.lockDays, locked in "
-       "production.",
+       "Every GCS backup object is retained for at least immutability.lockDays, Locked in "
+       "production: with Object Retention Lock (which, unlike a bucket retention policy, "
+       "allows versioning) the bucket enables it and every job configured with the bucket "
+       "sets VO2DR_GCS_RETENTION_DAYS and VO2DR_GCS_RETENTION_MODE; with a bucket retention "
+       "policy, the policy covers lockDays and is locked in production.",
        "critical", ["CP-9", "SI-12"], ["CIS GCP Foundations 3.0.0 2.3", "CIS Controls v8 11.3"],
-       "Set retention_policy.retention_period = lockDays * 86400 and, in production, "
-       "is_locked=True (irreversible).",
-       f"{GCP_DOCS}/storage/docs/bucket-lock",
-       ["gcp:storage/bucket:Bucket"], check_gcs_retention_locked, needs=True),
+       "Set enable_object_retention=True on the bucket and add "
+       "cfg.immutability.gcs_retention_env() to every job's settings (infra/runtime.py), or "
+       "declare retention_policy with retention_period = lockDays * 86400 and, in production, "
+       "is_locked=True.",
+       f"{GCP_DOCS}/storage/docs/object-lock",
+       ["gcp:storage/bucket:Bucket", "aws:lambda/function:Function", "gcp:cloudrunv2/job:Job"],
+       check_gcs_retention_locked, scope="stack", needs=True),
     _r("gcp-storage-bucket-lifecycle-gfs",
        "The GCS bucket's lifecycle deletes and re-classes each GFS tier prefix on the "
        "stack's retention and tiering days.",
@@ -1526,6 +1615,15 @@ RULES: tuple[Rule, ...] = (
        "roles/storage.objectCreator on the bucket).",
        f"{GCP_DOCS}/iam/docs/understanding-roles#basic",
        GCP_IAM_TYPES, check_gcp_iam_no_primitive_roles),
+    _r("gcp-iam-customrole-no-destructive-permissions",
+       "No GCP custom role can delete or overwrite objects, shorten a retention, or change a "
+       "bucket or its IAM policy.",
+       "high", ["AC-6", "CP-9"], ["CIS Controls v8 5.4", "CIS Controls v8 11.3"],
+       "Keep custom roles to what the job does: storage.objects.create and "
+       "storage.objects.setRetention (infra/gcp/access.py CREATOR_PERMISSIONS).",
+       f"{GCP_DOCS}/iam/docs/creating-custom-roles",
+       ["gcp:projects/iAMCustomRole:IAMCustomRole",
+        "gcp:organizations/iAMCustomRole:IAMCustomRole"], check_gcp_custom_role),
     _r("gcp-iam-binding-no-public-members",
        "No GCP grant names allUsers or allAuthenticatedUsers.",
        "critical", ["AC-3"], ["CIS GCP Foundations 3.0.0 5.1", "CIS Controls v8 3.3"],

@@ -33,6 +33,7 @@ class Names:
     key: str
     writer_account_id: str
     reader_account_id: str
+    creator_role_id: str
     pool_id: str
     provider_id: str
 
@@ -44,6 +45,7 @@ def names(cfg: StackConfig) -> Names:
         key="backups",
         writer_account_id=cfg.name("gcs-writer"),
         reader_account_id=cfg.name("gcs-reader"),
+        creator_role_id=cfg.name("gcs-creator").replace("-", "_"),
         # Deleted pools are kept (soft-deleted) for 30 days and their ids cannot be reused
         # meanwhile, so the id is stable per environment.
         pool_id=cfg.name("aws"),
@@ -58,6 +60,8 @@ class GcpSecondary:
     access: BucketAccess
     federation: AwsFederation
     names: Names
+    # What every GCS writer (backup Lambda, standby job) sets so each upload is retained.
+    retention_env: Mapping[str, str]
 
     @property
     def bucket_name(self) -> pulumi.Output[str]:
@@ -109,15 +113,15 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
     bucket = BackupBucket(cfg.name("gcs-backups"), BackupBucketArgs(
         project=project, bucket_name=n.bucket, location=cfg.gcp.location,
         kms_key_id=key.key_id, lifecycle=cfg.lifecycle,
-        retention_days=cfg.immutability.lock_days,
         retention_locked=cfg.immutability.locked,
+        noncurrent_version_days=cfg.immutability.noncurrent_version_days,
         soft_delete_days=cfg.immutability.soft_delete_days,
         abort_incomplete_upload_days=cfg.immutability.abort_incomplete_upload_days,
         labels=labels, depends_on=[key.agent_grant]))
     access = BucketAccess(cfg.name("gcs-access"), BucketAccessArgs(
         project=project, bucket_name=bucket.bucket_name,
         writer_account_id=n.writer_account_id, reader_account_id=n.reader_account_id,
-        environment=cfg.environment))
+        creator_role_id=n.creator_role_id, environment=cfg.environment))
     federation = AwsFederation(cfg.name("gcs-federation"), AwsFederationArgs(
         project=project, project_number=cfg.gcp.project_number, pool_id=n.pool_id,
         provider_id=n.provider_id, aws_account_id=cfg.aws.account_id,
@@ -125,4 +129,5 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         writer_service_account=access.writer.name, writer_email=access.writer_email,
         environment=cfg.environment, aws_reader_role_arns=dict(aws_reader_role_arns or {}),
         reader_service_account=access.reader.name, reader_email=access.reader_email))
-    return GcpSecondary(key=key, bucket=bucket, access=access, federation=federation, names=n)
+    return GcpSecondary(key=key, bucket=bucket, access=access, federation=federation, names=n,
+                        retention_env=cfg.immutability.gcs_retention_env())

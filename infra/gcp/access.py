@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-# Create objects, but no delete or overwrite (with uniform bucket-level access an overwrite
-# needs storage.objects.delete), and no bucket administration.
-WRITER_ROLE = "roles/storage.objectCreator"
+# Create objects with a retention (Object Retention Lock, infra/gcp/storage.py), but no delete
+# or overwrite (with uniform bucket-level access an overwrite needs storage.objects.delete), no
+# shortening of an Unlocked retention (storage.objects.overrideUnlockedRetention), no bucket
+# administration. No predefined role has setRetention without delete, hence a custom role.
+CREATOR_PERMISSIONS = ("storage.objects.create", "storage.objects.setRetention")
 # The writer also reads back: the job checks each upload against the object's CRC32C and lists
 # the current window (standby --if-missing). It only ever sees ciphertext it cannot decrypt.
 WRITER_READBACK_ROLE = "roles/storage.objectViewer"
@@ -52,11 +54,15 @@ class BucketAccessArgs:
     bucket_name: pulumi.Input[str]
     writer_account_id: str
     reader_account_id: str
+    # Custom role ids allow letters, digits, "_" and "."; unique per project, and reserved for
+    # weeks after a delete.
+    creator_role_id: str
     environment: str
 
 
 class BucketAccess(pulumi.ComponentResource):
-    """The two service accounts and their bucket-scoped roles."""
+    """The two service accounts, their bucket-scoped roles, and the project's custom creator
+    role (granted on the bucket only)."""
 
     writer_email: pulumi.Output[str]
     reader_email: pulumi.Output[str]
@@ -65,6 +71,12 @@ class BucketAccess(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vo2dr:gcp:BucketAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self.creator_role = gcp.projects.IAMCustomRole(
+            f"{name}-creator-role", project=args.project, role_id=args.creator_role_id,
+            title=f"vo2dr {args.environment} backup creator",
+            description="Create backup objects with their retention; never delete, overwrite "
+                        "or shorten a retention.",
+            permissions=list(CREATOR_PERMISSIONS), stage="GA", opts=child)
         self.writer = gcp.serviceaccount.Account(
             f"{name}-writer", account_id=args.writer_account_id, project=args.project,
             display_name=f"vo2dr {args.environment} backup writer",
@@ -80,7 +92,7 @@ class BucketAccess(pulumi.ComponentResource):
             opts=child)
         # Bucket-level bindings only: neither account has any role on the project.
         self.writer_binding = gcp.storage.BucketIAMMember(
-            f"{name}-writer-create", bucket=args.bucket_name, role=WRITER_ROLE,
+            f"{name}-writer-create", bucket=args.bucket_name, role=self.creator_role.name,
             member=self.writer.member, opts=child)
         self.writer_readback_binding = gcp.storage.BucketIAMMember(
             f"{name}-writer-readback", bucket=args.bucket_name, role=WRITER_READBACK_ROLE,
@@ -90,8 +102,11 @@ class BucketAccess(pulumi.ComponentResource):
             member=self.reader.member, opts=child)
         self.writer_email = self.writer.email
         self.reader_email = self.reader.email
+        # projects/<project>/roles/<id>, for the standby job's own grant.
+        self.creator_role_name = self.creator_role.name
         self.register_outputs({"writer_email": self.writer_email,
-                               "reader_email": self.reader_email})
+                               "reader_email": self.reader_email,
+                               "creator_role_name": self.creator_role_name})
 
 
 def attribute_condition(session_arns: list[str]) -> str:

@@ -101,6 +101,8 @@ class StandbyArgs:
     timeout_seconds: int
     max_retries: int
     bucket_name: pulumi.Input[str]  # the GCS backup bucket
+    # The bucket's custom creator role (projects/<p>/roles/<id>): create with a retention.
+    creator_role: pulumi.Input[str]
     # Non-secret job settings (environment, strategy, Azure container URL, ...).
     environment: Mapping[str, pulumi.Input[str]]
     # Secret settings: environment variable -> secret value; each becomes a Secret Manager secret.
@@ -141,14 +143,15 @@ class Standby(pulumi.ComponentResource):
         job_member = self.job_sa.email.apply(lambda e: f"serviceAccount:{e}")
         scheduler_member = self.scheduler_sa.email.apply(lambda e: f"serviceAccount:{e}")
 
-        # Write new backups (objectCreator cannot overwrite: that needs delete), and read and
-        # list so --if-missing can see the current window. No delete, no admin. What it can
-        # read is ciphertext it could not decrypt without the KMS or the offline recovery key.
+        # Write new backups with their retention (the creator role cannot overwrite: that
+        # needs delete), and read and list so --if-missing can see the current window. No
+        # delete, no admin. What it can read is ciphertext it could not decrypt without the
+        # KMS or the offline recovery key.
         self.bucket_roles = [
-            gcp.storage.BucketIAMMember(f"{name}-job-{role.split('.')[-1]}",
-                                        bucket=args.bucket_name, role=role, member=job_member,
-                                        opts=child)
-            for role in ("roles/storage.objectCreator", "roles/storage.objectViewer")
+            gcp.storage.BucketIAMMember(f"{name}-job-{what}", bucket=args.bucket_name, role=role,
+                                        member=job_member, opts=child)
+            for what, role in (("create", args.creator_role),
+                               ("objectViewer", "roles/storage.objectViewer"))
         ]
 
         self.secrets: dict[str, gcp.secretmanager.Secret] = {}

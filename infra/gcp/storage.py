@@ -1,5 +1,15 @@
-"""The GCS secondary bucket: CMEK, private, retention-locked in production, tiered per GFS
-prefix by the same plan (``cfg.lifecycle``) that tiers S3 and Azure."""
+"""The GCS secondary bucket: CMEK, private, versioned, with Object Retention Lock, tiered per GFS
+prefix by the same plan (``cfg.lifecycle``) that tiers S3 and Azure.
+
+Why Object Retention Lock and not a bucket retention policy (Bucket Lock): GCS refuses Object
+Versioning on a bucket with a retention policy ("Object Versioning cannot be enabled on a bucket
+that currently has a retention policy"; https://cloud.google.com/storage/docs/bucket-lock, and
+Google's own google/exposure-notifications-verification-server#877), and the strategy wants
+both. Object Retention Lock (https://cloud.google.com/storage/docs/object-lock) works with
+versioning and is GCS's counterpart of S3 Object Lock: each object carries a retain-until time
+and a mode, Locked (like COMPLIANCE: nobody can shorten or remove it) or Unlocked (like
+GOVERNANCE). GCS has no bucket default for it, so the writer sets it on every upload
+(``Immutability.gcs_retention_env``, read by ``vo2dr.stores.gcs``)."""
 
 from __future__ import annotations
 
@@ -14,10 +24,11 @@ from infra.config import TierLifecycle
 SECONDS_PER_DAY = 86_400
 
 
-def lifecycle_rules(plan: Sequence[TierLifecycle],
+def lifecycle_rules(plan: Sequence[TierLifecycle], noncurrent_version_days: int,
                     abort_incomplete_upload_days: int) -> list[gcp.storage.BucketLifecycleRuleArgs]:
-    """One SetStorageClass rule per transition and one Delete rule per GFS prefix. The plan
-    already dropped transitions an object would not outlive (class minimum durations)."""
+    """One SetStorageClass rule per transition and one Delete rule per GFS prefix, then the
+    removal of noncurrent versions. The plan already dropped transitions an object would not
+    outlive (class minimum durations)."""
     rules: list[gcp.storage.BucketLifecycleRuleArgs] = []
     for tier in plan:
         for step in tier.transitions["gcp"]:
@@ -26,10 +37,18 @@ def lifecycle_rules(plan: Sequence[TierLifecycle],
                     type="SetStorageClass", storage_class=step.storage_class),
                 condition=gcp.storage.BucketLifecycleRuleConditionArgs(
                     age=step.days, matches_prefixes=[tier.prefix])))
+        # On a versioned bucket Delete makes the live object noncurrent. LIVE only: without
+        # it, the same age would also remove the noncurrent version on the next pass, and
+        # noncurrentVersionDays would mean nothing.
         rules.append(gcp.storage.BucketLifecycleRuleArgs(
             action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
             condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                age=tier.expire_days, matches_prefixes=[tier.prefix])))
+                age=tier.expire_days, matches_prefixes=[tier.prefix], with_state="LIVE")))
+    # Same as S3: an expired (or deleted) object stays recoverable for noncurrentVersionDays.
+    rules.append(gcp.storage.BucketLifecycleRuleArgs(
+        action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+        condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+            days_since_noncurrent_time=noncurrent_version_days, with_state="ARCHIVED")))
     # XML-API multipart uploads that never completed hold storage and are never a backup.
     rules.append(gcp.storage.BucketLifecycleRuleArgs(
         action=gcp.storage.BucketLifecycleRuleActionArgs(type="AbortIncompleteMultipartUpload"),
@@ -44,8 +63,9 @@ class BackupBucketArgs:
     location: str
     kms_key_id: pulumi.Input[str]
     lifecycle: Sequence[TierLifecycle]
-    retention_days: int
+    # Production: the bucket is protected from `pulumi destroy` (its objects are Locked).
     retention_locked: bool
+    noncurrent_version_days: int
     soft_delete_days: int
     abort_incomplete_upload_days: int
     labels: dict[str, str] = field(default_factory=dict)
@@ -70,32 +90,14 @@ class BackupBucket(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=args.kms_key_id),
-            # Versioning stays off: Object Versioning and a bucket retention policy (Bucket
-            # Lock, https://cloud.google.com/storage/docs/bucket-lock) are documented as
-            # mutually exclusive on one bucket ("Object Versioning cannot be enabled on a
-            # bucket that currently has a retention policy", as quoted from Google's Object
-            # Versioning page by Sonar RSPEC-6412 and still taught as the rule in 2026). Google's
-            # own current page could not be re-read for this change; re-check
-            # https://cloud.google.com/storage/docs/object-versioning before switching it on.
-            # The retention policy is the stronger control: no object can be replaced or
-            # deleted before lockDays, which is what versioning would recover from, and soft
-            # delete keeps every deleted object for softDeleteDays after that. Keys are
-            # write-once (design.md), so there is never a previous version to keep.
-            # Object Retention Lock (https://cloud.google.com/storage/docs/object-lock) does
-            # work with versioning (a retained object "can still be made noncurrent"), but it
-            # is per object: the writer would have to set a retain-until time on every upload
-            # and the bucket would need enable_object_retention at creation, replacing the
-            # bucket-wide lock the issue asks for. Not adopted (see README).
-            versioning=gcp.storage.BucketVersioningArgs(enabled=False),
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            # Object Retention Lock: the writer sets each object's retain-until time and mode
+            # (module docstring); enabled from the bucket's creation, so no object lacks it.
+            enable_object_retention=True,
             soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=args.soft_delete_days * SECONDS_PER_DAY),
-            # Bucket Lock: objects cannot be deleted or replaced until they are lockDays old.
-            # Locked (irreversible: the period can only grow) in production only, so staging
-            # can still be torn down and re-tuned.
-            retention_policy=gcp.storage.BucketRetentionPolicyArgs(
-                retention_period=str(args.retention_days * SECONDS_PER_DAY),
-                is_locked=args.retention_locked),
-            lifecycle_rules=lifecycle_rules(args.lifecycle, args.abort_incomplete_upload_days),
+            lifecycle_rules=lifecycle_rules(args.lifecycle, args.noncurrent_version_days,
+                                            args.abort_incomplete_upload_days),
             # Never empty a backup bucket to delete it.
             force_destroy=False,
             labels=args.labels,

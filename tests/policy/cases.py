@@ -202,18 +202,38 @@ def gcs_bucket(env: str = "production") -> dict[str, Any]:
         prefixes = [f"database/{env}/{tier}/"]
         rules += [{"condition": {"age": float(d), "matchesPrefixes": prefixes},
                    "action": {"type": "SetStorageClass", "storageClass": c}} for d, c in moves]
-        rules.append({"condition": {"age": float(expire), "matchesPrefixes": prefixes},
+        rules.append({"condition": {"age": float(expire), "matchesPrefixes": prefixes,
+                                    "withState": "LIVE"},
                       "action": {"type": "Delete"}})
+    rules.append({"condition": {"daysSinceNoncurrentTime": 30.0, "withState": "ARCHIVED"},
+                  "action": {"type": "Delete"}})
     rules.append({"condition": {"age": 1.0}, "action": {"type": "AbortIncompleteMultipartUpload"}})
     return {
         "name": "vo2dr-production-backups", "location": "US",
         "uniformBucketLevelAccess": True, "publicAccessPrevention": "enforced",
         "encryption": {"defaultKmsKeyName": "projects/p/locations/us/keyRings/r/cryptoKeys/k"},
-        "versioning": {"enabled": False},
+        "versioning": {"enabled": True},
+        "enableObjectRetention": True,
         "softDeletePolicy": {"retentionDurationSeconds": 604800.0},
-        "retentionPolicy": {"retentionPeriod": "2592000", "isLocked": True},
         "lifecycleRules": rules,
     }
+
+
+GCS_RETENTION = {"VO2DR_GCS_BUCKET": "vo2dr-production-backups",
+                 "VO2DR_GCS_RETENTION_DAYS": "30", "VO2DR_GCS_RETENTION_MODE": "Locked"}
+
+
+def gcs_stack() -> list[Res]:
+    """The bucket and the two kinds of job that write to it: the backup Lambda and the Cloud
+    Run standby job, each carrying the Object Retention Lock settings."""
+    job = copy.deepcopy(CLOUD_RUN_JOB)
+    job["template"]["template"]["containers"][0]["envs"] += [
+        {"name": k, "value": v} for k, v in GCS_RETENTION.items()]
+    return [res(T_GCS, "gcs-backups", gcs_bucket()),
+            res("aws:lambda/function:Function", "backup-fn",
+                {"environment": {"variables": {"VO2DR_ENVIRONMENT": "production",
+                                               **GCS_RETENTION}}}),
+            res("gcp:cloudrunv2/job:Job", "standby-job", job)]
 
 
 CLOUD_RUN_JOB = {"template": {"template": {
@@ -369,9 +389,15 @@ CASES: dict[str, Case] = {
     "gcp-storage-bucket-versioning-soft-delete": Case(
         (T_GCS, gcs_bucket()), at("softDeletePolicy.retentionDurationSeconds", 0),
         "soft delete is off"),
+    "gcp-iam-customrole-no-destructive-permissions": Case(
+        ("gcp:projects/iAMCustomRole:IAMCustomRole",
+         {"roleId": "vo2dr_production_gcs_creator",
+          "permissions": ["storage.objects.create", "storage.objects.setRetention"]}),
+        at("permissions[1]", "storage.objects.overrideUnlockedRetention"),
+        "grants storage.objects.overrideUnlockedRetention"),
     "gcp-storage-bucket-retention-locked": Case(
-        (T_GCS, gcs_bucket()), at("retentionPolicy.isLocked", False),
-        "not locked in production"),
+        gcs_stack(), replace("backup-fn", "environment.variables.VO2DR_GCS_RETENTION_MODE",
+                             "Unlocked"), "mode 'Unlocked' in production"),
     "gcp-storage-bucket-lifecycle-gfs": Case(
         (T_GCS, gcs_bucket()), at("lifecycleRules[0].condition.age", 14.0),
         "database/production/daily/ expires after 14 days"),

@@ -18,11 +18,13 @@ from pulumi_policy import (
 from policy import policies as P
 from tests.policy.cases import (
     CASES,
+    CLOUD_RUN_JOB,
     PRODUCTION,
     STAGING,
     Case,
     backup_bucket_stack,
     drop,
+    gcs_stack,
     replace,
     s3_lifecycle,
     schedules,
@@ -179,12 +181,62 @@ def test_role_trusting_anyone_is_rejected():
         "aws:iam/role:Role", props, None))
 
 
-def test_gcp_versioning_may_give_way_to_a_retention_policy_but_not_to_nothing():
+def test_gcs_versioning_is_required():
     type_, props = CASES["gcp-storage-bucket-versioning-soft-delete"].good
-    props = {**props, "retentionPolicy": None}
-    props.pop("retentionPolicy")
-    assert any("neither versioning" in m for m in run(
-        "gcp-storage-bucket-versioning-soft-delete", (type_, props), PRODUCTION))
+    off = {**props, "versioning": {"enabled": False}}
+    assert any("versioning is off" in m for m in run(
+        "gcp-storage-bucket-versioning-soft-delete", (type_, off), PRODUCTION))
+
+
+GCS_RULE = "gcp-storage-bucket-retention-locked"
+BACKUP_ENV = "environment.variables"
+
+
+def test_gcs_object_retention_may_stay_unlocked_in_staging_only():
+    unlocked = replace("backup-fn", f"{BACKUP_ENV}.VO2DR_GCS_RETENTION_MODE", "Unlocked")(
+        gcs_stack())
+    assert run(GCS_RULE, unlocked, STAGING) == []
+    assert run(GCS_RULE, gcs_stack(), STAGING) == []
+    odd = replace("backup-fn", f"{BACKUP_ENV}.VO2DR_GCS_RETENTION_MODE", "Compliance")(
+        gcs_stack())
+    assert any("mode 'Compliance'" in m for m in run(GCS_RULE, odd, STAGING))
+
+
+def test_every_gcs_writer_must_carry_a_long_enough_retention():
+    short = replace("backup-fn", f"{BACKUP_ENV}.VO2DR_GCS_RETENTION_DAYS", "7")(gcs_stack())
+    assert any("backup-fn retains GCS uploads 7 days, less than immutability.lockDays (30)"
+               in m for m in run(GCS_RULE, short, PRODUCTION))
+    # The Cloud Run job is a writer too: its envs list is read like the Lambda's variables.
+    no_env = replace("standby-job", "template.template.containers[0].envs",
+                     CLOUD_RUN_JOB["template"]["template"]["containers"][0]["envs"]
+                     + [{"name": "VO2DR_GCS_BUCKET", "value": "b"}])(gcs_stack())
+    assert any("standby-job writes to GCS without VO2DR_GCS_RETENTION_DAYS" in m
+               for m in run(GCS_RULE, no_env, PRODUCTION))
+    alone = drop("backup-fn")(drop("standby-job")(gcs_stack()))
+    assert any("no job is configured" in m for m in run(GCS_RULE, alone, PRODUCTION))
+
+
+def test_gcs_bucket_must_retain_one_way_or_the_other():
+    bucket = replace("gcs-backups", "enableObjectRetention", None)(gcs_stack())
+    assert any("retains nothing" in m for m in run(GCS_RULE, bucket, PRODUCTION))
+    # A bucket retention policy (Bucket Lock) is the other way: long enough, and locked in
+    # production.
+    policy = replace("gcs-backups", "retentionPolicy",
+                     {"retentionPeriod": "2592000", "isLocked": True})(bucket)
+    assert run(GCS_RULE, policy, PRODUCTION) == []
+    unlocked = replace("gcs-backups", "retentionPolicy.isLocked", False)(policy)
+    assert any("not locked in production" in m for m in run(GCS_RULE, unlocked, PRODUCTION))
+    assert run(GCS_RULE, unlocked, STAGING) == []
+    short = replace("gcs-backups", "retentionPolicy.retentionPeriod", "86400")(policy)
+    assert any("keeps objects 1 days, less than" in m for m in run(GCS_RULE, short, STAGING))
+
+
+@pytest.mark.parametrize("perm", ["storage.objects.delete", "storage.buckets.update",
+                                  "storage.buckets.setIamPolicy", "storage.objects.*",
+                                  "resourcemanager.projects.setIamPolicy"])
+def test_custom_role_may_not_destroy_or_expose(perm):
+    assert P.check_gcp_custom_role("gcp:projects/iAMCustomRole:IAMCustomRole",
+                                   {"permissions": ["storage.objects.create", perm]}, None)
 
 
 def test_project_wide_admin_role_is_rejected():

@@ -27,6 +27,8 @@ ACCOUNT = "gcp:serviceaccount/account:Account"
 SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
 PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+LAMBDA = "aws:lambda/function:Function"
 # The only IAM resource types the GCP store may declare: each is scoped to one bucket, key or
 # service account. Project, folder or organization bindings would be broader than the bucket.
 STORE_COMPONENTS = {"vo2dr:gcp:BucketKey", "vo2dr:gcp:BackupBucket", "vo2dr:gcp:BucketAccess",
@@ -99,40 +101,61 @@ def test_bucket_is_private_with_soft_delete_and_retention(run):
     assert b["location"] == cfg.gcp.location
     soft_delete = cfg.immutability.soft_delete_days * DAY
     assert b["softDeletePolicy"]["retentionDurationSeconds"] == soft_delete
-    assert b["retentionPolicy"]["retentionPeriod"] == str(cfg.immutability.lock_days * DAY)
 
 
-def test_retention_locked_and_protected_in_production_only(run):
+def test_bucket_versions_and_retains_every_object(run):
+    # Versioning and retention together: GCS refuses versioning next to a bucket retention
+    # policy, so the retention is Object Retention Lock, set per object by the writer.
+    graph, _ = run
+    b = graph.one(BUCKET).inputs
+    assert b["versioning"]["enabled"] is True
+    assert b["enableObjectRetention"] is True
+    assert "retentionPolicy" not in b
+
+
+def test_every_gcs_writer_retains_for_lock_days_locked_in_production_only(run):
+    graph, cfg = run
+    production = cfg.environment == "production"
+    want = {"VO2DR_GCS_RETENTION_DAYS": str(cfg.immutability.lock_days),
+            "VO2DR_GCS_RETENTION_MODE": "Locked" if production else "Unlocked"}
+    backup = next(f for f in graph.of_type(LAMBDA) if f.name.endswith("-backup"))
+    env = backup.inputs["environment"]["variables"]
+    assert {k: env[k] for k in want} == want
+    job_envs = [{e["name"]: e.get("value") for e in c["envs"]}
+                for job in graph.of_type("gcp:cloudrunv2/job:Job")
+                for c in job.inputs["template"]["template"]["containers"]]
+    assert job_envs and all({k: e[k] for k in want} == want for e in job_envs)
+    # The job refuses a half-set retention (vo2dr.stores.gcs.Retention), so none is half set.
+    assert graph.outputs["jobEnvironment"]["VO2DR_GCS_RETENTION_MODE"] == want[
+        "VO2DR_GCS_RETENTION_MODE"]
+
+
+def test_bucket_and_key_protected_in_production_only(run):
     graph, cfg = run
     bucket, key = graph.one(BUCKET), graph.one(CRYPTO_KEY)
     production = cfg.environment == "production"
-    assert bucket.inputs["retentionPolicy"]["isLocked"] is production
     assert bucket.protect is production and key.protect is production
-
-
-def test_retention_policy_takes_the_place_of_versioning(run):
-    # GCS refuses Object Versioning on a bucket with a retention policy. The retention policy
-    # (no delete or replace before lockDays) plus soft delete is the stronger control.
-    graph, _ = run
-    b = graph.one(BUCKET).inputs
-    assert b["versioning"]["enabled"] is False
-    assert b["retentionPolicy"] and b["softDeletePolicy"]["retentionDurationSeconds"] > 0
 
 
 def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
     graph, cfg = run
     rules = graph.one(BUCKET).inputs["lifecycleRules"]
     got = {(r["action"]["type"], r["action"].get("storageClass"),
-            tuple(r["condition"].get("matchesPrefixes", ())), int(r["condition"]["age"]))
+            tuple(r["condition"].get("matchesPrefixes", ())), r["condition"].get("age"),
+            r["condition"].get("withState"), r["condition"].get("daysSinceNoncurrentTime"))
            for r in rules}
     want = set()
     for tier in cfg.lifecycle:
         for step in tier.transitions["gcp"]:
-            want.add(("SetStorageClass", step.storage_class, (tier.prefix,), step.days))
-        want.add(("Delete", None, (tier.prefix,), tier.expire_days))
+            want.add(("SetStorageClass", step.storage_class, (tier.prefix,), step.days, None,
+                      None))
+        # Expiry makes the live object noncurrent...
+        want.add(("Delete", None, (tier.prefix,), tier.expire_days, "LIVE", None))
+    # ...and noncurrent versions go noncurrentVersionDays later, as on S3.
+    want.add(("Delete", None, (), None, "ARCHIVED", cfg.immutability.noncurrent_version_days))
     want.add(("AbortIncompleteMultipartUpload", None, (),
-              cfg.immutability.abort_incomplete_upload_days))
-    assert got == want
+              cfg.immutability.abort_incomplete_upload_days, None, None))
+    assert len(rules) == len(want) and got == want
     # Every transition is one the object outlives by the class minimum.
     minimum = dict(config.STORAGE_CLASSES["gcp"])
     for tier in cfg.lifecycle:
@@ -158,12 +181,25 @@ def test_writer_may_create_and_read_back_and_reader_only_view_on_the_bucket(run)
     writer = graph.one(ACCOUNT, "gcs-access-writer")
     reader = graph.one(ACCOUNT, "gcs-access-reader")
     grants = {(g.inputs["member"], g.inputs["role"]) for g in ours(graph, BUCKET_MEMBER)}
-    # Neither role carries storage.objects.delete, so neither can delete or overwrite.
-    assert grants == {(writer.outputs["member"], "roles/storage.objectCreator"),
+    creator = graph.one(CUSTOM_ROLE)
+    # No role carries storage.objects.delete, so none can delete or overwrite.
+    assert grants == {(writer.outputs["member"], creator.outputs["name"]),
                       (writer.outputs["member"], "roles/storage.objectViewer"),
                       (reader.outputs["member"], "roles/storage.objectViewer")}
     # Every grant on GCS, ours or the runtime's, is on this bucket.
     assert all(g.inputs["bucket"] == bucket for g in graph.of_type(BUCKET_MEMBER))
+
+
+def test_the_creator_role_creates_with_retention_and_nothing_more(run):
+    graph, cfg = run
+    role = graph.one(CUSTOM_ROLE)
+    assert sorted(role.inputs["permissions"]) == ["storage.objects.create",
+                                                  "storage.objects.setRetention"]
+    assert role.inputs["project"] == cfg.gcp.project
+    # Granted on the bucket only, never on the project.
+    users = [g for g in graph.of_type(BUCKET_MEMBER)
+             if g.inputs["role"] == role.outputs["name"]]
+    assert {g.name.rsplit("-", 2)[-2] for g in users} == {"writer", "job"}
 
 
 def test_no_gcp_grant_is_broader_than_the_bucket_key_or_writer(run):

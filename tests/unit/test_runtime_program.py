@@ -550,8 +550,9 @@ def test_standby_identities_have_the_minimum_roles(g):
         (j, "roles/run.invoker", sched_sa.outputs["member"]) for j in jobs}
     bucket_roles = [b for b in g.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
                     if b.inputs["member"] == job_sa]
-    assert {b.inputs["role"] for b in bucket_roles} == {"roles/storage.objectCreator",
-                                                        "roles/storage.objectViewer"}
+    # The store's own creator role (create with a retention, no delete) and viewer.
+    creator = g.one("gcp:projects/iAMCustomRole:IAMCustomRole").outputs["name"]
+    assert {b.inputs["role"] for b in bucket_roles} == {creator, "roles/storage.objectViewer"}
     secrets = {s.outputs["secretId"] for s in g.of_type("gcp:secretmanager/secret:Secret")}
     accessors = g.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
     assert {a.inputs["secretId"] for a in accessors} == secrets
