@@ -10,20 +10,31 @@ holding one, primary first, or in ``source``), restore it with the real restore 
 * run the class's ``sanityQueries`` (each must return true);
 * compare the restore time (download + verify + pg_restore) with the class's RTO;
 
-and drop the scratch database (it is the drill's own; nothing else is ever dropped). The report
-is JSON; ``ok`` is false on any failure or RTO miss.
+and drop the scratch database (it is the drill's own). The report is JSON; ``ok`` is false on
+any failure or RTO miss.
+
+A drill that was killed (Lambda timeout, OOM) leaves its scratch database behind, so each run
+first drops the debris of earlier ones (:func:`drop_stale_scratch`). It drops only a name that
+parses exactly as :func:`scratch_name` makes it, older than all the RTOs together (no drill can
+still be running then) and with no session on it, with a plain ``DROP DATABASE`` that fails rather
+than cut off anyone who connected meanwhile: a look-alike, a running drill or a person
+inspecting a scratch copy is never touched. A failed cleanup is shown in the report and logged,
+but does not fail the drill.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from vo2dr.catalog import build_catalog
 from vo2dr.exceptions import ConfigError, Vo2drError, one_line
@@ -31,8 +42,17 @@ from vo2dr.restore import QuietReporter, Reporter, Target, drop_created_database
 from vo2dr.settings import Settings
 from vo2dr.status import METRIC_NAMESPACE
 from vo2dr.stores.base import BackupStore
+from vo2dr.strategy import KNOWN_DATA_CLASSES
+
+log = logging.getLogger("vo2dr.drill")
 
 SCRATCH_PREFIX = "vo2dr_drill_"
+_SCRATCH_TIME = "%Y%m%d_%H%M%S"
+# Only the names scratch_name() can produce: the strategy accepts no other class names. Used
+# with fullmatch and [0-9], since "$" also matches before a final newline and \d matches any
+# Unicode digit, and a quoted database name may hold either.
+_SCRATCH_NAME = re.compile(
+    rf"{re.escape(SCRATCH_PREFIX)}({'|'.join(KNOWN_DATA_CLASSES)})_([0-9]{{8}}_[0-9]{{6}})")
 
 
 @dataclass
@@ -59,13 +79,68 @@ class DrillReport:
     started_at: str
     seconds: float
     classes: list[ClassReport]
+    # Scratch databases of earlier, killed drills: dropped, and the ones that could not be
+    # (shown, but they do not fail the drill: the restores themselves are what it proves).
+    stale_dropped: list[str] = field(default_factory=list)
+    stale_errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def scratch_name(data_class: str, when: datetime) -> str:
-    return f"{SCRATCH_PREFIX}{data_class}_{when.astimezone(UTC):%Y%m%d_%H%M%S}"
+    return f"{SCRATCH_PREFIX}{data_class}_{when.astimezone(UTC).strftime(_SCRATCH_TIME)}"
+
+
+def scratch_time(name: str) -> datetime | None:
+    """When the drill that named this scratch database started; ``None`` for any name
+    :func:`scratch_name` cannot have produced."""
+    m = _SCRATCH_NAME.fullmatch(name)
+    if m is None:
+        return None
+    try:
+        return datetime.strptime(m.group(2), _SCRATCH_TIME).replace(tzinfo=UTC)
+    except ValueError:  # 20240231_250000 has the shape but is no time
+        return None
+
+
+_UNCONNECTED_SCRATCH = """
+SELECT d.datname FROM pg_database d
+ WHERE starts_with(d.datname, %s) AND NOT d.datistemplate
+   AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)
+ ORDER BY 1
+"""
+
+
+def drop_stale_scratch(server: Target, now: datetime,
+                       older_than: timedelta) -> tuple[list[str], list[str]]:
+    """Drop the scratch databases of drills that started before ``now - older_than`` and that
+    nobody is connected to. Returns (dropped names, errors); never raises for the database."""
+    cutoff = now.astimezone(UTC) - older_than
+    dropped: list[str] = []
+    errors: list[str] = []
+    try:
+        with server.maintenance().connect(autocommit=True) as conn:
+            names = [r[0] for r in conn.execute(_UNCONNECTED_SCRATCH, (SCRATCH_PREFIX,))]
+            for name in names:
+                when = scratch_time(name)
+                if when is None or when >= cutoff:
+                    continue
+                # Not WITH (FORCE): a session opened since the listing makes the drop fail
+                # instead of being cut off.
+                try:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(
+                        sql.Identifier(name)))
+                except psycopg.Error as exc:
+                    errors.append(f"cannot drop stale scratch database {name}: {one_line(exc)}")
+                    log.warning("drill: %s", errors[-1])
+                    continue
+                dropped.append(name)
+                log.info("drill: dropped stale scratch database %s", name)
+    except (psycopg.Error, Vo2drError) as exc:
+        errors.append(f"cannot clean up stale scratch databases: {one_line(exc)}")
+        log.warning("drill: %s", errors[-1])
+    return dropped, errors
 
 
 def run_sanity(target: Target, queries: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
@@ -165,13 +240,20 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
         stores = {n: open_store(n, settings) for n in wanted}
     started = (now or datetime.now(UTC)).astimezone(UTC)
     t0 = clock()
+    # A drill restores its classes one after another, each within its RTO or failed, and names
+    # every scratch database after its own start: one named longer ago than all the RTOs
+    # together belongs to a drill that was killed.
+    stale_dropped, stale_errors = drop_stale_scratch(
+        server, started,
+        timedelta(seconds=sum(dc.rto_seconds for dc in strategy.data_classes.values())))
     reports = [drill_class(settings, n, stores=stores, source=source, server=server,
                            now=started, rto_override_seconds=rto_override_seconds,
                            reporter=reporter, clock=clock, recovery_key_pem=recovery_key_pem)
                for n in names]
     return DrillReport(ok=all(r.ok for r in reports), environment=settings.environment,
                        started_at=started.isoformat().replace("+00:00", "Z"),
-                       seconds=round(clock() - t0, 3), classes=reports)
+                       seconds=round(clock() - t0, 3), classes=reports,
+                       stale_dropped=stale_dropped, stale_errors=stale_errors)
 
 
 class DrillFailed(Vo2drError):

@@ -1,6 +1,8 @@
 """``vo2dr drill``: for each data class, restore its latest backup into a scratch database on
 the server of ``VO2DR_DRILL_DATABASE_URL``, check the row counts against the manifest, run the
 class's sanity queries, measure the restore time against the RTO, and drop the scratch database.
+First drop the scratch databases that killed drills left behind (older than all the RTOs
+together, nobody connected); one that cannot be dropped is reported, without failing the drill.
 
 Prints the JSON report. Exit codes: 0 every class passed within its RTO; 1 a class failed or
 missed its RTO; 2 the drill could not run (settings).
@@ -45,4 +47,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"vo2dr drill: {c.data_class}: {verdict} (backup {c.backup_id or '-'} from "
               f"{c.source or '-'}, restore {took} / RTO {c.rto_seconds}s)"
               + (": " + "; ".join(c.errors) if c.errors else ""), file=sys.stderr)
+    for name in report.stale_dropped:
+        print(f"vo2dr drill: dropped {name}, left behind by an earlier drill", file=sys.stderr)
+    for error in report.stale_errors:
+        print(f"vo2dr drill: warning: {error}", file=sys.stderr)
     return 0 if report.ok else 1
