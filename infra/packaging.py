@@ -22,9 +22,13 @@ names the build machine goes in (the console scripts in ``bin/`` carry the build
 interpreter path in their shebang and are dropped). The same inputs give the same bytes, so
 the same SHA-256; ``tests/unit/test_packaging.py`` proves it.
 
-Cached: ``build/artifact/<input hash>/vo2dr-lambda.zip``, where the input hash covers the
-locked requirements (with their hashes), the target platform, every file of ``vo2dr/`` and
-this module's strip rules. A second build with the same inputs returns the cached file.
+Cached: ``build/artifact/<architecture>/<input hash>/vo2dr-lambda.zip``, where the input hash
+covers the locked requirements (with their hashes), the target platform, every file of
+``vo2dr/`` and this module's strip rules. A second build with the same inputs returns the cached
+file (and touches it: its mtime says when it was last used). After every build or cache hit,
+:func:`prune` removes that architecture's artifacts and build leftovers that nothing has used
+for :data:`STALE_AFTER_S` (see there for why that is safe), so the cache holds about one
+artifact per architecture instead of one per change ever made.
 
 Under Pulumi's mocks (the program tests, the policy tests, the credential-free plan) nothing
 is built: :func:`lambda_archive` returns a ``FileArchive`` of the path the build *would*
@@ -35,8 +39,10 @@ build once with ``python -m infra.packaging`` and pass it to ``pulumi up``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -44,6 +50,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 import zipfile
 from collections.abc import Iterable
@@ -61,6 +68,8 @@ PYPROJECT = ROOT / "pyproject.toml"
 CACHE = ROOT / "build" / "artifact"
 ARTIFACT_NAME = "vo2dr-lambda.zip"
 ARTIFACT_ENV = "VO2DR_LAMBDA_ARTIFACT"
+
+log = logging.getLogger(__name__)
 
 # Provider facts, not strategy: the Lambda runtime's Python, its OS's glibc, its size limit.
 # The python3.11 runtime runs on Amazon Linux 2, whose glibc is 2.26: wheels are installed for
@@ -209,6 +218,11 @@ class BuildInputs:
             ),
         )
 
+    @property
+    def architecture(self) -> str:
+        return next(arch for arch, (platform, _) in PLATFORMS.items()
+                    if platform == self.platform)
+
     def digest(self) -> str:
         doc = {"recipe": RECIPE_VERSION, "requirements": self.requirements,
                "pg_requirement": self.pg_requirement, "platform": self.platform,
@@ -218,7 +232,7 @@ class BuildInputs:
 
 
 def artifact_path(inputs: BuildInputs, cache: Path = CACHE) -> Path:
-    return cache / inputs.digest()[:20] / ARTIFACT_NAME
+    return cache / inputs.architecture / inputs.digest()[:20] / ARTIFACT_NAME
 
 
 # ---- building ---------------------------------------------------------------------------
@@ -338,13 +352,32 @@ def unzipped_size(zip_path: Path) -> int:
 
 def build(architecture: str = "x86_64", *, cache: Path = CACHE, lambdas: Path = LAMBDAS,
           lock: Path = LOCK, pyproject: Path = PYPROJECT, force: bool = False) -> Path:
-    """Build (or return the cached) artifact for ``architecture``; returns the zip's path."""
+    """Build (or return the cached) artifact for ``architecture``; returns the zip's path.
+    Then prunes what this architecture's earlier builds left in ``cache`` (:func:`prune`)."""
     inputs = BuildInputs.collect(architecture, lambdas=lambdas, lock=lock, pyproject=pyproject)
     dest = artifact_path(inputs, cache)
-    if dest.exists() and not force:
-        return dest
+    if force or not _mark_used(dest):
+        _build_into(inputs, dest, lambdas)
+    _in_use.add(dest.resolve())
+    prune(cache, _in_use)
+    return dest
+
+
+def _mark_used(dest: Path) -> bool:
+    """Touch a cached artifact (its mtime is its last use, which :func:`prune` reads); False if
+    there is none. Touching changes no byte of it."""
+    try:
+        os.utime(dest)
+    except FileNotFoundError:
+        return False
+    except OSError:  # a read-only cache: still usable, only not marked
+        return dest.is_file()
+    return True
+
+
+def _build_into(inputs: BuildInputs, dest: Path, lambdas: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="vo2dr-artifact-", dir=dest.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=dest.parent) as tmp:
         tree = Path(tmp) / "tree"
         tree.mkdir()
         install_dependencies(inputs, tree)
@@ -358,7 +391,124 @@ def build(architecture: str = "x86_64", *, cache: Path = CACHE, lambdas: Path = 
         dest.unlink()
         raise RuntimeError(f"the Lambda artifact unzips to {size / 2**20:.0f} MiB, above "
                            f"Lambda's {LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit")
-    return dest
+
+
+# ---- pruning the cache ------------------------------------------------------------------
+
+# The pruning rule. prune() only ever removes, inside the cache directory, these exact names
+# of a build: a final artifact (<arch>/<hash>/vo2dr-lambda.zip), write_zip's temporary file
+# (<arch>/<hash>/vo2dr-lambda.tmp) and a build's staging directory (<arch>/<hash>/
+# vo2dr-artifact-*), then the <hash> directory if that left it empty. It never follows a
+# symlink, never removes anything else, and skips (never removes):
+# * the artifacts in ``keep`` — build() passes every artifact it returned in this process, so
+#   the one just produced and the other architecture's (staging and production may differ)
+#   stay even when a Pulumi program builds both;
+# * every other architecture's directory: only the architectures of ``keep`` are pruned, so a
+#   build for x86_64 never removes the arm64 artifact another stack (or process) deploys;
+# * anything written or used less than STALE_AFTER_S ago. A build has no timeout of its own,
+#   but it takes minutes (two `uv pip install`s and a zip), and a live build's staging
+#   directory shows its activity (its ``tree`` changes as packages land); a `pulumi up` reads
+#   the artifact it was given (hashes it, uploads it) within the deployment, well under that
+#   time, and a cache hit touches the artifact first. So something this old belongs to no
+#   build or deployment still running: it is a superseded artifact or the leftover of a build
+#   that was killed (or, for the .tmp, that failed while zipping).
+# The <hash> directories of the layout before the architecture was in the path
+# (cache/<hash>/) go by the same rule, whatever their architecture: this code never returns
+# their artifacts. What stays is therefore bounded: per architecture, what was built or used
+# in the last STALE_AFTER_S, plus the current artifact. (One race is left, and it is benign:
+# a process that starts using a hash directory unused for STALE_AFTER_S in the very instant
+# another process prunes it can find its artifact or directory gone and fail; run it again.)
+STALE_AFTER_S = 6 * 3600
+STAGING_PREFIX = "vo2dr-artifact-"  # build()'s TemporaryDirectory
+TMP_NAME = Path(ARTIFACT_NAME).with_suffix(".tmp").name  # write_zip's temporary file
+_HASH_DIR = re.compile(r"^[0-9a-f]{20}$")
+_in_use: set[Path] = set()  # every artifact build() returned in this process
+
+
+@dataclass(frozen=True)
+class Pruned:
+    removed: tuple[Path, ...]
+    freed_bytes: int
+
+
+def _last_activity(path: Path) -> float:
+    """mtime of a file; of a directory, the newest mtime of it and its direct children (a live
+    staging directory's ``tree`` changes as the build installs into it)."""
+    newest = path.lstat().st_mtime
+    if path.is_dir():
+        for child in path.iterdir():
+            newest = max(newest, child.lstat().st_mtime)
+    return newest
+
+
+def _disk_size(path: Path) -> int:
+    if not path.is_dir():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return sorted(path.iterdir())
+    except OSError:
+        return []
+
+
+def _prunable(item: Path) -> bool:
+    if item.is_symlink():
+        return False
+    if item.name in (ARTIFACT_NAME, TMP_NAME):
+        return item.is_file()
+    return item.name.startswith(STAGING_PREFIX) and item.is_dir()
+
+
+def prune(cache: Path, keep: set[Path], *, stale_after: float = STALE_AFTER_S,
+          now: float | None = None) -> Pruned:
+    """Remove superseded artifacts and build leftovers from ``cache`` (the rule, and why it is
+    safe, is in the comment above :data:`STALE_AFTER_S`). Scans ``cache/<arch>/`` for each
+    architecture with an artifact in ``keep``, and the ``cache/<hash>/`` directories of the
+    layout before the architecture was in the path (never used by this code). A file that
+    cannot be removed is logged and skipped: pruning never fails a build."""
+    cutoff = (time.time() if now is None else now) - stale_after
+    cache = cache.resolve()
+    keep = {p.resolve() for p in keep}
+    archs = sorted({p.parent.parent.name for p in keep
+                    if p.parent.parent.parent == cache and p.parent.parent.name in PLATFORMS})
+    hash_dirs: list[Path] = []
+    for parent in [cache / arch for arch in archs] + [cache]:
+        if _real_dir(parent):
+            hash_dirs += sorted(d for d in parent.iterdir()
+                                if _HASH_DIR.match(d.name) and _real_dir(d))
+    removed: list[Path] = []
+    freed = 0
+    for hash_dir in hash_dirs:
+        emptied = False
+        for item in _children(hash_dir):
+            try:
+                if item in keep or not _prunable(item) or _last_activity(item) > cutoff:
+                    continue
+                size = _disk_size(item)
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+            except FileNotFoundError:
+                continue  # gone already: a build finished, or another prune was first
+            except OSError as exc:
+                log.warning("could not prune %s: %s", item, exc)
+                continue
+            removed.append(item)
+            freed += size
+            emptied = True
+            log.info("pruned %s (%.1f MiB)", item, size / 2**20)
+        if emptied and not _children(hash_dir):
+            with contextlib.suppress(OSError):  # not empty any more, or gone: leave it
+                hash_dir.rmdir()
+    if removed:
+        log.info("pruned %d old Lambda build item(s) from %s, freed %.1f MiB", len(removed),
+                 cache, freed / 2**20)
+    return Pruned(tuple(removed), freed)
 
 
 def sha256_file(path: Path) -> str:
@@ -414,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.strip_postgres:
         strip_postgres(args.strip_postgres)
         return 0
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     path = build(args.architecture, force=args.force)
     print(json.dumps({"path": str(path), "sha256": sha256_file(path),
                       "zipped_bytes": path.stat().st_size,

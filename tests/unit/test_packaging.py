@@ -5,8 +5,10 @@ input, and only the job's runtime dependencies go in."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -163,3 +165,146 @@ def test_program_runs_use_the_planned_path_or_a_prebuilt_artifact(monkeypatch, t
     prebuilt = tmp_path / "prebuilt.zip"
     monkeypatch.setenv(packaging.ARTIFACT_ENV, str(prebuilt))
     assert packaging.lambda_archive("x86_64").path == str(prebuilt)
+
+
+# ---- pruning the artifact cache ----------------------------------------------------------
+
+HOUR = 3600.0
+OLD = packaging.STALE_AFTER_S + HOUR  # older than the pruning window
+
+
+def _age(path: Path, seconds: float) -> Path:
+    when = time.time() - seconds
+    for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        os.utime(p, (when, when), follow_symlinks=False)
+    return path
+
+
+def _artifact(cache: Path, arch: str, digest: str, *, age: float = 0.0,
+              size: int = 1000) -> Path:
+    path = cache / arch / digest / packaging.ARTIFACT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"z" * size)
+    return _age(path, age)
+
+
+def _staging(hash_dir: Path, suffix: str, *, age: float) -> Path:
+    staging = hash_dir / f"{packaging.STAGING_PREFIX}{suffix}"
+    (staging / "tree" / "boto3").mkdir(parents=True)
+    (staging / "tree" / "boto3" / "__init__.py").write_bytes(b"x" * 500)
+    return _age(staging, age)
+
+
+def test_prune_removes_older_artifacts_of_the_same_architecture_only(tmp_path, caplog):
+    cache = tmp_path / "artifact"
+    current = _artifact(cache, "x86_64", "a" * 20, age=3 * OLD)  # old mtime, but in keep
+    older = [_artifact(cache, "x86_64", f"{i}" * 20, age=OLD, size=2000) for i in range(3)]
+    other_arch_current = _artifact(cache, "arm64", "b" * 20, age=OLD)  # another process's
+    with caplog.at_level(logging.INFO, logger=packaging.__name__):
+        pruned = packaging.prune(cache, {current})
+    assert current.is_file()
+    assert other_arch_current.is_file()
+    assert not any(p.exists() or p.parent.exists() for p in older)  # and their empty dirs
+    assert set(pruned.removed) == {p.resolve() for p in older}
+    assert pruned.freed_bytes == 3 * 2000
+    assert "freed" in caplog.text and str(older[0].resolve()) in caplog.text
+
+
+def test_prune_keeps_both_architectures_a_process_uses(tmp_path):
+    cache = tmp_path / "artifact"
+    x86, arm = _artifact(cache, "x86_64", "a" * 20), _artifact(cache, "arm64", "b" * 20)
+    stale_arm = _artifact(cache, "arm64", "c" * 20, age=OLD)
+    packaging.prune(cache, {x86, arm})
+    assert x86.is_file() and arm.is_file()
+    assert not stale_arm.exists()  # arm64 is in use here, so its own leftovers go
+
+
+def test_prune_keeps_recently_used_artifacts_and_fresh_leftovers(tmp_path):
+    """A concurrent build or deployment may be writing or reading them right now."""
+    cache = tmp_path / "artifact"
+    current = _artifact(cache, "x86_64", "a" * 20)
+    recent = _artifact(cache, "x86_64", "1" * 20, age=packaging.STALE_AFTER_S - HOUR)
+    fresh_staging = _staging(cache / "x86_64" / ("2" * 20), "live", age=60)
+    old_staging = _staging(cache / "x86_64" / ("3" * 20), "killed", age=OLD)
+    fresh_tmp = cache / "x86_64" / ("4" * 20) / packaging.TMP_NAME  # a zip being written
+    fresh_tmp.parent.mkdir()
+    fresh_tmp.write_bytes(b"half")
+    old_tmp = current.with_name(packaging.TMP_NAME)  # next to the current artifact
+    old_tmp.write_bytes(b"half")
+    _age(old_tmp, OLD)
+    # A staging directory whose tree changed recently is live, however old the directory.
+    long_build = _staging(cache / "x86_64" / ("5" * 20), "long", age=OLD)
+    os.utime(long_build / "tree")
+
+    packaging.prune(cache, {current})
+    assert current.is_file() and recent.is_file()
+    assert fresh_staging.is_dir() and fresh_tmp.is_file() and long_build.is_dir()
+    assert not old_staging.exists() and not old_staging.parent.exists()
+    assert not old_tmp.exists()
+
+
+def test_prune_leaves_everything_else_alone(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / packaging.ARTIFACT_NAME).write_bytes(b"not ours")
+    _age(outside, OLD)
+    cache = tmp_path / "artifact"
+    current = _artifact(cache, "x86_64", "a" * 20)
+    hash_dir = cache / "x86_64" / ("1" * 20)
+    unrelated = [
+        cache / "README",  # not a build's name
+        cache / "x86_64" / "notes.txt",
+        cache / "x86_64" / "not-a-hash" / packaging.ARTIFACT_NAME,  # not a hash directory
+        cache / "x86_64" / ("A" * 20) / packaging.ARTIFACT_NAME,  # not lowercase hex
+        hash_dir / "vo2dr-lambda.zip.sha256",
+        hash_dir / "other.zip",
+    ]
+    for path in unrelated:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"keep me")
+        _age(path, OLD)
+    (cache / "x86_64" / ("9" * 20)).symlink_to(outside, target_is_directory=True)
+    (hash_dir / f"{packaging.STAGING_PREFIX}link").symlink_to(outside, target_is_directory=True)
+
+    pruned = packaging.prune(cache, {current})
+    assert pruned.removed == () and pruned.freed_bytes == 0
+    assert all(p.is_file() for p in unrelated)
+    assert (outside / packaging.ARTIFACT_NAME).read_bytes() == b"not ours"
+    assert (hash_dir / f"{packaging.STAGING_PREFIX}link").is_symlink()
+
+
+def test_prune_removes_stale_directories_of_the_old_layout(tmp_path):
+    cache = tmp_path / "artifact"
+    current = _artifact(cache, "x86_64", "a" * 20)
+    legacy_old = cache / ("1" * 20) / packaging.ARTIFACT_NAME
+    legacy_recent = cache / ("2" * 20) / packaging.ARTIFACT_NAME
+    for path, age in ((legacy_old, OLD), (legacy_recent, 60.0)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"zip")
+        _age(path, age)
+    packaging.prune(cache, {current})
+    assert not legacy_old.parent.exists()
+    assert legacy_recent.is_file()
+
+
+def test_build_touches_a_cached_artifact_and_prunes_the_rest(tmp_path, monkeypatch):
+    """The cache-hit path of build() (no real build): it marks the artifact used, then prunes."""
+    root = _copy_project(tmp_path)
+    kwargs = {"lambdas": root / "lambdas", "lock": root / "requirements.lock",
+              "pyproject": root / "pyproject.toml"}
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(packaging, "_in_use", set())
+    monkeypatch.setattr(packaging, "install_dependencies",
+                        lambda *a: pytest.fail("rebuilt a cached artifact"))
+    cached = packaging.artifact_path(packaging.BuildInputs.collect("x86_64", **kwargs), cache)
+    assert cached.parent.parent.name == "x86_64"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"zip")
+    _age(cached, OLD)
+    superseded = _artifact(cache, "x86_64", "0" * 20, age=OLD)
+    other_arch = _artifact(cache, "arm64", "0" * 20, age=OLD)
+
+    assert packaging.build("x86_64", cache=cache, **kwargs) == cached
+    assert cached.is_file() and time.time() - cached.stat().st_mtime < HOUR
+    assert not superseded.exists()
+    assert other_arch.is_file()
