@@ -1,15 +1,17 @@
 """The GCS secondary bucket: CMEK, private, versioned, with Object Retention Lock, tiered per GFS
 prefix by the same plan (``cfg.lifecycle``) that tiers S3 and Azure.
 
-Why Object Retention Lock and not a bucket retention policy (Bucket Lock): GCS refuses Object
-Versioning on a bucket with a retention policy ("Object Versioning cannot be enabled on a bucket
-that currently has a retention policy"; https://cloud.google.com/storage/docs/bucket-lock, and
-Google's own google/exposure-notifications-verification-server#877), and the strategy wants
-both. Object Retention Lock (https://cloud.google.com/storage/docs/object-lock) works with
-versioning and is GCS's counterpart of S3 Object Lock: each object carries a retain-until time
-and a mode, Locked (like COMPLIANCE: nobody can shorten or remove it) or Unlocked (like
-GOVERNANCE). GCS has no bucket default for it, so the writer sets it on every upload
-(``Immutability.gcs_retention_env``, read by ``vo2dr.stores.gcs``)."""
+Why Object Retention Lock and not a bucket retention policy (Bucket Lock): GCS has refused
+Object Versioning on a bucket with a retention policy ("Object Versioning cannot be enabled on a
+bucket that currently has a retention policy", Google's Object Versioning page as quoted by
+Sonar RSPEC-6412; Google's own google/exposure-notifications-verification-server#877, "Retention
+policy and versioning are mutually exclusive"), and the strategy wants both. Object Retention
+Lock (https://cloud.google.com/storage/docs/object-lock) works with versioning ("an object that
+hasn't reached this retain-until time can still be made noncurrent") and is GCS's counterpart of
+S3 Object Lock: each object carries a retain-until time and a mode, Locked (the XML API calls it
+COMPLIANCE: nobody can shorten or remove it) or Unlocked (GOVERNANCE). GCS has no bucket default
+for it, so the writer sets it on every upload (``Immutability.gcs_retention_env``, read by
+``vo2dr.stores.gcs``)."""
 
 from __future__ import annotations
 
