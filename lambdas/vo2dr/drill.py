@@ -70,6 +70,9 @@ class ClassReport:
     sanity: list[dict[str, Any]] = field(default_factory=list)
     dropped: bool = False
     errors: list[str] = field(default_factory=list)
+    # The backup's source server and the scratch server it was restored into (server_version).
+    source_server_version: str = ""
+    scratch_server_version: str = ""
 
 
 @dataclass
@@ -190,6 +193,8 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
                          data_class=data_class, store=stores[chosen], reporter=reporter, now=now,
                          recovery_key_pem=recovery_key_pem)
         report.restore_seconds = round(clock() - t0, 3)
+        report.source_server_version = result.source_server_version
+        report.scratch_server_version = result.target_server_version
         report.tables = {t: {"manifest": result.expected_rows[t], "restored": result.rows[t]}
                          for t in result.tables}
         report.errors.extend(result.problems)

@@ -56,7 +56,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from vo2dr import pgtools
+from vo2dr import pgcompat, pgtools
 from vo2dr.catalog import Catalog, CatalogEntry, build_catalog
 from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError, one_line
 from vo2dr.manifest import Manifest
@@ -518,6 +518,9 @@ class RestoreResult:
     promoted: dict[str, Any] | None = None
     verify: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
+    # The backup's source server and the target server (``server_version``), see pgcompat.
+    source_server_version: str = ""
+    target_server_version: str = ""
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -584,6 +587,7 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
                                "terminal; nothing was changed")
 
     manifest = load_manifest(store, entry)
+    target_version = pgcompat.refuse_older_target(manifest.server_version, target)
     if tables:
         selected = resolve_tables(manifest, tables)
     elif manifest.data_class != "full":
@@ -653,7 +657,8 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         database=target.dbname, created_database=created, tables=restored_tables, jobs=jobs,
         key_used=result.key_used, rows=rows, expected_rows={t: expected[t]
                                                             for t in restored_tables},
-        seconds=seconds, verify=result.to_json(), problems=problems)
+        seconds=seconds, verify=result.to_json(), problems=problems,
+        source_server_version=manifest.server_version, target_server_version=target_version)
     if problems:
         reporter.stage("row counts differ from the manifest: not promoting; the restored "
                        f"database {target.dbname!r} is left for inspection")
@@ -684,7 +689,7 @@ def _check_space(directory: Path, plaintext_bytes: int) -> None:
 
 def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
                 keep_owners: bool, reporter: Reporter) -> None:
-    args = [pgtools.pg_restore(), f"--dbname={target.conninfo}", "--no-password",
+    args = [pgcompat.pg_restore_into(target), f"--dbname={target.conninfo}", "--no-password",
             "--exit-on-error"]
     if not keep_owners:
         # The restoring role owns everything: the original roles may not exist on a new server.

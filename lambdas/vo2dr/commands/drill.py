@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         verdict = "pass" if c.ok else "FAIL"
         took = f"{c.restore_seconds:.1f}s" if c.restore_seconds is not None else "-"
         print(f"vo2dr drill: {c.data_class}: {verdict} (backup {c.backup_id or '-'} from "
-              f"{c.source or '-'}, restore {took} / RTO {c.rto_seconds}s)"
+              f"{c.source or '-'}, restore {took} / RTO {c.rto_seconds}s, PostgreSQL "
+              f"{c.source_server_version or '-'} into {c.scratch_server_version or '-'})"
               + (": " + "; ".join(c.errors) if c.errors else ""), file=sys.stderr)
     for name in report.stale_dropped:
         print(f"vo2dr drill: dropped {name}, left behind by an earlier drill", file=sys.stderr)
