@@ -16,11 +16,14 @@ from typing import Any
 
 import pulumi
 from vo2dr.exceptions import ConfigError
-from vo2dr.strategy import DataClass, Strategy, parse_strategy
+from vo2dr.layout import INTRADAY
+from vo2dr.strategy import MINUTES_PER_DAY, DataClass, IntradayTier, Strategy, parse_strategy
 
 NS = "vo2max-dr"
 ENVIRONMENTS = ("staging", "production")
 GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
+# Every tier prefix of the layout (vo2dr.layout.TIERS), shortest-kept first.
+TIERS = (INTRADAY, *GFS_TIERS)
 CLOUDS = ("aws", "gcp", "azure")
 
 # Storage classes per cloud for the three tiering steps, and each class's minimum storage
@@ -82,7 +85,8 @@ class Transition:
 
 @dataclass(frozen=True)
 class TierLifecycle:
-    """Lifecycle of one GFS tier's prefix: when its objects change class, and when they expire."""
+    """Lifecycle of one tier's prefix: when its objects change class, and when they expire.
+    The intraday tier never changes class (it lives shorter than any class's minimum)."""
 
     tier: str
     prefix: str
@@ -96,9 +100,16 @@ class Retention:
     weekly_days: int
     monthly_days: int
     yearly_days: int
+    # retention.intradayHours in days (validated whole days); 0: no intraday tier (a config
+    # built without one, e.g. in tests of the GFS tiers alone).
+    intraday_days: int = 0
 
     def days(self, tier: str) -> int:
         return getattr(self, f"{tier}_days")
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return TIERS if self.intraday_days else GFS_TIERS
 
 
 @dataclass(frozen=True)
@@ -276,7 +287,9 @@ class StackConfig:
 
 # ---- parsing (pure: tests call these with plain dicts) -------------------------------------
 
-def parse_retention(raw: Any) -> Retention:
+def parse_retention(raw: Any, intraday: IntradayTier | None = None) -> Retention:
+    """The GFS retention in days, with the intraday window (validated by the shared strategy
+    validator, ``vo2dr.strategy.parse_intraday``) when given."""
     raw = _mapping(raw, "retention")
     daily = _positive_int(raw, "retention", "dailyDays")
     weekly = _positive_int(raw, "retention", "weeklyWeeks") * _DAYS_PER_WEEK
@@ -286,7 +299,7 @@ def parse_retention(raw: Any) -> Retention:
         raise _fail("retention", f"keeps tiers for {daily}/{weekly}/{monthly}/{yearly} days",
                     "each GFS tier (daily, weekly, monthly, yearly) must be kept longer than "
                     "the one before it")
-    return Retention(daily, weekly, monthly, yearly)
+    return Retention(daily, weekly, monthly, yearly, intraday.days if intraday else 0)
 
 
 def parse_tiering(raw: Any) -> Tiering:
@@ -314,20 +327,69 @@ def parse_tiering(raw: Any) -> Tiering:
 
 def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
                    clouds: tuple[str, ...] = CLOUDS) -> tuple[TierLifecycle, ...]:
-    """Per GFS tier and cloud: a transition happens only where the object then stays in the
-    class for at least its minimum storage duration before it expires."""
+    """Per tier and cloud: a transition happens only where the object then stays in the
+    class for at least its minimum storage duration before it expires. Intraday objects never
+    move: they are kept days, every colder class bills a month or more."""
     plan = []
-    for tier in GFS_TIERS:
+    for tier in retention.tiers:
         expire = retention.days(tier)
         per_cloud = {}
         for cloud in clouds:
-            per_cloud[cloud] = tuple(
+            per_cloud[cloud] = () if tier == INTRADAY else tuple(
                 Transition(day, cls)
                 for day, (cls, minimum) in zip(tiering.steps, STORAGE_CLASSES[cloud], strict=True)
                 if expire - day >= minimum
             )
         plan.append(TierLifecycle(tier, f"database/{environment}/{tier}/", expire, per_cloud))
     return tuple(plan)
+
+
+def check_locks_end_by_expiry(plan: tuple[TierLifecycle, ...], imm: Immutability,
+                              intraday: IntradayTier | None) -> None:
+    """No object's lock may outlive the day lifecycle expires it: a locked object cannot be
+    deleted, so GCS and Azure would keep it (and bill it) past its tier's retention. Intraday
+    objects are locked ``retention.intradayHours`` (their own retain-until time, or the Azure
+    intraday container's policy); every other object ``immutability.lockDays``."""
+    for tier in plan:
+        if tier.tier == INTRADAY:
+            lock_hours = intraday.hours if intraday else 0
+            if lock_hours > tier.expire_days * _HOURS_PER_DAY:
+                raise _fail("retention.intradayHours",
+                            f"locks intraday objects {lock_hours} h, past their expiry after "
+                            f"{tier.expire_days} days", "use whole days (a multiple of 24)")
+        elif imm.lock_days > tier.expire_days:
+            raise _fail("immutability.lockDays", f"is {imm.lock_days}, longer than the "
+                        f"{tier.expire_days}-day {tier.tier} retention",
+                        "the lock must end by the time lifecycle expires the tier")
+
+
+def backups_per_day(dc: DataClass) -> int:
+    """How many backups of the class its schedule takes in a day (cron_expression)."""
+    return 1 if dc.daily_at_utc is not None else MINUTES_PER_DAY // dc.rpo_minutes
+
+
+def steady_state_backups(strategy: Strategy, retention: Retention, *,
+                         intraday: bool = True) -> dict[str, dict[str, int]]:
+    """Per data class and tier: how many backups a stack keeps at most once every tier is full
+    (each class backed up every RPO). Intraday: the day's backups after the first, for the
+    window's days; daily, weekly, monthly, yearly: at most one per day, week, month, year of
+    their retention (a backup fills one GFS slot only, so the real total is a little lower).
+
+    ``intraday=False`` counts the same schedules without the intraday tier, as before it
+    existed: every backup after the first of a week, month or year was daily, so the daily
+    tier kept the whole day's backups for dailyDays."""
+    out: dict[str, dict[str, int]] = {}
+    for name, dc in strategy.data_classes.items():
+        per_day = backups_per_day(dc)
+        gfs = {
+            "daily": retention.daily_days * (1 if intraday else per_day),
+            "weekly": retention.weekly_days // _DAYS_PER_WEEK,
+            "monthly": round(retention.monthly_days * _MONTHS_PER_YEAR / _DAYS_PER_YEAR),
+            "yearly": retention.yearly_days // _DAYS_PER_YEAR,
+        }
+        out[name] = ({INTRADAY: (per_day - 1) * retention.intraday_days, **gfs}
+                     if intraday and retention.intraday_days else gfs)
+    return out
 
 
 def check_retention_outlives_tiers(retention: Retention, tiering: Tiering) -> None:
@@ -368,7 +430,8 @@ def parse_immutability(raw: Any, environment: str, retention: Retention) -> Immu
     if imm.lock_days > retention.daily_days:
         raise _fail("immutability.lockDays", f"is {imm.lock_days}, longer than the "
                     f"{retention.daily_days}-day daily retention",
-                    "the lock must end by the time lifecycle expires the shortest-kept tier")
+                    "the lock must end by the time lifecycle expires the shortest-kept GFS "
+                    "tier (intraday objects carry their own, shorter lock)")
     return imm
 
 
@@ -570,8 +633,9 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
     if environment != stack:
         raise _fail("environment", f"is {environment!r} in stack {stack!r}",
                     "name the stack after its environment (staging or production)")
-    strategy = parse_strategy(raw.get("dataClasses"))
-    retention = parse_retention(raw.get("retention"))
+    strategy = parse_strategy(raw.get("dataClasses"), _mapping(raw.get("retention"), "retention"),
+                              _mapping(raw.get("immutability"), "immutability"))
+    retention = parse_retention(raw.get("retention"), strategy.intraday)
     tiering = parse_tiering(raw.get("tiering"))
     check_retention_outlives_tiers(retention, tiering)
     aws, gcp, azure = parse_clouds(
@@ -579,6 +643,9 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         providers.get("gcp:project", ""), providers.get("gcp:region", ""),
         providers.get("azure-native:location", ""),
     )
+    immutability = parse_immutability(raw.get("immutability"), environment, retention)
+    lifecycle = lifecycle_plan(environment, retention, tiering)
+    check_locks_end_by_expiry(lifecycle, immutability, strategy.intraday)
     return StackConfig(
         project=project,
         stack=stack,
@@ -590,11 +657,11 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         strategy=strategy,
         retention=retention,
         tiering=tiering,
-        immutability=parse_immutability(raw.get("immutability"), environment, retention),
+        immutability=immutability,
         monitoring=parse_monitoring(raw.get("monitoring"), strategy),
         runtime=parse_runtime(raw.get("runtime")),
         secrets=secrets or Secrets(None, None),
-        lifecycle=lifecycle_plan(environment, retention, tiering),
+        lifecycle=lifecycle,
         keys=parse_keys(raw.get("keys")),
         recovery_public_key=parse_recovery_public_key(raw.get("recoveryPublicKey")),
     )

@@ -1,8 +1,13 @@
-"""The write-once object layout and the GFS tier of a backup.
+"""The write-once object layout and the retention tier of a backup.
 
 ``database/<environment>/<tier>/<data-class>/<UTC timestamp>-<backup id>.dump.enc`` holds the
 body and ``….manifest.json`` beside it. Keys are never reused, so object lock holds, and
 "latest" is found by listing, never by a mutable pointer.
+
+Tiers: the first complete backup of a data class in a UTC day is one of the GFS tiers
+(``daily``, ``weekly``, ``monthly``, ``yearly``); every later one that day is ``intraday``,
+kept (and locked) only for ``retention.intradayHours``. Without that tier, a 15-minute RPO
+would keep 96 backups a day for the whole daily retention.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from datetime import UTC, datetime
 
 from vo2dr.exceptions import ConfigError
 
-TIERS = ("daily", "weekly", "monthly", "yearly")
+INTRADAY = "intraday"
+GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
+TIERS = (INTRADAY, *GFS_TIERS)
 BODY_SUFFIX = ".dump.enc"
 MANIFEST_SUFFIX = ".manifest.json"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _KEY = re.compile(
-    r"^database/(?P<environment>[a-z0-9-]+)/(?P<tier>daily|weekly|monthly|yearly)/"
+    r"^database/(?P<environment>[a-z0-9-]+)/(?P<tier>intraday|daily|weekly|monthly|yearly)/"
     r"(?P<data_class>[a-z0-9_-]+)/(?P<timestamp>\d{8}T\d{6}Z)-(?P<backup_id>[0-9a-f]{12})"
     r"(?P<suffix>\.dump\.enc|\.manifest\.json)$"
 )
@@ -87,11 +94,17 @@ def class_prefixes(environment: str, data_class: str, year: int | None = None) -
 
 
 def choose_tier(now: datetime, existing: Iterable[datetime]) -> str:
-    """GFS tier of a backup taken at ``now``, given the times of the data class's complete
-    backups so far: the first of a year is yearly, of a month monthly, of an ISO week
-    weekly; any other is daily. Lifecycle rules per tier prefix then expire it on time."""
+    """Tier of a backup taken at ``now``, given the times of the data class's complete
+    backups so far. A backup after another one the same UTC day is intraday. Otherwise GFS:
+    the first of a year is yearly, of a month monthly, of an ISO week weekly; any other is
+    daily. Lifecycle rules per tier prefix then expire it on time.
+
+    Only earlier backups count (clock skew and backfills never demote one already taken), and
+    only complete ones are passed in: a failed first attempt leaves the next one daily."""
     now = now.astimezone(UTC)
     earlier = [t.astimezone(UTC) for t in existing if t.astimezone(UTC) < now]
+    if any(t.date() == now.date() for t in earlier):
+        return INTRADAY
     if not any(t.year == now.year for t in earlier):
         return "yearly"
     if not any((t.year, t.month) == (now.year, now.month) for t in earlier):

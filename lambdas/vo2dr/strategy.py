@@ -1,4 +1,5 @@
-"""The data classes of the backup strategy: which tables, how fresh (RPO), how fast back (RTO).
+"""The data classes of the backup strategy: which tables, how fresh (RPO), how fast back (RTO),
+and the intraday tier (how long the backups after the first of a day are kept and locked).
 
 This module is pure (no Pulumi, no cloud SDK) so that the Pulumi program (through
 ``infra/config.py``) and the job (through ``VO2DR_STRATEGY`` or a stack file) validate the
@@ -12,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ KNOWN_DATA_CLASSES = ("critical", "important", "full")
 # Below this, back-to-back pg_dump runs and their uploads would overlap on a real database.
 MIN_RPO_MINUTES = 5
 MINUTES_PER_DAY = 24 * 60
+HOURS_PER_DAY = 24
+LOCK_MODES = ("governance", "compliance")
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 STACK_NAMESPACE = "vo2max-dr"
@@ -73,8 +77,35 @@ class DataClass:
 
 
 @dataclass(frozen=True)
+class IntradayTier:
+    """Every backup after the first of its data class in a UTC day (``layout.INTRADAY``): kept
+    ``hours`` and locked exactly as long, in the stack's lock mode, by its own retain-until
+    time set in the creating request (S3, GCS) or by its container's policy (Azure)."""
+
+    hours: int
+    mode: str  # "governance" or "compliance" (immutability.mode)
+
+    @property
+    def days(self) -> int:
+        """The window in whole days, the unit of every cloud's lifecycle rules."""
+        return self.hours // HOURS_PER_DAY
+
+    @property
+    def compliance(self) -> bool:
+        return self.mode == "compliance"
+
+    def lock_until(self, taken: datetime) -> datetime:
+        """The retain-until time of a backup taken at ``taken``. The object is created after
+        ``taken``, and lifecycle expires it ``days`` after creation, so the lock always ends
+        by its expiry."""
+        return taken + timedelta(hours=self.hours)
+
+
+@dataclass(frozen=True)
 class Strategy:
     data_classes: Mapping[str, DataClass]
+    # None only for a strategy given without retention (tests of the data classes alone).
+    intraday: IntradayTier | None = None
 
     def get(self, name: str) -> DataClass:
         try:
@@ -88,11 +119,12 @@ class Strategy:
 
     def to_json(self) -> str:
         """The JSON the Pulumi program puts in ``VO2DR_STRATEGY`` for the job."""
-        return json.dumps(
-            {"dataClasses": {n: c.to_json() for n, c in self.data_classes.items()}},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        doc: dict[str, Any] = {"dataClasses": {n: c.to_json()
+                                               for n, c in self.data_classes.items()}}
+        if self.intraday is not None:
+            doc["retention"] = {"intradayHours": self.intraday.hours}
+            doc["immutability"] = {"mode": self.intraday.mode}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
 def _key(name: str, field_name: str) -> str:
@@ -183,8 +215,52 @@ def parse_data_class(name: str, raw: Mapping[str, Any]) -> DataClass:
     )
 
 
-def parse_strategy(data_classes: Any) -> Strategy:
-    """Validate the ``vo2max-dr:dataClasses`` mapping into a :class:`Strategy`."""
+def parse_intraday(retention: Any, immutability: Any,
+                   data_classes: Mapping[str, DataClass]) -> IntradayTier:
+    """``retention.intradayHours`` with the lock mode ``immutability.mode``, validated:
+
+    * at least twice the tightest RPO, so the window always holds more than one backup of the
+      most frequent class (one to restore, one to fall back on);
+    * shorter than the daily retention (when ``retention.dailyDays`` is given), or the tier
+      would keep backups longer than the daily one it exists to thin out;
+    * whole days: every cloud's lifecycle rule and Azure's intraday container lock count
+      days, so any other window would lock intraday objects past the day their rule expires
+      them, or keep them longer than the window says.
+    """
+    key = f"{STACK_NAMESPACE}:retention.intradayHours"
+    if not isinstance(retention, Mapping):
+        raise ConfigError(f"{STACK_NAMESPACE}:retention is missing or not a mapping: add it "
+                          "to Pulumi.<stack>.yaml")
+    hours = retention.get("intradayHours")
+    if isinstance(hours, bool) or not isinstance(hours, int) or hours <= 0:
+        raise ConfigError(f"{key} must be a positive whole number of hours, got {hours!r}: set "
+                          "it in Pulumi.<stack>.yaml (e.g. 168, the managed database's own "
+                          "7-day point-in-time window)")
+    tightest = min(c.rpo_minutes for c in data_classes.values())
+    if hours * 60 < 2 * tightest:
+        raise ConfigError(f"{key} is {hours}, shorter than twice the tightest RPO ({tightest} "
+                          f"min): keep intraday backups at least {-(-2 * tightest // 60)} hours")
+    daily = retention.get("dailyDays")
+    if isinstance(daily, int) and not isinstance(daily, bool) and daily > 0 \
+            and hours >= daily * HOURS_PER_DAY:
+        raise ConfigError(f"{key} is {hours}, not shorter than retention.dailyDays ({daily} "
+                          f"days = {daily * HOURS_PER_DAY} h): keep intraday backups for less "
+                          "than daily ones")
+    if hours % HOURS_PER_DAY:
+        raise ConfigError(f"{key} is {hours}, not whole days: lifecycle rules and the Azure "
+                          "intraday lock count days, so the lock would outlive the expiry; use "
+                          f"a multiple of {HOURS_PER_DAY}")
+    mode = immutability.get("mode") if isinstance(immutability, Mapping) else None
+    if mode not in LOCK_MODES:
+        raise ConfigError(f"{STACK_NAMESPACE}:immutability.mode is {mode!r}: use governance or "
+                          "compliance (it is also the intraday objects' lock mode)")
+    return IntradayTier(hours=hours, mode=mode)
+
+
+def parse_strategy(data_classes: Any, retention: Any = None,
+                   immutability: Any = None) -> Strategy:
+    """Validate the ``vo2max-dr:dataClasses`` mapping into a :class:`Strategy`, with the
+    intraday tier when ``retention`` is given (``immutability`` then gives its lock mode)."""
     if not isinstance(data_classes, Mapping) or not data_classes:
         raise ConfigError(
             f"{STACK_NAMESPACE}:dataClasses is missing or empty: define critical, important "
@@ -197,7 +273,9 @@ def parse_strategy(data_classes: Any) -> Strategy:
         )
     if not parsed["full"].is_full:
         raise ConfigError(f"{_key('full', 'tables')} must be 'all': the full dump is everything")
-    return Strategy(data_classes=parsed)
+    intraday = (parse_intraday(retention, immutability, parsed) if retention is not None
+                else None)
+    return Strategy(data_classes=parsed, intraday=intraday)
 
 
 def read_stack_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -223,9 +301,12 @@ def load_strategy(env: Mapping[str, str] | None = None) -> Strategy:
             raw = json.loads(env["VO2DR_STRATEGY"])
         except json.JSONDecodeError as exc:
             raise ConfigError(f"VO2DR_STRATEGY is not valid JSON: {exc}") from exc
-        return parse_strategy(raw.get("dataClasses"))
+        return parse_strategy(raw.get("dataClasses"), raw.get("retention"),
+                              raw.get("immutability"))
     if env.get("VO2DR_STACK_FILE"):
-        return parse_strategy(read_stack_file(env["VO2DR_STACK_FILE"]).get("dataClasses"))
+        stack = read_stack_file(env["VO2DR_STACK_FILE"])
+        return parse_strategy(stack.get("dataClasses"), stack.get("retention"),
+                              stack.get("immutability"))
     raise ConfigError(
         "no strategy: set VO2DR_STRATEGY (JSON, set by the Pulumi program) or VO2DR_STACK_FILE "
         "(path to Pulumi.<stack>.yaml)"

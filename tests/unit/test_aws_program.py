@@ -37,6 +37,7 @@ LOGGING = "aws:s3/bucketLogging:BucketLogging"
 
 # Overrides that change every strategy number the AWS store uses.
 OVERRIDES = {
+    "vo2max-dr:retention.intradayHours": 120,
     "vo2max-dr:retention.dailyDays": 35,
     "vo2max-dr:retention.weeklyWeeks": 20,
     "vo2max-dr:retention.monthlyMonths": 18,
@@ -180,8 +181,11 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
     g, cfg = graphs[stack], configs[stack]
     lc = of_bucket(g, LIFECYCLE, backup_bucket(g))
     rules = {r["id"]: r for r in lc.inputs["rules"]}
-    assert set(rules) == {f"gfs-{t}" for t in config.GFS_TIERS} | {"expired-delete-markers",
-                                                                 "status-state"}
+    assert set(rules) == {f"gfs-{t}" for t in config.TIERS} | {"expired-delete-markers",
+                                                             "status-state"}
+    # The intraday prefix expires at the window's end and never changes storage class.
+    assert rules["gfs-intraday"]["expiration"] == {"days": cfg.retention.intraday_days}
+    assert not rules["gfs-intraday"].get("transitions")
     for tier in cfg.lifecycle:
         rule = rules[f"gfs-{tier.tier}"]
         assert rule["status"] == "Enabled"
@@ -405,6 +409,7 @@ def test_overrides_change_lifecycle_and_lock_days(overridden) -> None:
     g, cfg = overridden
     rules = {r["id"]: r for r in of_bucket(g, LIFECYCLE, backup_bucket(g)).inputs["rules"]}
     expected = {
+        "intraday": (5, []),
         "daily": (35, []),
         "weekly": (140, [(45, "STANDARD_IA")]),
         "monthly": (18 * 365 // 12, [(45, "STANDARD_IA"), (120, "GLACIER")]),

@@ -54,7 +54,7 @@ def test_good_stack_files_parse(stack: str) -> None:
     assert cfg.environment == stack
     assert set(cfg.data_classes) == {"critical", "important", "full"}
     assert cfg.data_classes["critical"].rpo_minutes == raw["dataClasses"]["critical"]["rpoMinutes"]
-    assert [t.tier for t in cfg.lifecycle] == list(config.GFS_TIERS)
+    assert [t.tier for t in cfg.lifecycle] == list(config.TIERS)
     assert cfg.immutability.s3_mode == ("COMPLIANCE" if stack == "production" else "GOVERNANCE")
     assert cfg.tags["environment"] == stack and cfg.tags["owner"]
     assert cfg.tags["data-classification"]
@@ -274,7 +274,9 @@ def test_unknown_data_class_at_run_time_names_the_known_ones() -> None:
 
 def test_job_strategy_sources(tmp_path: Path) -> None:
     raw, _ = stack_file("staging")
-    strat = strategy.parse_strategy(raw["dataClasses"])
+    strat = strategy.parse_strategy(raw["dataClasses"], raw["retention"], raw["immutability"])
+    assert strat.intraday == strategy.IntradayTier(raw["retention"]["intradayHours"],
+                                                   raw["immutability"]["mode"])
     # The JSON the program hands the job round-trips to the same strategy.
     assert strategy.load_strategy({"VO2DR_STRATEGY": strat.to_json()}) == strat
     assert strategy.load_strategy(

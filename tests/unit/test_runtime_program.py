@@ -359,7 +359,10 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
     assert "DATABASE_URL" not in backup_env
     assert backup_env["VO2DR_DATABASE_URL_SECRET"] in secret_arns
     assert json.loads(backup_env["VO2DR_STRATEGY"]) == {
-        "dataClasses": {n: c.to_json() for n, c in data_classes(settings).items()}}
+        "dataClasses": {n: c.to_json() for n, c in data_classes(settings).items()},
+        # The intraday tier's window and lock mode: the job locks intraday objects with them.
+        "retention": {"intradayHours": settings[f"{NS}:retention"]["intradayHours"]},
+        "immutability": {"mode": settings[f"{NS}:immutability"]["mode"]}}
     assert backup_env["VO2DR_ENVIRONMENT"] == stack_env(settings)
     for var in ("VO2DR_S3_BUCKET", "VO2DR_KMS_KEY_ID", "VO2DR_GCS_BUCKET",
                 "VO2DR_AZURE_CONTAINER_URL"):
