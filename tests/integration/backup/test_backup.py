@@ -133,10 +133,14 @@ def test_tier_and_key_prefix_follow_the_existing_manifests(settings):
     first_at = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
     first = run_backup(settings, "important", now=first_at)
     second = run_backup(settings, "important", now=first_at + timedelta(hours=1))
+    next_day = run_backup(settings, "important", now=first_at + timedelta(days=1))
     next_week = run_backup(settings, "important", now=first_at + timedelta(days=7))
-    assert (first["tier"], second["tier"], next_week["tier"]) == ("yearly", "daily", "weekly")
+    assert (first["tier"], second["tier"], next_day["tier"], next_week["tier"]) == (
+        "yearly", "intraday", "daily", "weekly")
     assert first["body_key"].startswith("database/staging/yearly/important/20260304T100000Z-")
-    assert second["manifest_key"].startswith("database/staging/daily/important/20260304T110000Z-")
+    assert second["manifest_key"].startswith(
+        "database/staging/intraday/important/20260304T110000Z-")
+    assert next_day["body_key"].startswith("database/staging/daily/important/20260305T100000Z-")
     for keys in all_keys(settings).values():
         assert first["manifest_key"] in keys and next_week["body_key"] in keys
 
