@@ -85,6 +85,7 @@ class ReplicaCheck:
     copies: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    source_server_version: str = ""  # the backed-up server's, from the manifest
 
 
 @dataclass
@@ -99,6 +100,9 @@ class StatusReport:
     breaches: list[str]  # stable keys, for the alert state
     messages: list[str]  # one line per breach
     alert: dict[str, Any] = field(default_factory=dict)
+    # The drill's scratch server (VO2DR_DRILL_DATABASE_URL), when that setting is given.
+    drill_server_version: str = ""
+    drill_server_error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,6 +195,7 @@ def check_replicas(entry: CatalogEntry, stores: Mapping[str, BackupStore],
             check.problems.append(f"{name}: cannot read {entry.ref.body_key}: {exc}")
             continue
         dest = manifest.destinations.get(name)
+        check.source_server_version = check.source_server_version or manifest.server_version
         copy.update(manifest_sha256=manifest.ciphertext.sha256, bytes=size,
                     store_checksum=checksum,
                     recorded_checksum=dest.store_checksum if dest else "")
@@ -254,6 +259,50 @@ def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], enviro
                         classes=classes, replicas=replicas, replica_mismatches=mismatches,
                         store_errors=dict(catalog.errors), breaches=sorted(set(breaches)),
                         messages=messages)
+
+
+def check_drill_server(report: StatusReport, drill_server_version: str) -> None:
+    """Record the drill's scratch server version next to each newest backup's source version,
+    and a breach for every class whose backup that server would refuse (older than the source:
+    see :mod:`vo2dr.pgcompat`), before a drill or a restore there fails on it."""
+    from vo2dr.exceptions import RestoreError
+    from vo2dr.pgcompat import check_restorable
+
+    report.drill_server_version = drill_server_version
+    for rc in report.replicas:
+        if not rc.source_server_version:
+            continue
+        try:
+            check_restorable(rc.source_server_version, drill_server_version)
+        except RestoreError as exc:
+            report.breaches = sorted({*report.breaches, f"drill-server:{rc.data_class}"})
+            report.messages.append(f"{rc.data_class} backup {rc.backup_id}: the drill server "
+                                   f"cannot take it: {exc}")
+            report.ok = False
+
+
+def drill_server_version(settings) -> tuple[str, str]:
+    """``(server_version, "")`` of the drill server, or ``("", error)``: status reports an
+    unreachable drill server, it does not fail on it."""
+    from vo2dr.pgcompat import server_version
+    from vo2dr.pgtools import split_password
+
+    try:
+        conninfo, password = split_password(settings.drill_database_url)
+        return server_version(conninfo, password)[0], ""
+    except Vo2drError as exc:
+        return "", str(exc)
+
+
+def add_drill_server(report: StatusReport, settings) -> None:
+    """:func:`check_drill_server` when ``VO2DR_DRILL_DATABASE_URL`` is set."""
+    if not getattr(settings, "drill_database_url", ""):
+        return
+    version, error = drill_server_version(settings)
+    if version:
+        check_drill_server(report, version)
+    else:
+        report.drill_server_error = error
 
 
 # -- alert state --------------------------------------------------------------------------------
@@ -450,6 +499,7 @@ def run_status_job(settings, now: datetime, *, webhook: str | None,
     catalog.errors.update(open_errors)
     catalog.stores = tuple(n for n in settings.enabled_stores)
     report = compute_status(strategy, stores, settings.environment, now, catalog=catalog)
+    add_drill_server(report, settings)
     state = _TolerantState(StoreState(next(iter(stores.values())), settings.environment, now),
                            log) if stores else None
     notify(report, state, webhook)

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import parse_point_in_time
     from vo2dr.cli import settings_overrides
     from vo2dr.settings import Settings
-    from vo2dr.status import FileState, StoreState, compute_status, notify
+    from vo2dr.status import FileState, StoreState, add_drill_server, compute_status, notify
     from vo2dr.stores import open_store
 
     settings = Settings.from_env(overrides=settings_overrides(args))
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     report = compute_status(strategy, stores, settings.environment, now,
                             check_last=args.check_last, deep=args.deep,
                             grace_seconds=args.grace_seconds)
+    add_drill_server(report, settings)
     if args.state_in_store and stores:
         state = StoreState(next(iter(stores.values())), settings.environment, now)
     else:
@@ -96,8 +97,13 @@ def render(report) -> None:
     console.print(table)
     for r in report.replicas:
         mark = "[green]agree[/]" if r.agree else "[red]MISMATCH[/] " + "; ".join(r.problems)
+        version = f", PostgreSQL {r.source_server_version}" if r.source_server_version else ""
         console.print(f"replicas of {r.data_class} {r.backup_id} "
-                      f"({', '.join(r.copies) or 'none'}): {mark}")
+                      f"({', '.join(r.copies) or 'none'}{version}): {mark}")
+    if report.drill_server_version or report.drill_server_error:
+        console.print("drill server: " + (f"PostgreSQL {report.drill_server_version}"
+                                          if report.drill_server_version
+                                          else f"[red]{report.drill_server_error}[/]"))
     if report.alert.get("kind"):
         sent = "sent" if report.alert.get("sent") else "not sent"
         console.print(f"alert: {report.alert['kind']} ({sent})")

@@ -41,6 +41,11 @@ def world15(pg_major, module_env, recovery_keys):
     return world_on(pg_major(15), recovery_keys)
 
 
+@pytest.fixture(scope="module")
+def world16(pg_major, module_env, recovery_keys):
+    return world_on(pg_major(16), recovery_keys)
+
+
 @pytest.fixture
 def cli15(world15, monkeypatch):
     for k, v in world15.env().items():
@@ -132,10 +137,9 @@ def test_table_selection_and_promote_on_an_older_major(major, pg_major, module_e
     assert user_tables(world.pg.url(kept)) == ["public.stale"]
 
 
-def test_a_target_older_than_the_source_is_refused_before_anything(pg_major, module_env,
-                                                                    recovery_keys, capsys,
+def test_a_target_older_than_the_source_is_refused_before_anything(world16, pg_major, capsys,
                                                                     monkeypatch):
-    world = world_on(pg_major(16), recovery_keys)
+    world = world16
     for k, v in world.env().items():
         monkeypatch.setenv(k, v)
     old = pg_major(14)
@@ -178,3 +182,31 @@ def test_drill_reports_the_source_and_scratch_versions(cli15, pg_major, capsys, 
     code, report, err = run_cli(capsys, "drill", "--source", "azure")
     assert code == 0, err
     assert report["classes"][0]["scratch_server_version"].startswith("15.")
+
+
+def test_status_reports_the_drill_server_against_the_backups_source(world16, pg_major, capsys,
+                                                                     monkeypatch, tmp_path):
+    for k, v in world16.env().items():
+        monkeypatch.setenv(k, v)
+    source_version = server_version(world16.source_url)
+    state = str(tmp_path / "state.json")
+    monkeypatch.setenv("VO2DR_DRILL_DATABASE_URL", pg_major(18).url())
+    code, doc, err = run_cli(capsys, "status", "--json", "--state-file", state)
+    assert code == 0, err
+    assert doc["drill_server_version"] == server_version(pg_major(18).url())
+    (replica,) = doc["replicas"]
+    assert replica["source_server_version"] == source_version
+
+    old = pg_major(14)
+    monkeypatch.setenv("VO2DR_DRILL_DATABASE_URL", old.url())
+    code, doc, err = run_cli(capsys, "status", "--json", "--state-file", state)
+    assert code == 1
+    assert doc["breaches"] == ["drill-server:full"]
+    assert doc["drill_server_version"] == server_version(old.url())
+    assert f"PostgreSQL {source_version} backup into a PostgreSQL " in doc["messages"][0]
+
+    monkeypatch.setenv("VO2DR_DRILL_DATABASE_URL",
+                       f"postgresql://postgres@127.0.0.1:{servers.free_port()}/postgres")
+    code, doc, err = run_cli(capsys, "status", "--json", "--state-file", state)
+    assert code == 0 and doc["breaches"] == [], err  # unreachable: reported, not a breach
+    assert doc["drill_server_version"] == "" and "cannot read" in doc["drill_server_error"]
