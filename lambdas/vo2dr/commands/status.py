@@ -97,9 +97,10 @@ def render(report) -> None:
     console.print(table)
     for r in report.replicas:
         mark = "[green]agree[/]" if r.agree else "[red]MISMATCH[/] " + "; ".join(r.problems)
-        version = f", PostgreSQL {r.source_server_version}" if r.source_server_version else ""
+        version = (f" (source PostgreSQL {r.source_server_version})"
+                   if r.source_server_version else "")
         console.print(f"replicas of {r.data_class} {r.backup_id} "
-                      f"({', '.join(r.copies) or 'none'}{version}): {mark}")
+                      f"({', '.join(r.copies) or 'none'}): {mark}{version}")
     if report.drill_server_version or report.drill_server_error:
         console.print("drill server: " + (f"PostgreSQL {report.drill_server_version}"
                                           if report.drill_server_version
