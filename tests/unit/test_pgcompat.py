@@ -77,3 +77,12 @@ def test_adapted_pg_restore_runs_and_differs_only_in_that_string():
                          env=pgtools.tool_env()).stdout
     assert out.strip() == f"pg_restore (PostgreSQL) {pgtools.version('pg_restore')}"
     assert pgcompat.patched_pg_restore() == path  # written once per process
+
+
+def test_adapted_pg_restore_is_written_again_when_its_file_is_gone():
+    import shutil
+
+    path = pgcompat.patched_pg_restore()
+    shutil.rmtree(path.parents[3])  # the private directory, as a /tmp cleaner would
+    again = pgcompat.patched_pg_restore()
+    assert again != path and again.exists()
