@@ -36,12 +36,20 @@ def pg15() -> Iterator[servers.Postgres]:
         yield server
 
 
-def test_artifact_backs_up_and_drills_a_postgresql_15_server(pg15, moto, gcs, azurite,
-                                                              tmp_path):
+@pytest.fixture(scope="module")
+def own_clouds() -> Iterator[list[servers.Service]]:
+    """Emulators of this module's own: localcloud.create() makes the stack's fixed bucket names,
+    which test_artifact.py already made in the session's emulators."""
+    with servers.moto_server() as moto, servers.gcs_emulator() as gcs, \
+            servers.azurite() as azurite:
+        yield [moto, gcs, azurite]
+
+
+def test_artifact_backs_up_and_drills_a_postgresql_15_server(pg15, own_clouds, tmp_path):
     task = tmp_path / "task"
     unpack(packaging.build("x86_64"), task)
     (tmp_path / "keys").mkdir()
-    cloud = localcloud.create([moto, gcs, azurite], tmp_path / "keys")
+    cloud = localcloud.create(own_clouds, tmp_path / "keys")
     db_url = seed.create_database(pg15.url(), "artifact15")
     seed.seed(db_url, scale=seed.scale_for_mb(0.5))
     env = {k: v for k, v in cloud.env.items() if k != "VO2DR_STACK_FILE"}
