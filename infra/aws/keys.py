@@ -30,9 +30,18 @@ SERVICE_CRYPTO_ACTIONS = (
 # backups' SSE-KMS, Secrets Manager for the database URL secret, SQS and SNS for the runtime's
 # encrypted queues and alert topic.
 VIA_SERVICES = ("s3", "secretsmanager", "sqs", "sns")
-# Services that publish into the runtime's encrypted SNS topic or SQS queues with their own
-# service principal (alarms, EventBridge rules, SNS fan-out to SQS): they need a data key.
-PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com")
+# CloudWatch alarms publish into the CMK-encrypted alert topic with their own service principal.
+# AWS's documented key-policy statement for this (Knowledge Center "cloudwatch-configure-alarm-
+# sns", statement "Allow_CloudWatch_for_CMK"; SNS developer guide, "Key management":
+# "Enable compatibility between event sources from AWS services and encrypted topics") names
+# the principal and the data-key actions with no condition: the KMS request CloudWatch makes
+# is not documented to carry aws:SourceAccount, so a condition on it silently drops every alarm
+# e-mail. Who may publish is decided by the topic policy (this account's alarms only); this
+# grant only lets CloudWatch encrypt what it publishes there. The documented
+# "kms:GenerateDataKey*" is spelled out as the one data-key call SNS makes (GenerateDataKey):
+# the house linters refuse wildcard actions.
+CLOUDWATCH_ALARMS_SERVICE = "cloudwatch.amazonaws.com"
+CLOUDWATCH_ALARMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,6 @@ class BackupKeyArgs:
     rotation_days: int  # cfg.keys.rotation_days: new key material this often
     tags: Mapping[str, str] = field(default_factory=dict)
     via_services: Sequence[str] = VIA_SERVICES
-    publishing_services: Sequence[str] = PUBLISHING_SERVICES
 
 
 class BackupKey(pulumi.ComponentResource):
@@ -106,10 +114,9 @@ class BackupKey(pulumi.ComponentResource):
                       condition={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                              f"arn:{PARTITION}:logs:{args.region}:{args.account_id}"
                                              ":log-group:*"}}),
-            statement("ServicesPublishToEncryptedTopicsAndQueues",
-                      ["kms:Decrypt", "kms:GenerateDataKey"], this_key,
-                      principal={"Service": list(args.publishing_services)},
-                      condition={"StringEquals": {"aws:SourceAccount": args.account_id}}),
+            # AWS's documented statement for alarms to a CMK-encrypted topic (see above).
+            statement("CloudWatchAlarmsPublishToEncryptedTopic", CLOUDWATCH_ALARMS_ACTIONS,
+                      this_key, principal={"Service": [CLOUDWATCH_ALARMS_SERVICE]}),
         )
         self.key = aws.kms.Key(
             f"{name}-key",

@@ -297,8 +297,7 @@ def test_key_policy_names_its_principals(graphs, configs, stack) -> None:
     assert logs["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].startswith(
         f"arn:aws:logs:{region}:{account}:")
-    publish = sts["ServicesPublishToEncryptedTopicsAndQueues"]
-    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+    assert "ServicesPublishToEncryptedTopicsAndQueues" not in sts  # the old, conditioned form
     for s in sts.values():
         assert s["Effect"] == "Allow" and s["Resource"] == "*"
         assert s["Principal"] != "*" and "*" not in json.dumps(s["Principal"])
@@ -306,6 +305,39 @@ def test_key_policy_names_its_principals(graphs, configs, stack) -> None:
     role_urns = {r.urn for r in job_roles(g)}
     key_deps = set(g.one(KEY).dependencies)
     assert role_urns <= key_deps
+
+
+def test_key_policy_lets_cloudwatch_alarms_publish_to_the_encrypted_topic_as_documented(
+        graphs, stack) -> None:
+    """AWS documents one key-policy statement for CloudWatch alarms that notify a topic
+    encrypted with a customer managed key (AWS Knowledge Center, "How do I configure a
+    CloudWatch alarm with an encrypted Amazon SNS topic?",
+    https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns, statement
+    "Allow_CloudWatch_for_CMK"; also the SNS developer guide, "Key management", "Enable
+    compatibility between event sources from AWS services and encrypted topics",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html):
+
+        {"Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com"]},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"}
+
+    It carries no ``aws:SourceAccount`` condition; with one, KMS refuses CloudWatch's data-key
+    request and alarm e-mails never arrive. Only the data-key call SNS makes
+    (``kms:GenerateDataKey``) is granted of the documented wildcard."""
+    g = graphs[stack]
+    sts = statements(g.one(KEY))
+    cw = [s for s in sts.values()
+          if "cloudwatch.amazonaws.com" in json.dumps(s.get("Principal"))]
+    assert len(cw) == 1, cw
+    st = cw[0]
+    assert st["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
+    assert "Condition" not in st
+    assert st["Resource"] == "*" and st["Effect"] == "Allow"
+    documented = {"kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
+                  "kms:GenerateDataKeyPair", "kms:GenerateDataKeyPairWithoutPlaintext"}
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(st["Action"]) <= documented
+    # The topic the alarms publish to is encrypted with this very key.
+    topic = g.one("aws:sns/topic:Topic")
+    assert topic.inputs["kmsMasterKeyId"] == g.one(KEY).outputs["arn"]
 
 
 # ---- roles --------------------------------------------------------------------------------------
