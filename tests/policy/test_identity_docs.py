@@ -1,6 +1,6 @@
 """``docs/cross-cloud-identity.md`` says what the program declares: the GCS backups are retained
 by Object Retention Lock set per object by the writers, not by a (locked) bucket retention
-policy, and the first-deploy rerun it documents names the grants the program waits for."""
+policy, as the program declares it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import re
 import pytest
 
 from dev import mockrun
-from infra import config as infra_config
 
 DOC = mockrun.ROOT / "docs" / "cross-cloud-identity.md"
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -42,4 +41,3 @@ def test_doc_names_the_per_object_retention_the_program_sets(graphs, stack):
         assert f"`{name}`" in text, name
     assert env["VO2DR_GCS_RETENTION_MODE"] in ("Locked", "Unlocked")
     assert "`Locked`" in text and "`Unlocked`" in text
-    assert isinstance(cfg.immutability, infra_config.Immutability)
