@@ -22,16 +22,22 @@ from typing import Any
 import pulumi
 import yaml
 from google.protobuf import json_format
-from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import rpc
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+
+from dev import pulumi_adapter as engine
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "infra" / "__main__.py"
 PROJECT = "vo2max-dr"
-SECRET_SIG = rpc._special_sig_key
-SECRET_MARK = rpc._special_secret_sig
+SECRET_SIG = engine.SECRET_SIG_KEY
+SECRET_MARK = engine.SECRET_SIG
+# Invoke results a test may set per token: a dict is the result, a string the provider's
+# failure reason (as a missing resource is reported).
+InvokeResult = Mapping[str, Any] | str
+
+
+class UnmockedInvoke(RuntimeError):
+    """The program called a provider function the harness does not know: returning ``{}``
+    would let the program go on with values no provider returns."""
 
 # Fake but well-formed values for the stack's secrets: tests scan for these strings to prove
 # no secret reaches a resource input in clear.
@@ -132,13 +138,27 @@ class RealisticMocks(pulumi.runtime.Mocks):
     program's ARNs, names and policy documents come out realistic."""
 
     def __init__(self, stack: str, account: str, region: str, gcp_project: str,
-                 gcp_project_number: str = "100000000001") -> None:
+                 gcp_project_number: str = "100000000001",
+                 tenant: str = "00000000-0000-0000-0000-0000000000bb", preview: bool = False,
+                 invokes: Mapping[str, InvokeResult] | None = None) -> None:
         self.stack, self.account, self.region = stack, account, region
         self.gcp_project = gcp_project
         self.gcp_project_number = gcp_project_number
         self.subscription = "00000000-0000-0000-0000-0000000000aa"
+        self.tenant = tenant
+        self.preview = preview
+        self.invokes = dict(invokes or {})
 
-    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: engine.MockResourceArgs) -> tuple[str | None, dict]:
+        rid, state = self._created(args)
+        if self.preview:
+            # A first `pulumi preview`: nothing exists yet, so the provider knows only the
+            # inputs (in their output shape); the id and every computed output are unknown
+            # until the create.
+            return "", {k: v for k, v in state.items() if k in args.inputs}
+        return rid, state
+
+    def _created(self, args: engine.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
         typ, name = args.typ, args.name
         pkg = typ.split(":")[0]
@@ -159,9 +179,12 @@ class RealisticMocks(pulumi.runtime.Mocks):
             if typ == "gcp:kms/cryptoKey:CryptoKey":
                 rid = f"{state.get('keyRing')}/cryptoKeys/{state.get('name')}"
             if typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
-                rid = (f"projects/{self.gcp_project}/locations/global/workloadIdentityPools/"
-                       f"{state.get('workloadIdentityPoolId', name)}")
-                state["name"] = rid
+                # The resource id uses the project id; its `name` output, as the IAM API
+                # returns it, the project *number* (as the provider's does).
+                pool = state.get("workloadIdentityPoolId", name)
+                rid = f"projects/{self.gcp_project}/locations/global/workloadIdentityPools/{pool}"
+                state["name"] = (f"projects/{self.gcp_project_number}/locations/global/"
+                                 f"workloadIdentityPools/{pool}")
             if typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
                 rid = (f"projects/{self.gcp_project_number}/locations/global/"
                        f"workloadIdentityPools/{state.get('workloadIdentityPoolId')}/providers/"
@@ -191,9 +214,10 @@ class RealisticMocks(pulumi.runtime.Mocks):
                 state.setdefault("name", state.get("resourceGroupName", name))
             state.setdefault("name", name)
             if typ == "azure-native:managedidentity:UserAssignedIdentity":
+                # The identity lives in the subscription's Entra tenant: the stack's tenant.
                 state.update(principalId=str(uuid.UUID(ident[:32])),
                              clientId=str(uuid.UUID(ident[32:64])),
-                             tenantId=str(uuid.UUID(ident[:32])))
+                             tenantId=self.tenant)
             if typ == "azure-native:keyvault:Vault":
                 state["properties"] = {**state.get("properties", {}),
                                        "vaultUri": f"https://{state['name']}.vault.azure.net/"}
@@ -203,7 +227,11 @@ class RealisticMocks(pulumi.runtime.Mocks):
             if typ == "azure-native:storage:StorageAccount":
                 acct = state.get("accountName", name)
                 identity = state.get("identity") or {}
-                if isinstance(identity.get("userAssignedIdentities"), list):
+                ids = identity.get("userAssignedIdentities")
+                if isinstance(ids, list) and any(engine.is_unknown(i) for i in ids):
+                    # Preview: the identities do not exist yet, so neither does the map.
+                    state.pop("identity")
+                elif isinstance(ids, list):
                     # Input: a list of identity ids; output: a map id -> identity details.
                     state["identity"] = {**identity, "userAssignedIdentities": {
                         i: {"principalId": str(uuid.UUID(_stable_id(i)[:32]))}
@@ -294,7 +322,10 @@ class RealisticMocks(pulumi.runtime.Mocks):
         if typ == "aws:lambda/function:Function":
             fname = state.get("name") or f"{name}-{ident[:7]}"
             arn = f"arn:aws:lambda:{region}:{acct}:function:{fname}"
-            state.update(name=fname, arn=arn, invokeArn=arn, qualifiedArn=f"{arn}:$LATEST")
+            # invokeArn is API Gateway's integration URI for the function, not its ARN.
+            invoke = (f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/"
+                      "invocations")
+            state.update(name=fname, arn=arn, invokeArn=invoke, qualifiedArn=f"{arn}:$LATEST")
             return fname, state
         if typ == "aws:sqs/queue:Queue":
             qname = state.get("name") or f"{name}-{ident[:7]}"
@@ -323,7 +354,17 @@ class RealisticMocks(pulumi.runtime.Mocks):
         state.setdefault("arn", f"arn:aws:{service}:{region}:{acct}:{rid}")
         return rid, state
 
-    def call(self, args: pmocks.MockCallArgs) -> tuple[dict, list] | dict:
+    def call(self, args: engine.MockCallArgs) -> tuple[dict, list] | dict:
+        if args.token in self.invokes:
+            result = self.invokes[args.token]
+            if isinstance(result, str):
+                return {}, [("", result)]  # how a provider reports a failed lookup
+            return dict(result)
+        if args.token == "azure-native:keyvault:getKey":
+            # No key yet: what ARM answers before the first deploy (the vault is missing too).
+            return {}, [("", f"Status=404 Code=\"ResourceNotFound\" The Resource "
+                             f"'Microsoft.KeyVault/vaults/{args.args.get('vaultName')}' was "
+                             "not found")]
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account, "arn": f"arn:aws:iam::{self.account}:root",
                     "userId": "AIDA0000000000000000"}
@@ -343,11 +384,12 @@ class RealisticMocks(pulumi.runtime.Mocks):
             return {"issuerIdentifier": f"https://{issuer}.tokens.sts.global.api.aws"}
         if args.token == "azure-native:authorization:getClientConfig":
             return {"clientId": "c", "objectId": "o", "subscriptionId": self.subscription,
-                    "tenantId": "00000000-0000-0000-0000-000000000000"}
-        return {}
+                    "tenantId": self.tenant}
+        raise UnmockedInvoke(f"the program calls {args.token}, which dev/mockrun.py does not "
+                             "mock: add what the provider returns to RealisticMocks.call")
 
 
-class _RecordingMonitor(pmocks.MockMonitor):
+class _RecordingMonitor(engine.MockMonitor):
     def __init__(self, mocks: RealisticMocks) -> None:
         super().__init__(mocks)
         self.recorded: list[Resource] = []
@@ -355,12 +397,12 @@ class _RecordingMonitor(pmocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            pmocks._ensure_event_loop()
+            engine.ensure_event_loop()
             reg = self.resources.get(response.urn)
             self.recorded.append(Resource(
                 urn=response.urn, type=request.type, name=request.name,
                 custom=bool(request.custom), parent=request.parent,
-                inputs=rpc.deserialize_properties(request.object),
+                inputs=engine.deserialize_properties(request.object),
                 outputs=dict(reg.state) if reg else {},
                 raw_inputs=json_format.MessageToDict(request.object),
                 dependencies=list(request.dependencies),
@@ -409,11 +451,17 @@ def _set(settings: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
-                secrets: Mapping[str, str] | None = None, preview: bool = False) -> Graph:
+                secrets: Mapping[str, str] | None = None, preview: bool = False,
+                invokes: Mapping[str, InvokeResult] | None = None) -> Graph:
     """Run ``infra/__main__.py`` for ``stack`` with its stack file, ``overrides`` applied
     (``{"vo2max-dr:clouds.gcp.enabled": False}``), and ``secrets`` (default: TEST_SECRETS) set as
     secret config. ``vo2max-dr:recoveryPublicKey`` is TEST_RECOVERY_PUBLIC_KEY, as plain config,
-    unless an override replaces or removes (``None``) it. Returns every declared resource."""
+    unless an override replaces or removes (``None``) it. Returns every declared resource.
+
+    ``preview=True`` runs it as a first ``pulumi preview`` does: nothing exists, so every id
+    and computed output is Pulumi's unknown, and so is every input built from one.
+    ``invokes`` replaces provider function results by token (a string is a failure reason),
+    e.g. the live Key Vault key ``azure-native:keyvault:getKey`` of an existing stack."""
     settings = stack_settings(stack)
     settings.setdefault(f"{PROJECT}:recoveryPublicKey", TEST_RECOVERY_PUBLIC_KEY)
     for path, value in (overrides or {}).items():
@@ -429,19 +477,21 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
         stack, str(clouds.get("aws", {}).get("accountId", "111111111111")),
         settings.get("aws:region", "us-east-1"), settings.get("gcp:project", "p"),
         str(clouds.get("gcp", {}).get("projectNumber", "100000000001")),
+        tenant=str(clouds.get("azure", {}).get("tenantId")
+                   or "00000000-0000-0000-0000-0000000000bb"),
+        preview=preview, invokes=invokes,
     )
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config, secret_keys)
-    pulumi.runtime.settings.set_root_resource(None)
+    engine.forget_root()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=monitor)
-    pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
-    pulumi.runtime.settings.SETTINGS.outputs.clear()
+    engine.clear_pending()
     # A fresh import of the program's modules per run, so no state leaks between stacks.
     for mod in [m for m in sys.modules if m == "infra" or m.startswith("infra.")]:
         del sys.modules[mod]
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+        engine.run_program(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"))
     finally:
         pulumi.runtime.set_all_config({}, [])
     outputs, secret_outputs = _stack_outputs()
@@ -451,13 +501,12 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
 def _stack_outputs() -> tuple[dict[str, Any], set[str]]:
     # Under mocks the root Stack registers its outputs before the program runs, so the
     # exports are read from the root resource and resolved here.
-    root = pulumi.runtime.settings.get_root_resource()
-    exported = dict(getattr(root, "outputs", {}) or {})
+    exported = engine.root_outputs()
     values, secret = {}, set()
     for key, value in exported.items():
         out = pulumi.Output.from_input(value)
-        values[key] = _sync_await(out.future())
-        if _sync_await(out.is_secret()):
+        values[key] = engine.sync_await(out.future())
+        if engine.sync_await(out.is_secret()):
             secret.add(key)
     return values, secret
 
