@@ -102,7 +102,8 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         tenant_id=cfg.azure.tenant_id, subscription_id=subscription_id, vault_name=n.vault,
         key_name=n.key, cmk_identity_name=n.cmk_identity,
         soft_delete_days=imm.soft_delete_days, rotation_days=cfg.keys.rotation_days,
-        expiry_days=cfg.keys.expiry_days, protect=cfg.is_production, tags=tags))
+        expiry_days=cfg.keys.expiry_days, protect=cfg.is_production, tags=tags,
+        live_check_group=n.resource_group))
     store = BlobStore(cfg.name("azure-blob"), BlobStoreArgs(
         resource_group_name=group.name, location=cfg.azure.location,
         account_name=n.storage_account, container_name=n.container,

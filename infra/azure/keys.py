@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity
@@ -12,6 +15,88 @@ from pulumi_azure_native import authorization, keyvault, managedidentity
 CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 # RSA 3072: Azure Storage accepts RSA 2048, 3072 and 4096 keys for CMK.
 KEY_TYPE, KEY_SIZE = "RSA", 3072
+
+
+def rotation_policy_document(rotation_days: int, expiry_days: int) -> dict[str, Any]:
+    """The key's rotation policy as Key Vault's data plane and ``az keyvault key
+    rotation-policy update --value`` take it."""
+    return {"lifetimeActions": [{"trigger": {"timeAfterCreate": f"P{rotation_days}D"},
+                                 "action": {"type": "Rotate"}}],
+            "attributes": {"expiryTime": f"P{expiry_days}D"}}
+
+
+def _managed_part(policy: Any) -> tuple[str | None, str | None]:
+    """(rotate after, expire after) of a live or wanted rotation policy: the two values the
+    stack manages. Other lifetime actions (Key Vault may add a Notify one) are not ours."""
+    if policy is None:
+        return None, None
+
+    def field_(node: Any, *names: str) -> Any:
+        for name in names:
+            if node is None:
+                return None
+            node = node.get(name) if isinstance(node, dict) else getattr(node, name, None)
+        return node
+
+    rotate = None
+    for action in field_(policy, "lifetime_actions") or field_(policy, "lifetimeActions") or []:
+        kind = field_(action, "action", "type")
+        if str(kind or "").lower() == "rotate":
+            rotate = field_(action, "trigger", "time_after_create") or field_(
+                action, "trigger", "timeAfterCreate")
+    expiry = field_(policy, "attributes", "expiry_time") or field_(
+        policy, "attributes", "expiryTime")
+    return (str(rotate) if rotate else None), (str(expiry) if expiry else None)
+
+
+def _is_not_found(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "notfound" in text or "not found" in text or "404" in text
+
+
+class KeyRotationDrift(pulumi.RunError):
+    """The deployed key's rotation policy differs from the stack's and only a manual step can
+    change it (see :func:`check_live_rotation_policy`)."""
+
+
+LiveKeyReader = Callable[[str, str, str], Any]
+
+
+def _read_live_key(resource_group: str, vault: str, key: str) -> Any:
+    return keyvault.get_key(resource_group_name=resource_group, vault_name=vault, key_name=key)
+
+
+def check_live_rotation_policy(resource_group: str, vault: str, key: str, rotation_days: int,
+                               expiry_days: int, read: LiveKeyReader = _read_live_key) -> None:
+    """Fail the preview when the deployed key rotates or expires otherwise than the stack says.
+
+    ARM's ``Microsoft.KeyVault/vaults/keys`` PUT (what azure-native ``keyvault.Key`` calls)
+    "creates the first version of a new key if it does not exist. If it already exists, then
+    the existing key is returned without any write operations being performed. This API does
+    not create subsequent versions, and does not update existing keys" (Azure REST reference,
+    Keys - Create If Not Exist). So a later change of ``keys.rotationDays`` or ``expiryDays``
+    would report success and change nothing. Instead the program reads the live key (an ARM
+    GET, which works at preview) and stops with the one command that applies the policy on
+    Key Vault's data plane; once it has run, the preview passes. A key that does not exist yet
+    (first deploy: its vault or resource group is missing too) is created with the policy."""
+    try:
+        live = read(resource_group, vault, key)
+    except Exception as exc:  # the provider reports a missing key as an invoke failure
+        if _is_not_found(exc):
+            return
+        raise
+    wanted = rotation_policy_document(rotation_days, expiry_days)
+    have = _managed_part(getattr(live, "rotation_policy", None)
+                         if not isinstance(live, dict) else live.get("rotationPolicy"))
+    if have == _managed_part(wanted):
+        return
+    raise KeyRotationDrift(
+        f"Key Vault key {key} in vault {vault} rotates after {have[0]} and expires after "
+        f"{have[1]}, but the stack wants P{rotation_days}D and P{expiry_days}D "
+        "(keys.rotationDays, keys.expiryDays). azure-native keyvault.Key never updates an "
+        "existing key, so apply the policy once, then rerun the preview: "
+        f"az keyvault key rotation-policy update --vault-name {vault} --name {key} "
+        f"--value '{json.dumps(wanted, separators=(',', ':'))}'")
 
 
 def builtin_role(subscription_id: pulumi.Input[str], role_guid: str) -> pulumi.Output[str]:
@@ -33,6 +118,9 @@ class StorageKeyArgs:
     expiry_days: int
     protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    # The resource group's literal name: when set, the live key's rotation policy is read at
+    # preview and a drift fails it with the manual step (check_live_rotation_policy).
+    live_check_group: str | None = None
 
 
 class StorageKey(pulumi.ComponentResource):
@@ -70,6 +158,9 @@ class StorageKey(pulumi.ComponentResource):
                 enabled_for_template_deployment=False,
             ),
             tags=args.tags, opts=protected)
+        if args.live_check_group:
+            check_live_rotation_policy(args.live_check_group, args.vault_name, args.key_name,
+                                       args.rotation_days, args.expiry_days)
         period = f"P{args.rotation_days}D"
         self.key = keyvault.Key(
             f"{name}-key", key_name=args.key_name, vault_name=self.vault.name,
