@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import functools
 import itertools
 import json
@@ -46,6 +47,9 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+from pulumi_policy.proxy import _DictProxy as _PolicyDictProxy
+from pulumi_policy.proxy import _ListProxy as _PolicyListProxy
 
 PACK_NAME = "vo2max-dr-policies"
 PROJECT = "vo2max-dr"
@@ -100,6 +104,11 @@ AZURE_PRIVILEGED_ROLES = {
     "81a9662b-bebf-436f-a333-f67b29880f12": "Storage Account Key Operator Service Role",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
+}
+# Built-in Azure data roles that delete or overwrite blobs (named in findings).
+AZURE_DATA_WRITE_ROLES = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
 }
 # Environment variable names that would carry a credential or a connection secret in clear.
 CREDENTIAL_ENV_NAMES = re.compile(
@@ -419,11 +428,118 @@ class Finding:
     urn: str | None = None
 
 
+# ---- values not known until the deploy (a first `pulumi preview`) --------------------------
+
+# The sentinels the engine sends the analyzer for a value not known at preview, one per kind
+# (pulumi_policy.proxy; the same strings as the Node SDK's).
+UNKNOWN_SENTINELS = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (also the Pulumi SDK's rpc.UNKNOWN)
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+    "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+    "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+})
+
+
+class _Unknown:
+    """What a check sees in place of an unknown value: not a string, number, bool, list or
+    mapping, so no check mistakes it for a real setting."""
+
+    def __repr__(self) -> str:
+        return "<unknown until deploy>"
+
+    __str__ = __repr__
+
+
+UNKNOWN = _Unknown()
+
+
+def is_unknown(value: Any) -> bool:
+    if isinstance(value, _Unknown):
+        return True
+    if isinstance(value, str):
+        return value in UNKNOWN_SENTINELS
+    return type(value).__name__ == "Unknown" and type(value).__module__ == "pulumi.output"
+
+
+class UnknownReads:
+    """Which unknown values a check read, per resource URN: ``{urn: {"a.b[0]", ...}}``."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, set[str]] = {}
+
+    def add(self, urn: str, path: str) -> None:
+        self.paths.setdefault(urn, set()).add(path)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+
+def _tracked(value: Any, urn: str, path: str, reads: UnknownReads) -> Any:
+    if is_unknown(value):
+        reads.add(urn, path or "(all)")
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        return _TrackedMap(value, urn, path, reads)
+    if isinstance(value, list | tuple):
+        return [_tracked(v, urn, f"{path}[{i}]", reads) for i, v in enumerate(value)]
+    return value
+
+
+class _TrackedMap(Mapping[str, Any]):
+    """A resource's properties as a check reads them: an unknown value reads as UNKNOWN and is
+    recorded (with its path) against the resource, so the finding it leads to can be told
+    apart from one made on known values."""
+
+    def __init__(self, data: Mapping[str, Any], urn: str, path: str,
+                 reads: UnknownReads) -> None:
+        self._data, self._urn, self._path, self._reads = data, urn, path, reads
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        return _tracked(value, self._urn, f"{self._path}.{key}" if self._path else str(key),
+                        self._reads)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def plain(value: Any) -> Any:
+    """Engine properties (pulumi_policy's unknown-checking proxies) as plain dicts and lists,
+    unknown sentinels kept, without tripping the proxy's "unknown during preview" error."""
+    if isinstance(value, _PolicyDictProxy | _PolicyListProxy):
+        value = value["__target"]
+    if isinstance(value, Mapping):
+        return {k: plain(value[k]) for k in value}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def resources_from_graph(graph: Any) -> list[Res]:
-    """From a ``dev.mockrun.Graph`` (or any list of objects with its attributes)."""
+    """From a ``dev.mockrun.Graph`` (or any list of objects with its attributes). A value not
+    known (a ``preview=True`` run) becomes the engine's unknown sentinel."""
     items = getattr(graph, "resources", graph)
-    return [Res(r.type, r.name, r.urn, {**r.outputs, **r.inputs}, r.parent or None,
+    return [Res(r.type, r.name, r.urn, _sentinels({**r.outputs, **r.inputs}), r.parent or None,
                 tuple(r.dependencies)) for r in items if getattr(r, "custom", True)]
+
+
+def _sentinels(value: Any) -> Any:
+    if is_unknown(value):
+        return "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    if isinstance(value, Mapping):
+        return {k: _sentinels(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sentinels(v) for v in value]
+    return value
 
 
 def _linked(companion: Res, target: Res) -> bool:
@@ -774,6 +890,57 @@ def check_gcp_iam_no_primitive_roles(_t: str, p: Mapping[str, Any],
     if _t.startswith("gcp:projects/") and (role.endswith("admin") or role.endswith("Admin")):
         return [f"grants the project-wide admin role {role}"]
     return []
+
+
+# Predefined GCS roles a grant on the backup bucket may carry: read, list, create. Overwriting
+# an object in GCS needs storage.objects.delete, which none of these has. Anything else on the
+# bucket (storage.admin, objectAdmin, objectUser, legacyBucketOwner/Writer, legacyObjectOwner,
+# folderAdmin, basic roles, a future predefined role) is refused: fail safe, not a deny list.
+# Custom roles (projects/<p>/roles/<id>) pass here; gcp-iam-customrole-no-destructive-permissions
+# judges their permissions.
+GCS_BUCKET_SAFE_ROLES = frozenset({
+    "roles/storage.objectViewer", "roles/storage.objectCreator",
+    "roles/storage.legacyBucketReader", "roles/storage.legacyObjectReader",
+    "roles/storage.bucketViewer",
+})
+# Project-wide grants reach the backup bucket too; these predefined roles can delete or
+# overwrite its objects, or change the bucket, its retention or its IAM policy.
+GCS_DESTRUCTIVE_ROLES = frozenset({
+    "roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin",
+    "roles/storage.objectUser", "roles/storage.legacyBucketOwner",
+    "roles/storage.legacyBucketWriter", "roles/storage.legacyObjectOwner",
+    "roles/storage.folderAdmin",
+})
+GCS_BUCKET_IAM_TYPES = (
+    "gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+    "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
+)
+GCP_PROJECT_IAM_TYPES = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding")
+
+
+def _gcp_roles(p: Mapping[str, Any]) -> list[str]:
+    """The roles a member, binding or whole IAM policy (policyData JSON) grants."""
+    if "policyData" in p:
+        doc = parse_policy_document(p.get("policyData")) or {}
+        return [str(b.get("role", "")) for b in _as_list(doc.get("bindings"))
+                if isinstance(b, Mapping)]
+    return [str(p.get("role", ""))]
+
+
+def check_gcs_grants_no_destructive_roles(t: str, p: Mapping[str, Any],
+                                          _c: Expectations | None) -> list[str]:
+    out = []
+    for role in _gcp_roles(p):
+        if t in GCP_PROJECT_IAM_TYPES:
+            if role in GCS_DESTRUCTIVE_ROLES:
+                out.append(f"grants {role} project-wide: it can delete or overwrite the "
+                           "backups in every bucket of the project")
+        elif role.startswith("roles/") and role not in GCS_BUCKET_SAFE_ROLES:
+            what = ("can delete or overwrite backups" if role in GCS_DESTRUCTIVE_ROLES
+                    else "is not known to leave backups intact")
+            out.append(f"grants {role} on the backup bucket, which {what}: only "
+                       f"{', '.join(sorted(GCS_BUCKET_SAFE_ROLES))} or a vetted custom role")
+    return out
 
 
 def check_gcp_iam_no_public_members(_t: str, p: Mapping[str, Any],
@@ -1329,6 +1496,135 @@ def check_two_clouds(resources: Sequence[Res], c: Expectations | None) -> list[F
     return out
 
 
+# ---- grants on the backup stores that could delete or overwrite backups --------------------
+
+# S3 actions that delete or overwrite backups, or switch off what keeps them (versioning,
+# Object Lock, lifecycle, the bucket policy). PutObject is not here: on a versioned,
+# Object Lock bucket a second PutObject adds a version and the locked one stays.
+AWS_DESTRUCTIVE_S3_ACTIONS = (
+    "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:DeleteBucketPolicy",
+    "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning",
+    "s3:PutBucketObjectLockConfiguration", "s3:BypassGovernanceRetention", "s3:ReplicateDelete",
+)
+AWS_POLICY_HOLDERS = ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy",
+                      "aws:iam/role:Role", f"{S3}bucketPolicy:BucketPolicy")
+
+
+def _backup_bucket_arns(resources: Sequence[Res]) -> list[str]:
+    targets = _log_targets(resources)
+    return [f"arn:aws:s3:::{r.props.get('bucket')}" for r in _of(resources, f"{S3}bucket:Bucket")
+            if r.props.get("bucket") and str(r.props.get("bucket")) not in targets]
+
+
+def _policy_documents(r: Res) -> list[Mapping[str, Any]]:
+    if r.type == "aws:iam/role:Role":
+        docs = [parse_policy_document(get(i, "policy")) for i in
+                _as_list(r.props.get("inlinePolicies"))]
+    else:
+        docs = [parse_policy_document(r.props.get("policy"))]
+    return [d for d in docs if d is not None]
+
+
+def check_aws_backup_grants(resources: Sequence[Res], _c: Expectations | None) -> list[Finding]:
+    """No IAM, role or bucket policy allows deleting or overwriting backups in a backup bucket
+    (the buckets that are not only access-log targets)."""
+    buckets = _backup_bucket_arns(resources)
+    out = []
+    for r in _of(resources, *AWS_POLICY_HOLDERS):
+        for doc in _policy_documents(r):
+            for st in _statements(doc):
+                if st.get("Effect") != "Allow":
+                    continue
+                patterns = [str(x) for x in _as_list(st.get("Resource"))]
+                # A pattern reaches the bucket when its bucket part (before the first "/")
+                # matches: "*", "arn:aws:s3:::*", "arn:aws:s3:::<bucket>/database/*".
+                hit = [b for b in buckets for pat in patterns
+                       if fnmatch.fnmatchcase(b, pat.split("/", 1)[0])]
+                if not hit:
+                    continue
+                actions = [str(a).lower() for a in _as_list(st.get("Action"))]
+                bad = [d for d in AWS_DESTRUCTIVE_S3_ACTIONS
+                       if any(fnmatch.fnmatchcase(d.lower(), a) for a in actions)]
+                if bad or "NotAction" in st:
+                    what = bad or ["everything but " + str(st.get("NotAction"))]
+                    out.append(Finding(f"{r.name} statement {st.get('Sid', '?')} allows "
+                                       f"{', '.join(what)} on backup bucket {hit[0]}", r.urn))
+    return out
+
+
+AZURE_ROLE_DEFINITIONS = "/providers/Microsoft.Authorization/roleDefinitions/"
+# Built-in roles that may be assigned on a backup storage account or container: Storage Blob
+# Data Reader (read and list only). Any other built-in role there is refused (fail safe).
+AZURE_STORE_SAFE_BUILTIN_ROLES = {
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader"}
+# Custom-role operations that delete backups or weaken what keeps them (immutability, soft
+# delete, versioning, lifecycle), or hand out keys. "blobs/write" (which can overwrite) is
+# allowed only on a container whose time-based immutability policy refuses overwriting.
+AZURE_DESTRUCTIVE_OPERATION = re.compile(
+    r"(\*|/delete$|/deleteBlobVersion/action$|/permanentDelete/action$"
+    r"|immutabilityPolicies/(write|delete)$"
+    r"|/blobServices/write$|/managementPolicies/write$|/storageAccounts/write$"
+    r"|/listKeys/action$|/regeneratekey/action$|/containers/write$|/setImmutabilityPolicy/action"
+    r"|/setLegalHold/action|/clearLegalHold/action)", re.I)
+AZURE_OVERWRITE_OPERATION = re.compile(r"/containers/blobs/write$", re.I)
+
+
+def _azure_store_ids(resources: Sequence[Res]) -> list[tuple[Res, str]]:
+    return [(r, str(r.props.get("id") or "")) for r in
+            _of(resources, f"{AZ}StorageAccount", f"{AZ}BlobContainer")]
+
+
+def _covers(scope: str, assignment: Res, store: Res, store_id: str) -> bool:
+    """Does a role assignment at ``scope`` reach ``store`` (the store itself, or a parent
+    scope: its resource group, subscription or management group)?"""
+    if store.urn in assignment.dependencies:
+        return True
+    scope = scope.rstrip("/").lower()
+    sid = store_id.lower()
+    return bool(scope) and bool(sid) and (sid == scope or sid.startswith(scope + "/"))
+
+
+def check_azure_backup_grants(resources: Sequence[Res],
+                              _c: Expectations | None) -> list[Finding]:
+    """Every role assignment that reaches a backup storage account or container grants only
+    reading, or a custom role that can neither delete nor (outside WORM) overwrite."""
+    stores = _azure_store_ids(resources)
+    definitions = _of(resources, "azure-native:authorization:RoleDefinition")
+    worm = _of(resources, f"{AZ}BlobContainerImmutabilityPolicy")
+    out = []
+    for a in _of(resources, "azure-native:authorization:RoleAssignment"):
+        scope = str(a.props.get("scope") or "")
+        reached = [s for s, sid in stores if _covers(scope, a, s, sid)]
+        if not reached:
+            continue
+        role_id = str(a.props.get("roleDefinitionId") or "")
+        guid = role_id.rsplit("/", 1)[-1].lower()
+        custom = [d for d in definitions
+                  if d.urn in a.dependencies or (role_id and role_id == str(d.props.get("id")))]
+        if not custom:
+            if guid not in AZURE_STORE_SAFE_BUILTIN_ROLES:
+                name = AZURE_PRIVILEGED_ROLES.get(guid) or AZURE_DATA_WRITE_ROLES.get(guid) \
+                    or guid
+                out.append(Finding(f"{a.name} assigns role {name} on backup store "
+                                   f"{reached[0].name}: only Storage Blob Data Reader or a "
+                                   "vetted custom role may be assigned there", a.urn))
+            continue
+        ops = [str(op) for d in custom for perm in _as_list(d.props.get("permissions"))
+               for key in ("actions", "dataActions") for op in _as_list(get(perm, key))]
+        bad = [op for op in ops if AZURE_DESTRUCTIVE_OPERATION.search(op)]
+        if bad:
+            out.append(Finding(f"{a.name} assigns a role that allows {', '.join(bad)} on backup "
+                               f"store {reached[0].name}", a.urn))
+        overwrite = [op for op in ops if AZURE_OVERWRITE_OPERATION.search(op)]
+        protected = all(any(_account_of(w, [s]) or s.urn in w.dependencies for w in worm)
+                        for s in reached)
+        if overwrite and not protected:
+            out.append(Finding(f"{a.name} allows overwriting blobs ({overwrite[0]}) on "
+                               f"{reached[0].name}, which has no time-based immutability "
+                               "policy to refuse it", a.urn))
+    return out
+
+
 # ---- the rules -----------------------------------------------------------------------------
 
 LIFECYCLE_TYPES = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
@@ -1624,6 +1920,15 @@ RULES: tuple[Rule, ...] = (
        f"{GCP_DOCS}/iam/docs/creating-custom-roles",
        ["gcp:projects/iAMCustomRole:IAMCustomRole",
         "gcp:organizations/iAMCustomRole:IAMCustomRole"], check_gcp_custom_role),
+    _r("gcp-storage-bucketiammember-no-destructive-roles",
+       "No grant on the GCS backup bucket (or project-wide) can delete or overwrite backups: "
+       "no storage.admin, objectAdmin, objectUser, legacyBucketOwner/Writer, "
+       "legacyObjectOwner or basic role; on the bucket only viewer/creator roles.",
+       "critical", ["AC-6", "CP-9"], ["CIS Controls v8 5.4", "CIS Controls v8 11.3"],
+       "Grant roles/storage.objectViewer to readers and the creator custom role "
+       "(storage.objects.create + setRetention, infra/gcp/access.py) to writers.",
+       f"{GCP_DOCS}/storage/docs/access-control/iam-roles",
+       (*GCS_BUCKET_IAM_TYPES, *GCP_PROJECT_IAM_TYPES), check_gcs_grants_no_destructive_roles),
     _r("gcp-iam-binding-no-public-members",
        "No GCP grant names allUsers or allAuthenticatedUsers.",
        "critical", ["AC-3"], ["CIS GCP Foundations 3.0.0 5.1", "CIS Controls v8 3.3"],
@@ -1773,6 +2078,24 @@ RULES: tuple[Rule, ...] = (
        "(e.g. .../containers/blobs/write).",
        f"{AZ_DOCS}/role-based-access-control/custom-roles",
        ["azure-native:authorization:RoleDefinition"], check_azure_role_definition),
+    _r("aws-s3-bucket-grants-no-delete",
+       "No IAM, role or bucket policy allows deleting or overwriting backups in a backup "
+       "bucket, or switching off its versioning, Object Lock, lifecycle or policy.",
+       "critical", ["AC-6", "CP-9"], ["CIS Controls v8 5.4", "CIS Controls v8 11.3"],
+       "Grant writers s3:PutObject on their prefix only; remove s3:Delete*, "
+       "s3:BypassGovernanceRetention and bucket-configuration actions from every Allow.",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/object-lock.html",
+       [*AWS_POLICY_HOLDERS, f"{S3}bucket:Bucket"], check_aws_backup_grants, scope="stack"),
+    _r("azure-authorization-roleassignment-no-delete-on-stores",
+       "Every role assignment reaching a backup storage account or container only reads, or "
+       "is a custom role that can neither delete nor, outside WORM, overwrite blobs.",
+       "critical", ["AC-6", "CP-9"], ["CIS Azure Foundations 2.1.0 1.23", "CIS Controls v8 11.3"],
+       "Assign Storage Blob Data Reader, or the writer custom role (blobs/write, add/action, "
+       "read; no delete) on a container with a time-based immutability policy.",
+       f"{AZ_DOCS}/storage/blobs/immutable-storage-overview",
+       ["azure-native:authorization:RoleAssignment", "azure-native:authorization:RoleDefinition",
+        f"{AZ}StorageAccount", f"{AZ}BlobContainer", f"{AZ}BlobContainerImmutabilityPolicy"],
+       check_azure_backup_grants, scope="stack"),
     # --- stack-wide
     _r("multicloud-storage-lifecycle-retention-floor",
        "No cloud deletes a GFS tier before the organisation's retention floor (default 30 "
@@ -1863,6 +2186,7 @@ class Violation:
     message: str
     urn: str | None = None
     resource: str | None = None  # "type::name"
+    unknown: bool = False  # not a finding: the rule needs values known only after deploy
 
     @property
     def mandatory(self) -> bool:
@@ -1882,6 +2206,44 @@ def run_rule(rule: Rule, resources: Sequence[Res], ctx: Expectations | None,
     return out
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """A rule's verdict on what is known, and which resources it could not judge yet."""
+
+    findings: list[Finding]  # made on known values: they count at their enforcement level
+    unknown: dict[str, list[str]]  # urn -> paths of unknown values the rule needed
+
+
+def judge(rule: Rule, resources: Sequence[Res], ctx: Expectations | None,
+          options: Mapping[str, Any] | None = None) -> Judgement:
+    """Run ``rule`` with every unknown value (a first preview) read as UNKNOWN. A finding on a
+    resource whose unknown values the rule read (or a stack-level finding when the rule read
+    any) cannot be told from the unknowns' doing: it is withheld and that resource reported as
+    not yet judgeable, with the paths. Every other finding stands, so a mandatory rule keeps
+    counting at preview for all that is known."""
+    reads = UnknownReads()
+    tracked = [Res(r.type, r.name, r.urn, _TrackedMap(r.props, r.urn, "", reads), r.parent,
+                   r.dependencies) for r in resources]
+    findings = run_rule(rule, tracked, ctx, options)
+    kept = [f for f in findings
+            if not (f.urn in reads.paths or (f.urn is None and reads))]
+    unknown = {urn: sorted(paths) for urn, paths in reads.paths.items()
+               if any(f.urn in (urn, None) for f in findings)}
+    return Judgement(kept, unknown)
+
+
+class PreviewUnknowns(UnknownValueError):
+    """Raised after a rule has reported what it could judge: the policy SDK turns it into its
+    advisory "can't run policy during preview" note, which here names each resource and the
+    unknown values the rule needs."""
+
+    def __init__(self, unknown: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(UNKNOWN_STRING_VALUE, [])
+        self.message = "; ".join(f"{urn}: {', '.join(paths)} unknown"
+                                 for urn, paths in sorted(unknown.items())) + \
+            " (judged again when the values are known, at update)"
+
+
 def evaluate(resources: Iterable[Res] | Any, ctx: Expectations | None,
              rules: Sequence[Rule] = RULES) -> list[Violation]:
     """Every rule on every resource; the enforcement follows the stack's environment."""
@@ -1892,10 +2254,17 @@ def evaluate(resources: Iterable[Res] | Any, ctx: Expectations | None,
     out = []
     for rule in rules:
         level = rule.enforcement_for(environment).value
-        for f in run_rule(rule, res, ctx):
+        verdict = judge(rule, res, ctx)
+        for f in verdict.findings:
             r = by_urn.get(f.urn or "")
             out.append(Violation(rule.name, rule.severity, level, f.message, f.urn,
                                  f"{r.type}::{r.name}" if r else None))
+        for urn, paths in sorted(verdict.unknown.items()):
+            r = by_urn.get(urn)
+            out.append(Violation(rule.name, rule.severity, EnforcementLevel.ADVISORY.value,
+                                 f"cannot be judged during preview: {', '.join(paths)} "
+                                 "unknown until deploy", urn,
+                                 f"{r.type}::{r.name}" if r else None, unknown=True))
     return out
 
 
@@ -1940,10 +2309,12 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
         if rule.needs_expectations and ctx is None:
             args.not_applicable("no stack expectations: pass --policy-pack-config "
                                 "policy/config/<stack>.json")
-        kwargs = {"floor": config.get("minimumRetentionDays")} \
-            if rule.check is check_retention_floor else {}
-        for message in rule.check(args.resource_type, args.props, ctx, **kwargs):
-            report(f"{message}. Fix: {rule.remediation}", None)
+        resource = Res(args.resource_type, args.name, args.urn, plain(args.props))
+        verdict = judge(rule, [resource], ctx, config)
+        for f in verdict.findings:
+            report(f"{f.message}. Fix: {rule.remediation}", None)
+        if verdict.unknown:
+            raise PreviewUnknowns(verdict.unknown)
 
     return ResourceValidationPolicy(
         name=rule.name, description=rule.description, validate=validate,
@@ -1955,7 +2326,9 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
 
 def _stack_policy(rule: Rule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        resources = [Res(r.resource_type, r.name, r.urn, dict(r.props),
+        # plain(): copying r.props with dict() reads every value through the SDK's proxy,
+        # and one unknown anywhere then turned the whole rule into an advisory note.
+        resources = [Res(r.resource_type, r.name, r.urn, plain(r.props),
                          r.parent.urn if r.parent else None,
                          tuple(d.urn for d in r.dependencies)) for r in args.resources]
         urn = resources[0].urn if resources else ""
@@ -1963,8 +2336,11 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
         if rule.needs_expectations and ctx is None:
             args.not_applicable("no stack expectations: pass --policy-pack-config "
                                 "policy/config/<stack>.json")
-        for f in rule.check(resources, ctx):
+        verdict = judge(rule, resources, ctx)
+        for f in verdict.findings:
             report(f"{f.message}. Fix: {rule.remediation}", f.urn)
+        if verdict.unknown:
+            raise PreviewUnknowns(verdict.unknown)
 
     return StackValidationPolicy(
         name=rule.name, description=rule.description, validate=validate,

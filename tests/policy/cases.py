@@ -300,6 +300,53 @@ def azure_stack() -> list[Res]:
     ]
 
 
+WRITER_ROLE_ID = ("/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/"
+                  "0f1e2d3c-0000-4000-8000-00000000abcd")
+BLOB_DATA_READER = ("/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/"
+                    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+CONTAINER_ID = f"{ACCOUNT_ID}/blobServices/default/containers/backups"
+BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+
+
+def azure_grants_stack() -> list[Res]:
+    """The Azure store with its two grants as the program declares them: the writer custom
+    role (create, read; no delete) and Storage Blob Data Reader, both on the container."""
+    stack = azure_stack()
+    container = next(r for r in stack if r.name == "container")
+    container = Res(container.type, container.name, container.urn,
+                    {**container.props, "containerName": "backups", "id": CONTAINER_ID},
+                    None, container.dependencies)
+    stack = [container if r.name == "container" else r for r in stack]
+    role = res("azure-native:authorization:RoleDefinition", "writer-role", {
+        "id": WRITER_ROLE_ID, "scope": CONTAINER_ID, "permissions": [{
+            "actions": [], "dataActions": [f"{BLOB}/write", f"{BLOB}/add/action",
+                                           f"{BLOB}/read"]}]})
+    writer = res("azure-native:authorization:RoleAssignment", "writer-grant", {
+        "roleDefinitionId": WRITER_ROLE_ID, "scope": CONTAINER_ID,
+        "principalType": "ServicePrincipal"}, (role.urn, container.urn))
+    reader = res("azure-native:authorization:RoleAssignment", "reader-grant", {
+        "roleDefinitionId": BLOB_DATA_READER, "scope": CONTAINER_ID,
+        "principalType": "ServicePrincipal"}, (container.urn,))
+    return [*stack, role, writer, reader]
+
+
+WRITER_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Sid": "PutNewBackups", "Effect": "Allow",
+     "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+     "Resource": f"arn:aws:s3:::{BUCKET}/database/production/*"},
+    {"Sid": "ReadBackups", "Effect": "Allow", "Action": ["s3:GetObject"],
+     "Resource": f"arn:aws:s3:::{BUCKET}/database/production/*"}]})
+
+
+def aws_grants_stack() -> list[Res]:
+    """The backup bucket with its policy, a writer's role policy and an inline role policy."""
+    return [*backup_bucket_stack(),
+            res("aws:iam/rolePolicy:RolePolicy", "writer-policy",
+                {"role": "writer", "policy": WRITER_POLICY}),
+            res("aws:iam/role:Role", "reader-role", {"name": "reader", "inlinePolicies": [
+                {"name": "read", "policy": WRITER_POLICY}]})]
+
+
 def two_cloud_stores() -> list[Res]:
     return [res(T_BUCKET, "aws-backups", {"bucket": BUCKET}),
             res(T_GCS, "gcs-backups", {"name": "vo2dr-production-backups"})]
@@ -409,6 +456,12 @@ CASES: dict[str, Case] = {
          {"bucket": "b", "role": "roles/storage.objectCreator",
           "member": "serviceAccount:writer@p.iam.gserviceaccount.com"}),
         at("role", "roles/editor"), "basic role roles/editor"),
+    "gcp-storage-bucketiammember-no-destructive-roles": Case(
+        ("gcp:storage/bucketIAMMember:BucketIAMMember",
+         {"bucket": "vo2dr-production-backups", "role": "roles/storage.objectViewer",
+          "member": "serviceAccount:reader@p.iam.gserviceaccount.com"}),
+        at("role", "roles/storage.objectAdmin"),
+        "grants roles/storage.objectAdmin on the backup bucket, which can delete or overwrite"),
     "gcp-iam-binding-no-public-members": Case(
         ("gcp:storage/bucketIAMMember:BucketIAMMember",
          {"bucket": "b", "role": "roles/storage.objectViewer",
@@ -491,7 +544,17 @@ CASES: dict[str, Case] = {
                 "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"]}]}),
         at("permissions[0].dataActions[0]", "Microsoft.Storage/*"),
         "wildcard 'Microsoft.Storage/*'"),
+    "azure-authorization-roleassignment-no-delete-on-stores": Case(
+        azure_grants_stack(),
+        replace("writer-role", "permissions[0].dataActions[2]", f"{BLOB}/delete"),
+        f"writer-grant assigns a role that allows {BLOB}/delete on backup store container"),
     # Stack-wide
+    "aws-s3-bucket-grants-no-delete": Case(
+        aws_grants_stack(),
+        replace("writer-policy", "policy", WRITER_POLICY.replace('"s3:GetObject"',
+                                                                   '"s3:DeleteObject"')),
+        "writer-policy statement ReadBackups allows s3:DeleteObject on backup bucket "
+        f"arn:aws:s3:::{BUCKET}"),
     "multicloud-storage-lifecycle-retention-floor": Case(
         (T_LIFECYCLE, s3_lifecycle()), at("rules[1].expiration.days", 56.0),
         "below the 84-day retention floor"),

@@ -399,3 +399,111 @@ def test_pack_entry_point_only_builds_the_pack(monkeypatch):
     assert [p.name for p in built["policies"]] == [r.name for r in P.RULES]
     assert built["enforcement_level"] is EnforcementLevel.ADVISORY
     assert built["initial_config"]["all"] is EnforcementLevel.ADVISORY
+
+
+# ---- issue 11 item 12: no grant on a backup store may delete or overwrite backups ------------
+
+GCS_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+
+
+@pytest.mark.parametrize("role", ["roles/storage.admin", "roles/storage.objectAdmin",
+                                  "roles/storage.legacyBucketOwner", "roles/storage.objectUser",
+                                  "roles/storage.legacyBucketWriter", "roles/storage.folderAdmin",
+                                  "roles/storage.somethingNew"])
+def test_gcs_bucket_grant_of_a_destructive_or_unvetted_role_is_mandatory(role: str):
+    case = CASES["gcp-storage-bucketiammember-no-destructive-roles"]
+    type_, props = case.good
+    violations = P.evaluate([P.Res(type_, "grant", "urn:grant", {**props, "role": role})],
+                            PRODUCTION)
+    mine = [v for v in violations if v.rule == "gcp-storage-bucketiammember-no-destructive-roles"]
+    assert mine and mine[0].mandatory, violations
+    assert f"grants {role} on the backup bucket" in mine[0].message
+
+
+def test_gcs_project_wide_destructive_role_and_whole_policy_are_caught():
+    check = P.check_gcs_grants_no_destructive_roles
+    assert check("gcp:projects/iAMMember:IAMMember",
+                 {"role": "roles/storage.objectAdmin", "member": "user:a@x"}, None) == [
+        "grants roles/storage.objectAdmin project-wide: it can delete or overwrite the backups "
+        "in every bucket of the project"]
+    # Project-wide roles unrelated to storage are other rules' business.
+    assert check("gcp:projects/iAMMember:IAMMember",
+                 {"role": "roles/logging.logWriter", "member": "user:a@x"}, None) == []
+    policy = {"bucket": "b", "policyData": json.dumps({"bindings": [
+        {"role": "roles/storage.objectViewer", "members": ["serviceAccount:r@p"]},
+        {"role": "roles/storage.legacyBucketOwner", "members": ["projectOwner:p"]}]})}
+    found = check("gcp:storage/bucketIAMPolicy:BucketIAMPolicy", policy, None)
+    assert len(found) == 1 and "roles/storage.legacyBucketOwner" in found[0]
+    # The program's custom creator role is judged by its permissions, not here.
+    assert check(GCS_MEMBER, {"role": "projects/p/roles/vo2dr_production_gcs_creator",
+                              "member": "serviceAccount:w@p"}, None) == []
+
+
+def _azure(mutate) -> list[str]:
+    from tests.policy.cases import azure_grants_stack
+    return [f.message for f in P.check_azure_backup_grants(mutate(azure_grants_stack()), None)]
+
+
+def test_azure_program_shaped_grants_pass():
+    assert _azure(lambda s: s) == []
+
+
+@pytest.mark.parametrize("guid,name", [
+    ("ba92f5b4-2d11-453d-a403-e96b0029c9fe", "Storage Blob Data Contributor"),
+    ("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor"),
+    ("acdd72a7-3385-48ef-bd42-f606fba81ae7", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+])
+def test_azure_builtin_role_other_than_reader_on_a_store_is_caught(guid: str, name: str):
+    role = f"/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+    found = _azure(replace("reader-grant", "roleDefinitionId", role))
+    assert found == [f"reader-grant assigns role {name} on backup store container: only "
+                     "Storage Blob Data Reader or a vetted custom role may be assigned there"]
+
+
+def test_azure_grant_at_a_parent_scope_reaches_the_store():
+    """A Contributor assignment on the resource group (no dependency on the store) still
+    reaches the account and container below it."""
+    from tests.policy.cases import ACCOUNT_ID, azure_grants_stack
+
+    rg = ACCOUNT_ID.split("/providers/")[0]
+    stack_ = azure_grants_stack()
+    stack_.append(P.Res("azure-native:authorization:RoleAssignment", "rg-grant", "urn:rg", {
+        "roleDefinitionId": "/subscriptions/s/providers/Microsoft.Authorization/"
+                            "roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "scope": rg}))
+    found = [f.message for f in P.check_azure_backup_grants(stack_, None)]
+    assert found == ["rg-grant assigns role Contributor on backup store account: only Storage "
+                     "Blob Data Reader or a vetted custom role may be assigned there"]
+
+
+def test_azure_overwrite_needs_a_worm_policy_on_the_container():
+    found = _azure(drop("immutability"))
+    assert len(found) == 1 and "allows overwriting blobs" in found[0] and \
+        "no time-based immutability policy" in found[0]
+
+
+@pytest.mark.parametrize("action", ["s3:DeleteObjectVersion", "s3:Delete*", "s3:*", "*",
+                                    "s3:BypassGovernanceRetention", "s3:PutLifecycleConfiguration",
+                                    "s3:PutBucketVersioning"])
+def test_aws_policy_allowing_delete_or_overwrite_on_a_backup_bucket_is_caught(action: str):
+    from tests.policy.cases import WRITER_POLICY, aws_grants_stack
+
+    bad = WRITER_POLICY.replace('"s3:GetObject"', json.dumps(action))
+    for holder, path in (("writer-policy", "policy"), ("reader-role", "inlinePolicies[0].policy")):
+        found = P.check_aws_backup_grants(replace(holder, path, bad)(aws_grants_stack()), None)
+        assert [f.urn.rsplit("::", 1)[-1] for f in found] == [holder], (action, found)
+
+
+def test_aws_bucket_policy_and_resource_star_are_judged_and_denies_are_not():
+    from tests.policy.cases import BUCKET, aws_grants_stack
+
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": f"arn:aws:s3:::{BUCKET}/*"},
+        {"Sid": "Ops", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/ops"},
+         "Action": "s3:DeleteObject", "Resource": "*"}]})
+    found = P.check_aws_backup_grants(replace("policy", "policy", policy)(aws_grants_stack()),
+                                      None)
+    assert [f.message for f in found] == [
+        f"policy statement Ops allows s3:DeleteObject on backup bucket arn:aws:s3:::{BUCKET}"]
+    assert P.check_aws_backup_grants(aws_grants_stack(), None) == []
