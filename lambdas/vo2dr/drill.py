@@ -37,8 +37,10 @@ import psycopg
 from psycopg import sql
 
 from vo2dr.catalog import build_catalog
+from vo2dr.dbadmin import Target, drop_created_database
 from vo2dr.exceptions import ConfigError, Vo2drError, one_line
-from vo2dr.restore import QuietReporter, Reporter, Target, drop_created_database, restore
+from vo2dr.progress import QuietReporter, Reporter
+from vo2dr.restore import restore
 from vo2dr.settings import Settings
 from vo2dr.status import METRIC_NAMESPACE
 from vo2dr.stores.base import BackupStore

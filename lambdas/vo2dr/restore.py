@@ -40,462 +40,48 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from vo2dr import pgcompat, pgtools
 from vo2dr.catalog import Catalog, CatalogEntry, build_catalog
-from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError, one_line
-from vo2dr.manifest import Manifest
+from vo2dr.dbadmin import (
+    MAX_IDENTIFIER,
+    RESTORE_APP,
+    Target,
+    check_target,
+    count_rows,
+    create_database,
+    create_schemas,
+    database_contents,
+    database_exists,
+    drop_created_database,
+    drop_empty_schemas,
+)
+from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError
+from vo2dr.progress import QuietReporter, Reporter, RichReporter, default_reporter
+from vo2dr.promote import preserved_name, promote, staging_name
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
-from vo2dr.verify import (
-    VerifyResult,
-    load_manifest,
-    spool_file,
-    toc_listing,
-    verify_copy,
-)
+from vo2dr.toc import _selection, missing_schemas, resolve_tables, selective_list
+from vo2dr.verify import VerifyResult, load_manifest, spool_file, verify_copy
 
-MAX_IDENTIFIER = 63
-RESTORE_APP = "vo2dr-restore"
+# Moved out in the restore split (issue 12): import them from vo2dr.progress, vo2dr.dbadmin,
+# vo2dr.toc and vo2dr.promote. Re-exported here for one landing, for branches in flight.
+__all__ = ["MAX_IDENTIFIER", "RestoreRefused", "RestoreResult", "RichReporter", "Target",
+           "database_contents", "database_exists", "default_reporter", "find_backup",
+           "open_source", "read_recovery_key", "restore", "selective_list", "stores_for"]
+
 SPOOL_MARGIN = 1.05  # free space wanted on the spool volume, relative to the plaintext size
-_DATA_DESCS = ("TABLE DATA", "SEQUENCE SET", "MATERIALIZED VIEW DATA", "LARGE OBJECTS",
-               "BLOBS", "BLOB DATA", "BLOB")
-_RELATION_TYPES = ("TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE")
-
-
-# -- progress --------------------------------------------------------------------------------------
-
-class Reporter(Protocol):
-    def stage(self, message: str) -> None: ...
-    def download(self, total: int) -> Callable[[int], None]: ...
-    def download_done(self) -> None: ...
-
-
-class QuietReporter:
-    """Stage lines on stderr (they end up in logs), no progress bar."""
-
-    def __init__(self, stream=None) -> None:
-        self._stream = stream
-
-    def stage(self, message: str) -> None:
-        if self._stream is not None:
-            print(f"vo2dr: {message}", file=self._stream, flush=True)
-
-    def download(self, total: int) -> Callable[[int], None]:
-        return lambda n: None
-
-    def download_done(self) -> None:
-        pass
-
-
-class RichReporter:
-    """A progress bar for the download (verify and decrypt run in the same pass) on a TTY."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True)
-        self._progress = None
-
-    def stage(self, message: str) -> None:
-        self.console.print(f"[bold cyan]•[/] {message}")
-
-    def download(self, total: int) -> Callable[[int], None]:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._progress = Progress(TextColumn("  download + verify"), BarColumn(),
-                                  DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                                  console=self.console, transient=True)
-        self._progress.start()
-        task = self._progress.add_task("download", total=total)
-        progress = self._progress
-        return lambda n: progress.advance(task, n)
-
-    def download_done(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
-def default_reporter() -> Reporter:
-    return RichReporter() if sys.stderr.isatty() else QuietReporter(sys.stderr)
-
-
-# -- database targets ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Target:
-    """A database named by a URL, and how to reach its server's maintenance database."""
-
-    url: str
-    dbname: str
-    conninfo: str  # without password
-    password: str | None
-
-    @classmethod
-    def parse(cls, url: str, what: str = "--target-url") -> Target:
-        if not url:
-            raise ConfigError(f"missing {what}: the database to restore into, e.g. "
-                              "postgresql://user@host:5432/vo2max_restored")
-        try:
-            params = conninfo_to_dict(url)
-        except psycopg.Error as exc:
-            raise ConfigError(f"{what} is not a PostgreSQL URL or conninfo") from exc
-        dbname = str(params.get("dbname") or "")
-        if not dbname:
-            raise ConfigError(f"{what} names no database: add /<database> to the URL")
-        password = params.pop("password", None)
-        return cls(url=url, dbname=dbname,
-                   conninfo=make_conninfo(**{k: str(v) for k, v in params.items()}),
-                   password=None if password is None else str(password))
-
-    def with_dbname(self, dbname: str) -> Target:
-        params = conninfo_to_dict(self.conninfo)
-        params["dbname"] = dbname
-        url = make_conninfo(**{k: str(v) for k, v in params.items()},
-                            **({"password": self.password} if self.password else {}))
-        return Target(url=url, dbname=dbname,
-                      conninfo=make_conninfo(**{k: str(v) for k, v in params.items()}),
-                      password=self.password)
-
-    def maintenance(self) -> Target:
-        return self.with_dbname("template1" if self.dbname == "postgres" else "postgres")
-
-    def connect(self, **kwargs: Any) -> psycopg.Connection:
-        try:
-            return psycopg.connect(self.conninfo, password=self.password,
-                                   application_name=RESTORE_APP, connect_timeout=15, **kwargs)
-        except psycopg.Error as exc:
-            raise RestoreError(f"cannot connect to database {self.dbname!r}: "
-                               f"{one_line(exc)}") from exc
-
-
-def database_exists(server: Target, dbname: str) -> bool:
-    with server.maintenance().connect(autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                            (dbname,)).fetchone() is not None
-
-
-_CONTENTS = r"""
-SELECT 'relation ' || n.nspname || '.' || c.relname
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-UNION ALL
-SELECT 'schema ' || nspname FROM pg_namespace
- WHERE nspname NOT IN ('public', 'pg_catalog', 'information_schema')
-   AND nspname NOT LIKE 'pg\_%'
-UNION ALL
-SELECT 'extension ' || extname FROM pg_extension WHERE extname <> 'plpgsql'
-UNION ALL
-SELECT 'function ' || p.oid::regprocedure::text
-  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-UNION ALL
-SELECT 'type ' || format_type(t.oid, NULL)
-  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\_%' AND t.typrelid = 0 AND t.typelem = 0
-LIMIT 20
-"""
-
-
-def database_contents(target: Target) -> list[str]:
-    """What a database holds beyond a fresh one (empty list: it is empty)."""
-    with target.connect(autocommit=True) as conn:
-        return [row[0] for row in conn.execute(_CONTENTS).fetchall()]
-
-
-def check_target(target: Target) -> bool:
-    """``True`` if the database exists (and is empty), ``False`` if it does not exist.
-    Raises :class:`RestoreError` if it exists and holds anything."""
-    if not database_exists(target, target.dbname):
-        return False
-    found = database_contents(target)
-    if found:
-        listed = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
-        raise RestoreError(
-            f"refusing to restore into database {target.dbname!r}: it is not empty ({listed}). "
-            "Restore into a new database name (it is created for you), or use --promote to "
-            "swap a restored copy in while keeping this one")
-    return True
-
-
-def create_database(target: Target) -> None:
-    with target.maintenance().connect(autocommit=True) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-                sql.Identifier(target.dbname)))
-        except psycopg.Error as exc:
-            raise RestoreError(f"cannot create database {target.dbname!r}: "
-                               f"{one_line(exc)}") from exc
-
-
-def drop_created_database(target: Target) -> None:
-    """Drop a database this process created itself (a failed restore's or a drill's)."""
-    with target.maintenance().connect(autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(target.dbname)))
-
-
-def count_rows(target: Target, tables: Iterable[str]) -> dict[str, int | None]:
-    """Exact row counts; ``None`` for a table that does not exist."""
-    out: dict[str, int | None] = {}
-    with target.connect(autocommit=True) as conn:
-        for name in tables:
-            schema, table = name.split(".", 1)
-            try:
-                row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
-                    sql.Identifier(schema), sql.Identifier(table))).fetchone()
-                out[name] = int(row[0])
-            except psycopg.errors.UndefinedTable:
-                out[name] = None
-    return out
-
-
-# -- selective restore -----------------------------------------------------------------------------
-
-_ENTRY_HEAD = re.compile(r"^-- TOC entry (\d+) \(class \d+ OID \d+\)$")
-_ENTRY_DEPS = re.compile(r"^-- Dependencies: ([\d ]+)$")
-_ENTRY_NAME = re.compile(r"^-- Name: (.*); Type: (.*); Schema: (.*); Owner: ?(.*)$")
-_LIST_LINE = re.compile(r"^(\d+); \d+ \d+ (.*)$")
-
-
-@dataclass
-class _TocEntry:
-    dump_id: int
-    type: str = ""
-    schema: str = ""
-    name: str = ""
-    deps: list[int] = field(default_factory=list)
-
-
-def _schema_entries(spool: Path) -> dict[int, _TocEntry]:
-    """The pre- and post-data entries with their dependencies, from ``pg_restore --schema-only
-    --verbose`` (small: no table data)."""
-    proc = subprocess.run([pgtools.pg_restore(), "--schema-only", "--verbose", "--file=-",
-                           str(spool)], capture_output=True, text=True, env=pgtools.tool_env(),
-                          check=False)
-    if proc.returncode != 0:
-        raise RestoreError(f"pg_restore cannot read the archive's schema: "
-                           f"{one_line(proc.stderr)}")
-    entries: dict[int, _TocEntry] = {}
-    current: _TocEntry | None = None
-    for line in proc.stdout.splitlines():
-        if m := _ENTRY_HEAD.match(line):
-            current = entries.setdefault(int(m[1]), _TocEntry(int(m[1])))
-        elif current is not None and (m := _ENTRY_DEPS.match(line)):
-            current.deps = [int(x) for x in m[1].split()]
-        elif current is not None and (m := _ENTRY_NAME.match(line)):
-            current.name, current.type, current.schema = m[1], m[2], m[3]
-            current = None
-    return entries
-
-
-def selective_list(spool: Path, tables: Iterable[str]) -> str:
-    """A ``pg_restore --use-list`` file restoring only ``tables`` (``schema.name``) and what
-    belongs to them: what they depend on (schemas, types, functions), and every object that
-    depends only on restored objects (sequences, defaults, indexes, constraints, triggers,
-    comments; a foreign key only when both of its tables are restored). Other tables and
-    views are left out."""
-    return _selection(spool, tables)[0]
-
-
-def _selection(spool: Path, tables: Iterable[str]) -> tuple[str, list[str]]:
-    """:func:`selective_list`'s list, and the foreign keys of selected tables it leaves out
-    (``schema.table constraint``: they reference a table that is not restored)."""
-    selected = {tuple(t.split(".", 1)) for t in tables}
-    entries = _schema_entries(spool)
-    keep: set[int] = set()
-
-    def add_up(i: int) -> None:
-        stack = [i]
-        while stack:
-            j = stack.pop()
-            if j in keep or j not in entries:
-                continue
-            keep.add(j)
-            stack.extend(entries[j].deps)
-
-    for e in entries.values():
-        if (e.type == "TABLE" and (e.schema, e.name) in selected) or e.type in (
-                "SCHEMA", "EXTENSION"):
-            add_up(e.dump_id)
-    changed = True
-    while changed:
-        changed = False
-        for e in entries.values():
-            if e.dump_id in keep or e.type in _RELATION_TYPES or not e.deps:
-                continue
-            if all(d in keep for d in e.deps):
-                keep.add(e.dump_id)
-                changed = True
-    kept_sequences = {(e.schema, e.name) for e in entries.values()
-                      if e.dump_id in keep and e.type == "SEQUENCE"}
-    # "-- Name: workouts workouts_user_id_fkey; Type: FK CONSTRAINT": table, then constraint
-    left_out = sorted(f"{e.schema}.{e.name.split(' ', 1)[0]} {e.name.split(' ', 1)[-1]}"
-                      for e in entries.values()
-                      if e.type == "FK CONSTRAINT" and e.dump_id not in keep
-                      and (e.schema, e.name.split(" ", 1)[0]) in selected)
-
-    out = []
-    for line in toc_listing(spool).splitlines():
-        m = _LIST_LINE.match(line)
-        if not m:
-            continue
-        dump_id, rest = int(m[1]), m[2]
-        desc = next((d for d in _DATA_DESCS if rest.startswith(d + " ")), None)
-        if desc is None:
-            if dump_id in keep:
-                out.append(line)
-            continue
-        parts = rest[len(desc) + 1:].split(" ")
-        key = (parts[0], parts[1]) if len(parts) >= 2 else None
-        if (desc == "TABLE DATA" and key in selected) or (
-                desc == "SEQUENCE SET" and key in kept_sequences):
-            out.append(line)
-    return "\n".join(out) + "\n", left_out
-
-
-def missing_schemas(spool: Path) -> list[str]:
-    """Schemas the archive's objects live in but that it does not create. A dump of selected
-    tables (``pg_dump --table``: class backups taken by earlier versions, which did not dump the
-    whole schema) holds no SCHEMA entry, so a table in schema ``app`` would fail to restore
-    into a fresh database without it. Current archives define every schema: none missing."""
-    entries = _schema_entries(spool).values()
-    defined = {e.name for e in entries if e.type == "SCHEMA"}
-    used = {e.schema for e in entries if e.schema not in ("", "-", "public", "pg_catalog")}
-    return sorted(used - defined)
-
-
-def create_schemas(target: Target, schemas: Sequence[str]) -> None:
-    with target.connect(autocommit=True) as conn:
-        for schema in schemas:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-
-
-def drop_empty_schemas(target: Target, schemas: Sequence[str]) -> None:
-    """Undo :func:`create_schemas` after a failed restore (RESTRICT: only if still empty)."""
-    with target.connect(autocommit=True) as conn:
-        for schema in schemas:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(
-                    sql.Identifier(schema)))
-
-
-def resolve_tables(manifest: Manifest, wanted: Sequence[str]) -> list[str]:
-    """``--table`` values (``users`` or ``public.users``) as the manifest's qualified names."""
-    known = list(manifest.table_rows())
-    out = []
-    for name in wanted:
-        if name in known:
-            out.append(name)
-            continue
-        hits = [k for k in known if k.split(".", 1)[1] == name]
-        if len(hits) != 1:
-            why = "is ambiguous" if hits else "is not in this backup"
-            raise RestoreError(f"--table {name} {why}: the backup holds "
-                               f"{', '.join(known) or 'no tables'}")
-        out.append(hits[0])
-    return sorted(set(out))
-
-
-# -- promote ---------------------------------------------------------------------------------------
-
-def preserved_name(original: str, when: datetime) -> str:
-    suffix = "_pre_restore_" + when.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
-    return original[:MAX_IDENTIFIER - len(suffix)] + suffix
-
-
-def staging_name(original: str, when: datetime) -> str:
-    suffix = "_restore_" + when.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
-    return original[:MAX_IDENTIFIER - len(suffix)] + suffix
-
-
-def promote(server: Target, restored: str, original: str, when: datetime,
-            reporter: Reporter, wait_seconds: float = 30.0) -> dict[str, Any]:
-    """Rename ``original`` to its dated name and ``restored`` into its place, atomically (both
-    renames in one transaction). Connections to either are terminated first: a database cannot
-    be renamed while in use; new connections are refused meanwhile (ALLOW_CONNECTIONS false)
-    and allowed again afterwards. The original is kept, never dropped."""
-    maintenance = server.maintenance()
-    if original == maintenance.dbname:
-        raise RestoreError(f"cannot promote over the maintenance database {original!r}")
-    keep_as = preserved_name(original, when)
-    ident = sql.Identifier
-    with maintenance.connect(autocommit=True) as conn:
-        names = {r[0] for r in conn.execute(
-            "SELECT datname FROM pg_database WHERE datname IN (%s, %s, %s)",
-            (original, restored, keep_as)).fetchall()}
-        if restored not in names:
-            raise RestoreError(f"restored database {restored!r} does not exist")
-        if keep_as in names:
-            raise RestoreError(f"database {keep_as!r} already exists: retry in a second")
-        if original not in names:
-            reporter.stage(f"promote: {original!r} does not exist; renaming {restored!r} to it")
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                ident(restored), ident(original)))
-            return {"original": original, "preserved_as": None, "terminated": 0}
-        try:
-            for db in (original, restored):
-                conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
-                    ident(db)))
-            terminated = conn.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname IN (%s, %s) AND pid <> pg_backend_pid()",
-                (original, restored)).fetchone()[0]
-            reporter.stage(
-                f"promote: refused new connections to {original!r} and terminated "
-                f"{terminated} session(s) on it: PostgreSQL cannot rename a database in use. "
-                "Applications reconnect to the restored data under the same name.")
-            deadline = time.monotonic() + wait_seconds
-            while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname IN (%s, %s) "
-                               "AND pid <> pg_backend_pid()",
-                               (original, restored)).fetchone()[0]:
-                if time.monotonic() > deadline:
-                    raise RestoreError(f"sessions on {original!r} did not end within "
-                                       f"{wait_seconds:.0f}s; nothing was renamed")
-                time.sleep(0.2)
-            with conn.transaction():
-                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    ident(original), ident(keep_as)))
-                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    ident(restored), ident(original)))
-        except psycopg.Error as exc:
-            raise RestoreError(f"promote failed, nothing was renamed: {one_line(exc)}") from exc
-        finally:
-            now_names = {r[0] for r in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname IN (%s, %s, %s)",
-                (original, restored, keep_as)).fetchall()}
-            for db in now_names:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true")
-                                 .format(ident(db)))
-    reporter.stage(f"promote: {restored!r} is now {original!r}; the previous database is kept "
-                   f"as {keep_as!r}")
-    return {"original": original, "preserved_as": keep_as, "terminated": int(terminated)}
 
 
 # -- the restore -----------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import zstandard
 from moto import mock_aws
 from vo2dr import crypto, pipeline
 from vo2dr.exceptions import DumpError, EncryptionError, StoreError
-from vo2dr.pipeline import NullStore, PipelineAborted, run_pipeline
+from vo2dr.pipeline import PipelineAborted, run_pipeline
+from vo2dr.stores.null import NullStore
 
 
 class MemStore(NullStore):

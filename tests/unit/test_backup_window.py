@@ -12,8 +12,8 @@ import pytest
 from vo2dr import layout
 from vo2dr.backup import backup_if_missing, find_covering_backup, schedule_window
 from vo2dr.exceptions import StoreError
-from vo2dr.pipeline import NullStore
 from vo2dr.settings import Settings
+from vo2dr.stores.null import NullStore
 from vo2dr.strategy import DataClass
 
 CRITICAL = DataClass("critical", ("users",), 15, 60)

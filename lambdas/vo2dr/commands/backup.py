@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.backup import backup_if_missing, run_backup
     from vo2dr.cli import settings_overrides
     from vo2dr.handlers import resolve_database_url
-    from vo2dr.pipeline import NullStore
     from vo2dr.settings import Settings
+    from vo2dr.stores.null import NullStore
 
     backup = backup_if_missing if args.if_missing else run_backup
     stores = None

@@ -33,7 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vo2dr.cli import settings_overrides
     from vo2dr.drill import run_drill
-    from vo2dr.restore import QuietReporter, read_recovery_key
+    from vo2dr.progress import QuietReporter
+    from vo2dr.restore import read_recovery_key
     from vo2dr.settings import Settings
 
     settings = Settings.from_env(overrides=settings_overrides(args))

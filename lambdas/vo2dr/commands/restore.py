@@ -73,7 +73,8 @@ def _confirm(assume_yes: bool):
 def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import parse_point_in_time
     from vo2dr.cli import settings_overrides
-    from vo2dr.restore import QuietReporter, default_reporter, read_recovery_key, restore
+    from vo2dr.progress import QuietReporter, default_reporter
+    from vo2dr.restore import read_recovery_key, restore
     from vo2dr.settings import Settings
 
     settings = Settings.from_env(overrides=settings_overrides(args))

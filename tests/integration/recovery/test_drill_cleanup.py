@@ -13,8 +13,8 @@ import pytest
 from psycopg import sql
 from vo2dr import drill
 from vo2dr.cli import main
+from vo2dr.dbadmin import Target
 from vo2dr.drill import drop_stale_scratch, scratch_name
-from vo2dr.restore import Target
 
 from dev import servers
 

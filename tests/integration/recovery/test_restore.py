@@ -7,7 +7,8 @@ import json
 import psycopg
 import pytest
 from vo2dr.cli import main
-from vo2dr.restore import RichReporter, restore
+from vo2dr.progress import RichReporter
+from vo2dr.restore import restore
 
 from .conftest import (
     ALL_TABLES,
