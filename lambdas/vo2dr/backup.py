@@ -50,17 +50,11 @@ NO_KMS_WARNING = ("no KMS key (VO2DR_KMS_KEY_ID is not set): encrypted to the of
 Progress = Callable[[str, int, int], None]
 
 
-def open_backup_stores(settings: Settings) -> dict[str, BackupStore]:
-    """Every enabled store, primary first, keyed by name."""
-    from vo2dr.stores import open_stores
+def open_backup_stores(settings: Settings) -> Mapping[str, BackupStore]:
+    """Every enabled store, primary first, keyed by name, opened for writing."""
+    from vo2dr.stores import Access, open_stores
 
-    if not settings.enabled_stores:
-        raise ConfigError("no destination: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
-                          "VO2DR_AZURE_CONTAINER_URL")
-    opened = open_stores(settings)
-    if isinstance(opened, Mapping):
-        return dict(opened)
-    return {s.name: s for s in opened}
+    return open_stores(settings, Access.WRITE)
 
 
 def existing_backup_times(stores: Mapping[str, BackupStore], environment: str,
@@ -84,6 +78,8 @@ def existing_backup_times(stores: Mapping[str, BackupStore], environment: str,
 def _check_settings(settings: Settings) -> None:
     # The KMS key is optional: without it the body is wrapped for the recovery key only.
     settings.require("database_url", "environment", "recovery_public_key")
+    # Before any store is listed: a malformed URL fails here, in a second, not after retries.
+    settings.validate(strategy=True)
     layout.environment_prefix(settings.environment)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from vo2dr.exceptions import Vo2drError
@@ -25,27 +24,31 @@ log = logging.getLogger("vo2dr.cloudrun")
 
 def main(argv: list[str] | None = None) -> int:
     from vo2dr.backup import backup_if_missing, run_backup
-    from vo2dr.handlers import resolve_database_url
+    from vo2dr.secret_urls import resolve_database_url
 
     parser = argparse.ArgumentParser(prog="python -m vo2dr.cloudrun")
-    parser.add_argument("--data-class", default=os.environ.get("VO2DR_DATA_CLASS", ""))
+    parser.add_argument("--data-class", default="",
+                        help="the data class (default: $VO2DR_DATA_CLASS)")
     parser.add_argument("--if-missing", action="store_true",
                         help="back up only if no complete backup of the class exists in the "
                              "current schedule window in any reachable store")
     args = parser.parse_args(argv)
     configure_json_logging()
-    if not args.data_class:
+    settings = Settings.from_env(overrides={"data_class": args.data_class})
+    if not settings.data_class:
         log.error("no data class: pass --data-class or set VO2DR_DATA_CLASS")
         return 2
-    settings = Settings.from_env()
-    log.info("backup starting", extra={"data_class": args.data_class,
+    data_class = settings.data_class
+    log.info("backup starting", extra={"data_class": data_class,
                                        "if_missing": args.if_missing,
                                        "settings": settings.redacted()})
     run = backup_if_missing if args.if_missing else run_backup
     try:
-        summary = run(resolve_database_url(settings), args.data_class)
+        settings.validate(required=("database_url", "environment", "recovery_public_key"),
+                          strategy=True)
+        summary = run(resolve_database_url(settings), data_class)
     except Vo2drError as exc:
-        log.error("backup failed: %s", exc, extra={"data_class": args.data_class,
+        log.error("backup failed: %s", exc, extra={"data_class": data_class,
                                                    "error_type": type(exc).__name__})
         return 2
     if summary.get("skipped"):

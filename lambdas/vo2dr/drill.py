@@ -38,7 +38,7 @@ from psycopg import sql
 
 from vo2dr.catalog import build_catalog
 from vo2dr.dbadmin import Target, drop_created_database
-from vo2dr.exceptions import ConfigError, Vo2drError, one_line
+from vo2dr.exceptions import Vo2drError, one_line
 from vo2dr.progress import QuietReporter, Reporter
 from vo2dr.restore import restore
 from vo2dr.settings import Settings
@@ -238,13 +238,9 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
     for n in names:
         strategy.get(n)
     if stores is None:
-        from vo2dr.stores import open_store
+        from vo2dr.stores import Access, open_stores
 
-        if not settings.enabled_stores:
-            raise ConfigError("no store enabled: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
-                              "VO2DR_AZURE_CONTAINER_URL")
-        wanted = [source] if source else list(settings.enabled_stores)
-        stores = {n: open_store(n, settings) for n in wanted}
+        stores = open_stores(settings, Access.READ, names=[source] if source else None)
     started = (now or datetime.now(UTC)).astimezone(UTC)
     t0 = clock()
     # A drill restores its classes one after another, each within its RTO or failed, and names

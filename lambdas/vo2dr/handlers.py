@@ -7,14 +7,21 @@ logged only through ``Settings.redacted()``.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from dataclasses import replace
 from typing import Any
 
-from vo2dr.exceptions import ConfigError, Vo2drError, one_line
+from vo2dr.exceptions import ConfigError, Vo2drError
 from vo2dr.logs import configure_json_logging
+
+# Secret resolution lives in vo2dr.secret_urls; these names are re-exported for one landing.
+from vo2dr.secret_urls import (  # noqa: F401
+    _secret_url,
+    _secrets_client,
+    _url_from_secret,
+    resolve_database_url,
+    resolve_secrets,
+)
 from vo2dr.settings import Settings
 
 log = logging.getLogger("vo2dr.handlers")
@@ -27,43 +34,6 @@ class BackupIncomplete(Vo2drError):
     def __init__(self, summary: dict) -> None:
         super().__init__(summary.get("error") or "a destination failed")
         self.summary = summary
-
-
-@functools.cache
-def _secrets_client():
-    import boto3
-
-    return boto3.client("secretsmanager")
-
-
-def resolve_database_url(settings: Settings, client: Any = None) -> Settings:
-    """``settings`` with ``database_url`` filled from Secrets Manager when only
-    ``VO2DR_DATABASE_URL_SECRET`` is set. The secret is a plain URL, or JSON with ``url`` /
-    ``database_url`` / ``DATABASE_URL``, or the RDS shape (username, password, host, port,
-    dbname)."""
-    if settings.database_url or not settings.database_url_secret:
-        return settings
-    return replace(settings, database_url=_secret_url(settings.database_url_secret, client))
-
-
-def _url_from_secret(value: str, name: str) -> str:
-    text = value.strip()
-    if not text.startswith("{"):
-        return text
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"secret {name} is neither a URL nor JSON") from exc
-    for key in ("url", "database_url", "DATABASE_URL"):
-        if data.get(key):
-            return str(data[key])
-    if {"username", "host"} <= data.keys():
-        from psycopg.conninfo import make_conninfo
-
-        return make_conninfo(user=data["username"], password=data.get("password"),
-                             host=data["host"], port=data.get("port", 5432),
-                             dbname=data.get("dbname", "postgres"))
-    raise ConfigError(f"secret {name} has no url, database_url or RDS fields")
 
 
 def backup_handler(event: dict | None, context: Any = None) -> dict:
@@ -79,8 +49,10 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
     settings = Settings.from_env()
     log.info("backup starting", extra={"data_class": data_class,
                                        "settings": settings.redacted()})
-    settings = resolve_database_url(settings)
     try:
+        settings.validate(required=("database_url", "environment", "recovery_public_key"),
+                          strategy=True)
+        settings = resolve_database_url(settings)
         summary = run_backup(settings, data_class)
     except Vo2drError as exc:
         log.error("backup failed: %s", exc, extra={"data_class": data_class,
@@ -94,25 +66,12 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
 
 # -- recovery side: status and drill ---------------------------------------------------------------
 
-def _secret_url(name: str, client: Any = None) -> str:
-    """A URL kept in Secrets Manager (plain, or JSON with url / RDS fields)."""
-    import botocore.exceptions
-
-    client = client or _secrets_client()
-    try:
-        value = client.get_secret_value(SecretId=name)["SecretString"]
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ConfigError(f"cannot read the secret {name}: {one_line(exc)}") from exc
-    return _url_from_secret(value, name)
-
-
 def status_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target (every ``monitoring.statusEveryMinutes``): freshness and
     replica agreement, EMF metrics (``BackupAgeSeconds``, ``ReplicaMismatch`` per
     ``DataClass``) printed for CloudWatch, and the chat webhook (its URL from
     ``VO2DR_ALERT_WEBHOOK_SECRET``) on a breach or a recovery only. A breach does not fail the
     invocation: the alarms on the metrics report it; an error means the check could not run."""
-    import os
     from datetime import UTC, datetime
 
     from vo2dr.status import run_status_job
@@ -120,11 +79,10 @@ def status_handler(event: dict | None, context: Any = None) -> dict:
     configure_json_logging()
     event = event or {}
     settings = Settings.from_env()
-    webhook = settings.alert_webhook or (
-        _secret_url(os.environ["VO2DR_ALERT_WEBHOOK_SECRET"])
-        if os.environ.get("VO2DR_ALERT_WEBHOOK_SECRET") else None)
+    settings.validate(required=("environment",), strategy=True)
+    settings = resolve_secrets(settings, names=("alert_webhook",))
     now = datetime.fromisoformat(event["now"]) if event.get("now") else datetime.now(UTC)
-    report = run_status_job(settings, now, webhook=webhook, log=log)
+    report = run_status_job(settings, now, webhook=settings.alert_webhook or None, log=log)
     doc = report.to_json()
     (log.warning if not report.ok else log.info)(
         "status: %s", "ok" if report.ok else "; ".join(report.messages),
@@ -139,16 +97,13 @@ def drill_handler(event: dict | None, context: Any = None) -> dict:
     it. Restores from ``event["source"]`` (default s3, the store this identity can read); the
     spool file goes to the function's ephemeral storage. Emits ``DrillRestoreSeconds`` and
     ``DrillFailed`` per ``DataClass`` (EMF); raises :class:`DrillFailed` on any failure."""
-    import os
-
     from vo2dr.drill import DrillFailed, emf_documents, run_drill
 
     configure_json_logging()
     event = event or {}
     settings = Settings.from_env()
-    if not settings.drill_database_url and os.environ.get("VO2DR_DRILL_DATABASE_URL_SECRET"):
-        settings = replace(settings, drill_database_url=_secret_url(
-            os.environ["VO2DR_DRILL_DATABASE_URL_SECRET"]))
+    settings.validate(required=("environment", "drill_database_url"), strategy=True)
+    settings = resolve_secrets(settings, names=("drill_database_url",))
     source = event.get("source") or "s3"
     classes = event.get("data_classes") or None
     log.info("drill starting", extra={"source": source, "settings": settings.redacted()})

@@ -70,6 +70,7 @@ from vo2dr.dbadmin import (
 from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError
 from vo2dr.progress import QuietReporter, Reporter, RichReporter, default_reporter
 from vo2dr.promote import preserved_name, promote, staging_name
+from vo2dr.recovery_key import read_recovery_key
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
 from vo2dr.toc import _selection, missing_schemas, resolve_tables, selective_list
@@ -115,11 +116,11 @@ class RestoreResult:
 
 
 def open_source(settings: Settings, source: str) -> BackupStore:
-    from vo2dr.stores import open_store
+    from vo2dr.stores import Access, open_store
 
     if source not in ("s3", "gcs", "azure"):
         raise ConfigError(f"--source {source!r}: use s3, gcs or azure")
-    return open_store(source, settings)
+    return open_store(source, settings, Access.READ)
 
 
 def find_backup(store: BackupStore, environment: str, *, backup: str | None,
@@ -182,7 +183,7 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         selected = sorted(manifest.table_rows())
     else:
         selected = []
-    spool = spool_file(spool_dir or os.environ.get("VO2DR_SPOOL_DIR") or None)
+    spool = spool_file(spool_dir or settings.spool_dir or None)
     try:
         _check_space(spool.parent, manifest.plaintext.bytes)
         # 3. download + verify into the spool
@@ -303,16 +304,9 @@ def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
                            f"{(errors[-1] if errors else 'exit ' + str(proc.returncode))}")
 
 
-def read_recovery_key(path: str | None) -> bytes | None:
-    if not path:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --recovery-key {path}: {exc}") from exc
-
-
 def stores_for(settings: Settings, names: Iterable[str]) -> Mapping[str, BackupStore]:
-    from vo2dr.stores import open_store
+    """Deprecated (one landing): use ``vo2dr.stores.open_stores(settings, Access.READ,
+    names=...)``."""
+    from vo2dr.stores import Access, open_stores
 
-    return {n: open_store(n, settings) for n in names}
+    return open_stores(settings, Access.READ, names=names)

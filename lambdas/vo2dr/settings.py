@@ -1,4 +1,15 @@
-"""The job's settings, read once from environment variables (each has a matching CLI flag).
+"""The job's settings: every environment variable it reads, in one typed object, read once.
+
+Each setting has an environment variable and a CLI flag (:data:`VARIABLES`, described in
+:data:`DESCRIPTIONS`); each ``vo2dr`` subcommand offers the flags of the settings it uses
+(:data:`COMMAND_SETTINGS`), so ``--help`` lists them. :meth:`Settings.validate` checks the
+values (formats, pairs, the strategy) before anything touches the network, and the parsed
+strategy is kept on the object (:meth:`Settings.strategy`), so the stack file is read and
+validated once per run.
+
+Where the strategy comes from: ``VO2DR_STRATEGY`` (JSON, set by the Pulumi program), else
+``VO2DR_STACK_FILE``, else ``Pulumi.<VO2DR_ENVIRONMENT>.yaml`` found by walking up from the
+working directory (a local run from the repository).
 
 Endpoints are never settings of ours: the SDKs read ``AWS_ENDPOINT_URL``,
 ``STORAGE_EMULATOR_HOST`` and ``AZURE_STORAGE_CONNECTION_STRING`` themselves.
@@ -6,10 +17,13 @@ Endpoints are never settings of ours: the SDKs read ``AWS_ENDPOINT_URL``,
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlparse
 
 from vo2dr.exceptions import ConfigError
 from vo2dr.strategy import Strategy, load_strategy
@@ -28,14 +42,89 @@ VARIABLES = {
     "kms_key_id": ("VO2DR_KMS_KEY_ID", "--kms-key-id"),
     "recovery_public_key": ("VO2DR_RECOVERY_PUBLIC_KEY", "--recovery-public-key"),
     "drill_database_url": ("VO2DR_DRILL_DATABASE_URL", "--drill-database-url"),
+    "drill_database_url_secret": ("VO2DR_DRILL_DATABASE_URL_SECRET",
+                                  "--drill-database-url-secret"),
     "alert_webhook": ("VO2DR_ALERT_WEBHOOK", "--alert-webhook"),
+    "alert_webhook_secret": ("VO2DR_ALERT_WEBHOOK_SECRET", "--alert-webhook-secret"),
     "stack_file": ("VO2DR_STACK_FILE", "--stack-file"),
     "strategy_json": ("VO2DR_STRATEGY", "--strategy"),
     # Keyless sign-in from AWS to GCS and Azure (vo2dr.stores.credentials); not secrets.
     "gcs_credential_config": ("VO2DR_GCS_CREDENTIAL_CONFIG", "--gcs-credential-config"),
     "azure_tenant_id": ("VO2DR_AZURE_TENANT_ID", "--azure-tenant-id"),
     "azure_client_id": ("VO2DR_AZURE_CLIENT_ID", "--azure-client-id"),
+    "azure_assertion": ("VO2DR_AZURE_ASSERTION", "--azure-assertion"),
+    "spool_dir": ("VO2DR_SPOOL_DIR", "--spool-dir"),
+    "status_state_file": ("VO2DR_STATUS_STATE_FILE", "--state-file"),
+    "data_class": ("VO2DR_DATA_CLASS", "--data-class"),
 }
+
+DESCRIPTIONS = {
+    "database_url": "the database to back up (postgresql://user@host:5432/dbname)",
+    "database_url_secret": "Secrets Manager id holding DATABASE_URL (a URL, JSON with url, or "
+                           "the RDS shape); used when DATABASE_URL is not set",
+    "environment": "staging, production, ...: the backups' key prefix and the stack file",
+    "s3_bucket": "the S3 bucket (enables the S3 store)",
+    "gcs_bucket": "the GCS bucket (enables the GCS store)",
+    "gcs_retention_days": "Object Retention Lock days on each GCS upload (with the mode)",
+    "gcs_retention_mode": "Locked or Unlocked (with the days)",
+    "azure_container_url": "https://<account>.blob.core.windows.net/<container> (enables "
+                           "the Azure store)",
+    "kms_key_id": "the KMS key ARN: envelope encryption and SSE-KMS (writing only)",
+    "recovery_public_key": "the offline recovery public key: PEM text or a file path",
+    "drill_database_url": "the scratch server the drill restores into",
+    "drill_database_url_secret": "Secrets Manager id holding the drill's database URL",
+    "alert_webhook": "Slack-compatible webhook URL posted on a breach or a recovery",
+    "alert_webhook_secret": "Secrets Manager id holding the alert webhook URL",
+    "stack_file": "Pulumi.<stack>.yaml to read the strategy from (default: "
+                  "Pulumi.<environment>.yaml found from the working directory up)",
+    "strategy_json": "the strategy as JSON (set by the Pulumi program)",
+    "gcs_credential_config": "workload identity federation config from AWS (Pulumi output "
+                             "gcsCredentialConfig)",
+    "azure_tenant_id": "Entra tenant id for keyless Azure sign-in (with the client id)",
+    "azure_client_id": "Entra client id for keyless Azure sign-in (with the tenant id)",
+    "azure_assertion": "where the Azure assertion comes from: aws (default) or gcp",
+    "spool_dir": "where a restore spools the verified dump (default: the temp dir)",
+    "status_state_file": "where status keeps its alert state (default: "
+                         ".vo2dr/status-<environment>.json)",
+    "data_class": "the data class to back up (Cloud Run job)",
+}
+
+# The settings each use of the stores needs: reading (list, verify, restore, status, drill)
+# never needs the KMS key or the retention lock, which only writes use.
+STORE_READ_SETTINGS = ("s3_bucket", "gcs_bucket", "azure_container_url",
+                       "gcs_credential_config", "azure_tenant_id", "azure_client_id",
+                       "azure_assertion")
+STORE_WRITE_SETTINGS = (*STORE_READ_SETTINGS, "kms_key_id", "gcs_retention_days",
+                        "gcs_retention_mode")
+STRATEGY_SETTINGS = ("stack_file", "strategy_json")
+
+# subcommand -> the settings it reads (its --help lists exactly these).
+COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
+    "backup": ("environment", "database_url", "database_url_secret", "recovery_public_key",
+               *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
+    "list": ("environment", *STORE_READ_SETTINGS),
+    "verify": ("environment", *STORE_READ_SETTINGS),
+    "restore": ("environment", "spool_dir", *STORE_READ_SETTINGS),
+    "drill": ("environment", "drill_database_url", "drill_database_url_secret", "spool_dir",
+              *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
+    # status also reports the drill server's version when it knows the server.
+    "status": ("environment", "alert_webhook", "alert_webhook_secret", "status_state_file",
+               "drill_database_url", "drill_database_url_secret", *STRATEGY_SETTINGS,
+               *STORE_READ_SETTINGS),
+}
+
+# URL-valued settings that may carry credentials: masked in logs.
+_MASKED = ("database_url", "drill_database_url", "alert_webhook")
+_JSON = ("strategy_json", "gcs_credential_config")
+_ASSERTION_SOURCES = ("aws", "gcp")
+# S3 and GCS bucket names: lower-case letters, digits, dots, dashes (GCS also underscores).
+_BUCKET = re.compile(r"[a-z0-9]([a-z0-9._-]{0,220}[a-z0-9])?")
+
+
+def hint(name: str) -> str:
+    """``VO2DR_X (or --x)``: how a user sets the setting ``name``."""
+    var, flag = VARIABLES[name]
+    return f"{var} (or {flag})"
 
 
 @dataclass(frozen=True)
@@ -51,12 +140,18 @@ class Settings:
     kms_key_id: str = ""
     recovery_public_key: str = ""  # PEM text, or a path to a PEM file
     drill_database_url: str = ""
+    drill_database_url_secret: str = ""
     alert_webhook: str = ""
+    alert_webhook_secret: str = ""
     stack_file: str = ""
     strategy_json: str = ""
     gcs_credential_config: str = ""  # JSON external-account config (workload identity pool)
     azure_tenant_id: str = ""
     azure_client_id: str = ""
+    azure_assertion: str = ""  # aws (default) or gcp
+    spool_dir: str = ""
+    status_state_file: str = ""
+    data_class: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -72,8 +167,7 @@ class Settings:
     def require(self, *names: str) -> None:
         missing = [n for n in names if not getattr(self, n)]
         if missing:
-            hints = ", ".join(f"{VARIABLES[n][0]} (or {VARIABLES[n][1]})" for n in missing)
-            raise ConfigError(f"missing setting: {hints}")
+            raise ConfigError(f"missing setting: {', '.join(hint(n) for n in missing)}")
 
     @property
     def enabled_stores(self) -> tuple[str, ...]:
@@ -82,9 +176,69 @@ class Settings:
                  ("azure", self.azure_container_url))
         return tuple(name for name, target in pairs if target)
 
+    # -- the strategy, parsed once ------------------------------------------------------------
+
     def strategy(self) -> Strategy:
+        """The validated strategy (read and parsed on the first call, then kept)."""
+        return self._strategy
+
+    @functools.cached_property
+    def _strategy(self) -> Strategy:
+        stack_file = self.stack_file or self._found_stack_file
+        if not (self.strategy_json or stack_file):
+            where = (f"no Pulumi.{self.environment}.yaml in {Path.cwd()} or above"
+                     if self.environment else "VO2DR_ENVIRONMENT is not set either")
+            raise ConfigError(
+                "no strategy: set VO2DR_STRATEGY (JSON, set by the Pulumi program) or "
+                f"VO2DR_STACK_FILE (path to Pulumi.<stack>.yaml), or run from the repository "
+                f"with VO2DR_ENVIRONMENT set ({where})")
         return load_strategy({"VO2DR_STRATEGY": self.strategy_json,
-                              "VO2DR_STACK_FILE": self.stack_file})
+                              "VO2DR_STACK_FILE": stack_file})
+
+    @functools.cached_property
+    def _found_stack_file(self) -> str:
+        if self.strategy_json or self.stack_file or not self.environment:
+            return ""
+        found = find_stack_file(self.environment)
+        return str(found) if found else ""
+
+    # -- validation, before any network call ----------------------------------------------------
+
+    def validate(self, *, required: Iterable[str] = (), strategy: bool = False) -> None:
+        """Check the settings' values without touching the network: every name in
+        ``required`` is set (or has its ``*_secret`` partner), the environment, URLs, bucket
+        names and pairs are well-formed, and with ``strategy`` the strategy parses. Raises
+        :class:`ConfigError` naming the setting and the fix."""
+        missing = [n for n in required if not getattr(self, n)
+                   and not getattr(self, f"{n}_secret", "")]
+        if missing:
+            raise ConfigError(f"missing setting: {', '.join(hint(n) for n in missing)}")
+        if self.environment and not re.fullmatch(r"[a-z0-9-]+", self.environment):
+            raise ConfigError(f"VO2DR_ENVIRONMENT {self.environment!r} must be lower-case "
+                              "letters, digits and dashes (staging, production)")
+        for name in ("database_url", "drill_database_url"):
+            if getattr(self, name):
+                check_database_url(getattr(self, name), VARIABLES[name][0])
+        for name in ("s3_bucket", "gcs_bucket"):
+            value = getattr(self, name)
+            if value and not _BUCKET.fullmatch(value):
+                raise ConfigError(f"{VARIABLES[name][0]} {value!r} is not a bucket name: give "
+                                  "the bare name (lower-case, no s3:// or gs:// prefix)")
+        if self.azure_container_url:
+            check_container_url(self.azure_container_url)
+        if self.alert_webhook and not _is_http_url(self.alert_webhook):
+            raise ConfigError("VO2DR_ALERT_WEBHOOK is not an http(s) URL: set it to the chat "
+                              "webhook's https://... address")
+        if bool(self.azure_tenant_id) != bool(self.azure_client_id):
+            missing_id = "VO2DR_AZURE_CLIENT_ID" if self.azure_tenant_id else \
+                "VO2DR_AZURE_TENANT_ID"
+            raise ConfigError(f"{missing_id} is not set: keyless Azure sign-in needs both "
+                              "VO2DR_AZURE_TENANT_ID and VO2DR_AZURE_CLIENT_ID")
+        if self.azure_assertion and self.azure_assertion not in _ASSERTION_SOURCES:
+            raise ConfigError(f"VO2DR_AZURE_ASSERTION is {self.azure_assertion!r}: use 'aws' "
+                              "(Lambda, the default) or 'gcp' (the Cloud Run standby)")
+        if strategy:
+            self.strategy()
 
     def recovery_public_key_pem(self) -> bytes:
         """The recovery public key as PEM bytes, from the setting's text or file."""
@@ -104,9 +258,57 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("database_url", "drill_database_url", "alert_webhook") and value:
+            if f.name in _MASKED and value:
                 value = "***"
-            if f.name in ("strategy_json", "gcs_credential_config") and value:
+            if f.name in _JSON and value:
                 value = "(json)"
             out[f.name] = value
         return out
+
+
+def find_stack_file(environment: str, start: Path | None = None) -> Path | None:
+    """``Pulumi.<environment>.yaml`` in ``start`` (default: the working directory) or the
+    nearest parent holding one."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / f"Pulumi.{environment}.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_database_url(url: str, what: str) -> None:
+    """A PostgreSQL URL or conninfo string that names a database. The message never repeats
+    the value: it may hold a password."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    fix = "use postgresql://user@host:5432/dbname"
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{what} is not a PostgreSQL URL (its scheme must be "
+                          f"postgresql://): {fix}")
+    try:
+        params = conninfo_to_dict(url)
+    except ProgrammingError:
+        raise ConfigError(f"{what} is not a PostgreSQL URL or conninfo string: {fix}") from None
+    if not params.get("dbname"):
+        raise ConfigError(f"{what} names no database: add /<dbname> to the URL ({fix})")
+
+
+def check_container_url(url: str) -> None:
+    """An Azure container URL: ``https://<account>.blob.core.windows.net/<container>``, or an
+    emulator's ``http://host:port/<account>/<container>``."""
+    parsed = urlparse(url)
+    if not _is_http_url(url) or not parsed.path.strip("/"):
+        raise ConfigError(f"VO2DR_AZURE_CONTAINER_URL {url!r} is not a container URL: use "
+                          "https://<account>.blob.core.windows.net/<container> (Pulumi output "
+                          "azureContainerUrl)")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigError(f"VO2DR_AZURE_CONTAINER_URL {url!r} has an invalid port") from None
+
+
+def _is_http_url(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)

@@ -474,17 +474,12 @@ human_duration = _human
 # -- the scheduled job (Lambda) -----------------------------------------------------------------
 
 def open_stores_tolerant(settings) -> tuple[dict[str, BackupStore], dict[str, str]]:
-    """Every enabled store that can be opened; the others with the reason (a store whose
-    credentials are missing is a breach to report, not a crash of the status check)."""
-    from vo2dr.stores import open_store
+    """Every enabled store that can be opened, for reading; the others with the reason (a
+    store whose credentials are missing is a breach to report, not a crash of the check)."""
+    from vo2dr.stores import Access, open_stores
 
-    stores, errors = {}, {}
-    for name in settings.enabled_stores:
-        try:
-            stores[name] = open_store(name, settings)
-        except Vo2drError as exc:
-            errors[name] = str(exc)
-    return stores, errors
+    opened = open_stores(settings, Access.READ, tolerant=True)
+    return dict(opened), opened.errors
 
 
 def run_status_job(settings, now: datetime, *, webhook: str | None,

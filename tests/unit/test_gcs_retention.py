@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from vo2dr.exceptions import ConfigError
 from vo2dr.settings import Settings
-from vo2dr.stores import open_store
+from vo2dr.stores import Access, open_store
 from vo2dr.stores.gcs import Retention
 
 from dev.mockrun import stack_config
@@ -42,10 +42,13 @@ def test_open_store_reads_the_retention_settings(monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # never contacted
     env = {"VO2DR_GCS_BUCKET": "b", "VO2DR_GCS_RETENTION_DAYS": "30",
            "VO2DR_GCS_RETENTION_MODE": "Unlocked"}
-    assert open_store("gcs", Settings.from_env(env)).retention == Retention(30, "Unlocked")
-    assert open_store("gcs", Settings.from_env({"VO2DR_GCS_BUCKET": "b"})).retention is None
+    assert open_store("gcs", Settings.from_env(env), Access.WRITE).retention == \
+        Retention(30, "Unlocked")
+    assert open_store("gcs", Settings.from_env({"VO2DR_GCS_BUCKET": "b"}),
+                      Access.WRITE).retention is None
     with pytest.raises(ConfigError, match="VO2DR_GCS_RETENTION_MODE is not set"):
-        open_store("gcs", Settings.from_env({**env, "VO2DR_GCS_RETENTION_MODE": ""}))
+        open_store("gcs", Settings.from_env({**env, "VO2DR_GCS_RETENTION_MODE": ""}),
+                   Access.WRITE)
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])

@@ -24,7 +24,7 @@ from botocore.stub import Stubber
 from google.auth.credentials import AnonymousCredentials
 from vo2dr.exceptions import AccessDenied, ConfigError
 from vo2dr.settings import VARIABLES, Settings
-from vo2dr.stores import credentials, open_store
+from vo2dr.stores import Access, credentials, open_store
 from vo2dr.stores.credentials import (
     ENTRA_AUDIENCE,
     aws_web_identity_token_func,
@@ -121,7 +121,7 @@ def test_gcs_refuses_text_that_is_not_json():
 def test_open_store_gives_the_gcs_client_the_federated_credentials(lambda_env, monkeypatch):
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "vo2dr-staging")
     store = open_store("gcs", Settings(gcs_bucket="vo2dr-staging-backups",
-                                       gcs_credential_config=json.dumps(CONFIG)))
+                                       gcs_credential_config=json.dumps(CONFIG)), Access.WRITE)
     assert isinstance(store._client._credentials, google.auth.aws.Credentials)
     assert store._client._credentials.service_account_email == WRITER
 
@@ -167,7 +167,7 @@ def test_azure_half_a_federation_is_a_config_error(tenant, client, missing):
 def test_open_store_gives_the_blob_client_the_federated_credential(lambda_env):
     store = open_store("azure", Settings(
         azure_container_url="https://vo2drstaging.blob.core.windows.net/backups",
-        azure_tenant_id=TENANT, azure_client_id=CLIENT))
+        azure_tenant_id=TENANT, azure_client_id=CLIENT), Access.WRITE)
     assert isinstance(store._client.credential, ClientAssertionCredential)
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from vo2dr.cli import non_negative_int
 from vo2dr.exceptions import Vo2drError
 from vo2dr.strategy import KNOWN_DATA_CLASSES
 
@@ -23,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-class", required=True, choices=KNOWN_DATA_CLASSES,
                    help="which tables: the stack file's critical or important list, or full")
-    p.add_argument("--null-destinations", type=int, default=0, metavar="N",
+    p.add_argument("--null-destinations", type=non_negative_int, default=0, metavar="N",
                    help="benchmarking: send the encrypted stream to N discarding destinations "
                         "instead of the enabled stores")
     p.add_argument("--if-missing", action="store_true",
@@ -36,9 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.backup import backup_if_missing, run_backup
-    from vo2dr.cli import settings_overrides
-    from vo2dr.handlers import resolve_database_url
-    from vo2dr.settings import Settings
+    from vo2dr.cli import load_settings
+    from vo2dr.secret_urls import resolve_database_url
     from vo2dr.stores.null import NullStore
 
     backup = backup_if_missing if args.if_missing else run_backup
@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         stores = {f"null{i + 1}": NullStore(f"null{i + 1}")
                   for i in range(args.null_destinations)}
     try:
-        settings = resolve_database_url(Settings.from_env(overrides=settings_overrides(args)))
+        settings = resolve_database_url(load_settings(
+            args, required=("database_url", "environment", "recovery_public_key"),
+            strategy=True))
         if args.no_progress or not sys.stderr.isatty():
             summary = backup(settings, args.data_class, stores=stores)
         else:

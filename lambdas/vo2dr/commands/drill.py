@@ -31,16 +31,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vo2dr.cli import settings_overrides
+    from vo2dr.cli import load_settings
     from vo2dr.drill import run_drill
     from vo2dr.progress import QuietReporter
-    from vo2dr.restore import read_recovery_key
-    from vo2dr.settings import Settings
+    from vo2dr.recovery_key import read_recovery_key
+    from vo2dr.secret_urls import resolve_secrets
 
-    settings = Settings.from_env(overrides=settings_overrides(args))
+    settings = load_settings(args, required=("environment", "drill_database_url"),
+                             strategy=True)
+    recovery_key = read_recovery_key(args.recovery_key)
+    settings = resolve_secrets(settings, names=("drill_database_url",))
     report = run_drill(settings, data_classes=args.data_class, source=args.source,
-                       reporter=QuietReporter(sys.stderr),
-                       recovery_key_pem=read_recovery_key(args.recovery_key))
+                       reporter=QuietReporter(sys.stderr), recovery_key_pem=recovery_key)
     print(json.dumps(report.to_json(), indent=2))
     for c in report.classes:
         verdict = "pass" if c.ok else "FAIL"

@@ -26,17 +26,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import build_catalog
-    from vo2dr.cli import settings_overrides
-    from vo2dr.exceptions import ConfigError
-    from vo2dr.settings import Settings
-    from vo2dr.stores import open_store
+    from vo2dr.cli import load_settings
+    from vo2dr.stores import Access, open_stores
 
-    settings = Settings.from_env(overrides=settings_overrides(args))
-    settings.require("environment")
-    if not settings.enabled_stores:
-        raise ConfigError("no store enabled: set VO2DR_S3_BUCKET, VO2DR_GCS_BUCKET and/or "
-                          "VO2DR_AZURE_CONTAINER_URL")
-    stores = {n: open_store(n, settings) for n in settings.enabled_stores}
+    settings = load_settings(args, required=("environment",))
+    stores = open_stores(settings, Access.READ)
     catalog = build_catalog(stores, settings.environment, data_class=args.data_class)
     if args.json or not sys.stdout.isatty():
         print(json.dumps(catalog.to_json(args.data_class), indent=2))

@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 
+from vo2dr.cli import positive_int
 from vo2dr.strategy import KNOWN_DATA_CLASSES
 
 
@@ -45,7 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="postgresql://user@host:port/<new or empty database>")
     p.add_argument("--table", action="append", default=[], metavar="T",
                    help="restore only this table (repeatable): users or public.users")
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel pg_restore jobs")
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+                   help="parallel pg_restore jobs")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="the offline recovery private key (PEM): decrypt without KMS")
     p.add_argument("--promote", action="store_true",
@@ -53,7 +55,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask before --promote")
     p.add_argument("--keep-owners", action="store_true",
                    help="restore owners and grants (the roles must exist on the target server)")
-    p.add_argument("--spool-dir", metavar="DIR", help="where the verified dump is spooled")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
     return p
 
@@ -72,20 +73,23 @@ def _confirm(assume_yes: bool):
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import parse_point_in_time
-    from vo2dr.cli import settings_overrides
+    from vo2dr.cli import load_settings
+    from vo2dr.dbadmin import Target
     from vo2dr.progress import QuietReporter, default_reporter
-    from vo2dr.restore import read_recovery_key, restore
-    from vo2dr.settings import Settings
+    from vo2dr.recovery_key import read_recovery_key
+    from vo2dr.restore import restore
 
-    settings = Settings.from_env(overrides=settings_overrides(args))
-    reporter = QuietReporter(sys.stderr) if args.no_progress else default_reporter()
+    settings = load_settings(args, required=("environment",))
+    Target.parse(args.target_url)  # a malformed URL is refused before any store is listed
     before = parse_point_in_time(args.before) if args.before else None
+    recovery_key = read_recovery_key(args.recovery_key)
+    reporter = QuietReporter(sys.stderr) if args.no_progress else default_reporter()
     backup = None if args.backup == "latest" else args.backup
     result = restore(settings, source=args.source, target_url=args.target_url, backup=backup,
                      before=before, data_class=args.data_class, tables=args.table,
-                     jobs=args.jobs, recovery_key_pem=read_recovery_key(args.recovery_key),
+                     jobs=args.jobs, recovery_key_pem=recovery_key,
                      promote_into_place=args.promote, confirm=_confirm(args.yes),
-                     keep_owners=args.keep_owners, spool_dir=args.spool_dir, reporter=reporter)
+                     keep_owners=args.keep_owners, reporter=reporter)
     print(json.dumps(result.to_json(), indent=2))
     if not result.ok:
         print("vo2dr restore: error: " + "; ".join(result.problems), file=sys.stderr)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+
+from vo2dr.cli import non_negative_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,9 +28,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON even on a terminal")
     p.add_argument("--deep", action="store_true",
                    help="also download every checked copy and compare its SHA-256")
-    p.add_argument("--check-last", type=int, default=1, metavar="N",
+    p.add_argument("--check-last", type=non_negative_int, default=1, metavar="N",
                    help="check replica agreement of the newest N backups per class (default 1)")
-    p.add_argument("--grace-seconds", type=int, metavar="S",
+    p.add_argument("--grace-seconds", type=non_negative_int, metavar="S",
                    help="allowance over the RPO for a backup in progress (default: 10%% of the "
                         "RPO, at least 60)")
     p.add_argument("--now", metavar="TIMESTAMP",
@@ -44,25 +45,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from vo2dr.catalog import parse_point_in_time
-    from vo2dr.cli import settings_overrides
-    from vo2dr.settings import Settings
+    from vo2dr.catalog import build_catalog, parse_point_in_time
+    from vo2dr.cli import load_settings
+    from vo2dr.secret_urls import resolve_secrets
     from vo2dr.status import FileState, StoreState, add_drill_server, compute_status, notify
-    from vo2dr.stores import open_store
+    from vo2dr.stores import Access, open_stores
 
-    settings = Settings.from_env(overrides=settings_overrides(args))
-    settings.require("environment")
-    strategy = settings.strategy()
-    stores = {n: open_store(n, settings) for n in settings.enabled_stores}
+    settings = load_settings(args, required=("environment",), strategy=True)
     now = parse_point_in_time(args.now) if args.now else datetime.now(UTC)
-    report = compute_status(strategy, stores, settings.environment, now,
+    settings = resolve_secrets(settings, names=("alert_webhook", "drill_database_url"))
+    # Tolerant, as in the Lambda: a store that cannot be opened is a breach, not a crash.
+    stores = open_stores(settings, Access.READ, tolerant=True)
+    catalog = build_catalog(stores, settings.environment)
+    catalog.errors.update(stores.errors)
+    catalog.stores = stores.names
+    report = compute_status(settings.strategy(), stores, settings.environment, now,
                             check_last=args.check_last, deep=args.deep,
-                            grace_seconds=args.grace_seconds)
+                            grace_seconds=args.grace_seconds, catalog=catalog)
     add_drill_server(report, settings)
     if args.state_in_store and stores:
         state = StoreState(next(iter(stores.values())), settings.environment, now)
     else:
-        path = args.state_file or os.environ.get("VO2DR_STATUS_STATE_FILE") or \
+        path = args.state_file or settings.status_state_file or \
             f".vo2dr/status-{settings.environment}.json"
         state = FileState(path)
     if settings.alert_webhook or args.state_file or args.state_in_store:

@@ -36,17 +36,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import build_catalog, parse_point_in_time
-    from vo2dr.cli import settings_overrides
-    from vo2dr.restore import read_recovery_key, stores_for
-    from vo2dr.settings import Settings
+    from vo2dr.cli import load_settings
+    from vo2dr.recovery_key import read_recovery_key
+    from vo2dr.stores import Access, open_stores
     from vo2dr.verify import verify_copy
 
-    settings = Settings.from_env(overrides=settings_overrides(args))
-    settings.require("environment")
-    names = list(settings.enabled_stores) if args.source == "all" else [args.source]
-    stores = stores_for(settings, names)
+    settings = load_settings(args, required=("environment",))
     key = read_recovery_key(args.recovery_key)
     before = parse_point_in_time(args.before) if args.before else None
+    stores = open_stores(settings, Access.READ,
+                         names=None if args.source == "all" else [args.source])
+    names = list(stores.names)
     catalog = build_catalog(stores, settings.environment)
     spec = None if args.backup == "latest" else args.backup
     # "latest" is resolved once, across the stores asked, so every copy checked is the same

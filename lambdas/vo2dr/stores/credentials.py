@@ -144,10 +144,12 @@ def _federation_config_problem(info: Any) -> str:
 
 
 def azure_credential(tenant_id: str = "", client_id: str = "",
-                     env: Mapping[str, str] | None = None, *, sts_client: Any = None) -> Any:
+                     env: Mapping[str, str] | None = None, *, sts_client: Any = None,
+                     assertion: str | None = None) -> Any:
     """The Entra ID credential the blob client should use, or ``None`` when the store connects
     with ``AZURE_STORAGE_CONNECTION_STRING`` (the emulator). ``tenant_id`` and ``client_id`` are
-    ``VO2DR_AZURE_TENANT_ID`` and ``VO2DR_AZURE_CLIENT_ID``; both or neither."""
+    ``VO2DR_AZURE_TENANT_ID`` and ``VO2DR_AZURE_CLIENT_ID``; both or neither. ``assertion`` is
+    ``Settings.azure_assertion`` (``VO2DR_AZURE_ASSERTION``, read from ``env`` when None)."""
     env = os.environ if env is None else env
     if env.get("AZURE_STORAGE_CONNECTION_STRING"):
         return None
@@ -159,7 +161,8 @@ def azure_credential(tenant_id: str = "", client_id: str = "",
     if tenant_id:
         from azure.identity import ClientAssertionCredential
 
-        source = env.get("VO2DR_AZURE_ASSERTION") or "aws"
+        source = (assertion if assertion is not None
+                  else env.get("VO2DR_AZURE_ASSERTION")) or "aws"
         if source not in ASSERTION_SOURCES:
             raise ConfigError(f"VO2DR_AZURE_ASSERTION is {source!r}: use 'aws' (Lambda, the "
                               "default) or 'gcp' (the Cloud Run standby)")

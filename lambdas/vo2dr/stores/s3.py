@@ -114,15 +114,17 @@ class S3Store(BackupStore):
 
     def __init__(self, bucket: str, kms_key_id: str, client: Any = None, *,
                  part_size: int = PART_SIZE, kms_client: Any = None,
-                 max_attempts: int = MAX_ATTEMPTS) -> None:
+                 max_attempts: int = MAX_ATTEMPTS, read_only: bool = False) -> None:
         if not bucket:
             raise StoreError("s3: no bucket configured (VO2DR_S3_BUCKET)", store="s3")
-        if not kms_key_id:
+        # Reading needs no KMS key of ours (the body is decrypted client-side; S3 decrypts
+        # SSE-KMS for any caller the key allows); only writes name one in the SSE header.
+        if not kms_key_id and not read_only:
             raise StoreError("s3: no KMS key configured for SSE-KMS (VO2DR_KMS_KEY_ID)",
                              store="s3")
         if part_size < 5 * MiB:
             raise ValueError("S3 parts must be at least 5 MiB")
-        if not _KMS_REFERENCE.match(kms_key_id):
+        if kms_key_id and not _KMS_REFERENCE.match(kms_key_id):
             raise ConfigError(
                 f"VO2DR_KMS_KEY_ID {kms_key_id!r} is not a KMS key reference: set it to the "
                 "key's ARN, arn:aws:kms:<region>:<account>:key/<key-id> (Pulumi output "
@@ -204,6 +206,9 @@ class S3Store(BackupStore):
     def _preflight(self, key: str) -> None:
         """Fail before streaming gigabytes: an existing key, or a KMS key that is not Enabled
         (and learn the key's ARN for the SSE header)."""
+        if not self.kms_key_id:
+            raise ConfigError(f"s3://{self.bucket}/{key}: writing needs VO2DR_KMS_KEY_ID (the "
+                              "key ARN for SSE-KMS, Pulumi output awsKmsKeyArn)")
         self._refuse_existing(key)
         self._check_kms_key(key)
 

@@ -16,7 +16,7 @@ import pytest
 import zstandard
 from vo2dr import crypto, pgtools
 from vo2dr.settings import Settings
-from vo2dr.stores import open_stores
+from vo2dr.stores import Access, open_stores
 
 from tests.buckets import Buckets, make_buckets
 
@@ -147,7 +147,7 @@ def settings(app_db, buckets, kms_key, recovery_keys) -> Settings:
 
 
 def stores_by_name(settings: Settings) -> dict:
-    return {s.name: s for s in open_stores(settings)}
+    return dict(open_stores(settings, Access.WRITE))
 
 
 def all_keys(settings: Settings) -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,6 @@ from vo2dr.cli import main
 from vo2dr.dump import Dump
 from vo2dr.exceptions import EncryptionError
 from vo2dr.manifest import Manifest
-from vo2dr.settings import Settings
 
 from .conftest import (
     CRITICAL,
@@ -183,8 +183,8 @@ def test_cli_handler_and_cloud_run_entry_points(settings, cloud_env, monkeypatch
 
 
 def test_unknown_table_in_the_strategy_is_a_config_error(settings, capsys):
-    bad = Settings(**{**settings.__dict__, "strategy_json": settings.strategy_json.replace(
-        '"audit_logs"', '"audit_log"')})
+    bad = replace(settings, strategy_json=settings.strategy_json.replace(
+        '"audit_logs"', '"audit_log"'))
     with pytest.raises(Exception, match="table 'audit_log' of data class 'important'"):
         run_backup(bad, "important")
     assert not any(all_keys(settings).values())

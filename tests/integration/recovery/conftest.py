@@ -23,7 +23,7 @@ import pytest
 from vo2dr import crypto
 from vo2dr.backup import run_backup
 from vo2dr.settings import Settings
-from vo2dr.stores import open_store
+from vo2dr.stores import Access, open_store
 from vo2dr.stores.base import BackupStore
 
 from dev import servers
@@ -172,10 +172,10 @@ class World:
         return self.pg.url(self.source_db)
 
     def store(self, name: str) -> BackupStore:
-        return open_store(name, self.settings)
+        return open_store(name, self.settings, Access.WRITE)
 
     def stores(self) -> dict[str, BackupStore]:
-        return {n: open_store(n, self.settings) for n in ("s3", "gcs", "azure")}
+        return {n: open_store(n, self.settings, Access.WRITE) for n in ("s3", "gcs", "azure")}
 
     def env(self) -> dict[str, str]:
         """The CLI's settings as environment variables."""

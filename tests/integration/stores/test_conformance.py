@@ -9,7 +9,7 @@ import random
 import pytest
 from vo2dr.exceptions import ConfigError, ObjectExists, ObjectNotFound
 from vo2dr.settings import Settings
-from vo2dr.stores import open_store, open_stores
+from vo2dr.stores import Access, open_store, open_stores
 from vo2dr.stores.azure_blob import AzureBlobStore
 from vo2dr.stores.gcs import GcsStore
 from vo2dr.stores.s3 import S3Store
@@ -215,13 +215,14 @@ def test_server_side_encryption_requested(case):
 def test_open_stores_from_settings(cloud_env):
     settings = Settings(s3_bucket="b1", gcs_bucket="b2", kms_key_id="alias/vo2dr",
                         azure_container_url="http://127.0.0.1:1/devstoreaccount1/backups")
-    stores = open_stores(settings)
+    stores = list(open_stores(settings, Access.WRITE).values())
     assert [s.name for s in stores] == ["s3", "gcs", "azure"]
     assert isinstance(stores[0], S3Store) and stores[0].kms_key_id == "alias/vo2dr"
     assert isinstance(stores[1], GcsStore) and stores[1].bucket_name == "b2"
     assert isinstance(stores[2], AzureBlobStore) and stores[2].container == "backups"
-    assert [s.name for s in open_stores(Settings(gcs_bucket="b2"))] == ["gcs"]
+    only_gcs = open_stores(Settings(gcs_bucket="b2"), Access.WRITE)
+    assert [s.name for s in only_gcs.values()] == ["gcs"]
     with pytest.raises(ConfigError, match="VO2DR_KMS_KEY_ID"):
-        open_store("s3", Settings(s3_bucket="b1"))
+        open_store("s3", Settings(s3_bucket="b1"), Access.WRITE)
     with pytest.raises(ConfigError, match="unknown store"):
-        open_store("ftp", settings)
+        open_store("ftp", settings, Access.READ)
