@@ -28,6 +28,7 @@ lock:
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: install lint
 	$(PY) -m pytest $(PYTEST_FLAGS)

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from vo2dr import layout
 from vo2dr.crypto import Encryptor
@@ -123,7 +124,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
         if progress is not None:
             progress("dump", plain, cipher)
 
-    kwargs = {} if stall_timeout is None else {"stall_timeout": stall_timeout}
+    kwargs: dict[str, Any] = {} if stall_timeout is None else {"stall_timeout": stall_timeout}
     with Dump(settings.database_url, dc) as dump:
         result = run_pipeline(
             dump.chunks(), encrypt=encryptor.stream, stores=stores, key=ref.body_key,

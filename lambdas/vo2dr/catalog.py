@@ -91,8 +91,7 @@ class CatalogEntry:
             "stores": {
                 name: {
                     "state": self.copies[name].state if name in self.copies else "missing",
-                    "bytes": (self.copies[name].body.size
-                              if name in self.copies and self.copies[name].body else None),
+                    "bytes": _body_size(self.copies.get(name)),
                 }
                 for name in order
             },
@@ -248,3 +247,7 @@ def parse_point_in_time(text: str) -> datetime:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
+
+
+def _body_size(copy: StoreCopy | None) -> int | None:
+    return copy.body.size if copy is not None and copy.body is not None else None

@@ -143,6 +143,7 @@ def count_rows(target: Target, tables: Iterable[str]) -> dict[str, int | None]:
             try:
                 row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
                     sql.Identifier(schema), sql.Identifier(table))).fetchone()
+                assert row is not None  # count(*) always returns one row
                 out[name] = int(row[0])
             except psycopg.errors.UndefinedTable:
                 out[name] = None

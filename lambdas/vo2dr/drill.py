@@ -66,7 +66,7 @@ class ClassReport:
     source: str = ""
     scratch_database: str = ""
     restore_seconds: float | None = None
-    rto_seconds: int = 0
+    rto_seconds: float = 0
     within_rto: bool | None = None
     tables: dict[str, dict[str, int | None]] = field(default_factory=dict)
     sanity: list[dict[str, Any]] = field(default_factory=list)

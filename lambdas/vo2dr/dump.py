@@ -156,7 +156,9 @@ class Dump:
                 cur.execute("SET LOCAL statement_timeout = 0")
                 cur.execute("SELECT pg_export_snapshot(), current_database(), "
                             "current_setting('server_version')")
-                snapshot, database, server_version = cur.fetchone()
+                row = cur.fetchone()
+                assert row is not None  # a SELECT without FROM returns one row
+                snapshot, database, server_version = row
                 names, excluded = self._resolve_tables(cur)
         except psycopg.Error as exc:
             raise DumpError(f"cannot open a snapshot: {one_line(exc)}") from exc
@@ -215,7 +217,9 @@ class Dump:
                 env=pgtools.tool_env(password, DUMP_APP), bufsize=self.read_size)
         except OSError as exc:
             raise DumpError(f"cannot start pg_dump: {exc}") from exc
+        assert self._proc.stdout is not None  # stdout=PIPE
         if filters is not None:
+            assert self._proc.stdin is not None  # stdin=PIPE with filters
             # pg_dump reads the whole filter while parsing its options, before it connects or
             # writes a byte, so this cannot dead-lock; if it died early, its exit code and
             # stderr tell why (read in chunks()).
@@ -246,7 +250,8 @@ class Dump:
                     schema, table = name.split(".", 1)
                     cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
                         sql.Identifier(schema), sql.Identifier(table)))
-                    counts.append(TableCount(name=name, rows=int(cur.fetchone()[0])))
+                    (rows,) = cur.fetchone() or (0,)  # count(*): always one row
+                    counts.append(TableCount(name=name, rows=int(rows)))
             self.info.tables = counts
         except psycopg.Error as exc:
             self._count_error = exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Reporter(Protocol):
@@ -38,7 +38,7 @@ class RichReporter:
         from rich.console import Console
 
         self.console = Console(stderr=True)
-        self._progress = None
+        self._progress: Any = None  # a rich Progress while a download runs
 
     def stage(self, message: str) -> None:
         self.console.print(f"[bold cyan]•[/] {message}")

@@ -54,18 +54,17 @@ def promote(server: Target, restored: str, original: str, when: datetime,
             for db in (original, restored):
                 conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
                     ident(db)))
-            terminated = conn.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname IN (%s, %s) AND pid <> pg_backend_pid()",
-                (original, restored)).fetchone()[0]
+            terminated = _count(conn,
+                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname IN (%s, %s) AND pid <> pg_backend_pid()",
+                                (original, restored))
             reporter.stage(
                 f"promote: refused new connections to {original!r} and terminated "
                 f"{terminated} session(s) on it: PostgreSQL cannot rename a database in use. "
                 "Applications reconnect to the restored data under the same name.")
             deadline = time.monotonic() + wait_seconds
-            while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname IN (%s, %s) "
-                               "AND pid <> pg_backend_pid()",
-                               (original, restored)).fetchone()[0]:
+            while _count(conn, "SELECT count(*) FROM pg_stat_activity WHERE datname IN (%s, %s) "
+                         "AND pid <> pg_backend_pid()", (original, restored)):
                 if time.monotonic() > deadline:
                     raise RestoreError(f"sessions on {original!r} did not end within "
                                        f"{wait_seconds:.0f}s; nothing was renamed")
@@ -89,3 +88,7 @@ def promote(server: Target, restored: str, original: str, when: datetime,
                    f"as {keep_as!r}")
     return {"original": original, "preserved_as": keep_as, "terminated": int(terminated)}
 
+
+def _count(conn: psycopg.Connection, query: str, params: tuple[str, str]) -> int:
+    row = conn.execute(query, params).fetchone()
+    return int(row[0]) if row is not None else 0

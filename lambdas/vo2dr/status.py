@@ -219,8 +219,8 @@ def check_replicas(entry: CatalogEntry, stores: Mapping[str, BackupStore],
                 check.problems.append(f"{name}: {entry.ref.body_key} has SHA-256 {sha}, the "
                                       f"manifest says {manifest.ciphertext.sha256}")
     if len(set(claimed.values())) > 1:
-        listed = ", ".join(f"{k}={v[:16]}…" for k, v in claimed.items())
-        check.problems.append(f"the stores' manifests disagree on the SHA-256: {listed}")
+        shas = ", ".join(f"{k}={v[:16]}…" for k, v in claimed.items())
+        check.problems.append(f"the stores' manifests disagree on the SHA-256: {shas}")
     check.agree = not check.problems
     return check
 

@@ -127,8 +127,9 @@ def _decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
         return
     if not compression.startswith("zstd"):
         raise IntegrityError(f"unknown compression {compression!r} in the manifest")
-    reader = zstandard.ZstdDecompressor().stream_reader(ChunkReader(chunks),
-                                                        read_across_frames=True)
+    # Any object with read() will do; ChunkReader is not an IO[bytes].
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        ChunkReader(chunks), read_across_frames=True)  # type: ignore[arg-type]
     try:
         while True:
             out = reader.read(READ_SIZE)
@@ -263,12 +264,14 @@ class _TocSink:
     def write(self, chunk: bytes) -> None:
         if not self._open:
             return
+        assert self._proc.stdin is not None  # stdin=PIPE
         try:
             self._proc.stdin.write(chunk)
         except (BrokenPipeError, OSError):
             self._open = False
 
     def finish(self) -> str:
+        assert self._proc.stdin is not None  # stdin=PIPE
         with contextlib.suppress(BrokenPipeError, OSError):
             self._proc.stdin.close()
         rc = self._proc.wait()
@@ -355,6 +358,7 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
                 if sink is not None:
                     sink.write(chunk)
                 else:
+                    assert spool is not None  # no TOC sink: the plaintext goes to the spool
                     spool.write(chunk)
         except EncryptionError as exc:
             if _is_key_unavailable(exc):

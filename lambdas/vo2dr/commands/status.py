@@ -9,7 +9,8 @@ a breach appears or everything recovers; the previous state is kept in ``--state
 ``--state-in-store`` in the first enabled store under ``status/<environment>/``.
 
 Exit codes: 0 every class within its RPO everywhere and the replicas agree; 1 a breach;
-2 the status could not be computed (settings).
+2 the status could not be computed; 3 a setting is missing or invalid (no store enabled
+included). A store that cannot be opened or listed is a breach (1), as in the Lambda.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                             check_last=args.check_last, deep=args.deep,
                             grace_seconds=args.grace_seconds, catalog=catalog)
     add_drill_server(report, settings)
+    state: StoreState | FileState
     if args.state_in_store and stores:
         state = StoreState(next(iter(stores.values())), settings.environment, now)
     else:

@@ -5,7 +5,7 @@ archive's table of contents against the manifest's tables. Nothing is written to
 
 Prints a JSON result per copy on stdout. Exit codes: 0 every copy checked is intact; 1 a copy
 failed (the message names the store, the key and what differed); 2 it could not be checked
-(settings, an unreachable store or key).
+(an unreachable store or key); 3 a setting is missing or invalid.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from vo2dr.strategy import KNOWN_DATA_CLASSES
 
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     # "latest" is resolved once, across the stores asked, so every copy checked is the same
     # backup; a store that lacks it fails.
     entry = catalog.resolve(spec, data_class=args.data_class, before=before)
-    results, failed = [], 0
+    results: list[dict[str, Any]] = []
+    failed = 0
     for name in names:
         if name in catalog.errors:
             results.append({"store": name, "ok": False,

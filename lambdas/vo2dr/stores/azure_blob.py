@@ -75,7 +75,7 @@ def container_name(container_url: str) -> str:
 
 def make_container_client(container_url: str, credential: Any = None, *,
                           retry_total: int = RETRY_TOTAL) -> ContainerClient:
-    options = {
+    options: dict[str, Any] = {
         "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2,
                                          retry_total=retry_total, random_jitter_range=1),
         "connection_timeout": 10,
