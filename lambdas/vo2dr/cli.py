@@ -126,9 +126,15 @@ def configure_cli_logging(command: str, level: int = logging.WARNING) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # False first: True is a no-op once set, even if warnings.showwarning was put back since.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
-    for noisy in ("botocore", "boto3", "urllib3", "google", "azure", "aws_encryption_sdk"):
+    for noisy in ("botocore", "boto3", "urllib3", "google", "azure"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # The Encryption SDK logs every KMS failure as an ERROR with a traceback, then raises it;
+    # that error is already the command's one line, so its log is only shown with --debug.
+    logging.getLogger("aws_encryption_sdk").setLevel(
+        logging.DEBUG if level <= logging.DEBUG else logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
 """Lambda entry points: thin functions over the same code as the CLI.
 
 A flat module of ``<name>_handler(event, context)`` functions. AWS clients are created once
-per container (module-level cache) and reused by warm invocations. Logs are JSON; settings are
-logged only through ``Settings.redacted()``.
+per container (module-level cache) and reused by warm invocations. Logs are JSON, and every
+line carries the invocation's ``request_id`` and ``cold_start`` (:func:`vo2dr.logs.
+bind_lambda_context`: the context passed through, rather than Powertools' Logger, which would
+add a dependency to the artifact for two fields); settings are logged only through
+``Settings.redacted()``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 from typing import Any
 
 from vo2dr.exceptions import ConfigError, Vo2drError
-from vo2dr.logs import configure_json_logging
+from vo2dr.logs import bind_lambda_context, configure_json_logging
 
 # Secret resolution lives in vo2dr.secret_urls; these names are re-exported for one landing.
 from vo2dr.secret_urls import (  # noqa: F401
@@ -42,6 +45,7 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
     from vo2dr.backup import run_backup
 
     configure_json_logging()
+    bind_lambda_context(context)
     event = event or {}
     data_class = event.get("data_class") or event.get("dataClass")
     if not data_class:
@@ -77,6 +81,7 @@ def status_handler(event: dict | None, context: Any = None) -> dict:
     from vo2dr.status import run_status_job
 
     configure_json_logging()
+    bind_lambda_context(context)
     event = event or {}
     settings = Settings.from_env()
     settings.validate(required=("environment",), strategy=True)
@@ -100,6 +105,7 @@ def drill_handler(event: dict | None, context: Any = None) -> dict:
     from vo2dr.drill import DrillFailed, emf_documents, run_drill
 
     configure_json_logging()
+    bind_lambda_context(context)
     event = event or {}
     settings = Settings.from_env()
     settings.validate(required=("environment", "drill_database_url"), strategy=True)

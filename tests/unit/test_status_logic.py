@@ -51,6 +51,13 @@ def test_grace_can_be_set(stores):
     report = compute_status(STRATEGY, stores, "staging", T0 + timedelta(minutes=16),
                             grace_seconds=0)
     assert not report.ok
+    # Which breach: the critical class (RPO 15 min) in every store, 60 s late; not the full.
+    assert report.breaches == ["rpo:critical:azure", "rpo:critical:gcs", "rpo:critical:s3"]
+    assert report.classes["critical"].stores["s3"].reason == \
+        "newest complete backup is 16m old, over the RPO of 15m (+0s grace)"
+    assert report.classes["full"].ok
+    # The default grace (90 s for a 15 min RPO) still covers the same minute.
+    assert compute_status(STRATEGY, stores, "staging", T0 + timedelta(minutes=16)).ok
 
 
 def test_a_store_missing_the_newest_backup_breaches_alone(stores):

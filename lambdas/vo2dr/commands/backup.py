@@ -4,7 +4,8 @@ Prints the JSON summary on stdout (a progress bar on stderr when it is a termina
 0 every enabled destination holds a verified copy and its manifest (or, with ``--if-missing``,
 a complete backup already exists in the current schedule window: "skipped: covered by <backup
 id>"); 1 at least one destination failed (the others hold a complete backup); 2 no backup at
-all (settings, dump or encryption failed: the one-line cause is on stderr).
+all (dump or encryption failed: the one-line cause is on stderr); 3 a setting is missing or
+invalid (checked before anything is contacted).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ First drop the scratch databases that killed drills left behind (older than all 
 together, nobody connected); one that cannot be dropped is reported, without failing the drill.
 
 Prints the JSON report. Exit codes: 0 every class passed within its RTO; 1 a class failed or
-missed its RTO; 2 the drill could not run (settings).
+missed its RTO; 2 the drill could not run; 3 a setting is missing or invalid.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
 
 Prints a JSON summary on stdout. Exit codes: 0 restored (and checked against the manifest's row
 counts); 1 restored but the row counts differ (not promoted); 2 refused or failed, nothing
-changed in any existing database.
+changed in any existing database; 3 a setting or flag is missing or invalid.
 """
 
 from __future__ import annotations

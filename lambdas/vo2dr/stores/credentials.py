@@ -94,7 +94,7 @@ def gcs_credentials(credential_config: str = "",
 def _aws_federated_gcs_credentials(credential_config: str) -> Any:
     try:
         info = json.loads(credential_config)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ConfigError(f"VO2DR_GCS_CREDENTIAL_CONFIG is not JSON ({exc.msg}): set it to the "
                           "Pulumi output gcsCredentialConfig") from None
     problem = _federation_config_problem(info)
@@ -221,7 +221,16 @@ def gcp_identity_token_func(audience: str = ENTRA_AUDIENCE, *,
     ``audience`` on each call, from the metadata server (Cloud Run, GCE). Its ``iss`` is
     ``https://accounts.google.com`` and its ``sub`` the service account's unique id, which the
     Azure writer identity's federated credential names. Failures raise azure-core's
-    ``ClientAuthenticationError`` with a one-line cause, never the token."""
+    ``ClientAuthenticationError`` with a one-line cause, never the token.
+
+    Kept as one plain GET rather than ``google.oauth2.id_token.fetch_id_token`` (reviewed for
+    issue 12): that helper takes a service-account key file from
+    ``GOOGLE_APPLICATION_CREDENTIALS`` first when one is set, so an ambient key file would
+    silently change the identity the standby signs in to Azure as; only the metadata server's
+    identity is acceptable here. And google-auth reads ``GCE_METADATA_HOST`` once, when
+    ``google.auth.compute_engine._metadata`` is imported, so the host could not follow
+    ``env`` (the tests' local metadata server). The request itself is the documented one:
+    ``Metadata-Flavor: Google`` both ways, and a JWT-shaped answer."""
     from azure.core.exceptions import ClientAuthenticationError
 
     env = os.environ if env is None else env

@@ -185,3 +185,20 @@ def test_drill_with_the_recovery_key_while_kms_is_down(cli_env, capsys, monkeypa
     (c,) = report["classes"]
     assert c["ok"] and c["source"] == "gcs" and c["dropped"]
     assert all(t["manifest"] == t["restored"] for t in c["tables"].values())
+
+
+def test_status_handler_reads_the_webhook_from_its_secret(cli_env, monkeypatch, webhook):
+    url, received = webhook
+    arn = boto3.client("secretsmanager").create_secret(
+        Name=f"hook-{cli_env.source_db}", SecretString=url)["ARN"]
+    monkeypatch.delenv("VO2DR_ALERT_WEBHOOK", raising=False)
+    monkeypatch.setenv("VO2DR_ALERT_WEBHOOK_SECRET", arn)
+    # Days after the backups, past any state another test kept (the state is read from the
+    # day of "now" and the day before): a new breach, whose message can only have gone to the
+    # URL kept in the secret.
+    later = cli_env.backup_times["critical"] + timedelta(days=3)
+    sent = len(received)
+    out = status_handler({"now": later.isoformat()})
+    assert "rpo:critical:s3" in out["breaches"] and out["alert"]["kind"] == "breach"
+    assert out["alert"]["sent"] is True and len(received) == sent + 1
+    assert received[-1]["text"].startswith(":rotating_light: vo2dr staging: backup breach")
