@@ -168,9 +168,10 @@ def _write_patched_pg_restore() -> Path:
 class _Server(Protocol):
     """A restore target (:class:`vo2dr.restore.Target`): where to connect, and as whom."""
 
-    conninfo: str
-    password: str | None
-
+    @property
+    def conninfo(self) -> str: ...
+    @property
+    def password(self) -> str | None: ...
     def maintenance(self) -> _Server: ...
 
 
