@@ -36,10 +36,11 @@ from vo2dr.crypto import Encryptor
 from vo2dr.dump import Dump
 from vo2dr.exceptions import AccessDenied, ConfigError, StoreError, Vo2drError
 from vo2dr.manifest import Destination, Digest, Encryption, Manifest
-from vo2dr.pipeline import DestinationResult, run_pipeline
+from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
 from vo2dr.strategy import DataClass
+from vo2dr.summary import BackupSummary, DestinationStatus, DestinationSummary, SkippedBackup
 
 log = logging.getLogger("vo2dr.backup")
 
@@ -87,7 +88,7 @@ def _check_settings(settings: Settings) -> None:
 def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
                progress: Progress | None = None, *,
                stores: Mapping[str, BackupStore] | None = None,
-               stall_timeout: float | None = None) -> dict:
+               stall_timeout: float | None = None) -> BackupSummary:
     """Back up ``data_class`` to every enabled store; the JSON-ready summary.
 
     ``stores`` replaces the stores the settings enable (the bench passes null destinations,
@@ -135,7 +136,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
 
     # A destination counts only if a fresh stat agrees with what was sent.
     for name, d in result.destinations.items():
-        if d.status == "verified":
+        if d.status == DestinationStatus.VERIFIED:
             _stat_check(stores[name], d, result.ciphertext_bytes)
 
     finished = datetime.now(UTC)
@@ -172,10 +173,11 @@ def _stat_check(store: BackupStore, d: DestinationResult, size: int) -> None:
         # already matched the service's own checksum from the upload response, which stands.
         return
     except Vo2drError as exc:
-        d.status, d.error = "failed", f"{store.name}: body not readable after upload: {exc}"
+        d.status = DestinationStatus.FAILED
+        d.error = f"{store.name}: body not readable after upload: {exc}"
         return
     if info.size != size:
-        d.status = "failed"
+        d.status = DestinationStatus.FAILED
         d.error = f"{store.name}: body is {info.size} bytes after upload, expected {size}"
 
 
@@ -184,7 +186,7 @@ def _write_manifests(stores: Mapping[str, BackupStore], destinations: Mapping[st
     """Write the manifest to each verified destination, last. ``{name: "written"|error}``."""
     out = {}
     for name, d in destinations.items():
-        if d.status != "verified":
+        if d.status != DestinationStatus.VERIFIED:
             out[name] = "skipped: body not verified"
             continue
         try:
@@ -196,38 +198,34 @@ def _write_manifests(stores: Mapping[str, BackupStore], destinations: Mapping[st
     return out
 
 
-def _summary(ref: layout.BackupRef, manifest: Manifest, result, manifests: dict[str, str],
-             seconds: float, warnings: list[str]) -> dict:
+def _summary(ref: layout.BackupRef, manifest: Manifest, result: PipelineResult,
+             manifests: dict[str, str], seconds: float, warnings: list[str]) -> BackupSummary:
     destinations = {}
     for name, d in result.destinations.items():
-        destinations[name] = {
-            "status": d.status if manifests.get(name) == "written" or d.status != "verified"
-            else "failed",
-            "body": d.status, "manifest": manifests.get(name, ""), "bytes": d.bytes,
-            "seconds": d.seconds, **({"error": d.error} if d.error else {}),
-        }
-    ok = all(v["status"] == "verified" for v in destinations.values())
-    failed = [f"{n}: {v.get('error') or v['manifest']}" for n, v in destinations.items()
-              if v["status"] != "verified"]
+        body = DestinationStatus(d.status)
+        # A verified body counts only with its manifest written.
+        written = manifests.get(name) == "written" or body != DestinationStatus.VERIFIED
+        destinations[name] = DestinationSummary(
+            status=body if written else DestinationStatus.FAILED, body=body,
+            manifest=manifests.get(name, ""), bytes=d.bytes, seconds=d.seconds, error=d.error)
+    failed = [f"{n}: {v.error or v.manifest}" for n, v in destinations.items()
+              if v.status != DestinationStatus.VERIFIED]
     mb = result.plaintext_bytes / 1e6
-    return {
-        "ok": ok,
-        **({"error": "; ".join(failed)} if failed else {}),
-        "backup_id": ref.backup_id, "environment": ref.environment,
-        "data_class": ref.data_class, "tier": ref.tier,
-        "timestamp": layout.format_timestamp(ref.timestamp),
-        "body_key": ref.body_key, "manifest_key": ref.manifest_key,
-        "tables": manifest.table_rows(),
-        "plaintext": asdict(manifest.plaintext), "compressed_bytes": result.compressed_bytes,
-        "ciphertext": asdict(manifest.ciphertext),
-        "server_version": manifest.server_version, "pg_dump_version": manifest.pg_dump_version,
-        "kms_key_arn": manifest.encryption.kms_key_arn,
-        "recovery_key_id": manifest.encryption.recovery_key_id,
-        "destinations": destinations,
-        **({"warnings": warnings} if warnings else {}),
-        "seconds": round(seconds, 3),
-        "plaintext_mb_per_s": round(mb / seconds, 1) if seconds > 0 else None,
-    }
+    return BackupSummary(
+        ok=not failed, error="; ".join(failed),
+        backup_id=ref.backup_id, environment=ref.environment,
+        data_class=ref.data_class, tier=ref.tier,
+        timestamp=layout.format_timestamp(ref.timestamp),
+        body_key=ref.body_key, manifest_key=ref.manifest_key,
+        tables=manifest.table_rows(),
+        plaintext=asdict(manifest.plaintext), compressed_bytes=result.compressed_bytes,
+        ciphertext=asdict(manifest.ciphertext),
+        server_version=manifest.server_version, pg_dump_version=manifest.pg_dump_version,
+        kms_key_arn=manifest.encryption.kms_key_arn,
+        recovery_key_id=manifest.encryption.recovery_key_id,
+        destinations=destinations, warnings=warnings,
+        seconds=round(seconds, 3),
+        plaintext_mb_per_s=round(mb / seconds, 1) if seconds > 0 else None)
 
 
 # -- --if-missing: the standby's mode ---------------------------------------------------------
@@ -293,7 +291,7 @@ def find_covering_backup(stores: Mapping[str, BackupStore], environment: str,
 def backup_if_missing(settings: Settings, data_class: str, now: datetime | None = None,
                       progress: Progress | None = None, *,
                       stores: Mapping[str, BackupStore] | None = None,
-                      stall_timeout: float | None = None) -> dict:
+                      stall_timeout: float | None = None) -> BackupSummary | SkippedBackup:
     """:func:`run_backup`, unless a complete backup of ``data_class`` already exists in the
     current schedule window in any reachable store (the primary ran): then nothing is dumped
     and the summary says ``skipped: covered by <backup id>`` with ``ok`` true.
@@ -312,13 +310,12 @@ def backup_if_missing(settings: Settings, data_class: str, now: datetime | None 
                  window["start"], window["end"])
         summary = run_backup(settings, data_class, now, progress, stores=stores,
                              stall_timeout=stall_timeout)
-        return {**summary, "window": window}
-    status = f"skipped: covered by {covering.backup_id}"
-    log.info("%s backup %s", data_class, status)
-    return {
-        "ok": True, "skipped": True, "status": status,
-        "environment": settings.environment, "data_class": data_class, "window": window,
-        "covered_by": {"backup_id": covering.backup_id, "store": covering.store,
-                       "manifest_key": covering.manifest_key,
-                       "timestamp": layout.format_timestamp(covering.timestamp)},
-    }
+        summary.window = window
+        return summary
+    skipped = SkippedBackup(
+        environment=settings.environment, data_class=data_class, window=window,
+        covered_by={"backup_id": covering.backup_id, "store": covering.store,
+                    "manifest_key": covering.manifest_key,
+                    "timestamp": layout.format_timestamp(covering.timestamp)})
+    log.info("%s backup %s", data_class, skipped.status)
+    return skipped

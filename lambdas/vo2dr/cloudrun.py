@@ -25,6 +25,7 @@ log = logging.getLogger("vo2dr.cloudrun")
 def main(argv: list[str] | None = None) -> int:
     from vo2dr.backup import backup_if_missing, run_backup
     from vo2dr.secret_urls import resolve_database_url
+    from vo2dr.summary import SkippedBackup
 
     parser = argparse.ArgumentParser(prog="python -m vo2dr.cloudrun")
     parser.add_argument("--data-class", default="",
@@ -51,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error("backup failed: %s", exc, extra={"data_class": data_class,
                                                    "error_type": type(exc).__name__})
         return 2
-    if summary.get("skipped"):
-        log.info("backup %s", summary["status"], extra={"summary": summary})
+    if isinstance(summary, SkippedBackup):
+        log.info("backup %s", summary.status, extra={"summary": summary.to_json()})
         return 0
-    log.info("backup finished", extra={"summary": summary})
-    return 0 if summary["ok"] else 1
+    log.info("backup finished", extra={"summary": summary.to_json()})
+    return 0 if summary.ok else 1
 
 
 if __name__ == "__main__":

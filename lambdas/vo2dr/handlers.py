@@ -62,10 +62,11 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
         log.error("backup failed: %s", exc, extra={"data_class": data_class,
                                                    "error_type": type(exc).__name__})
         raise
-    log.info("backup finished", extra={"summary": summary})
-    if not summary["ok"]:
-        raise BackupIncomplete(summary)
-    return summary
+    doc = summary.to_json()
+    log.info("backup finished", extra={"summary": doc})
+    if not summary.ok:
+        raise BackupIncomplete(doc)
+    return doc
 
 
 # -- recovery side: status and drill ---------------------------------------------------------------

@@ -35,6 +35,7 @@ import zstandard
 from vo2dr.exceptions import IntegrityError, Vo2drError, one_line
 from vo2dr.stores.base import BackupStore, PutResult
 from vo2dr.stores.null import NullStore
+from vo2dr.summary import DestinationStatus
 
 CHUNK_SIZE = 1024 * 1024
 QUEUE_CHUNKS = 8
@@ -58,7 +59,7 @@ class PipelineAborted(Vo2drError):
 @dataclass
 class DestinationResult:
     name: str
-    status: str = "pending"  # verified | failed
+    status: DestinationStatus = DestinationStatus.PENDING
     key: str = ""
     bytes: int = 0
     sha256: str = ""
@@ -80,7 +81,7 @@ class PipelineResult:
     @property
     def all_verified(self) -> bool:
         return bool(self.destinations) and all(
-            d.status == "verified" for d in self.destinations.values())
+            d.status == DestinationStatus.VERIFIED for d in self.destinations.values())
 
 
 # Destination errors go into the summary and the manifest: keep them short.
@@ -250,21 +251,22 @@ def _outcome(name: str, f: _Feeder, key: str, size: int, sha256: str) -> Destina
                           seconds=round((f.finished or time.monotonic()) - f.started, 3))
     if not f.done.is_set():
         reason = one_line(f.error, MAX_ERROR_CHARS) if f.error else "no reason"
-        d.status, d.error = "failed", _named(name, f"upload did not finish ({reason})")
+        d.status = DestinationStatus.FAILED
+        d.error = _named(name, f"upload did not finish ({reason})")
         return d
     if f.error is not None or f.result is None:
-        d.status = "failed"
+        d.status = DestinationStatus.FAILED
         d.error = _named(name, one_line(f.error, MAX_ERROR_CHARS) if f.error else "no result")
         return d
     r = f.result
     d.bytes, d.sha256, d.store_checksum = r.size, r.sha256, r.checksum
     if r.size != size or r.sha256 != sha256:
-        d.status = "failed"
+        d.status = DestinationStatus.FAILED
         d.error = (f"{name}: {IntegrityError.__name__}: the store holds {r.size} bytes "
                    f"sha256 {r.sha256[:16]}…, the pipeline sent {size} bytes sha256 "
                    f"{sha256[:16]}…")
         return d
-    d.status = "verified"
+    d.status = DestinationStatus.VERIFIED
     return d
 
 

@@ -59,17 +59,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": False, "data_class": args.data_class, "error": str(exc),
                           "error_type": type(exc).__name__}))
         raise
-    print(json.dumps(summary, indent=2))
-    for warning in summary.get("warnings", []):
+    doc = summary.to_json()
+    print(json.dumps(doc, indent=2))
+    for warning in doc.get("warnings", []):
         print(f"vo2dr backup: warning: {warning}", file=sys.stderr)
-    if not summary["ok"]:
-        print(f"vo2dr backup: error: {summary.get('error', 'a destination failed')}",
+    if not doc["ok"]:
+        print(f"vo2dr backup: error: {doc.get('error') or 'a destination failed'}",
               file=sys.stderr)
         return 1
     return 0
 
 
-def _with_progress(run_backup, settings, data_class: str, stores) -> dict:
+def _with_progress(run_backup, settings, data_class: str, stores):
     from rich.console import Console
     from rich.progress import (
         DownloadColumn,
