@@ -95,6 +95,7 @@ def test_too_little_spool_space_is_refused_before_the_target_is_created(owned_wo
         asked.append(str(path))
         return usage(10**9, 10**9 - 1000, 1000)  # 1000 bytes free
 
+    real_disk_usage = shutil.disk_usage
     monkeypatch.setattr(restore_module.shutil, "disk_usage", nearly_full)
     target = f"nospace_{owned_world.source_db}"
     code, _, err = run_cli(capsys, "restore", "--source", "s3", "--no-progress",
@@ -106,7 +107,7 @@ def test_too_little_spool_space_is_refused_before_the_target_is_created(owned_wo
     assert not database_exists(owned_world.pg, target)
     assert list(spool.iterdir()) == []  # the spool directory was removed again
 
-    monkeypatch.setattr(restore_module.shutil, "disk_usage", shutil.disk_usage)
+    monkeypatch.setattr(restore_module.shutil, "disk_usage", real_disk_usage)
     code, _, err = run_cli(capsys, "restore", "--source", "s3", "--no-progress",
                            "--spool-dir", str(spool), "--target-url",
                            owned_world.pg.url(target))
