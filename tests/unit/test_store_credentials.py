@@ -164,11 +164,22 @@ def test_azure_half_a_federation_is_a_config_error(tenant, client, missing):
         azure_credential(tenant, client, env={})
 
 
-def test_open_store_gives_the_blob_client_the_federated_credential(lambda_env):
+def test_open_store_gives_the_blob_client_the_federated_credential(lambda_env, monkeypatch):
+    sts, stub = stubbed_sts()
+    stub.add_response("get_web_identity_token", {"WebIdentityToken": JWT}, EXPECTED_STS_CALL)
+    monkeypatch.setattr(credentials, "make_sts_client", lambda env=None: sts)
     store = open_store("azure", Settings(
         azure_container_url="https://vo2drstaging.blob.core.windows.net/backups",
         azure_tenant_id=TENANT, azure_client_id=CLIENT), Access.WRITE)
-    assert isinstance(store._client.credential, ClientAssertionCredential)
+    cred = store._client.credential
+    assert isinstance(cred, ClientAssertionCredential)
+    # Not only the type: it signs in as our writer identity in our tenant, with the AWS token
+    # of the Lambda's role as its assertion (azure-identity keeps them on the credential).
+    assert (cred._client._tenant_id, cred._client._client_id) == (TENANT, CLIENT)
+    with stub:
+        assert cred._func() == JWT
+    stub.assert_no_pending_responses()
+    assert store.container == "backups"
 
 
 # ---- the token callback ------------------------------------------------------------------------
