@@ -111,7 +111,7 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         lifecycle=cfg.lifecycle, immutability_days=imm.lock_days,
         soft_delete_days=imm.soft_delete_days,
         noncurrent_version_days=imm.noncurrent_version_days,
-        production=imm.locked, tags=tags, depends_on=[key.cmk_grant]))
+        production=imm.locked, tags=tags, depends_on=[key.ready]))
     access = ContainerAccess(cfg.name("azure-access"), ContainerAccessArgs(
         resource_group_id=group.id, resource_group_name=group.name,
         location=cfg.azure.location, subscription_id=subscription_id,

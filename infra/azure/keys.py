@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumiverse_time as pulumi_time
 from pulumi_azure_native import authorization, keyvault, managedidentity
 
 # Built-in role "Key Vault Crypto Service Encryption User": get, wrap and unwrap a key, which is
 # all Azure Storage needs for a customer-managed key. Assigned on the key, not the vault.
 CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+# How long a new role assignment may take to apply: "it can take up to 10 minutes for changes
+# to take effect" (Azure RBAC, "Troubleshoot Azure RBAC", role assignment changes not
+# detected); Key Vault checks the storage account's identity against it when the account is
+# created with the key. The account waits this long after the grant, once, on a first deploy.
+GRANT_PROPAGATION = "10m"
 # RSA 3072: Azure Storage accepts RSA 2048, 3072 and 4096 keys for CMK.
 KEY_TYPE, KEY_SIZE = "RSA", 3072
 
@@ -186,6 +192,11 @@ class StorageKey(pulumi.ComponentResource):
             principal_type="ServicePrincipal",
             role_definition_id=builtin_role(args.subscription_id, CRYPTO_SERVICE_ENCRYPTION_USER),
             scope=self.key.id, opts=child)
+        # What uses the key (the storage account) depends on this, not on the grant: a
+        # Sleep only waits when it is created, so later updates are not slowed down.
+        self.ready = pulumi_time.Sleep(
+            f"{name}-cmk-grant-propagation", create_duration=GRANT_PROPAGATION,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cmk_grant]))
         self.vault_uri = self.vault.properties.apply(lambda p: p.vault_uri)
         self.key_name = self.key.name
         self.cmk_identity_id = self.cmk_identity.id

@@ -117,7 +117,7 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         noncurrent_version_days=cfg.immutability.noncurrent_version_days,
         soft_delete_days=cfg.immutability.soft_delete_days,
         abort_incomplete_upload_days=cfg.immutability.abort_incomplete_upload_days,
-        labels=labels, depends_on=[key.agent_grant]))
+        labels=labels, depends_on=[key.ready]))
     access = BucketAccess(cfg.name("gcs-access"), BucketAccessArgs(
         project=project, bucket_name=bucket.bucket_name,
         writer_account_id=n.writer_account_id, reader_account_id=n.reader_account_id,

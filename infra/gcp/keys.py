@@ -6,8 +6,14 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as pulumi_time
 
 SECONDS_PER_DAY = 86_400
+# How long a new IAM grant may take to reach Cloud KMS: "Policy changes typically take effect
+# within 2 minutes" (Google Cloud IAM, "Access change propagation"). Until then GCS refuses to
+# create a bucket with this key as its default ("Permission denied on Cloud KMS key"), so the
+# bucket waits this long after the grant, once, when both are created (first deploy).
+GRANT_PROPAGATION = "120s"
 # The only role the GCS service agent needs to use a CMEK: encrypt and decrypt with that key.
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
@@ -54,5 +60,10 @@ class BucketKey(pulumi.ComponentResource):
         self.agent_grant = gcp.kms.CryptoKeyIAMMember(
             f"{name}-agent", crypto_key_id=self.key.id, role=ENCRYPTER_DECRYPTER,
             member=args.storage_agent_member, opts=child)
+        # What uses the key (the bucket) depends on this, not on the grant: a Sleep only
+        # waits when it is created, so later updates are not slowed down.
+        self.ready = pulumi_time.Sleep(
+            f"{name}-agent-propagation", create_duration=GRANT_PROPAGATION,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.agent_grant]))
         self.key_id = self.key.id
         self.register_outputs({"key_id": self.key_id})
