@@ -911,9 +911,14 @@ GCS_DESTRUCTIVE_ROLES = frozenset({
     "roles/storage.legacyBucketWriter", "roles/storage.legacyObjectOwner",
     "roles/storage.folderAdmin",
 })
+# Grants on the bucket, and on managed folders inside it (a folder grant of objectAdmin deletes
+# the backups below it just as well).
 GCS_BUCKET_IAM_TYPES = (
     "gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:storage/bucketIAMBinding:BucketIAMBinding",
     "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
+    "gcp:storage/managedFolderIamMember:ManagedFolderIamMember",
+    "gcp:storage/managedFolderIamBinding:ManagedFolderIamBinding",
+    "gcp:storage/managedFolderIamPolicy:ManagedFolderIamPolicy",
 )
 GCP_PROJECT_IAM_TYPES = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding")
 

@@ -434,6 +434,12 @@ def test_gcs_project_wide_destructive_role_and_whole_policy_are_caught():
         {"role": "roles/storage.legacyBucketOwner", "members": ["projectOwner:p"]}]})}
     found = check("gcp:storage/bucketIAMPolicy:BucketIAMPolicy", policy, None)
     assert len(found) == 1 and "roles/storage.legacyBucketOwner" in found[0]
+    # A managed folder inside the bucket is the bucket's backups too.
+    assert check("gcp:storage/managedFolderIamMember:ManagedFolderIamMember",
+                 {"bucket": "b", "managedFolder": "database/", "role": "roles/storage.objectAdmin",
+                  "member": "user:a@x"}, None)
+    assert "gcp:storage/managedFolderIamMember:ManagedFolderIamMember" in P.RULES_BY_NAME[
+        "gcp-storage-bucketiammember-no-destructive-roles"].types
     # The program's custom creator role is judged by its permissions, not here.
     assert check(GCS_MEMBER, {"role": "projects/p/roles/vo2dr_production_gcs_creator",
                               "member": "serviceAccount:w@p"}, None) == []
