@@ -165,6 +165,9 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     # 2. the target, before any download
     if check_target(target):
         reporter.stage(f"target database {target.dbname!r} exists and is empty")
+    manifest = load_manifest(store, entry)
+    # Before the promote question: no one confirms a restore the server would refuse.
+    target_version = pgcompat.refuse_older_target(manifest.server_version, target)
     if promote_into_place:
         question = (f"Replace database {final.dbname!r} with backup {entry.backup_id}? The "
                     f"current one is kept as {preserved_name(final.dbname, when)!r}; sessions "
@@ -173,8 +176,6 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
             raise RestoreError("promote not confirmed: pass --yes, or answer the question on a "
                                "terminal; nothing was changed")
 
-    manifest = load_manifest(store, entry)
-    target_version = pgcompat.refuse_older_target(manifest.server_version, target)
     if tables:
         selected = resolve_tables(manifest, tables)
     elif manifest.data_class != "full":

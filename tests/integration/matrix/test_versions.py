@@ -145,7 +145,7 @@ def test_a_target_older_than_the_source_is_refused_before_anything(world16, pg_m
     old = pg_major(14)
     source_version, old_version = server_version(world.source_url), server_version(old.url())
     before = databases(old)
-    for extra in ([], ["--jobs", "2"], ["--promote", "--yes"]):
+    for extra in ([], ["--jobs", "2"], ["--promote", "--yes"], ["--promote"]):
         target = old.url("app" if "--promote" in extra else fresh_name("older"))
         code, doc, err = run_cli(capsys, "restore", "--source", "s3", "--target-url", target,
                                  "--no-progress", *extra)
