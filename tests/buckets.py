@@ -19,12 +19,18 @@ class Buckets:
 
 def make_buckets(prefix: str = "vo2dr") -> Buckets:
     from azure.storage.blob import BlobServiceClient
+    from vo2dr.layout import intraday_container
     from vo2dr.stores.gcs import make_client
 
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3").create_bucket(Bucket=name)
+    # Object Lock on, as in every stack: the job locks intraday objects itself (no default
+    # retention here, so the tests can still remove what they must).
+    boto3.client("s3").create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     make_client().create_bucket(name)
     conn = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
-    BlobServiceClient.from_connection_string(conn).create_container(name)
+    service = BlobServiceClient.from_connection_string(conn)
+    service.create_container(name)
+    # The intraday tier's container beside it (vo2dr.stores.azure_blob says why).
+    service.create_container(intraday_container(name))
     endpoint = conn.split("BlobEndpoint=")[1].split(";")[0].rstrip("/")
     return Buckets(name, name, f"{endpoint}/{name}")

@@ -38,8 +38,8 @@ from vo2dr.exceptions import AccessDenied, ConfigError, StoreError, Vo2drError
 from vo2dr.manifest import Destination, Digest, Encryption, Manifest
 from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
 from vo2dr.settings import Settings
-from vo2dr.stores.base import BackupStore
-from vo2dr.strategy import DataClass
+from vo2dr.stores.base import BackupStore, ObjectLock
+from vo2dr.strategy import DataClass, Strategy
 from vo2dr.summary import BackupSummary, DestinationStatus, DestinationSummary, SkippedBackup
 
 log = logging.getLogger("vo2dr.backup")
@@ -77,6 +77,17 @@ def existing_backup_times(stores: Mapping[str, BackupStore], environment: str,
     return sorted(times)
 
 
+def object_lock(strategy: Strategy, tier: str, started: datetime) -> ObjectLock | None:
+    """The lock an object of ``tier`` carries itself: intraday objects are locked for the
+    intraday window only (in the stack's lock mode), every other tier by the store's default
+    lock (S3 bucket default retention, the GCS store's retention, the Azure container policy).
+    A strategy without retention (local runs from a bare data-class list) sets none."""
+    if tier != layout.INTRADAY or strategy.intraday is None:
+        return None
+    return ObjectLock(until=strategy.intraday.lock_until(started),
+                      compliance=strategy.intraday.compliance)
+
+
 def _check_settings(settings: Settings) -> None:
     # The KMS key is optional: without it the body is wrapped for the recovery key only.
     settings.require("database_url", "environment", "recovery_public_key")
@@ -98,7 +109,8 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     only if every destination holds a verified copy and its manifest.
     """
     _check_settings(settings)
-    dc = settings.strategy().get(data_class)
+    strategy = settings.strategy()
+    dc = strategy.get(data_class)
     if stores is None:
         stores = open_backup_stores(settings)
     if not stores:
@@ -109,6 +121,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
 
     existing = existing_backup_times(stores, settings.environment, data_class, started.year)
     tier = layout.choose_tier(started, existing)
+    lock = object_lock(strategy, tier, started)
     ref = layout.BackupRef(settings.environment, tier, data_class, started,
                            layout.new_backup_id())
     context = {"environment": settings.environment, "data_class": data_class,
@@ -129,7 +142,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     with Dump(settings.database_url, dc) as dump:
         result = run_pipeline(
             dump.chunks(), encrypt=encryptor.stream, stores=stores, key=ref.body_key,
-            metadata={"backup_id": ref.backup_id, "data_class": data_class},
+            metadata={"backup_id": ref.backup_id, "data_class": data_class}, lock=lock,
             progress=on_chunk, **kwargs)
         info = dump.info
     assert info is not None
@@ -161,8 +174,8 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     if progress is not None:
         progress("manifest", result.plaintext_bytes, result.ciphertext_bytes)
     manifests = _write_manifests(stores, result.destinations, ref.manifest_key,
-                                 manifest.to_json())
-    return _summary(ref, manifest, result, manifests, time.monotonic() - t0, warnings)
+                                 manifest.to_json(), lock)
+    return _summary(ref, manifest, result, manifests, time.monotonic() - t0, warnings, lock)
 
 
 def _stat_check(store: BackupStore, d: DestinationResult, size: int) -> None:
@@ -182,15 +195,17 @@ def _stat_check(store: BackupStore, d: DestinationResult, size: int) -> None:
 
 
 def _write_manifests(stores: Mapping[str, BackupStore], destinations: Mapping[str,
-                     DestinationResult], key: str, body: bytes) -> dict[str, str]:
-    """Write the manifest to each verified destination, last. ``{name: "written"|error}``."""
+                     DestinationResult], key: str, body: bytes,
+                     lock: ObjectLock | None = None) -> dict[str, str]:
+    """Write the manifest to each verified destination, last, locked like its body.
+    ``{name: "written"|error}``."""
     out = {}
     for name, d in destinations.items():
         if d.status != DestinationStatus.VERIFIED:
             out[name] = "skipped: body not verified"
             continue
         try:
-            stores[name].put_bytes(key, body, metadata={"kind": "manifest"})
+            stores[name].put_bytes(key, body, metadata={"kind": "manifest"}, lock=lock)
             out[name] = "written"
         except Vo2drError as exc:
             out[name] = f"failed: {exc}"
@@ -199,7 +214,8 @@ def _write_manifests(stores: Mapping[str, BackupStore], destinations: Mapping[st
 
 
 def _summary(ref: layout.BackupRef, manifest: Manifest, result: PipelineResult,
-             manifests: dict[str, str], seconds: float, warnings: list[str]) -> BackupSummary:
+             manifests: dict[str, str], seconds: float, warnings: list[str],
+             lock: ObjectLock | None = None) -> BackupSummary:
     destinations = {}
     for name, d in result.destinations.items():
         body = DestinationStatus(d.status)
@@ -225,7 +241,8 @@ def _summary(ref: layout.BackupRef, manifest: Manifest, result: PipelineResult,
         recovery_key_id=manifest.encryption.recovery_key_id,
         destinations=destinations, warnings=warnings,
         seconds=round(seconds, 3),
-        plaintext_mb_per_s=round(mb / seconds, 1) if seconds > 0 else None)
+        plaintext_mb_per_s=round(mb / seconds, 1) if seconds > 0 else None,
+        lock_until=lock.until.isoformat() if lock else "")
 
 
 # -- --if-missing: the standby's mode ---------------------------------------------------------

@@ -33,6 +33,34 @@ _KEY = re.compile(
 )
 
 
+# Azure locks blobs per container (see vo2dr.stores.azure_blob), so intraday blobs live in a
+# container of their own beside the main one: ``<container>-intraday``.
+INTRADAY_CONTAINER_SUFFIX = "-intraday"
+
+
+def intraday_container(container: str) -> str:
+    """The Azure container that holds the intraday tier next to ``container``."""
+    return container + INTRADAY_CONTAINER_SUFFIX
+
+
+def is_intraday_key(key: str) -> bool:
+    """Whether ``key`` is under ``database/<environment>/intraday/``."""
+    parts = key.split("/", 3)
+    return len(parts) == 4 and parts[0] == "database" and parts[2] == INTRADAY
+
+
+def may_hold_intraday(prefix: str) -> bool:
+    """Whether some intraday key starts with ``prefix`` (a listing must look there too)."""
+    parts = prefix.split("/")
+    if len(parts) == 1:
+        return "database".startswith(parts[0])
+    if parts[0] != "database":
+        return False
+    if len(parts) == 2:
+        return True
+    return INTRADAY.startswith(parts[2]) if len(parts) == 3 else parts[2] == INTRADAY
+
+
 def new_backup_id() -> str:
     return secrets.token_hex(6)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import zstandard
 
 from vo2dr.exceptions import IntegrityError, Vo2drError, one_line
-from vo2dr.stores.base import BackupStore, PutResult
+from vo2dr.stores.base import BackupStore, ObjectLock, PutResult
 from vo2dr.stores.null import NullStore
 from vo2dr.summary import DestinationStatus
 
@@ -97,10 +97,11 @@ def _named(name: str, message: str) -> str:
 
 class _Feeder:
     def __init__(self, store: BackupStore, key: str, metadata: dict[str, str] | None,
-                 queue_chunks: int) -> None:
+                 queue_chunks: int, lock: ObjectLock | None = None) -> None:
         self.store = store
         self.key = key
         self.metadata = metadata
+        self.lock = lock
         self.queue: queue.Queue = queue.Queue(maxsize=queue_chunks)
         self.detached = threading.Event()  # the producer gave up on this one
         self.abort = threading.Event()  # the whole backup is abandoned
@@ -131,7 +132,8 @@ class _Feeder:
     def _run(self) -> None:
         self.started = time.monotonic()
         try:
-            self.result = self.store.put_stream(self.key, self._chunks(), metadata=self.metadata)
+            self.result = self.store.put_stream(self.key, self._chunks(), metadata=self.metadata,
+                                               lock=self.lock)
         except BaseException as exc:  # noqa: BLE001 - recorded and reported per destination
             if self.error is None:  # keep the first reason (e.g. the stall that detached it)
                 self.error = exc
@@ -175,6 +177,7 @@ def compress(chunks: Iterable[bytes], level: int = ZSTD_LEVEL,
 def run_pipeline(plaintext: Iterable[bytes], *, encrypt: Callable[[Iterable[bytes]],
                  Iterator[bytes]], stores: Mapping[str, BackupStore], key: str,
                  metadata: dict[str, str] | None = None,
+                 lock: ObjectLock | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  queue_chunks: int = QUEUE_CHUNKS, stall_timeout: float = STALL_TIMEOUT,
                  zstd_level: int = ZSTD_LEVEL) -> PipelineResult:
@@ -184,6 +187,7 @@ def run_pipeline(plaintext: Iterable[bytes], *, encrypt: Callable[[Iterable[byte
     matches the ciphertext's own size and SHA-256). Raises the source's or the encryption's
     error (e.g. :class:`DumpError`, :class:`EncryptionError`) after aborting every upload; the
     encryption's first chunk (where KMS is called) is produced before any upload starts.
+    ``lock`` is the object's own retention (the intraday tier), passed to every store.
     """
     if not stores:
         raise ValueError("no destinations")
@@ -207,7 +211,8 @@ def run_pipeline(plaintext: Iterable[bytes], *, encrypt: Callable[[Iterable[byte
         _close(ciphertext)
         raise
 
-    feeders = {name: _Feeder(store, key, metadata, queue_chunks) for name, store in stores.items()}
+    feeders = {name: _Feeder(store, key, metadata, queue_chunks, lock)
+               for name, store in stores.items()}
     for f in feeders.values():
         f.thread.start()
     try:

@@ -81,13 +81,17 @@ class BackupSummary(_ReadAsDict):
     error: str = ""
     warnings: list[str] = field(default_factory=list)
     window: dict[str, str] | None = None  # --if-missing: the schedule window looked at
+    # The intraday tier's own lock (ISO time); other tiers carry the stores' default lock.
+    lock_until: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             **({"error": self.error} if self.error else {}),
             "backup_id": self.backup_id, "environment": self.environment,
-            "data_class": self.data_class, "tier": self.tier, "timestamp": self.timestamp,
+            "data_class": self.data_class, "tier": self.tier,
+            **({"lock_until": self.lock_until} if self.lock_until else {}),
+            "timestamp": self.timestamp,
             "body_key": self.body_key, "manifest_key": self.manifest_key,
             "tables": self.tables, "plaintext": self.plaintext,
             "compressed_bytes": self.compressed_bytes, "ciphertext": self.ciphertext,

@@ -25,10 +25,10 @@ class MemoryStore(BackupStore):
     def _checksum(self, data: bytes) -> str:
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
-    def put_stream(self, key, chunks, *, metadata=None) -> PutResult:
+    def put_stream(self, key, chunks, *, metadata=None, lock=None) -> PutResult:
         return self.put_bytes(key, b"".join(chunks), metadata=metadata)
 
-    def put_bytes(self, key, data, *, metadata=None) -> PutResult:
+    def put_bytes(self, key, data, *, metadata=None, lock=None) -> PutResult:
         self._check()
         if key in self.objects:
             raise ObjectExists(key, store=self.name, key=key)

@@ -28,7 +28,7 @@ class MemStore(NullStore):
         self.data, self.fail_after, self.delay, self.block = {}, fail_after, delay, block
         self.aborted_with = None
 
-    def put_stream(self, key, chunks, *, metadata=None):
+    def put_stream(self, key, chunks, *, metadata=None, lock=None):
         buf = bytearray()
         try:
             for i, chunk in enumerate(chunks):
@@ -114,7 +114,7 @@ def test_an_encryption_failure_before_the_first_chunk_starts_no_upload():
     started = []
 
     class Watching(MemStore):
-        def put_stream(self, key, chunks, *, metadata=None):
+        def put_stream(self, key, chunks, *, metadata=None, lock=None):
             started.append(self.name)
             return super().put_stream(key, chunks, metadata=metadata)
 
@@ -128,7 +128,7 @@ def test_memory_stays_bounded_by_the_queues():
     peak = [0]
 
     class Counting(MemStore):
-        def put_stream(self, key, chunks, *, metadata=None):
+        def put_stream(self, key, chunks, *, metadata=None, lock=None):
             for _ in chunks:
                 peak[0] = max(peak[0], feeder_queue_sizes())
                 time.sleep(0.002)

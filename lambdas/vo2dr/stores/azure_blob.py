@@ -12,6 +12,17 @@ token so a retry never mixes in blocks from an earlier attempt.
 
 Memory per upload: ``(MAX_IN_FLIGHT + 1) * BLOCK_SIZE`` = 32 MiB with the defaults.
 
+Intraday tier: an Azure immutability policy belongs to a container and locks every blob
+version in it, so blobs of ``database/<env>/intraday/`` live in a container of their own,
+``<container>-intraday`` (``layout.intraday_container``), whose policy is the intraday window
+(infra/azure/storage.py); every other key lives in the main container under the daily lock. The
+store routes each key and lists both, so callers see one key space. Why not a per-blob
+(version-level) policy in the main container: setting one needs the data action
+``blobs/immutableStorage/runAsSuperUser/action``, the same one that deletes unlocked policies
+and extends any, which would let a stolen writer identity strip staging's locks or pin every
+production blob for decades. With two containers the writer keeps create-only rights, and the
+intraday lock is a container policy, locked in production like the main one.
+
 Credentials: ``AZURE_STORAGE_CONNECTION_STRING`` when set (Azurite, or a deliberate key),
 otherwise Microsoft Entra ID through ``DefaultAzureCredential`` (managed identity, workload
 identity federation, developer login). The SDK retries transient errors with exponential
@@ -22,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -39,6 +51,7 @@ from azure.storage.blob import (
     ExponentialRetry,
 )
 
+from vo2dr import layout
 from vo2dr.exceptions import (
     AccessDenied,
     IntegrityError,
@@ -49,7 +62,7 @@ from vo2dr.exceptions import (
     one_line,
 )
 from vo2dr.stores._common import UploadWindow, b64, check_metadata, iter_parts
-from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
+from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 BLOCK_SIZE = 8 * MiB  # 50,000 blocks x 8 MiB = 390 GiB per blob
@@ -65,6 +78,11 @@ _DENIED_CODES = {"AuthorizationFailure", "AuthenticationFailed",
 
 def _md5(data: bytes = b"") -> Any:
     return hashlib.md5(data, usedforsecurity=False)  # an integrity checksum, as Azure uses it
+
+
+def intraday_container_url(container_url: str) -> str:
+    """The URL (or name) of the intraday container beside ``container_url``."""
+    return layout.intraday_container(container_url.rstrip("/"))
 
 
 def container_name(container_url: str) -> str:
@@ -98,7 +116,8 @@ class AzureBlobStore(BackupStore):
 
     def __init__(self, container_url: str, credential: Any = None, *,
                  block_size: int = BLOCK_SIZE, retry_total: int = RETRY_TOTAL,
-                 client: ContainerClient | None = None) -> None:
+                 client: ContainerClient | None = None,
+                 intraday_client: ContainerClient | None = None) -> None:
         if not container_url:
             raise StoreError("azure: no container configured (VO2DR_AZURE_CONTAINER_URL)",
                              store="azure")
@@ -107,7 +126,16 @@ class AzureBlobStore(BackupStore):
         self.list_page_size = 1000
         self._client = client or make_container_client(container_url, credential,
                                                        retry_total=retry_total)
+        if intraday_client is None and client is not None:
+            intraday_client = ContainerClient.from_container_url(
+                intraday_container_url(client.url), credential=client.credential)
+        self._intraday = intraday_client or make_container_client(
+            intraday_container_url(container_url), credential, retry_total=retry_total)
         self.container = self._client.container_name
+
+    def _for(self, key: str) -> ContainerClient:
+        """The container that holds ``key``: intraday keys live in the intraday container."""
+        return self._intraday if layout.is_intraday_key(key) else self._client
 
     def __repr__(self) -> str:
         return f"AzureBlobStore({self.container_url})"
@@ -153,21 +181,25 @@ class AzureBlobStore(BackupStore):
         # Fails early, before any bytes move; the commit's If-None-Match: * is the real
         # (atomic) write-once guarantee.
         with self._translating("get blob properties", key):
-            exists = self._client.get_blob_client(key).exists()
+            exists = self._for(key).get_blob_client(key).exists()
         if exists:
             raise ObjectExists(f"azure container {self.container!r} blob {key!r} already exists "
                                "(write-once)", store=self.name, key=key)
 
     def put_bytes(self, key: str, data: bytes, *,
-                  metadata: dict[str, str] | None = None) -> PutResult:
+                  metadata: dict[str, str] | None = None,
+                  lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
-        return self.put_stream(key, [bytes(data)], metadata=metadata)
+        return self.put_stream(key, [bytes(data)], metadata=metadata, lock=lock)
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
-                   metadata: dict[str, str] | None = None) -> PutResult:
+                   metadata: dict[str, str] | None = None,
+                   lock: ObjectLock | None = None) -> PutResult:
+        # ``lock`` is not sent: Azure locks by container (module docstring), and an intraday
+        # key, the only kind that carries one, goes to the container whose policy is its lock.
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
-        blob = self._client.get_blob_client(key)
+        blob = self._for(key).get_blob_client(key)
         token = uuid.uuid4().hex[:16]
         sha, md5 = hashlib.sha256(), _md5()
         size = 0
@@ -211,7 +243,7 @@ class AzureBlobStore(BackupStore):
 
     def get_stream(self, key: str, chunk_size: int = 8 * MiB) -> Iterator[bytes]:
         with self._translating("download", key):
-            downloader = self._client.download_blob(key, max_concurrency=1)
+            downloader = self._for(key).download_blob(key, max_concurrency=1)
         return self._read(downloader, key, chunk_size)
 
     def _read(self, downloader: Any, key: str, chunk_size: int) -> Iterator[bytes]:
@@ -232,7 +264,7 @@ class AzureBlobStore(BackupStore):
 
     def stat(self, key: str) -> ObjectInfo:
         with self._translating("get blob properties", key):
-            props = self._client.get_blob_client(key).get_blob_properties()
+            props = self._for(key).get_blob_client(key).get_blob_properties()
         return self._info(props)
 
     @staticmethod
@@ -243,16 +275,31 @@ class AzureBlobStore(BackupStore):
                           metadata=dict(props.metadata or {}))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        with self._translating("list blobs", prefix):
-            blobs = self._client.list_blobs(name_starts_with=prefix or None,
-                                            include=["metadata"],
-                                            results_per_page=self.list_page_size)
-            for props in blobs:
-                yield self._info(props)
+        """Both containers' blobs under ``prefix``, merged in key order. A missing intraday
+        container holds nothing (a store set up before the tier, or by hand)."""
+        sources = []
+        if not layout.is_intraday_key(prefix):
+            sources.append(self._list(self._client, prefix))
+        if layout.may_hold_intraday(prefix):
+            sources.append(self._list(self._intraday, prefix, missing_ok=True))
+        yield from heapq.merge(*sources, key=lambda info: info.key)
+
+    def _list(self, client: ContainerClient, prefix: str, *,
+              missing_ok: bool = False) -> Iterator[ObjectInfo]:
+        try:
+            with self._translating("list blobs", prefix):
+                blobs = client.list_blobs(name_starts_with=prefix or None,
+                                          include=["metadata"],
+                                          results_per_page=self.list_page_size)
+                for props in blobs:
+                    yield self._info(props)
+        except StoreError as exc:
+            if not (missing_ok and "ContainerNotFound" in str(exc)):
+                raise
 
     def delete(self, key: str) -> None:
         try:
             with self._translating("delete blob", key):
-                self._client.delete_blob(key)
+                self._for(key).delete_blob(key)
         except ObjectNotFound:
             pass

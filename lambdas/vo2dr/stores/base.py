@@ -28,6 +28,17 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class ObjectLock:
+    """An object's own retention, set in the request that creates it, in place of the store's
+    default lock (the S3 bucket's default retention, the GCS store's configured retention).
+    The intraday tier uses it: its objects are kept, and locked, for a shorter window than the
+    default lock, which lasts as long as the daily tier is kept."""
+
+    until: datetime  # retain-until time, UTC
+    compliance: bool  # True: nobody may shorten or remove it; False: governance / Unlocked
+
+
+@dataclass(frozen=True)
 class PutResult:
     """A completed, store-verified upload."""
 
@@ -48,7 +59,8 @@ class BackupStore(abc.ABC):
 
     @abc.abstractmethod
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
-                   metadata: dict[str, str] | None = None) -> PutResult:
+                   metadata: dict[str, str] | None = None,
+                   lock: ObjectLock | None = None) -> PutResult:
         """Upload ``chunks`` to ``key`` as one object, streaming with bounded memory
         (multipart, resumable or staged blocks; at most a few part buffers in memory).
 
@@ -63,11 +75,15 @@ class BackupStore(abc.ABC):
         ``metadata`` keys are lowercase identifiers (``backup_id``) and values printable ASCII,
         the common ground of the three clouds (Azure only accepts C# identifiers as keys);
         anything else raises ``ValueError`` before any byte is sent.
+        ``lock`` (the intraday tier) is the object's own retention, sent with the request that
+        creates the object, so the object is never visible without it; stores whose lock is
+        per container (Azure) keep such keys where the container's policy is that lock.
         """
 
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes, *,
-                  metadata: dict[str, str] | None = None) -> PutResult:
+                  metadata: dict[str, str] | None = None,
+                  lock: ObjectLock | None = None) -> PutResult:
         """Upload a small object (a manifest) in one request. Write-once like put_stream."""
 
     @abc.abstractmethod

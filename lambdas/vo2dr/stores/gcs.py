@@ -17,7 +17,8 @@ Retention: with a :class:`Retention` (``VO2DR_GCS_RETENTION_DAYS`` / ``_MODE``, 
 program), every new object carries an Object Retention Lock, retained until upload time plus
 ``days``, ``Locked`` in production. It is part of the object's creation request, so no object
 is ever visible without it. GCS has no bucket default for it (infra/gcp/storage.py says why the
-bucket uses it).
+bucket uses it). An upload with an :class:`ObjectLock` (the intraday tier) carries that
+retain-until time and mode instead, in the same creation request.
 
 Endpoint: ``STORAGE_EMULATOR_HOST`` (read by the client itself). With it set we use anonymous
 credentials and ``GOOGLE_CLOUD_PROJECT``. Otherwise ``open_store`` passes the credentials
@@ -57,7 +58,7 @@ from vo2dr.exceptions import (
     TransientStoreError,
 )
 from vo2dr.stores._common import b64, best_effort, check_metadata
-from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
+from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 CHUNK_SIZE = 8 * MiB  # resumable chunks must be a multiple of 256 KiB
@@ -199,22 +200,27 @@ class GcsStore(BackupStore):
                                store=self.name, key=key)
 
     def _new_blob(self, key: str, metadata: dict[str, str] | None,
-                  chunk_size: int | None = None) -> Any:
-        """The object to create: its metadata and, when configured, its retention, all sent
-        in the creation request itself."""
+                  chunk_size: int | None = None, lock: ObjectLock | None = None) -> Any:
+        """The object to create: its metadata and its retention (the object's own ``lock``,
+        else the configured one), all sent in the creation request itself."""
         blob = self._bucket.blob(key, chunk_size=chunk_size)
         blob.metadata = dict(metadata or {})
-        if self.retention is not None:
+        if lock is not None:
+            retention = blob.retention
+            retention.mode = "Locked" if lock.compliance else "Unlocked"
+            retention.retain_until_time = lock.until
+        elif self.retention is not None:
             retention = blob.retention
             retention.mode = self.retention.mode
             retention.retain_until_time = self.retention.until(self._clock())
         return blob
 
     def put_bytes(self, key: str, data: bytes, *,
-                  metadata: dict[str, str] | None = None) -> PutResult:
+                  metadata: dict[str, str] | None = None,
+                  lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
-        blob = self._new_blob(key, metadata)
+        blob = self._new_blob(key, metadata, lock=lock)
         crc = google_crc32c.Checksum(data)
         with self._translating("upload", key, writing=True):
             # A multipart upload; checksum="crc32c" sends our CRC32C for the service to check.
@@ -224,10 +230,11 @@ class GcsStore(BackupStore):
         return self._verify(key, len(data), hashlib.sha256(data), crc, _md5(data))
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
-                   metadata: dict[str, str] | None = None) -> PutResult:
+                   metadata: dict[str, str] | None = None,
+                   lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
-        blob = self._new_blob(key, metadata, self.chunk_size)
+        blob = self._new_blob(key, metadata, self.chunk_size, lock)
         writer = BlobWriter(blob, chunk_size=self.chunk_size, retry=self._retry,
                             if_generation_match=0, checksum="crc32c",
                             content_type="application/octet-stream", timeout=TIMEOUT)

@@ -31,14 +31,14 @@ class NullStore(BackupStore):
                                             checksum=f"sha256hex:{sha256}")
         return PutResult(key=key, size=size, sha256=sha256, checksum=f"sha256hex:{sha256}")
 
-    def put_stream(self, key, chunks, *, metadata=None) -> PutResult:
+    def put_stream(self, key, chunks, *, metadata=None, lock=None) -> PutResult:
         h, size = hashlib.sha256(), 0
         for chunk in chunks:
             h.update(chunk)
             size += len(chunk)
         return self._record(key, size, h.hexdigest())
 
-    def put_bytes(self, key, data, *, metadata=None) -> PutResult:
+    def put_bytes(self, key, data, *, metadata=None, lock=None) -> PutResult:
         return self._record(key, len(data), hashlib.sha256(data).hexdigest())
 
     def get_stream(self, key, chunk_size=8 * 1024 * 1024) -> Iterator[bytes]:

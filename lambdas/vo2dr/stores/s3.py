@@ -32,6 +32,16 @@ Memory per upload: at most ``MAX_IN_FLIGHT`` parts being sent plus one being fil
 of look-ahead, i.e. about ``(MAX_IN_FLIGHT + 2) * PART_SIZE`` = 40 MiB with the defaults
 (parts grow only past 8 GiB, see ``part_size_for``).
 
+Object lock: the bucket's default retention (``immutability.lockDays``) locks every object that
+does not say otherwise. An upload with an :class:`ObjectLock` (the intraday tier) carries its
+own ``ObjectLockMode`` and ``ObjectLockRetainUntilDate`` on PutObject or CreateMultipartUpload:
+"If your request to place an object version in a bucket contains an explicit retention mode
+and period, those settings override any bucket default settings for that object version"
+(S3 User Guide, Object Lock overview, Retention periods), shorter ones included, since the
+version has no lock yet to shorten. The writer needs ``s3:PutObjectRetention`` for that; it
+can only ever lengthen an existing lock (shortening needs ``s3:BypassGovernanceRetention``,
+which no writer holds, and is impossible in compliance mode).
+
 The endpoint comes from ``AWS_ENDPOINT_URL`` (read by botocore itself); retries are
 botocore's ``standard`` mode (exponential backoff with jitter, transient errors only).
 """
@@ -57,7 +67,7 @@ from vo2dr.exceptions import (
     TransientStoreError,
 )
 from vo2dr.stores._common import UploadWindow, b64, best_effort, check_metadata, iter_parts, log
-from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
+from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB  # S3 minimum is 5 MiB (except the last part)
@@ -203,6 +213,14 @@ class S3Store(BackupStore):
         return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn,
                 "BucketKeyEnabled": True}
 
+    @staticmethod
+    def _lock(lock: ObjectLock | None) -> dict[str, Any]:
+        """The object's own lock in its creating request; none: the bucket default applies."""
+        if lock is None:
+            return {}
+        return {"ObjectLockMode": "COMPLIANCE" if lock.compliance else "GOVERNANCE",
+                "ObjectLockRetainUntilDate": lock.until}
+
     def _preflight(self, key: str) -> None:
         """Fail before streaming gigabytes: an existing key, or a KMS key that is not Enabled
         (and learn the key's ARN for the SSE header)."""
@@ -260,12 +278,14 @@ class S3Store(BackupStore):
             self.kms_key_arn = str(meta["Arn"])
 
     def put_bytes(self, key: str, data: bytes, *,
-                  metadata: dict[str, str] | None = None) -> PutResult:
+                  metadata: dict[str, str] | None = None,
+                  lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._preflight(key)
-        return self._put_single(key, bytes(data), metadata)
+        return self._put_single(key, bytes(data), metadata, lock)
 
-    def _put_single(self, key: str, data: bytes, metadata: dict[str, str] | None) -> PutResult:
+    def _put_single(self, key: str, data: bytes, metadata: dict[str, str] | None,
+                    lock: ObjectLock | None = None) -> PutResult:
         digest = hashlib.sha256(data).digest()
         local = b64(digest)
         # IfNoneMatch="*" makes the write atomic write-once (S3 since 2024, moto 5 too); the
@@ -274,7 +294,7 @@ class S3Store(BackupStore):
             "PutObject", self._client.put_object, key, writing=True,
             Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*",
             ChecksumAlgorithm="SHA256", ChecksumSHA256=local,
-            Metadata=dict(metadata or {}), **self._sse())
+            Metadata=dict(metadata or {}), **self._sse(), **self._lock(lock))
         reported = resp.get("ChecksumSHA256") or self._stored_checksum(key, len(data))
         if reported != local:
             raise IntegrityError(f"s3://{self.bucket}/{key}: S3 reports SHA-256 "
@@ -298,19 +318,20 @@ class S3Store(BackupStore):
         return info.checksum.removeprefix("sha256:")
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
-                   metadata: dict[str, str] | None = None) -> PutResult:
+                   metadata: dict[str, str] | None = None,
+                   lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._preflight(key)
         parts = iter_parts(chunks, lambda n: part_size_for(n, self.part_size))
         head = [next(parts)]
         head.append(next(parts, b""))
         if not head[1]:  # smaller than one part: a single PutObject
-            return self._put_single(key, head[0], metadata)
+            return self._put_single(key, head[0], metadata, lock)
 
         created = self._call(
             "CreateMultipartUpload", self._client.create_multipart_upload, key,
             Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256", ChecksumType="COMPOSITE",
-            Metadata=dict(metadata or {}), **self._sse())
+            Metadata=dict(metadata or {}), **self._sse(), **self._lock(lock))
         upload_id = created["UploadId"]
         whole = hashlib.sha256()
         digests: dict[int, bytes] = {}

@@ -27,7 +27,7 @@ STRATEGY = json.dumps({"dataClasses": {
     "critical": {"tables": CRITICAL, "rpoMinutes": 15, "rtoMinutes": 60},
     "important": {"tables": IMPORTANT, "rpoMinutes": 60, "rtoMinutes": 240},
     "full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240, "dailyAtUtc": "02:00"},
-}})
+}, "retention": {"intradayHours": 48}, "immutability": {"mode": "governance"}})  # as staging
 
 SCHEMA = """
 CREATE TABLE users (id bigserial PRIMARY KEY, email text UNIQUE NOT NULL, name text,

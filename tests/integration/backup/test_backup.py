@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 from vo2dr import pgtools
 from vo2dr.backup import run_backup
@@ -141,6 +142,19 @@ def test_tier_and_key_prefix_follow_the_existing_manifests(settings):
     assert second["manifest_key"].startswith(
         "database/staging/intraday/important/20260304T110000Z-")
     assert next_day["body_key"].startswith("database/staging/daily/important/20260305T100000Z-")
+    # The intraday body and manifest are locked by their own request for the staging window
+    # (48 h, governance); the other tiers are left to the bucket's default retention.
+    s3 = boto3.client("s3")
+    window = settings.strategy().intraday
+    assert second["lock_until"] == (first_at + timedelta(hours=1 + window.hours)).isoformat()
+    for key in (second["body_key"], second["manifest_key"]):
+        head = s3.head_object(Bucket=settings.s3_bucket, Key=key)
+        assert head["ObjectLockMode"] == "GOVERNANCE"
+        assert head["ObjectLockRetainUntilDate"] == first_at + timedelta(hours=1 + window.hours)
+    for summary in (first, next_day, next_week):
+        assert "lock_until" not in summary
+        assert "ObjectLockMode" not in s3.head_object(Bucket=settings.s3_bucket,
+                                                      Key=summary["body_key"])
     for keys in all_keys(settings).values():
         assert first["manifest_key"] in keys and next_week["body_key"] in keys
 

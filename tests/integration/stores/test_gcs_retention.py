@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from vo2dr.stores.base import ObjectLock
 from vo2dr.stores.gcs import GcsStore, Retention
 from vo2dr.stores.gcs import make_client as gcs_client
 
@@ -80,3 +81,26 @@ def test_without_retention_settings_no_retention_is_sent(cloud_env):
     store.put_bytes("k", b"v")
     store.put_stream("s", iter([b"a" * 300 * KiB]))
     assert sent and retentions(sent) == []
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["put_bytes", "put_stream"])
+def test_an_intraday_object_carries_its_own_shorter_lock(cloud_env, streamed):
+    """The intraday tier's lock replaces the configured one in the creating request: the
+    object is locked for its 2-day window, in the mode the stack sets, not for lockDays."""
+    store, sent = recording_store(Retention(30, "Locked"))
+    lock = ObjectLock(until=NOW + timedelta(hours=48), compliance=True)
+    key = "database/production/intraday/critical/20261125T121500Z-0123456789ab.dump.enc"
+    data = bytes(range(256)) * 2 * KiB
+    if streamed:
+        store.put_stream(key, iter([data]), lock=lock)
+    else:
+        store.put_bytes(key, data, lock=lock)
+    (_, url, retention), = retentions(sent)
+    assert ("uploadType=resumable" if streamed else "uploadType=multipart") in url
+    assert retention["mode"] == "Locked"
+    assert retained_until(retention) == NOW + timedelta(hours=48)
+    assert store.get_bytes(key) == data
+    # Governance stacks lock intraday objects Unlocked, like everything else there.
+    store, sent = recording_store(Retention(30, "Unlocked"))
+    store.put_bytes("k2", b"v", lock=ObjectLock(NOW + timedelta(days=2), compliance=False))
+    assert [r["mode"] for _, _, r in retentions(sent)] == ["Unlocked"]
