@@ -35,6 +35,11 @@ STORAGE_CLASSES: dict[str, tuple[tuple[str, int], ...]] = {
 }
 # S3 refuses a STANDARD_IA transition earlier than this many days after creation.
 S3_IA_EARLIEST_DAYS = 30
+# The shortest noncurrent-version expiry S3 accepts (NoncurrentDays >= 1): an expired intraday
+# version, whose lock has already ended, is removed the next day in every cloud instead of
+# being kept immutability.noncurrentVersionDays like the GFS tiers' (which would keep each
+# intraday backup a month after its window and undo the tier).
+INTRADAY_NONCURRENT_DAYS = 1
 CLOUDWATCH_LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653,
@@ -342,6 +347,11 @@ def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
             )
         plan.append(TierLifecycle(tier, f"database/{environment}/{tier}/", expire, per_cloud))
     return tuple(plan)
+
+
+def noncurrent_days(tier: TierLifecycle, noncurrent_version_days: int) -> int:
+    """How long a tier's expired (noncurrent) versions stay before lifecycle removes them."""
+    return INTRADAY_NONCURRENT_DAYS if tier.tier == INTRADAY else noncurrent_version_days
 
 
 def check_locks_end_by_expiry(plan: tuple[TierLifecycle, ...], imm: Immutability,

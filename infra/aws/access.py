@@ -123,8 +123,12 @@ class JobPermissions(pulumi.ComponentResource):
 
         writer = document(
             # PutObject covers single and multipart uploads; AbortMultipartUpload lets a failed
-            # run clean its own parts. No Get, no Delete, no retention or policy change.
-            statement("PutNewBackups", ["s3:AbortMultipartUpload", "s3:PutObject"], objects),
+            # run clean its own parts. PutObjectRetention: S3 refuses an upload that carries
+            # its own lock (the intraday tier, vo2dr.stores.s3) without it; it can only set or
+            # lengthen a lock, never shorten one (that needs s3:BypassGovernanceRetention,
+            # which no writer holds). No Get, no Delete, no bypass, no policy change.
+            statement("PutNewBackups", ["s3:AbortMultipartUpload", "s3:PutObject",
+                                        "s3:PutObjectRetention"], objects),
             list_prefix,
             statement("EncryptWithBackupKey", ["kms:Encrypt", "kms:GenerateDataKey"],
                       args.key_arn),

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import pulumi_aws as aws
 
-from infra.config import TierLifecycle
+from infra.config import TierLifecycle, noncurrent_days
 
 ENABLED = "Enabled"
 
@@ -33,7 +33,9 @@ def _housekeeping(noncurrent_version_days: int, abort_incomplete_upload_days: in
 def tier_rules(plan: Iterable[TierLifecycle], *, noncurrent_version_days: int,
                abort_incomplete_upload_days: int,
                cloud: str = "aws") -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
-    """One rule per GFS tier prefix (``database/<env>/<tier>/``)."""
+    """One rule per tier prefix (``database/<env>/<tier>/``). Intraday objects carry their
+    own lock (vo2dr.stores.s3), which ends by the rule's expiry; their expired versions go
+    the next day (``config.INTRADAY_NONCURRENT_DAYS``), not after the GFS grace period."""
     rules = []
     for tier in plan:
         rules.append(aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -47,7 +49,8 @@ def tier_rules(plan: Iterable[TierLifecycle], *, noncurrent_version_days: int,
             ],
             expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                 days=tier.expire_days),
-            **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+            **_housekeeping(noncurrent_days(tier, noncurrent_version_days),
+                            abort_incomplete_upload_days),
         ))
     return rules
 

@@ -111,11 +111,13 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         lifecycle=cfg.lifecycle, immutability_days=imm.lock_days,
         soft_delete_days=imm.soft_delete_days,
         noncurrent_version_days=imm.noncurrent_version_days,
-        production=imm.locked, tags=tags, depends_on=[key.ready]))
+        production=imm.locked, tags=tags, depends_on=[key.ready],
+        intraday_days=cfg.retention.intraday_days))
     access = ContainerAccess(cfg.name("azure-access"), ContainerAccessArgs(
         resource_group_id=group.id, resource_group_name=group.name,
         location=cfg.azure.location, subscription_id=subscription_id,
-        container_id=store.container_id, writer_identity_name=n.writer_identity,
+        container_id=store.container_id, intraday_container_id=store.intraday_container_id,
+        writer_identity_name=n.writer_identity,
         reader_identity_name=n.reader_identity, role_name=n.writer_role,
         role_definition_guid=stable_guid(cfg.project, cfg.stack, "blob-writer-role"),
         aws_token_issuer=aws_token_issuer, aws_writer_role_arn=aws_writer_role_arn,

@@ -59,6 +59,8 @@ class ContainerAccessArgs:
     # restore reader role of the drill): each signs in as the reader identity.
     aws_reader_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # The intraday tier's container (infra/azure/storage.py): the same two grants on it.
+    intraday_container_id: pulumi.Input[str] | None = None
 
 
 class ContainerAccess(pulumi.ComponentResource):
@@ -98,6 +100,16 @@ class ContainerAccess(pulumi.ComponentResource):
             principal_type="ServicePrincipal",
             role_definition_id=builtin_role(args.subscription_id, STORAGE_BLOB_DATA_READER),
             scope=args.container_id, opts=child)
+        self.intraday_grants = [] if args.intraday_container_id is None else [
+            authorization.RoleAssignment(
+                f"{name}-intraday-writer-grant", principal_id=self.writer.principal_id,
+                principal_type="ServicePrincipal", role_definition_id=self.writer_role.id,
+                scope=args.intraday_container_id, opts=child),
+            authorization.RoleAssignment(
+                f"{name}-intraday-reader-grant", principal_id=self.reader.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=builtin_role(args.subscription_id, STORAGE_BLOB_DATA_READER),
+                scope=args.intraday_container_id, opts=child)]
         # Keyless sign-in from AWS: the Lambda calls sts:GetWebIdentityToken (AWS IAM outbound
         # identity federation) with this audience and exchanges the JWT for an Entra token of
         # the writer identity. Entra accepts it only from this issuer (one AWS account) with

@@ -1,6 +1,14 @@
 """The Azure Blob tertiary store: a StorageV2 account encrypted with the vault key, a private
 container under time-based immutability, and lifecycle tiering per GFS prefix from the same
-plan (``cfg.lifecycle``) that tiers S3 and GCS."""
+plan (``cfg.lifecycle``) that tiers S3 and GCS.
+
+The intraday tier has a container of its own, ``<container>-intraday``, whose immutability
+policy is the intraday window (locked in production like the main one), because an Azure
+policy locks every blob of its container. S3 and GCS let each object carry its own shorter
+lock; Azure's per-blob (version-level) policy would need the writer to hold
+``blobs/immutableStorage/runAsSuperUser/action``, which also deletes unlocked policies and
+extends any: with a container per lock, the writer stays create-only (vo2dr.stores.azure_blob
+routes the keys)."""
 
 from __future__ import annotations
 
@@ -9,9 +17,10 @@ from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import authorization, storage
+from vo2dr.layout import INTRADAY, intraday_container
 
 from infra.azure.immutability_lock import ImmutabilityPolicyLock
-from infra.config import TierLifecycle
+from infra.config import INTRADAY_NONCURRENT_DAYS, TierLifecycle
 
 # Lifecycle action per Azure class name of the plan (config.STORAGE_CLASSES["azure"]).
 _TIER_ACTION = {"Cool": "tier_to_cool", "Cold": "tier_to_cold", "Archive": "tier_to_archive"}
@@ -19,10 +28,13 @@ _TIER_ACTION = {"Cool": "tier_to_cool", "Cold": "tier_to_cold", "Archive": "tier
 
 def management_rules(container: str, plan: Sequence[TierLifecycle],
                      noncurrent_version_days: int) -> list[storage.ManagementPolicyRuleArgs]:
-    """One rule per GFS prefix: tier at the plan's days, delete at its expiry, and delete
-    previous versions after noncurrentVersionDays. Azure prefixes start with the container."""
+    """One rule per tier prefix: tier at the plan's days, delete at its expiry, and delete
+    previous versions after noncurrentVersionDays. Azure prefixes start with the container;
+    the intraday prefix is in the intraday container, and its versions (their lock over with
+    the window) go the day after it, like S3's and GCS's."""
     rules = []
     for tier in plan:
+        intraday = tier.tier == INTRADAY
         base: dict[str, storage.DateAfterModificationArgs] = {
             _TIER_ACTION[step.storage_class]: storage.DateAfterModificationArgs(
                 days_after_creation_greater_than=step.days)
@@ -30,16 +42,20 @@ def management_rules(container: str, plan: Sequence[TierLifecycle],
         }
         base["delete"] = storage.DateAfterModificationArgs(
             days_after_creation_greater_than=tier.expire_days)
+        # A version's age counts from the write that created it.
+        version_days = (tier.expire_days + INTRADAY_NONCURRENT_DAYS if intraday
+                        else noncurrent_version_days)
+        holder = intraday_container(container) if intraday else container
         rules.append(storage.ManagementPolicyRuleArgs(
             name=f"gfs-{tier.tier}", type="Lifecycle", enabled=True,
             definition=storage.ManagementPolicyDefinitionArgs(
                 filters=storage.ManagementPolicyFilterArgs(
-                    blob_types=["blockBlob"], prefix_match=[f"{container}/{tier.prefix}"]),
+                    blob_types=["blockBlob"], prefix_match=[f"{holder}/{tier.prefix}"]),
                 actions=storage.ManagementPolicyActionArgs(
                     base_blob=storage.ManagementPolicyBaseBlobArgs(**base),
                     version=storage.ManagementPolicyVersionArgs(
                         delete=storage.DateAfterCreationArgs(
-                            days_after_creation_greater_than=noncurrent_version_days))))))
+                            days_after_creation_greater_than=version_days))))))
     return rules
 
 
@@ -58,6 +74,8 @@ class BlobStoreArgs:
     noncurrent_version_days: int
     production: bool
     tags: dict[str, str] = field(default_factory=dict)
+    # The intraday window in days: the lock of the intraday container (0: no such tier).
+    intraday_days: int = 0
     # The CMK identity's key grant: the account cannot be created with the key before it.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -66,6 +84,7 @@ class BlobStore(pulumi.ComponentResource):
     account_name: pulumi.Output[str]
     container_id: pulumi.Output[str]
     container_url: pulumi.Output[str]
+    intraday_container_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: BlobStoreArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -167,6 +186,35 @@ class BlobStore(pulumi.ComponentResource):
                 lock_name="vo2dr-backups-cannot-delete",
                 notes="Production backups (vo2max-dr). Remove only under the DR runbook.",
                 opts=child)
+        # The intraday tier's container: the same settings, a policy of the intraday window.
+        self.intraday_container: storage.BlobContainer | None = None
+        self.intraday_immutability: storage.BlobContainerImmutabilityPolicy | None = None
+        self.intraday_immutability_lock: ImmutabilityPolicyLock | None = None
+        if args.intraday_days:
+            self.intraday_container = storage.BlobContainer(
+                f"{name}-intraday-container", account_name=self.account.name,
+                resource_group_name=args.resource_group_name,
+                container_name=intraday_container(args.container_name), public_access="None",
+                immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(
+                    enabled=True),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.production,
+                                            depends_on=[self.blob_service]))
+            self.intraday_immutability = storage.BlobContainerImmutabilityPolicy(
+                f"{name}-intraday-immutability", account_name=self.account.name,
+                resource_group_name=args.resource_group_name,
+                container_name=self.intraday_container.name,
+                immutability_policy_name="default",
+                immutability_period_since_creation_in_days=args.intraday_days,
+                allow_protected_append_writes=False, allow_protected_append_writes_all=False,
+                opts=protected)
+            if args.production:
+                self.intraday_immutability_lock = ImmutabilityPolicyLock(
+                    f"{name}-intraday-immutability-lock",
+                    policy_id=self.intraday_immutability.id, lock_days=args.intraday_days,
+                    opts=pulumi.ResourceOptions(parent=self, protect=True,
+                                                depends_on=[self.intraday_immutability]))
+        self.intraday_container_id = (self.intraday_container.id if self.intraday_container
+                                      else None)
         self.account_name = self.account.name
         self.container_id = self.container.id
         self.container_url = pulumi.Output.concat(

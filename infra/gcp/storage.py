@@ -20,17 +20,19 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+from vo2dr.layout import INTRADAY
 
-from infra.config import TierLifecycle
+from infra.config import INTRADAY_NONCURRENT_DAYS, TierLifecycle
 
 SECONDS_PER_DAY = 86_400
 
 
 def lifecycle_rules(plan: Sequence[TierLifecycle], noncurrent_version_days: int,
                     abort_incomplete_upload_days: int) -> list[gcp.storage.BucketLifecycleRuleArgs]:
-    """One SetStorageClass rule per transition and one Delete rule per GFS prefix, then the
+    """One SetStorageClass rule per transition and one Delete rule per tier prefix, then the
     removal of noncurrent versions. The plan already dropped transitions an object would not
-    outlive (class minimum durations)."""
+    outlive (class minimum durations), and gives the intraday tier none. Intraday objects
+    carry their own retention, set by the job, which ends by the prefix's expiry."""
     rules: list[gcp.storage.BucketLifecycleRuleArgs] = []
     for tier in plan:
         for step in tier.transitions["gcp"]:
@@ -46,7 +48,15 @@ def lifecycle_rules(plan: Sequence[TierLifecycle], noncurrent_version_days: int,
             action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
             condition=gcp.storage.BucketLifecycleRuleConditionArgs(
                 age=tier.expire_days, matches_prefixes=[tier.prefix], with_state="LIVE")))
-    # Same as S3: an expired (or deleted) object stays recoverable for noncurrentVersionDays.
+    # Same as S3: an intraday version, once expired (its own retention ended with its
+    # window), goes the next day; any other stays recoverable for noncurrentVersionDays.
+    rules.extend(
+        gcp.storage.BucketLifecycleRuleArgs(
+            action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+            condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                days_since_noncurrent_time=INTRADAY_NONCURRENT_DAYS,
+                matches_prefixes=[tier.prefix], with_state="ARCHIVED"))
+        for tier in plan if tier.tier == INTRADAY)
     rules.append(gcp.storage.BucketLifecycleRuleArgs(
         action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
         condition=gcp.storage.BucketLifecycleRuleConditionArgs(

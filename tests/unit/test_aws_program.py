@@ -193,8 +193,11 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
         assert rule["expiration"] == {"days": tier.expire_days}
         assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [
             (t.days, t.storage_class) for t in tier.transitions["aws"]]
+        # An expired intraday version (its own lock over) goes the next day, not after the
+        # GFS grace period, or each would be kept a month past its window.
         assert rule["noncurrentVersionExpiration"] == {
-            "noncurrentDays": cfg.immutability.noncurrent_version_days}
+            "noncurrentDays": 1 if tier.tier == "intraday"
+            else cfg.immutability.noncurrent_version_days}
         assert rule["abortIncompleteMultipartUpload"] == {
             "daysAfterInitiation": cfg.immutability.abort_incomplete_upload_days}
     assert rules["expired-delete-markers"]["expiration"] == {"expiredObjectDeleteMarker": True}
@@ -451,7 +454,8 @@ def test_overrides_change_lifecycle_and_lock_days(overridden) -> None:
         rule = rules[f"gfs-{tier}"]
         assert rule["expiration"] == {"days": expire}, tier
         assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == transitions
-        assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 11}
+        assert rule["noncurrentVersionExpiration"] == {
+            "noncurrentDays": 1 if tier == "intraday" else 11}
         assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 3}
     assert {t.tier: t.expire_days for t in cfg.lifecycle} == {
         k: v[0] for k, v in expected.items()}

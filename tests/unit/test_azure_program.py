@@ -68,6 +68,13 @@ def identity(graph: Graph, role: str) -> Resource:
 
 # ---- key vault and key ---------------------------------------------------------------------
 
+def main_and_intraday(graph: Graph, type_: str) -> tuple[Resource, Resource]:
+    """The main container's resource of ``type_`` and the intraday container's."""
+    [main] = [r for r in graph.of_type(type_) if "-intraday-" not in r.name]
+    [intraday] = [r for r in graph.of_type(type_) if "-intraday-" in r.name]
+    return main, intraday
+
+
 def test_vault_uses_rbac_with_purge_protection_and_soft_delete(run):
     graph, cfg = run
     p = graph.one(VAULT).inputs["properties"]
@@ -143,25 +150,35 @@ def test_blob_service_keeps_versions_and_soft_deletes(run):
 
 
 def test_container_is_private_and_immutable_for_lock_days(run):
+    """The main container is locked lockDays; the intraday one, beside it, the intraday window
+    (Azure locks per container: infra/azure/storage.py says why not per blob)."""
     graph, cfg = run
-    c = graph.one(CONTAINER)
-    assert c.inputs["publicAccess"] == "None"
-    assert c.inputs["immutableStorageWithVersioning"] == {"enabled": True}
-    assert graph.one(BLOB_SERVICE).urn in c.dependencies
-    p = graph.one(IMMUTABILITY).inputs
-    assert p["containerName"] == c.outputs["name"]
-    assert p["immutabilityPeriodSinceCreationInDays"] == cfg.immutability.lock_days
-    assert p["allowProtectedAppendWrites"] is False
+    containers = main_and_intraday(graph, CONTAINER)
+    policies = main_and_intraday(graph, IMMUTABILITY)
+    days = (cfg.immutability.lock_days, cfg.retention.intraday_days)
+    assert containers[1].inputs["containerName"] == containers[0].inputs["containerName"] + \
+        "-intraday"
+    assert days[1] * 24 == cfg.strategy.intraday.hours < days[0] * 24
+    for c, policy, lock_days in zip(containers, policies, days, strict=True):
+        assert c.inputs["publicAccess"] == "None"
+        assert c.inputs["immutableStorageWithVersioning"] == {"enabled": True}
+        assert graph.one(BLOB_SERVICE).urn in c.dependencies
+        p = policy.inputs
+        assert p["containerName"] == c.outputs["name"]
+        assert p["immutabilityPeriodSinceCreationInDays"] == lock_days
+        assert p["allowProtectedAppendWrites"] is False
 
 
 def test_production_locks_immutability_and_staging_does_not(run):
     graph, cfg = run
     production = cfg.environment == "production"
     for type_ in (ACCOUNT, CONTAINER, IMMUTABILITY, VAULT, KEY):
-        assert graph.one(type_).protect is production, type_
+        assert {r.protect for r in graph.of_type(type_)} == {production}, type_
     locks = graph.of_type(DELETE_LOCK)
-    policy = graph.one(IMMUTABILITY)
-    immutability_locks = graph.of_type(IMMUTABILITY_LOCK)
+    policy, intraday_policy = main_and_intraday(graph, IMMUTABILITY)
+    immutability_locks = [r for r in graph.of_type(IMMUTABILITY_LOCK)
+                          if "-intraday-" not in r.name]
+    intraday_locks = [r for r in graph.of_type(IMMUTABILITY_LOCK) if "-intraday-" in r.name]
     assert "azureImmutabilityLockCommand" not in graph.outputs  # no manual step any more
     if production:
         [lock] = locks
@@ -180,18 +197,26 @@ def test_production_locks_immutability_and_staging_does_not(run):
         assert ilock.protect
         assert ilock.parent == policy.parent  # inside the BlobStore component
         assert graph.outputs["azureImmutabilityState"] == "Locked"
+        # The intraday container's policy is locked the same way, for the intraday window.
+        [intraday_lock] = intraday_locks
+        assert intraday_lock.inputs["policy_id"] == intraday_policy.outputs["id"]
+        assert intraday_lock.inputs["policy_id"].endswith(
+            "/containers/backups-intraday/immutabilityPolicies/default")
+        assert intraday_lock.inputs["lock_days"] == cfg.retention.intraday_days
+        assert intraday_policy.urn in intraday_lock.dependencies and intraday_lock.protect
     else:
-        assert not locks and not immutability_locks
+        assert not locks and not immutability_locks and not intraday_locks
         assert graph.outputs["azureImmutabilityState"] == "Unlocked"
 
 
 def test_management_policy_tiers_and_deletes_per_gfs_prefix(run):
     graph, cfg = run
     rules = graph.one(MANAGEMENT).inputs["policy"]["rules"]
-    container = graph.one(CONTAINER).outputs["name"]
+    main, intraday = (c.outputs["name"] for c in main_and_intraday(graph, CONTAINER))
     assert len(rules) == len(cfg.lifecycle)
     by_prefix = {r["definition"]["filters"]["prefixMatch"][0]: r for r in rules}
     for tier in cfg.lifecycle:
+        container = intraday if tier.tier == "intraday" else main
         rule = by_prefix[f"{container}/{tier.prefix}"]
         assert rule["enabled"] is True and rule["type"] == "Lifecycle"
         assert rule["definition"]["filters"]["blobTypes"] == ["blockBlob"]
@@ -200,8 +225,11 @@ def test_management_policy_tiers_and_deletes_per_gfs_prefix(run):
         want["delete"] = tier.expire_days
         assert {k: v["daysAfterCreationGreaterThan"] for k, v in base.items()} == want
         version = rule["definition"]["actions"]["version"]
+        # A version's age counts from its write: intraday versions go the day after their
+        # window, the others after noncurrentVersionDays.
         assert version["delete"]["daysAfterCreationGreaterThan"] == (
-            cfg.immutability.noncurrent_version_days)
+            tier.expire_days + 1 if tier.tier == "intraday"
+            else cfg.immutability.noncurrent_version_days)
 
 
 # ---- identities and roles ------------------------------------------------------------------
@@ -221,21 +249,25 @@ def test_writer_role_creates_and_reads_blobs_but_never_deletes(run):
 
 def test_every_role_assignment_is_scoped_to_the_container_or_the_key(run):
     graph, _ = run
-    container, key = graph.one(CONTAINER).outputs["id"], graph.one(KEY).outputs["id"]
+    containers = [c.outputs["id"] for c in main_and_intraday(graph, CONTAINER)]
+    key = graph.one(KEY).outputs["id"]
     writer, reader = identity(graph, "access-writer"), identity(graph, "access-reader")
     custom = graph.one(ROLE_DEF).outputs["id"]
     assignments = graph.of_type(ASSIGNMENT)
-    assert len(assignments) == 3
+    assert len(assignments) == 5
     for a in assignments:
-        assert a.inputs["scope"] in (container, key), a.inputs["scope"]
+        assert a.inputs["scope"] in (*containers, key), a.inputs["scope"]
         guid = a.inputs["roleDefinitionId"].rsplit("/", 1)[1]
         assert guid not in FORBIDDEN_ROLES, FORBIDDEN_ROLES.get(guid)
         assert a.inputs["roleDefinitionId"] == custom or guid in BUILTIN
-    on_container = {(a.inputs["principalId"], a.inputs["roleDefinitionId"].rsplit("/", 1)[1])
-                    for a in assignments if a.inputs["scope"] == container}
-    assert on_container == {(writer.outputs["principalId"], custom.rsplit("/", 1)[1]),
-                            (reader.outputs["principalId"], "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")}
-    assert "/blobServices/default/containers/" in container
+    # The same two grants on the main and the intraday container.
+    for container in containers:
+        on_container = {(a.inputs["principalId"], a.inputs["roleDefinitionId"].rsplit("/", 1)[1])
+                        for a in assignments if a.inputs["scope"] == container}
+        assert on_container == {
+            (writer.outputs["principalId"], custom.rsplit("/", 1)[1]),
+            (reader.outputs["principalId"], "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")}
+        assert "/blobServices/default/containers/" in container
 
 
 def federations(graph: Graph) -> dict[str, set[tuple[str, str]]]:
@@ -303,7 +335,8 @@ def test_exports_for_the_job(run):
     o = graph.outputs
     acct = graph.one(ACCOUNT).outputs["name"]
     assert o["azureContainerUrl"] == (
-        f"https://{acct}.blob.core.windows.net/{graph.one(CONTAINER).outputs['name']}")
+        f"https://{acct}.blob.core.windows.net/"
+        f"{main_and_intraday(graph, CONTAINER)[0].outputs['name']}")
     assert o["azureWriterClientId"] == identity(graph, "access-writer").outputs["clientId"]
     assert o["azureReaderClientId"] == identity(graph, "access-reader").outputs["clientId"]
     assert o["azureTenantId"] == cfg.azure.tenant_id

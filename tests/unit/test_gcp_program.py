@@ -154,8 +154,10 @@ def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
                       None))
         # Expiry makes the live object noncurrent...
         want.add(("Delete", None, (tier.prefix,), tier.expire_days, "LIVE", None))
-    # ...and noncurrent versions go noncurrentVersionDays later, as on S3.
+    # ...and noncurrent versions go noncurrentVersionDays later, as on S3; intraday ones,
+    # whose own retention ended with their window, the next day.
     want.add(("Delete", None, (), None, "ARCHIVED", cfg.immutability.noncurrent_version_days))
+    want.add(("Delete", None, (f"database/{cfg.environment}/intraday/",), None, "ARCHIVED", 1))
     want.add(("AbortIncompleteMultipartUpload", None, (),
               cfg.immutability.abort_incomplete_upload_days, None, None))
     assert len(rules) == len(want) and got == want

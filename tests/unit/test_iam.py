@@ -122,7 +122,10 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     # Writer: puts new objects, never reads, deletes or changes retention.
     # Besides the store: DescribeKey (key state, id -> ARN) and web identity tokens for Entra ID
     # (keyless sign-in to the Azure copy), the one grant on "*" (tests/iam_check.py).
+    # PutObjectRetention: the intraday tier's own lock in the creating request (it can set or
+    # lengthen a lock, never shorten one: no s3:BypassGovernanceRetention anywhere).
     assert actions("backup-writer") == {"s3:PutObject", "s3:AbortMultipartUpload",
+                                        "s3:PutObjectRetention",
                                         "s3:ListBucket", "kms:Encrypt", "kms:GenerateDataKey",
                                         "kms:Decrypt", "kms:DescribeKey",
                                         "sts:GetWebIdentityToken"}
@@ -147,8 +150,11 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                   "sts:GetWebIdentityToken"}
     assert resources("monitor", "s3:GetObject") == {f"{bucket}/{prefix}*.manifest.json"}
     for role in ("backup-writer", "restore-reader", "monitor"):
-        assert not any(a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:Bypass",
-                                     "s3:PutBucket")) for a in actions(role)), role
+        assert not any(a.startswith(("s3:Delete", "s3:Bypass", "s3:PutBucket",
+                                     "s3:PutObjectLegalHold")) for a in actions(role)), role
+    # Only the writer sets a lock (the intraday tier's, at creation); nobody else may.
+    assert {r for r in ("backup-writer", "restore-reader", "monitor")
+            if "s3:PutObjectRetention" in actions(r)} == {"backup-writer"}
 
 
 def test_no_web_identity_tokens_without_the_azure_copy() -> None:
