@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from vo2dr.layout import intraday_container
 
 from dev.servers import ROOT, Service
 
@@ -325,15 +326,19 @@ def setup_azure(cfg: Any, env: dict[str, str], rec: _Recorder) -> tuple[str, str
     service.create_container(container, metadata={k.replace("-", "_"): str(v)
                                                   for k, v in cfg.tags.items()})
     rec.applied.append(f"azure: container {container}")
+    # The intraday tier's container beside it (vo2dr.stores.azure_blob routes those keys).
+    service.create_container(intraday_container(container))
+    rec.applied.append(f"azure: container {intraday_container(container)}")
     rec.step(f"azure: blob soft delete {imm.soft_delete_days} days",
              lambda: service.set_service_properties(delete_retention_policy=RetentionPolicy(
                  enabled=True, days=imm.soft_delete_days)),
              lambda: service.get_service_properties()["delete_retention_policy"].days
              == imm.soft_delete_days)
     rec.unsupported.append(
-        "azure: versioning, the container's immutability policy "
-        f"({imm.lock_days} days, {imm.mode}), lifecycle management and the customer-managed "
-        "key are management-plane (ARM) settings; Azurite emulates the data plane only")
+        "azure: versioning, the containers' immutability policies "
+        f"({imm.lock_days} days, intraday {cfg.retention.intraday_days}, {imm.mode}), "
+        "lifecycle management and the customer-managed key are management-plane (ARM) "
+        "settings; Azurite emulates the data plane only")
     return container, f"{service.url.rstrip('/')}/{container}"
 
 
@@ -387,6 +392,7 @@ def list_objects(cloud: LocalCloud, prefix: str = "") -> Iterator[Listed]:
             yield Listed("s3", obj["Key"], obj["Size"])
     for blob in gcs_client(env).list_blobs(cloud.gcs_bucket, prefix=prefix or None):
         yield Listed("gcs", blob.name, blob.size or 0)
-    container = azure_service(env).get_container_client(cloud.azure_container)
-    for blob in container.list_blobs(name_starts_with=prefix or None):
-        yield Listed("azure", blob.name, blob.size)
+    for name in (cloud.azure_container, intraday_container(cloud.azure_container)):
+        container = azure_service(env).get_container_client(name)
+        for blob in container.list_blobs(name_starts_with=prefix or None):
+            yield Listed("azure", blob.name, blob.size)

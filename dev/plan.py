@@ -218,8 +218,55 @@ def _label(resource: Mapping[str, Any]) -> str:
     return f"`{resource['type']}` **{resource['name']}**"
 
 
+DUMP_GIB = 1  # the dump size the "backups kept" table prices (the ratio does not depend on it)
+
+
+def backups_kept(graph: mockrun.Graph, ctx: policies.Expectations) -> list[str]:
+    """Markdown: the backups a stack keeps in steady state per data class and tier, and the
+    stored bytes before and after the intraday tier, for the strategy the backup job runs with
+    (its VO2DR_STRATEGY) and the stack's retention."""
+    from vo2dr.strategy import parse_strategy
+
+    from infra.config import Retention, backups_per_day, steady_state_backups
+
+    raw = next((json.loads(env["VO2DR_STRATEGY"]) for r in policies.resources_from_graph(graph)
+                if r.type == "aws:lambda/function:Function"
+                and "VO2DR_STRATEGY" in (env := policies.get(r.props, "environment.variables")
+                                         or {})), None)
+    if raw is None:
+        return []
+    strategy = parse_strategy(raw["dataClasses"], raw.get("retention"), raw.get("immutability"))
+    d = ctx.retention_days
+    retention = Retention(d["daily"], d["weekly"], d["monthly"], d["yearly"], ctx.intraday_days)
+    after = steady_state_backups(strategy, retention)
+    before = steady_state_backups(strategy, retention, intraday=False)
+    tiers = ("intraday", "daily", "weekly", "monthly", "yearly")
+    lines = ["### Backups kept (steady state, per cloud)", "",
+             f"Each class backed up every RPO; intraday kept {ctx.intraday_days} days, daily "
+             f"{d['daily']}, weekly {d['weekly']}, monthly {d['monthly']}, yearly {d['yearly']}"
+             " (at most one per period). Before the intraday tier every later backup of a day "
+             f"was daily. Stored bytes for a {DUMP_GIB} GiB dump of each class.", "",
+             "| class | per day | " + " | ".join(tiers)
+             + " | total | before | GiB after → before |",
+             "| --- | ---: |" + " ---: |" * len(tiers) + " ---: | ---: | --- |"]
+    totals = [0, 0]
+    for name, dc in strategy.data_classes.items():
+        now, was = sum(after[name].values()), sum(before[name].values())
+        totals[0] += now
+        totals[1] += was
+        lines.append(f"| {name} | {backups_per_day(dc)} | "
+                     + " | ".join(str(after[name].get(t, 0)) for t in tiers)
+                     + f" | {now} | {was} | {now * DUMP_GIB} → {was * DUMP_GIB} "
+                     f"(÷{was / now:.1f}) |")
+    lines += [f"| **all** | | {' | '.join('' for _ in tiers)} | **{totals[0]}** | "
+              f"**{totals[1]}** | {totals[0] * DUMP_GIB} → {totals[1] * DUMP_GIB} "
+              f"(÷{totals[1] / totals[0]:.1f}) |", ""]
+    return lines
+
+
 def render_markdown(doc: Mapping[str, Any], violations: Sequence[policies.Violation],
-                    diff: Diff | None, base: str | None) -> str:
+                    diff: Diff | None, base: str | None,
+                    kept: Sequence[str] = ()) -> str:
     stack = doc["stack"]
     mandatory = [v for v in violations if v.mandatory]
     advisory = [v for v in violations if not v.mandatory]
@@ -250,6 +297,7 @@ def render_markdown(doc: Mapping[str, Any], violations: Sequence[policies.Violat
             lines.append(f"| {v.enforcement} | `{v.rule}` | {v.severity} | {where} | "
                          f"{_short(v.message, 200)} | {_short(rule.remediation, 200)} |")
         lines.append("")
+    lines += list(kept)
     lines += ["### Changes", ""]
     if diff is None:
         lines += [f"No committed plan at `{base}` to compare with.", ""]
@@ -326,7 +374,8 @@ def build(stack: str, graph: mockrun.Graph, ctx: policies.Expectations,
     violations = policies.evaluate(graph, ctx)
     doc = plan_document(graph, violations)
     diff = diff_plans(base_doc, doc) if base_doc is not None else None
-    return Plan(stack, doc, violations, render_markdown(doc, violations, diff, base))
+    return Plan(stack, doc, violations,
+                render_markdown(doc, violations, diff, base, backups_kept(graph, ctx)))
 
 
 def report(plan: Plan, out: Any = None) -> None:

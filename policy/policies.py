@@ -144,6 +144,9 @@ class Expectations:
     drill_schedule: str
     data_classes: Mapping[str, DataClassExpectation]
     enabled_clouds: tuple[str, ...]
+    # retention.intradayHours in days: how long intraday backups are kept and locked (0: the
+    # stack has no intraday tier).
+    intraday_days: int = 0
 
     @property
     def production(self) -> bool:
@@ -176,6 +179,7 @@ class Expectations:
                                 **({"dailyAtUtc": c.daily_at_utc} if c.daily_at_utc else {})}
                             for n, c in sorted(self.data_classes.items())},
             "enabledClouds": list(self.enabled_clouds),
+            "intradayDays": self.intraday_days,
         }
 
     @classmethod
@@ -191,6 +195,7 @@ class Expectations:
             data_classes={n: DataClassExpectation(int(c["rpoMinutes"]), c.get("dailyAtUtc"))
                           for n, c in d["dataClasses"].items()},
             enabled_clouds=tuple(d["enabledClouds"]),
+            intraday_days=int(d.get("intradayDays", 0)),
         )
 
     @classmethod
@@ -208,6 +213,7 @@ class Expectations:
             data_classes={n: DataClassExpectation(c.rpo_minutes, c.daily_at_utc)
                           for n, c in cfg.data_classes.items()},
             enabled_clouds=tuple(cfg.enabled_clouds),
+            intraday_days=cfg.retention.intraday_days,
         )
 
 
@@ -1063,7 +1069,10 @@ def check_azure_immutability(t: str, p: Mapping[str, Any], c: Expectations | Non
         days = _num(p.get("immutabilityPeriodSinceCreationInDays"))
         if not days:
             return ["immutability policy has no immutabilityPeriodSinceCreationInDays"]
-        if c is not None and days < c.lock_days:
+        # The intraday container is locked for the intraday window instead
+        # (multicloud-storage-intraday-lock-window checks it).
+        intraday = _is_intraday_container(p.get("containerName"))
+        if c is not None and days < c.lock_days and not intraday:
             out.append(f"immutability period is {_days(days)} days, less than "
                        f"immutability.lockDays ({c.lock_days})")
         if p.get("allowProtectedAppendWrites") or p.get("allowProtectedAppendWritesAll"):
@@ -1288,6 +1297,152 @@ def check_retention_floor(t: str, p: Mapping[str, Any], c: Expectations | None,
         if tier and rule.expire_days is not None and rule.expire_days < floor[tier]:
             out.append(f"{rule.prefix} deletes {tier} backups after {_days(rule.expire_days)} "
                        f"days, below the {floor[tier]}-day retention floor")
+    return out
+
+
+# ---- the intraday tier: its expiry, its lock, and no writer that can shorten a lock --------
+
+INTRADAY = "intraday"
+INTRADAY_CONTAINER_SUFFIX = "-intraday"  # vo2dr.layout.intraday_container
+STRATEGY_ENV = "VO2DR_STRATEGY"
+# Grants that would shorten or lift an S3 lock or delete a locked version (an explicit one;
+# wildcards are aws-iam-policy-no-wildcards' business).
+AWS_LOCK_BREAKING_ACTIONS = frozenset({
+    "s3:bypassgovernanceretention", "s3:putbucketobjectlockconfiguration",
+    "s3:deleteobject", "s3:deleteobjectversion", "s3:*", "*"})
+# Azure data actions that shorten or remove a blob's lock (the one immutability action also
+# extends any and deletes unlocked ones) or delete blobs and versions.
+AZURE_LOCK_BREAKING = re.compile(
+    r"(immutableStorage/runAsSuperUser/action|/blobs/delete$|/deleteBlobVersion/action"
+    r"|/permanentDelete/action|\*)", re.IGNORECASE)
+GCP_LOCK_BREAKING = re.compile(
+    r"^(storage\.objects\.(delete|overrideUnlockedRetention)|storage\.buckets\.update"
+    r"|.*\*.*)$")
+
+
+def _is_intraday_container(name: Any) -> bool:
+    return str(name or "").endswith(INTRADAY_CONTAINER_SUFFIX)
+
+
+def check_intraday_expiry(t: str, p: Mapping[str, Any], c: Expectations | None) -> list[str]:
+    """Each cloud's lifecycle expires the intraday prefix when its window ends and never moves
+    it to a colder class; on Azure, in the intraday container (the one locked that long)."""
+    cloud, rules = lifecycle_rules(t, p)
+    if not any("database/" in r.prefix for r in rules):
+        return []  # not a backup store's lifecycle
+    if c is None:
+        return ["stack expectations are unavailable: cannot check the intraday expiry"]
+    if not c.intraday_days:
+        return []
+    want = c.prefix(INTRADAY)
+    mine = [r for r in rules if r.prefix.endswith(want)]
+    if not mine:
+        return [f"no lifecycle rule for {want}: intraday backups would never expire, and the "
+                "tier would keep every backup of the day"]
+    out = []
+    for rule in mine:
+        if rule.expire_days != c.intraday_days:
+            out.append(f"{rule.prefix} expires after {_days(rule.expire_days)} days, but the "
+                       f"stack keeps intraday backups {c.intraday_days} "
+                       "(retention.intradayHours)")
+        if rule.transitions:
+            out.append(f"{rule.prefix} moves intraday objects to {rule.transitions}: they live "
+                       f"{c.intraday_days} days, less than any colder class's minimum")
+        if cloud == "azure" and not _is_intraday_container(rule.prefix.split("/", 1)[0]):
+            out.append(f"{rule.prefix} is not in the '<container>{INTRADAY_CONTAINER_SUFFIX}' "
+                       "container: only that one is locked for the intraday window")
+    return out
+
+
+def _job_envs(resources: Sequence[Res]) -> list[tuple[Res, dict[str, Any]]]:
+    """(resource, environment) of every Lambda function and Cloud Run job."""
+    out = [(r, dict(get(r.props, "environment.variables") or {}))
+           for r in _of(resources, "aws:lambda/function:Function")]
+    for r in _of(resources, "gcp:cloudrunv2/job:Job"):
+        for container in _as_list(get(r.props, "template.template.containers")):
+            out.append((r, {e.get("name"): e.get("value") for e in _as_list(get(container, "envs"))
+                            if isinstance(e, Mapping)}))
+    return out
+
+
+def _grants(doc: Mapping[str, Any], action: str) -> bool:
+    return any(st.get("Effect") == "Allow" and action in
+               [str(a).lower() for a in _as_list(st.get("Action"))] for st in _statements(doc))
+
+
+def check_intraday_lock(resources: Sequence[Res], c: Expectations | None) -> list[Finding]:
+    """Intraday objects are locked exactly until their window ends, in every cloud: on S3 and
+    GCS by their own retain-until time, which the job computes from VO2DR_STRATEGY (so every
+    job's strategy carries the stack's window and, in production, compliance) and which the S3
+    writer must be allowed to send (s3:PutObjectRetention: S3 refuses it otherwise); on Azure
+    by the intraday container's immutability policy."""
+    if c is None:
+        return [Finding("stack expectations are unavailable: cannot check the intraday lock")]
+    if not c.intraday_days:
+        return []
+    out: list[Finding] = []
+    if _of(resources, f"{AZ}StorageAccount"):
+        policies = [r for r in _of(resources, f"{AZ}BlobContainerImmutabilityPolicy")
+                    if _is_intraday_container(r.props.get("containerName"))]
+        if not policies:
+            out.append(Finding("no immutability policy on a '<container>-intraday' container: "
+                               "Azure intraday blobs would be unlocked"))
+        for r in policies:
+            days = _num(r.props.get("immutabilityPeriodSinceCreationInDays"))
+            if days != c.intraday_days:
+                out.append(Finding(f"{r.name} locks intraday blobs {_days(days)} days, but they "
+                                   f"expire after {c.intraday_days}", r.urn))
+    for r, env in _job_envs(resources):
+        if STRATEGY_ENV not in env:
+            continue
+        try:
+            doc = json.loads(env[STRATEGY_ENV])
+        except (TypeError, json.JSONDecodeError):
+            out.append(Finding(f"{r.name}: {STRATEGY_ENV} is not JSON", r.urn))
+            continue
+        hours, mode = get(doc, "retention.intradayHours"), get(doc, "immutability.mode")
+        if _num(hours) != c.intraday_days * 24:
+            out.append(Finding(f"{r.name} locks intraday objects {hours} h, but they expire "
+                               f"after {c.intraday_days} days", r.urn))
+        if c.production and mode != "compliance":
+            out.append(Finding(f"{r.name} locks intraday objects in mode {mode!r} in "
+                               "production: use compliance", r.urn))
+    for r in _of(resources, "aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        doc = parse_policy_document(r.props.get("policy")) or {}
+        if _grants(doc, "s3:putobject") and any(
+                "database/" in str(res) for st in _statements(doc)
+                for res in _as_list(st.get("Resource"))) and not _grants(
+                doc, "s3:putobjectretention"):
+            out.append(Finding(f"{r.name} writes backups without s3:PutObjectRetention: S3 "
+                               "refuses an upload that carries its own (intraday) lock", r.urn))
+    return out
+
+
+def check_no_lock_shortening(t: str, p: Mapping[str, Any], _c: Expectations | None) -> list[str]:
+    """No identity may shorten or lift a lock, or delete a locked backup: S3 governance bypass
+    or object-lock configuration changes, Azure's blob immutability or delete actions, GCS's
+    retention override or object delete. Setting a lock at creation stays allowed."""
+    if t == "azure-native:authorization:RoleDefinition":
+        return [f"role definition grants {a}, which can shorten a lock or delete a backup"
+                for perm in _as_list(p.get("permissions"))
+                for a in map(str, _as_list(get(perm, "dataActions")))
+                if AZURE_LOCK_BREAKING.search(a)]
+    if t.endswith("iAMCustomRole:IAMCustomRole"):
+        return [f"custom role grants {perm}, which can shorten a retention or delete a backup"
+                for perm in map(str, _as_list(p.get("permissions")))
+                if GCP_LOCK_BREAKING.match(perm)]
+    docs = [parse_policy_document(p.get("policy"))]
+    if t == "aws:iam/role:Role":
+        docs = [parse_policy_document(get(i, "policy")) for i in _as_list(p.get("inlinePolicies"))]
+    out = []
+    for doc in docs:
+        for st in _statements(doc or {}):
+            if st.get("Effect") != "Allow":
+                continue
+            out += [f"statement {st.get('Sid', '?')} allows {a}, which can shorten or lift a "
+                    "lock or delete a locked backup"
+                    for a in map(str, _as_list(st.get("Action")))
+                    if a.lower() in AWS_LOCK_BREAKING_ACTIONS]
     return out
 
 
@@ -2143,6 +2298,46 @@ RULES: tuple[Rule, ...] = (
        f"{AWS_DOCS}/whitepapers/latest/disaster-recovery-workloads-on-aws/"
        "disaster-recovery-options-in-the-cloud.html",
        list(STORE_TYPES.values()), check_two_clouds, scope="stack", needs=True),
+)
+
+RULES += (
+    # --- the intraday tier (kept together)
+    _r("multicloud-storage-intraday-lifecycle-expiry",
+       "Each cloud expires the intraday prefix when retention.intradayHours ends and never "
+       "moves intraday objects to a colder class (on Azure, in the intraday container).",
+       "high", ["CP-9", "SI-12"], ["CIS Controls v8 3.4"],
+       "Build the lifecycle rules from cfg.lifecycle, whose intraday entry expires at the "
+       "window and has no transitions (infra/config.py lifecycle_plan).",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html",
+       LIFECYCLE_TYPES, check_intraday_expiry, needs=True),
+    _r("multicloud-storage-intraday-lock-window",
+       "Intraday objects are locked until their window ends in every cloud: S3 and GCS by "
+       "their own retain-until time (every job's VO2DR_STRATEGY carries the window, compliance "
+       "in production, and the S3 writer may send it), Azure by the intraday container's "
+       "immutability policy.",
+       "critical", ["CP-9", "SI-12", "SC-28"], ["CIS Controls v8 11.3"],
+       "Keep retention.intradayHours in whole days; pass cfg.strategy.to_json() to every job; "
+       "grant the S3 writer s3:PutObjectRetention; declare the '<container>-intraday' policy "
+       "with immutability_period_since_creation_in_days = the window (infra/azure/storage.py).",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/object-lock-overview.html",
+       [f"{AZ}BlobContainerImmutabilityPolicy", "aws:lambda/function:Function",
+        "gcp:cloudrunv2/job:Job", "aws:iam/rolePolicy:RolePolicy"],
+       check_intraday_lock, scope="stack", needs=True),
+    _r("multicloud-iam-no-lock-shortening",
+       "No identity can shorten or lift a lock or delete a locked backup: no S3 governance "
+       "bypass, object-lock configuration change or object delete; no Azure blob "
+       "immutability, delete or version-delete action; no GCS retention override or object "
+       "delete. Setting a lock when an object is created stays allowed.",
+       "critical", ["AC-6", "CP-9", "SI-12"], ["CIS Controls v8 11.3", "CIS Controls v8 6.8"],
+       "Remove the action from the policy or role; the S3 writer needs only s3:PutObject, "
+       "s3:PutObjectRetention and s3:AbortMultipartUpload; the Azure writer only blob write, "
+       "add and read.",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/object-lock-managing.html",
+       ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role",
+        "aws:s3/bucketPolicy:BucketPolicy", "azure-native:authorization:RoleDefinition",
+        "gcp:projects/iAMCustomRole:IAMCustomRole",
+        "gcp:organizations/iAMCustomRole:IAMCustomRole"],
+       check_no_lock_shortening),
 )
 
 RULES_BY_NAME = {r.name: r for r in RULES}

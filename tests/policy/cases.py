@@ -25,7 +25,7 @@ PRODUCTION = Expectations.from_dict({
     "statusEveryMinutes": 15, "drillSchedule": "cron(0 9 ? * MON#1 *)",
     "dataClasses": {"critical": {"rpoMinutes": 15}, "important": {"rpoMinutes": 60},
                     "full": {"rpoMinutes": 1440, "dailyAtUtc": "02:00"}},
-    "enabledClouds": ["aws", "gcp"],
+    "enabledClouds": ["aws", "gcp"], "intradayDays": 3,
 })
 STAGING = Expectations.from_dict({**PRODUCTION.to_dict(), "stack": "staging",
                                   "environment": "staging"})
@@ -347,6 +347,42 @@ def aws_grants_stack() -> list[Res]:
                 {"name": "read", "policy": WRITER_POLICY}]})]
 
 
+# ---- the intraday tier ---------------------------------------------------------------------
+
+INTRADAY_RULE = {"id": "gfs-intraday", "status": "Enabled",
+                 "filter": {"prefix": "database/production/intraday/"},
+                 "expiration": {"days": 3.0}, "transitions": [],
+                 "noncurrentVersionExpiration": {"noncurrentDays": 1.0}}
+INTRADAY_WRITER_POLICY = {"role": "vo2dr-production-backup-writer", "policy": json.dumps({
+    "Version": "2012-10-17", "Statement": [
+        {"Sid": "PutNewBackups", "Effect": "Allow",
+         "Action": ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectRetention"],
+         "Resource": f"arn:aws:s3:::{BUCKET}/database/production/*"}]})}
+JOB_STRATEGY = json.dumps({"dataClasses": {}, "retention": {"intradayHours": 72},
+                           "immutability": {"mode": "compliance"}})
+
+
+def intraday_lifecycle() -> dict[str, Any]:
+    props = s3_lifecycle()
+    props["rules"].insert(0, copy.deepcopy(INTRADAY_RULE))
+    return props
+
+
+def intraday_stack() -> list[Res]:
+    """The Azure intraday container's policy, a job that locks intraday objects from its
+    strategy, and the S3 writer's policy that lets it send the lock."""
+    account = res(T_ACCOUNT, "account", {**STORAGE_ACCOUNT, "id": ACCOUNT_ID})
+    return [
+        account,
+        res(f"{AZ}BlobContainerImmutabilityPolicy", "intraday-immutability",
+            {**IMMUTABILITY, "containerName": "backups-intraday",
+             "immutabilityPeriodSinceCreationInDays": 3.0}, (account.urn,)),
+        res("aws:lambda/function:Function", "backup-fn",
+            {"environment": {"variables": {"VO2DR_STRATEGY": JOB_STRATEGY}}}),
+        res("aws:iam/rolePolicy:RolePolicy", "writer-policy", INTRADAY_WRITER_POLICY),
+    ]
+
+
 def two_cloud_stores() -> list[Res]:
     return [res(T_BUCKET, "aws-backups", {"bucket": BUCKET}),
             res(T_GCS, "gcs-backups", {"name": "vo2dr-production-backups"})]
@@ -570,4 +606,16 @@ CASES: dict[str, Case] = {
         "which is not once a month"),
     "multicloud-storage-backups-min-two-clouds": Case(
         two_cloud_stores(), drop("gcs-backups"), "needs copies in at least 2 clouds"),
+    # The intraday tier
+    "multicloud-storage-intraday-lifecycle-expiry": Case(
+        (T_LIFECYCLE, intraday_lifecycle()), at("rules[0].expiration.days", 30.0),
+        "expires after 30 days, but the stack keeps intraday backups 3"),
+    "multicloud-storage-intraday-lock-window": Case(
+        intraday_stack(), replace("backup-fn", "environment.variables.VO2DR_STRATEGY",
+                                  JOB_STRATEGY.replace("72", "720")),
+        "locks intraday objects 720 h, but they expire after 3 days"),
+    "multicloud-iam-no-lock-shortening": Case(
+        ("aws:iam/rolePolicy:RolePolicy", INTRADAY_WRITER_POLICY),
+        in_json("policy", "Statement[0].Action[0]", "s3:BypassGovernanceRetention"),
+        "allows s3:BypassGovernanceRetention, which can shorten or lift a lock"),
 }

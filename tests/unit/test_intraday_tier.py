@@ -186,3 +186,60 @@ def test_steady_state_counts_before_and_after() -> None:
     assert before["critical"]["daily"] == 96 * 30
     assert after["full"]["intraday"] == 0 and before["full"] == {
         k: v for k, v in after["full"].items() if k != "intraday"}
+
+
+def test_readme_states_the_production_counts() -> None:
+    """The README's table of backups kept is the production stack's, not a hand estimate."""
+    from tests.unit.test_config import ROOT
+
+    raw, providers = stack_file("production")
+    cfg = parse("production", raw, providers)
+    after = config.steady_state_backups(cfg.strategy, cfg.retention)
+    before = config.steady_state_backups(cfg.strategy, cfg.retention, intraday=False)
+    lines = (ROOT / "README.md").read_text().splitlines()
+    for name, dc in cfg.data_classes.items():
+        row = next(line for line in lines if line.startswith(f"| {name} ("))
+        cells = [c.strip().replace(",", "") for c in row.strip("|").split("|")]
+        assert cells[1] == str(config.backups_per_day(dc)), name
+        assert cells[2:7] == [str(after[name].get(t, 0)) for t in config.TIERS], name
+        assert cells[7:9] == [str(sum(after[name].values())), str(sum(before[name].values()))]
+
+
+# -- every consumer sees the intraday tier ---------------------------------------------------
+
+def test_catalog_status_and_if_missing_follow_intraday_backups() -> None:
+    """list and restore's ``latest`` (the catalog), status (freshness) and --if-missing (the
+    window's covering backup) all see a backup filed under intraday/."""
+    from vo2dr.backup import find_covering_backup
+    from vo2dr.catalog import build_catalog
+    from vo2dr.layout import BackupRef
+    from vo2dr.status import compute_status
+
+    from tests.unit.recovery_memstore import MemoryStore, add_backup
+
+    t0 = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
+    stores = [MemoryStore("s3"), MemoryStore("gcs"), MemoryStore("azure")]
+    first = BackupRef("staging", "daily", "critical", t0, "aaaaaaaaaaa1")
+    later = BackupRef("staging", "intraday", "critical", t0 + timedelta(hours=10),
+                      "bbbbbbbbbbb2")
+    full = BackupRef("staging", "daily", "full", t0 + timedelta(hours=2), "ccccccccccc3")
+    for ref in (first, later, full):
+        add_backup(stores, ref)
+    by_name = {s.name: s for s in stores}
+
+    cat = build_catalog(by_name, "staging")
+    assert [e.ref.tier for e in cat.for_class("critical")] == ["daily", "intraday"]
+    assert cat.latest("critical").backup_id == "bbbbbbbbbbb2"
+    assert cat.to_json("critical")["backups"][1]["tier"] == "intraday"
+
+    strat = strategy.parse_strategy({
+        "critical": {"tables": ["users"], "rpoMinutes": 15, "rtoMinutes": 60},
+        "full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240, "dailyAtUtc": "02:00"},
+    })
+    report = compute_status(strat, by_name, "staging", later.timestamp + timedelta(minutes=5))
+    assert report.ok, report.messages
+    assert report.classes["critical"].stores["azure"].age_seconds == 300
+
+    covering = find_covering_backup(by_name, "staging", "critical", later.timestamp,
+                                    later.timestamp + timedelta(minutes=15))
+    assert covering is not None and covering.manifest_key == later.manifest_key

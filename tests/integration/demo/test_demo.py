@@ -34,6 +34,13 @@ def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
     assert all(s["status"] != "failed" for s in record["steps"]), record["steps"]
     for data_class in DATA_CLASSES:
         assert steps[f"backup {data_class}"]["status"] == "ok"
+    # The demo shows the tiers chosen: critical's second backup of the day is intraday, with
+    # its own, shorter lock, and lands in every store under the intraday prefix.
+    again = steps["backup critical again"]
+    assert again["status"] == "ok" and "(intraday, locked until " in again["detail"]
+    assert steps["tiers chosen"]["detail"].endswith("critical intraday")
+    intraday = {(o["store"]) for o in record["objects"] if "/intraday/critical/" in o["key"]}
+    assert intraday == set(STORES)
 
     # Every store holds a body and its manifest for every data class.
     keys = {(o["store"], o["key"]) for o in record["objects"]}
