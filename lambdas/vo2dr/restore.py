@@ -219,7 +219,8 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
                 reporter.stage(f"creating schema(s) {', '.join(schemas)}: the archive (a dump of "
                                "selected tables) uses them without defining them")
                 create_schemas(target, schemas)
-            _pg_restore(target, spool, selected, jobs, keep_owners, reporter)
+            _pg_restore(target, spool, selected, jobs, keep_owners, reporter,
+                        scratch_dir=spool_dir or settings.spool_dir or None)
         except BaseException:
             if created:
                 with contextlib.suppress(psycopg.Error, Vo2drError):
@@ -276,9 +277,9 @@ def _check_space(directory: Path, plaintext_bytes: int) -> None:
 
 
 def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
-                keep_owners: bool, reporter: Reporter) -> None:
-    args = [pgcompat.pg_restore_into(target), f"--dbname={target.conninfo}", "--no-password",
-            "--exit-on-error"]
+                keep_owners: bool, reporter: Reporter, scratch_dir: str | None = None) -> None:
+    args = [pgcompat.pg_restore_into(target, scratch_dir), f"--dbname={target.conninfo}",
+            "--no-password", "--exit-on-error"]
     if not keep_owners:
         # The restoring role owns everything: the original roles may not exist on a new server.
         args += ["--no-owner", "--no-privileges"]

@@ -86,3 +86,12 @@ def test_adapted_pg_restore_is_written_again_when_its_file_is_gone():
     shutil.rmtree(path.parents[3])  # the private directory, as a /tmp cleaner would
     again = pgcompat.patched_pg_restore()
     assert again != path and again.exists()
+
+
+def test_the_adapted_pg_restore_goes_under_the_spool_setting(tmp_path):
+    # The restore passes Settings.spool_dir: a volume the operator chose (e.g. when /tmp is
+    # noexec or small); the module reads no environment variable of its own.
+    path = pgcompat.pg_restore_for(150004, str(tmp_path))
+    assert path.startswith(str(tmp_path) + "/vo2dr-pgtools-")
+    proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("pg_restore (PostgreSQL) 18")
