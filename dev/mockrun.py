@@ -1,4 +1,4 @@
-"""Run the real Pulumi program (``infra/__main__.py``) under ``pulumi.runtime.set_mocks`` for a
+"""Run the real Pulumi program (``__main__.py`` -> ``infra/program.py``) under ``pulumi.runtime.set_mocks`` for a
 stack, and return every resource it declares, with its inputs, parent and the stack outputs.
 
 The infrastructure tests, the policy tests and the credential-free plan all use this one
@@ -26,7 +26,7 @@ from google.protobuf import json_format
 from dev import pulumi_adapter as engine
 
 ROOT = Path(__file__).resolve().parent.parent
-PROGRAM = ROOT / "infra" / "__main__.py"
+PROGRAM = ROOT / "__main__.py"  # Pulumi.yaml has no main: the program is the root
 PROJECT = "vo2max-dr"
 SECRET_SIG = engine.SECRET_SIG_KEY
 SECRET_MARK = engine.SECRET_SIG
@@ -453,7 +453,7 @@ def _set(settings: dict[str, Any], dotted: str, value: Any) -> None:
 def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
                 secrets: Mapping[str, str] | None = None, preview: bool = False,
                 invokes: Mapping[str, InvokeResult] | None = None) -> Graph:
-    """Run ``infra/__main__.py`` for ``stack`` with its stack file, ``overrides`` applied
+    """Run the program (``__main__.py``) for ``stack`` with its stack file, ``overrides`` applied
     (``{"vo2max-dr:clouds.gcp.enabled": False}``), and ``secrets`` (default: TEST_SECRETS) set as
     secret config. ``vo2max-dr:recoveryPublicKey`` is TEST_RECOVERY_PUBLIC_KEY, as plain config,
     unless an override replaces or removes (``None``) it. Returns every declared resource.

@@ -1,2 +1,2 @@
-"""The vo2max-dr Pulumi program. ``__main__.py`` is the entry point; ``config.py`` is the only
-reader of stack config."""
+"""The vo2max-dr Pulumi program. ``program.py`` declares the stack (run by the project root's
+``__main__.py``); ``config.py`` is the only reader of stack config."""

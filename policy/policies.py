@@ -2294,7 +2294,7 @@ RULES: tuple[Rule, ...] = (
        "Production keeps backup copies in at least two clouds, and every cloud the stack "
        "enables declares its store.",
        "critical", ["CP-9", "CP-6", "CP-10"], ["CIS Controls v8 11.4"],
-       "Enable gcp and/or azure in vo2max-dr:clouds and wire their store in infra/__main__.py.",
+       "Enable gcp and/or azure in vo2max-dr:clouds and wire their store in infra/program.py.",
        f"{AWS_DOCS}/whitepapers/latest/disaster-recovery-workloads-on-aws/"
        "disaster-recovery-options-in-the-cloud.html",
        list(STORE_TYPES.values()), check_two_clouds, scope="stack", needs=True),

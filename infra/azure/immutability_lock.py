@@ -9,6 +9,9 @@ Disabled or Unlocked state" (its own input docs), so neither can be declared Loc
 
 :class:`ImmutabilityPolicyLock` is a small Pulumi dynamic resource that does that one call:
 
+* ``check`` validates the inputs that are known and lets unknown ones pass: at a first
+  preview the policy id is an output of a policy that does not exist yet. ``create`` and
+  ``update`` validate every input again, when the engine has resolved them all.
 * ``create`` GETs the policy for its ETag, refuses if its period is not the declared one (a
   lock is forever), and POSTs the lock with ``If-Match``. A stale ETag (412) re-reads and
   retries; throttling, 5xx and connection errors back off and retry; 401/403/404 and other
@@ -48,6 +51,8 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
 
 ARM_ENDPOINT = "https://management.azure.com"
 # The storage resource provider API version pulumi-azure-native 3.x uses for the policy.
@@ -137,22 +142,15 @@ class ImmutabilityLockProvider(ResourceProvider):
     # --- Pulumi CRUD -----------------------------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = []
-        policy_id = news.get("policy_id")
-        if not isinstance(policy_id, str) or not POLICY_ID.match(policy_id):
-            failures.append(CheckFailure("policy_id", "must be the ARM id of a container's "
-                                         f"immutabilityPolicies/default, got {policy_id!r}"))
-        days = news.get("lock_days")
-        if isinstance(days, bool) or not isinstance(days, int | float) or days < 1 \
-                or int(days) != days:
-            failures.append(CheckFailure("lock_days", f"must be a positive whole number, "
-                                         f"got {days!r}"))
-        problem = _validate_endpoint(str(news.get("endpoint", "")))
-        if problem:
-            failures.append(CheckFailure("endpoint", problem))
+        """Validate the inputs that are known. At a preview (a first deploy above all) the
+        policy id is an output of the policy resource that does not exist yet, and reaches
+        this method as Pulumi's unknown sentinel: that is not an error, only not checkable yet.
+        :meth:`create` and :meth:`update` check every input again, when all are known."""
+        failures = [CheckFailure(name, problem) for name, problem in _problems(news)]
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        _require_valid(props)
         outs = self._lock(props)
         return CreateResult(props["policy_id"], {**props, **outs})
 
@@ -166,6 +164,7 @@ class ImmutabilityLockProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # diff() never asks for an update; should the engine call it anyway, keep the lock.
+        _require_valid(news)
         return UpdateResult({**news, "state": "Locked", "etag": olds.get("etag")})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -289,6 +288,49 @@ class ImmutabilityLockProvider(ResourceProvider):
             raise LockError(f"could not {doing} {where}: HTTP 404 {_arm_error(body)}. The "
                             "policy does not exist (yet): it must be created before the lock")
         raise LockError(f"could not {doing} {where}: HTTP {status} {_arm_error(body)}")
+
+
+def _is_unknown(value: Any) -> bool:
+    """An input not known yet (at preview). The dynamic provider host deserializes it with
+    ``keep_unknowns`` into a :class:`pulumi.output.Unknown`; the raw wire sentinel is
+    accepted too."""
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN)
+
+
+def _problems(props: Mapping[str, Any], *, unknown_ok: bool = True) -> list[tuple[str, str]]:
+    """(input, problem) for every invalid input. An unknown input is a problem only when
+    ``unknown_ok`` is False (create and update, where the engine has resolved every input)."""
+    found: list[tuple[str, str]] = []
+    for name in ("policy_id", "lock_days", "endpoint"):
+        if _is_unknown(props.get(name)):
+            if not unknown_ok:
+                found.append((name, "is still unknown when the lock is applied"))
+            continue
+        problem = _invalid(name, props.get(name))
+        if problem:
+            found.append((name, problem))
+    return found
+
+
+def _invalid(name: str, value: Any) -> str | None:
+    if name == "policy_id":
+        if not isinstance(value, str) or not POLICY_ID.match(value):
+            return ("must be the ARM id of a container's immutabilityPolicies/default, "
+                    f"got {value!r}")
+    elif name == "lock_days":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 1 \
+                or int(value) != value:
+            return f"must be a positive whole number, got {value!r}"
+    elif name == "endpoint":
+        return _validate_endpoint(str(value or ""))
+    return None
+
+
+def _require_valid(props: Mapping[str, Any]) -> None:
+    problems = _problems(props, unknown_ok=False)
+    if problems:
+        raise LockError("invalid ImmutabilityPolicyLock inputs: "
+                        + "; ".join(f"{name} {problem}" for name, problem in problems))
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The real program (infra/__main__.py) under Pulumi mocks, per stack: every property the AWS
+"""The real program (infra/program.py) under Pulumi mocks, per stack: every property the AWS
 primary store must have (issue 2), and where production differs from staging.
 
 Expected numbers come from the same stack file, parsed by infra/config.py, so a test fails if
