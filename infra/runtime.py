@@ -70,7 +70,7 @@ def status_cron(every_minutes: int, offset_minutes: int) -> str:
 def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
     """Every AWS schedule of the stack, from the strategy and the monitoring settings."""
     specs = [
-        ScheduleSpec(key=f"backup-{name}", job="backup", expression=eventbridge_cron(dc),
+        ScheduleSpec(key=f"backup-{name}", job=f"backup-{name}", expression=eventbridge_cron(dc),
                      input=schedule_input("backup", name),
                      description=f"{name} backup, every {dc.rpo_minutes} min (its RPO)")
         for name, dc in sorted(cfg.data_classes.items())
@@ -169,10 +169,13 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     # Only the functions that connect to the database run in its VPC (when one is set); the
     # status check reads the stores only.
     vpc = cfg.runtime.in_vpc
+    # One backup function per data class, so one class's run never delays another's.
     specs = [
-        FunctionSpec("backup", cfg.name("backup"), roles.writer_name, roles.writer_arn,
-                     {"VO2DR_DATABASE_URL_SECRET": SECRET_DATABASE_URL}, writer_env,
-                     in_vpc=vpc),
+        FunctionSpec(f"backup-{name}", cfg.name(f"backup-{name}"), roles.writer_name,
+                     roles.writer_arn, {"VO2DR_DATABASE_URL_SECRET": SECRET_DATABASE_URL},
+                     writer_env, in_vpc=vpc)
+        for name in sorted(cfg.data_classes)
+    ] + [
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.
         FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,

@@ -12,7 +12,9 @@ the key policy and trusted by the GCS workload identity pool, and they keep thei
 this component adds, per role, only what running as a Lambda needs: its own log group, its own
 dead-letter queue, and the one secret its function reads. Secret reads are pinned to the
 function with ``lambda:SourceFunctionArn``, so an operator who assumes the restore reader role
-for a manual restore cannot read the database URL through it.
+for a manual restore cannot read the database URL through it; the KMS ``Decrypt`` that Secrets
+Manager makes for it is pinned to Secrets Manager (``kms:ViaService``) and to those secrets (the
+``SecretARN`` encryption context).
 
 With ``runtime.vpcSubnetIds`` / ``vpcSecurityGroupIds`` set (a private database), the backup and
 drill functions run in those subnets. Lambda then manages their network interfaces with the
@@ -45,12 +47,21 @@ LAMBDA_MAX_ASYNC_RETRIES = 2
 NO_ASYNC_RETRY = ("backup", "drill")
 SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
-JOBS = ("backup", "status", "drill")
+# The encryption context Secrets Manager puts on every KMS call for a secret's value, as a
+# condition key ("Secrets Manager encryption context", Secrets Manager user guide).
+SECRET_CONTEXT_KEY = "kms:EncryptionContext:SecretARN"  # noqa: S105 (a key name)
+JOBS = ("backup", "status", "drill")  # function kinds; backups are one function per class
 HANDLERS = {
     "backup": "vo2dr.handlers.backup_handler",
     "status": "vo2dr.handlers.status_handler",
     "drill": "vo2dr.handlers.drill_handler",
 }
+
+
+def schedule_group_arn(region: str, account_id: str, group_name: str) -> str:
+    """The ARN EventBridge Scheduler sends as ``aws:SourceArn`` when it assumes a schedule's
+    execution role: the schedule group's (Scheduler user guide, "Confused deputy prevention")."""
+    return f"arn:{PARTITION}:scheduler:{region}:{account_id}:schedule-group/{group_name}"
 
 
 def schedule_input(job: str, data_class: str | None = None) -> str:
@@ -76,12 +87,20 @@ class FunctionSpec:
     # A prefix of the backup bucket this function keeps its own small state in (the status
     # check's last alert, so it alerts on a change only): read, list and create there only.
     state_prefix: str | None = None
-    # One run at a time: backups never overlap (a second schedule waits in Lambda's async
-    # queue), and neither do drills or status checks.
-    reserved_concurrency: int | None = 1
+    # No reserved concurrency: each data class has its own backup function, so runs of
+    # different classes never queue behind each other (with one function reserved at 1, a long
+    # full dump held the 15-minute critical backup past its RPO), and a reservation would fail
+    # on an account with the default low concurrency quota (Lambda keeps 100 unreserved). The
+    # stack runs at most one execution per function at once (README: "Lambda concurrency").
+    reserved_concurrency: int | None = None
     # Runs in the VPC of JobFunctionsArgs (when it names one): the functions that reach the
     # database.
     in_vpc: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``backup`` for every ``backup-<class>`` function, else the job itself."""
+        return self.job.partition("-")[0]
 
 
 @dataclass(frozen=True)
@@ -198,14 +217,18 @@ class JobFunctions(pulumi.ComponentResource):
             ]
         secret_keys = sorted(set(spec.secret_env.values()))
         if secret_keys:
-            only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
+            # lambda:SourceFunctionArn is in the request context of the calls the function's
+            # code makes (GetSecretValue), not of the KMS Decrypt that Secrets Manager makes on
+            # its behalf: there the key is scoped to Secrets Manager and to these secrets by
+            # the encryption context Secrets Manager always sends (SecretARN).
+            secret_arns = [self.secrets[k].arn for k in secret_keys]
             statements += [
-                statement("ReadOwnSecrets", ["secretsmanager:GetSecretValue"],
-                          [self.secrets[k].arn for k in secret_keys],
-                          condition=only_this_function),
+                statement("ReadOwnSecrets", ["secretsmanager:GetSecretValue"], secret_arns,
+                          condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}),
                 statement("DecryptOwnSecretsThroughSecretsManager", ["kms:Decrypt"],
                           args.key_arn, condition={
-                              **through("secretsmanager"), **only_this_function}),
+                              **through("secretsmanager"),
+                              "ArnEquals": {SECRET_CONTEXT_KEY: secret_arns}}),
             ]
         policy = aws.iam.RolePolicy(f"{name}-{job}-runtime", role=spec.role_name,
                                     policy=document(*statements), opts=child)
@@ -219,7 +242,7 @@ class JobFunctions(pulumi.ComponentResource):
             description=f"vo2dr {job}",
             role=spec.role_arn,
             runtime=args.runtime,
-            handler=HANDLERS[job],
+            handler=HANDLERS[spec.kind],
             code=args.code,
             architectures=[args.architecture],
             memory_size=args.memory_mb,
@@ -240,7 +263,7 @@ class JobFunctions(pulumi.ComponentResource):
             # A failed backup or drill is not retried by Lambda: a retry is another full dump
             # (or restore) that queues behind reserved concurrency and delays the next window;
             # the next schedule, and the standby, are the retry. Status checks are cheap.
-            maximum_retry_attempts=(0 if job in NO_ASYNC_RETRY
+            maximum_retry_attempts=(0 if spec.kind in NO_ASYNC_RETRY
                                     else min(args.max_retry_attempts, LAMBDA_MAX_ASYNC_RETRIES)),
             maximum_event_age_in_seconds=args.max_event_age_seconds,
             destination_config={"on_failure": {"destination": self.dlq.arn}},
@@ -296,10 +319,12 @@ class JobSchedules(pulumi.ComponentResource):
             kms_data_key_reuse_period_seconds=300,
             message_retention_seconds=SQS_MAX_RETENTION_SECONDS, tags=tags, opts=child)
         # Confused deputy: only this account's schedules in this group may use the role.
+        # Scheduler sends the schedule *group* ARN as aws:SourceArn (never a schedule's ARN),
+        # so the condition names the group, exactly (schedule_group_arn).
         assume = document(trust("SchedulerOfThisGroup", {"Service": SCHEDULER_SERVICE}, {
             "StringEquals": {"aws:SourceAccount": args.account_id},
-            "ArnLike": {"aws:SourceArn": f"arn:{PARTITION}:scheduler:{args.region}:"
-                                         f"{args.account_id}:schedule/{args.group_name}/*"},
+            "ArnEquals": {"aws:SourceArn": schedule_group_arn(args.region, args.account_id,
+                                                               args.group_name)},
         }))
         invoked = sorted({s.job for s in args.schedules})
         self.role = aws.iam.Role(

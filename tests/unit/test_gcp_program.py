@@ -121,9 +121,11 @@ def test_every_gcs_writer_retains_for_lock_days_locked_in_production_only(run):
     production = cfg.environment == "production"
     want = {"VO2DR_GCS_RETENTION_DAYS": str(cfg.immutability.lock_days),
             "VO2DR_GCS_RETENTION_MODE": "Locked" if production else "Unlocked"}
-    backup = next(f for f in graph.of_type(LAMBDA) if f.name.endswith("-backup"))
-    env = backup.inputs["environment"]["variables"]
-    assert {k: env[k] for k in want} == want
+    backups = [f for f in graph.of_type(LAMBDA) if "-backup-" in f.name]  # one per class
+    assert backups
+    for backup in backups:
+        env = backup.inputs["environment"]["variables"]
+        assert {k: env[k] for k in want} == want
     job_envs = [{e["name"]: e.get("value") for e in c["envs"]}
                 for job in graph.of_type("gcp:cloudrunv2/job:Job")
                 for c in job.inputs["template"]["template"]["containers"]]

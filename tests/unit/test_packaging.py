@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from vo2dr.exceptions import ConfigError
 
 from infra import packaging
 
@@ -308,3 +309,82 @@ def test_build_touches_a_cached_artifact_and_prunes_the_rest(tmp_path, monkeypat
     assert cached.is_file() and time.time() - cached.stat().st_mtime < HOUR
     assert not superseded.exists()
     assert other_arch.is_file()
+
+
+def test_lambda_runtime_is_supported_on_amazon_linux_2023_and_everything_builds_for_it():
+    """AWS lists ``python3.11`` on Amazon Linux 2 with its deprecation, after which creating a
+    function on it is blocked, and ``python3.12``/``python3.13`` on Amazon Linux 2023 (glibc
+    2.34) ("Lambda runtimes", AWS Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html). The wheels, the glibc
+    check and the Cloud Run image follow the runtime's Python version."""
+    assert packaging.LAMBDA_RUNTIME in ("python3.12", "python3.13")
+    assert f"python{packaging.LAMBDA_PYTHON}" == packaging.LAMBDA_RUNTIME
+    assert packaging.LAMBDA_GLIBC == (2, 34)  # Amazon Linux 2023
+    inputs = packaging.BuildInputs.collect("x86_64")
+    assert inputs.python_version == packaging.LAMBDA_PYTHON
+    for arch in packaging.PLATFORMS:
+        for platform in packaging.PLATFORMS[arch]:
+            major, minor = (int(x) for x in platform.rsplit("manylinux_", 1)[1].split("_"))
+            assert (major, minor) <= packaging.LAMBDA_GLIBC, platform
+    dockerfile = (packaging.ROOT / "lambdas" / "Dockerfile").read_text()
+    assert f"ARG PYTHON_IMAGE=python:{packaging.LAMBDA_PYTHON}-slim" in dockerfile
+    assert f"/opt/vo2dr/lib/python{packaging.LAMBDA_PYTHON}/site-packages" in dockerfile
+    assert "3.11" not in dockerfile
+
+
+def _fake_build(monkeypatch, tmp_path) -> dict[str, Path]:
+    """build() with the dependency install replaced by one tiny file (no network)."""
+    root = _copy_project(tmp_path)
+    monkeypatch.setattr(packaging, "_in_use", set())
+    monkeypatch.setattr(packaging, "install_dependencies",
+                        lambda inputs, tree: (tree / "dep.py").write_text("x = 1\n"))
+    monkeypatch.setattr(packaging, "strip_postgres", lambda tree: None)
+    monkeypatch.setattr(packaging, "check_glibc", lambda tree: None)
+    return {"lambdas": root / "lambdas", "lock": root / "requirements.lock",
+            "pyproject": root / "pyproject.toml", "cache": tmp_path / "cache"}
+
+
+def test_the_strategy_ships_in_the_artifact_as_a_stack_file_the_job_reads(tmp_path, monkeypatch):
+    """Issue 11 item 7: the strategy leaves the 4 KB environment; the job reads it from the
+    artifact through VO2DR_STACK_FILE, with no new job code."""
+    from vo2dr.strategy import load_strategy
+
+    kwargs = _fake_build(monkeypatch, tmp_path)
+    strategy = load_strategy({"VO2DR_STACK_FILE": str(packaging.ROOT / "Pulumi.production.yaml")})
+    base = packaging.build("x86_64", **kwargs)
+    with_strategy = packaging.build("x86_64", strategy=strategy.to_json(), **kwargs)
+    assert with_strategy != base and with_strategy.parent.name != base.parent.name
+    with zipfile.ZipFile(base) as zf:
+        assert packaging.STRATEGY_FILE not in zf.namelist()
+    unpacked = tmp_path / "task"
+    with zipfile.ZipFile(with_strategy) as zf:
+        assert set(zf.namelist()) == {*zipfile.ZipFile(base).namelist(), packaging.STRATEGY_FILE}
+        zf.extract(packaging.STRATEGY_FILE, unpacked)
+    loaded = load_strategy({"VO2DR_STACK_FILE": str(unpacked / packaging.STRATEGY_FILE)})
+    assert loaded.to_json() == strategy.to_json()
+    # Reproducible: the same strategy gives the same bytes; another one another artifact.
+    again = packaging.build("x86_64", strategy=strategy.to_json(), force=True, **kwargs)
+    assert again == with_strategy and _sha(again) == _sha(with_strategy)
+    staging = load_strategy({"VO2DR_STACK_FILE": str(packaging.ROOT / "Pulumi.staging.yaml")}
+                            ).to_json()
+    if staging != strategy.to_json():
+        assert packaging.build("x86_64", strategy=staging, **kwargs) != with_strategy
+    assert f"/var/task/{packaging.STRATEGY_FILE}" == packaging.STRATEGY_PATH
+
+
+def test_an_artifact_above_the_direct_upload_limit_fails_with_the_limit_and_the_fix(tmp_path):
+    """A zip sent with CreateFunction/UpdateFunctionCode may be at most 50 MB ("Lambda quotas",
+    AWS Lambda Developer Guide, https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html:
+    "Deployment package (.zip file archive) size: 50 MB (zipped, when uploaded through the
+    Lambda API or SDKs)")."""
+    assert packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES == 50 * 1000 * 1000
+    big = tmp_path / "vo2dr-lambda.zip"
+    with big.open("wb") as fh:
+        fh.truncate(packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES + 1)  # sparse: no 50 MB write
+    with pytest.raises(ConfigError, match=r"50\.0 MB zipped, above Lambda's 50 MB limit.*"
+                                          r"drop a dependency"):
+        packaging.check_direct_upload(big)
+    with big.open("wb") as fh:
+        fh.truncate(packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES)
+    assert packaging.check_direct_upload(big) == packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES
+    assert packaging.check_direct_upload(tmp_path / "absent.zip") is None  # not built yet

@@ -1,6 +1,6 @@
 """The job as infrastructure (issue 6), from the real program under Pulumi mocks, per stack:
-schedules against each class's RPO, the drill cron, reserved concurrency, dead-letter queues,
-alarm thresholds, no plaintext secret anywhere, least privilege, and the GCP standby.
+schedules against each class's RPO, the drill cron, one function per backup class, dead-letter
+queues, alarm thresholds, no plaintext secret anywhere, least privilege, and the GCP standby.
 
 Schedule expressions are not compared with strings: a small evaluator below parses rate(),
 EventBridge cron() and Unix cron, lists the instants a schedule fires, and the tests measure
@@ -49,6 +49,9 @@ KEY = "aws:kms/key:Key"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
 ROOT = Path(__file__).resolve().parents[2]
+# One backup function per data class (the classes infra.config accepts), then status and drill.
+BACKUP_JOBS = ("backup-critical", "backup-full", "backup-important")
+ALL_JOBS = (*BACKUP_JOBS, "status", "drill")
 
 # ---- the program -------------------------------------------------------------------------
 
@@ -119,13 +122,12 @@ def key_arn(g: Graph) -> str:
 
 def test_one_backup_schedule_per_class_meets_its_rpo(g, settings):
     classes = data_classes(settings)
-    backup_arn = function(g, "backup").outputs["arn"]
     for name, dc in classes.items():
         s = schedule(g, f"backup-{name}")
         expression = s.inputs["scheduleExpression"]
         assert max_gap_seconds(expression) <= dc.rpo_seconds, (name, expression)
         assert s.inputs["scheduleExpressionTimezone"] == "UTC"
-        assert s.inputs["target"]["arn"] == backup_arn
+        assert s.inputs["target"]["arn"] == function(g, f"backup-{name}").outputs["arn"]
         assert json.loads(s.inputs["target"]["input"])["data_class"] == name
     full = schedule(g, "backup-full").inputs["scheduleExpression"]
     hour, minute = classes["full"].daily_at_utc.split(":")
@@ -201,9 +203,9 @@ def test_every_schedule_retries_and_has_an_encrypted_dead_letter_queue(g, settin
 
 def test_functions_size_concurrency_failure_destination_and_logs(g, settings):
     rt, mon = runtime_cfg(settings), monitoring(settings)
-    for job in ("backup", "status", "drill"):
+    for job in ALL_JOBS:
         fn = function(g, job)
-        assert fn.inputs["runtime"] == "python3.11"
+        assert fn.inputs["runtime"] == "python3.12"
         assert fn.inputs["handler"] == f"vo2dr.handlers.{job}_handler"
         assert fn.inputs["memorySize"] == rt["lambdaMemoryMb"]
         assert fn.inputs["timeout"] == rt["lambdaTimeoutSeconds"]
@@ -218,15 +220,13 @@ def test_functions_size_concurrency_failure_destination_and_logs(g, settings):
         assert logs.inputs["retentionInDays"] == mon["logRetentionDays"]
         assert logs.inputs["kmsKeyId"] == key_arn(g)
         assert fn.inputs["loggingConfig"]["logGroup"] == logs.inputs["name"]
-    # Dumps never overlap.
-    assert function(g, "backup").inputs["reservedConcurrentExecutions"] == 1
 
 
 def test_functions_environment_names_the_secret_never_the_value(g, settings):
     secret_arns = {s.outputs["arn"]: s for s in g.of_type(SECRET)}
     for s in secret_arns.values():
         assert s.inputs["kmsKeyId"] == key_arn(g)
-    backup_env = function_env(g, "backup")
+    backup_env = function_env(g, "backup-critical")
     assert "DATABASE_URL" not in backup_env
     assert backup_env["VO2DR_DATABASE_URL_SECRET"] in secret_arns
     assert json.loads(backup_env["VO2DR_STRATEGY"]) == {
@@ -255,7 +255,7 @@ def test_each_function_signs_in_to_gcs_and_azure_as_its_own_identity(g, settings
     o = g.outputs
     tenant = settings[f"{NS}:clouds"]["azure"]["tenantId"]
     expected = {
-        "backup": (o["gcsCredentialConfig"], o["azureWriterClientId"]),
+        **{job: (o["gcsCredentialConfig"], o["azureWriterClientId"]) for job in BACKUP_JOBS},
         "status": (o["gcsReaderCredentialConfig"], o["azureReaderClientId"]),
         "drill": (o["gcsReaderCredentialConfig"], o["azureReaderClientId"]),
     }
@@ -268,7 +268,7 @@ def test_each_function_signs_in_to_gcs_and_azure_as_its_own_identity(g, settings
         assert env["VO2DR_GCS_BUCKET"] and env["VO2DR_AZURE_CONTAINER_URL"], job
     impersonates = {job: json.loads(function_env(g, job)["VO2DR_GCS_CREDENTIAL_CONFIG"])[
         "service_account_impersonation_url"] for job in expected}
-    assert o["gcsWriterServiceAccount"] in impersonates["backup"]
+    assert all(o["gcsWriterServiceAccount"] in impersonates[job] for job in BACKUP_JOBS)
     for job in ("status", "drill"):
         assert o["gcsReaderServiceAccount"] in impersonates[job], job
         assert o["gcsWriterServiceAccount"] not in impersonates[job], job
@@ -337,7 +337,7 @@ def test_alarms_fire_above_each_rpo_and_notify_the_encrypted_topic(g, settings):
         mismatch = alarms[f"{prefix}-{name}-replica-mismatch"]
         assert mismatch.inputs["metricName"] == "ReplicaMismatch"
         assert mismatch.inputs["threshold"] == 0
-    for job in ("backup", "status", "drill"):
+    for job in ALL_JOBS:
         errors = alarms[f"{prefix}-{job}-errors"]
         assert errors.inputs["dimensions"] == {"FunctionName": function(g, job).outputs["name"]}
         assert (errors.inputs["evaluationPeriods"], errors.inputs["datapointsToAlarm"]) == (1, 1)
@@ -456,9 +456,9 @@ def test_runtime_policies_are_least_privilege(g, settings):
                *(s.outputs["arn"] for s in g.of_type(SECRET)),
                *(f.outputs["arn"] for f in g.of_type(FUNCTION))]
     own_logs = {f"arn:aws:logs:{region}:{acct}:log-group:/aws/lambda/vo2dr-{env}-{j}:*"
-                for j in ("backup", "status", "drill")}
+                for j in ALL_JOBS}
     policies = _runtime_resources(g, ROLE_POLICY)
-    assert len(policies) == 4  # one per function, one for the scheduler
+    assert len(policies) == len(ALL_JOBS) + 1  # one per function, one for the scheduler
     for p in policies:
         doc = json.loads(p.inputs["policy"])
         problems = [x for x in check_policy(doc, kind="identity", list_prefixes=[state],
@@ -511,7 +511,7 @@ def test_scheduler_invokes_only_the_three_functions(g):
 
 def test_exports_for_operators(g, settings):
     out = g.outputs
-    assert set(out["lambdaFunctionNames"]) == {"backup", "status", "drill"}
+    assert set(out["lambdaFunctionNames"]) == set(ALL_JOBS)
     assert out["alertTopicArn"] == g.one(TOPIC).outputs["arn"]
     restore = out["restoreEnvironment"]
     assert restore["VO2DR_ENVIRONMENT"] == stack_env(settings)
@@ -541,7 +541,7 @@ def test_production_keeps_its_standby_jobs(stack):
 # ---- the recovery public key: plain config ------------------------------------------------
 
 def test_recovery_public_key_is_plain_config_so_the_environment_is_not_secret(g):
-    for job in ("backup", "status", "drill"):
+    for job in ALL_JOBS:
         env = function(g, job).inputs["environment"]
         assert SECRET_SIG not in json.dumps(env), job  # previews show it, not [secret]
         assert env["variables"]["VO2DR_RECOVERY_PUBLIC_KEY"] == TEST_RECOVERY_PUBLIC_KEY
@@ -583,19 +583,19 @@ GROUPS = ["sg-0123456789abcdef0"]
 
 
 def test_vpc_is_unset_in_the_stack_files(g):
-    for job in ("backup", "status", "drill"):
+    for job in ALL_JOBS:
         assert function(g, job).inputs.get("vpcConfig") is None
 
 
 def test_vpc_config_puts_backup_and_drill_in_the_subnets_with_eni_rights_only():
     g = run_program("staging", {f"{NS}:runtime.vpcSubnetIds": SUBNETS,
                                 f"{NS}:runtime.vpcSecurityGroupIds": GROUPS})
-    for job in ("backup", "drill"):
+    for job in (*BACKUP_JOBS, "drill"):
         assert function(g, job).inputs["vpcConfig"] == {"subnetIds": SUBNETS,
                                                         "securityGroupIds": GROUPS}, job
     assert function(g, "status").inputs.get("vpcConfig") is None  # it reads stores only
     ec2 = "arn:aws:ec2:us-east-1:111111111111"
-    for job in ("backup", "drill", "status"):
+    for job in ALL_JOBS:
         policy = g.one(ROLE_POLICY, f"-{job}-runtime")
         statements = {st["Sid"]: st for st in json.loads(policy.inputs["policy"])["Statement"]}
         if job == "status":
@@ -652,7 +652,80 @@ def test_lambda_never_retries_a_failed_backup_or_drill(g, settings):
     # schedule and the standby are the retry. Status checks are cheap and may retry.
     by_function = {c.inputs["functionName"]: c.inputs for c in g.of_type(INVOKE_CONFIG)}
     env = stack_env(settings)
-    for job in ("backup", "drill"):
+    for job in (*BACKUP_JOBS, "drill"):
         assert by_function[f"vo2dr-{env}-{job}"]["maximumRetryAttempts"] == 0, job
     assert by_function[f"vo2dr-{env}-status"]["maximumRetryAttempts"] == min(
         settings[f"{NS}:runtime"]["scheduleMaxRetryAttempts"], 2)
+
+
+def test_scheduler_role_trusts_the_schedule_group_arn(g, settings):
+    """EventBridge Scheduler puts the **schedule group** ARN in ``aws:SourceArn`` when it
+    assumes a schedule's execution role, and its guide says not to scope the condition to a
+    schedule or a schedule name prefix: "The value of aws:SourceArn must be your EventBridge
+    Scheduler schedule group ARN ... Do not scope the aws:SourceArn statement to a specific
+    schedule or a schedule name prefix" (EventBridge Scheduler User Guide, "Confused deputy
+    prevention", https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html).
+    A trust scoped to ``schedule/<group>/*`` never matches: no schedule could run."""
+    acct = settings[f"{NS}:clouds"]["aws"]["accountId"]
+    region = settings["aws:region"]
+    group = g.one("aws:scheduler/scheduleGroup:ScheduleGroup").inputs["name"]
+    role = _runtime_resources(g, ROLE)[0]
+    (st,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    source_arns = [v["aws:SourceArn"] for v in st["Condition"].values() if "aws:SourceArn" in v]
+    assert source_arns == [f"arn:aws:scheduler:{region}:{acct}:schedule-group/{group}"]
+    assert "ArnEquals" in st["Condition"] or "StringEquals" in st["Condition"]
+    assert ":schedule/" not in role.inputs["assumeRolePolicy"]
+    # Every schedule is in that group, so every one of them can use the role.
+    assert {s.inputs["groupName"] for s in g.of_type(SCHEDULE)} == {group}
+
+
+def test_secret_decrypt_is_scoped_by_service_and_encryption_context(g, settings):
+    """``lambda:SourceFunctionArn`` is in the request context of AWS calls made from inside the
+    function's execution environment (Lambda Developer Guide, "Using the SourceFunctionArn
+    condition key", https://docs.aws.amazon.com/lambda/latest/dg/permissions-source-function-arn.html),
+    so it stays on ``secretsmanager:GetSecretValue``. The KMS ``Decrypt`` is made by Secrets
+    Manager on the function's behalf; it is scoped with ``kms:ViaService`` and the encryption
+    context Secrets Manager sends with every KMS request, ``SecretARN`` (Secrets Manager User
+    Guide, "Secrets Manager encryption context",
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html)."""
+    region = settings["aws:region"]
+    secret_arns = {s.outputs["arn"] for s in g.of_type(SECRET)}
+    seen = 0
+    for p in _runtime_resources(g, ROLE_POLICY):
+        doc = json.loads(p.inputs["policy"])
+        read = [st for st in doc["Statement"] if "secretsmanager:GetSecretValue" in st["Action"]]
+        decrypt = [st for st in doc["Statement"] if st["Sid"].startswith("DecryptOwnSecrets")]
+        assert len(read) == len(decrypt) <= 1, p.name
+        if not read:
+            continue
+        seen += 1
+        own = read[0]["Resource"]
+        assert set(own) <= secret_arns
+        assert "lambda:SourceFunctionArn" in read[0]["Condition"]["ArnEquals"]
+        cond = decrypt[0]["Condition"]
+        assert "lambda:SourceFunctionArn" not in json.dumps(cond), p.name
+        assert cond["StringEquals"]["kms:ViaService"] == f"secretsmanager.{region}.amazonaws.com"
+        assert sorted(cond["ArnEquals"]["kms:EncryptionContext:SecretARN"]) == sorted(own)
+        assert decrypt[0]["Action"] == ["kms:Decrypt"]
+    assert seen == len(ALL_JOBS)  # each backup (database URL), status (webhook), drill
+
+
+def test_each_data_class_backs_up_in_its_own_function_with_no_reservation(g, settings):
+    """A class's backup never waits for another class's: each class has its own function and
+    its schedule invokes only that one, and no function reserves concurrency. A reservation
+    must leave the account 100 unreserved executions ("Configuring reserved concurrency", AWS
+    Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html), which an
+    account on a low default quota cannot, so it would refuse the function."""
+    classes = sorted(data_classes(settings))
+    targets = {c: schedule(g, f"backup-{c}").inputs["target"]["arn"] for c in classes}
+    assert len(set(targets.values())) == len(classes)
+    for c, arn in targets.items():
+        fn = function(g, f"backup-{c}")
+        assert fn.outputs["arn"] == arn
+        assert fn.inputs["handler"] == "vo2dr.handlers.backup_handler"
+    for fn in g.of_type(FUNCTION):
+        assert fn.inputs.get("reservedConcurrentExecutions") in (None, -1), fn.name
+    # The README states the concurrency the stack needs: one execution per function at once.
+    readme = (ROOT / "README.md").read_text()
+    assert f"{len(g.of_type(FUNCTION))} concurrent executions" in readme

@@ -1,5 +1,6 @@
 """The Lambda artifact, built for real, runs the backup on its own: unpacked into a clean
-directory and imported by a fresh interpreter that sees nothing else (``python -I -S``: no
+directory and imported by a fresh interpreter of the Lambda runtime's Python version
+(``packaging.LAMBDA_PYTHON``, not the dev venv's) that sees nothing else (``python -I -S``: no
 site-packages, no PYTHON* variables, no user site), against the local emulators and the
 embedded PostgreSQL. pg_dump must come from inside the artifact."""
 
@@ -8,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
-import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -37,9 +37,46 @@ def unpack(zip_path: Path, dest: Path) -> None:
             os.chmod(target, stat.S_IMODE(info.external_attr >> 16))
 
 
+def lambda_interpreter(version: str = packaging.LAMBDA_PYTHON) -> Path | None:
+    """An interpreter of exactly ``version`` (the Lambda runtime's): pyenv's, found through
+    ``pyenv prefix`` or its versions directory (the ``pythonX.Y`` shim fails without
+    PYENV_VERSION), else on PATH. Each candidate is run to prove its version."""
+    name = f"python{version}"
+    candidates: list[Path] = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        prefix = subprocess.run([pyenv, "prefix", version], capture_output=True, text=True,
+                                check=False).stdout.strip()
+        candidates += [Path(p) / "bin" / name for p in prefix.split(":") if p]
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates += sorted(root.glob(f"versions/{version}.*/bin/{name}"), reverse=True)
+    if shutil.which(name):
+        candidates.append(Path(shutil.which(name)))  # type: ignore[arg-type]
+    for candidate in candidates:
+        try:
+            out = subprocess.run([str(candidate), "-c", "import sys; print(sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=60, check=False).stdout
+        except OSError:
+            continue
+        if out.strip() == str(tuple(int(x) for x in version.split("."))):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def python_of_lambda() -> Path:
+    found = lambda_interpreter()
+    if found is None:
+        pytest.skip(f"no Python {packaging.LAMBDA_PYTHON} interpreter (the Lambda runtime "
+                    f"{packaging.LAMBDA_RUNTIME}'s) on this machine: install it with "
+                    f"`pyenv install {packaging.LAMBDA_PYTHON}`")
+    return found
+
+
 @pytest.fixture(scope="module")
 def artifact() -> Path:
-    return packaging.build("x86_64")
+    """The artifact as the program builds it for the local stack: with its strategy."""
+    return packaging.build("x86_64", strategy=localcloud.load_stack().strategy.to_json())
 
 
 def test_the_full_build_is_reproducible_and_fits_lambda(tmp_path):
@@ -65,44 +102,48 @@ def test_the_full_build_is_reproducible_and_fits_lambda(tmp_path):
 
 
 RUNNER = r"""
-import json, sys
+import json, sys, sysconfig
 sys.path[:0] = [sys.argv[1]]
 from vo2dr import handlers, pgtools
 summary = handlers.backup_handler({"data_class": sys.argv[2]}, None)
 files = sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})
+stdlib = sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")})
 print("RESULT " + json.dumps({"summary": summary, "pg_dump": pgtools.pg_dump(),
-                              "pg_dump_version": pgtools.version(), "files": files}))
+                              "pg_dump_version": pgtools.version(), "files": files,
+                              "python": list(sys.version_info[:2]), "stdlib": stdlib}))
 """
 
 
-def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, pg, moto, gcs, azurite,
-                                                               tmp_path):
+def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_of_lambda, pg,
+                                                               moto, gcs, azurite, tmp_path):
     task = tmp_path / "task"  # like /var/task
     unpack(artifact, task)
     (tmp_path / "keys").mkdir()
     cloud = localcloud.create([moto, gcs, azurite], tmp_path / "keys")
     db_url = seed.create_database(pg.url(), "artifact_source")
     seed.seed(db_url, scale=seed.scale_for_mb(1))
-    cfg = localcloud.load_stack()
-    env = {k: v for k, v in cloud.env.items() if k != "VO2DR_STACK_FILE"}
+    env = {k: v for k, v in cloud.env.items() if k not in ("VO2DR_STACK_FILE", "VO2DR_STRATEGY")}
     env.update({
         "PATH": "/usr/bin:/bin",  # no venv, no pg binaries of the machine's
         "HOME": str(tmp_path),
         "DATABASE_URL": db_url,
-        "VO2DR_STRATEGY": cfg.strategy.to_json(),  # as the Lambda environment carries it
+        # As the program sets it, with the task directory where Lambda's /var/task would be:
+        # the strategy comes from inside the artifact.
+        "VO2DR_STACK_FILE": str(task / packaging.STRATEGY_FILE),
     })
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", RUNNER, str(task), "critical"],
+        [str(python_of_lambda), "-I", "-S", "-c", RUNNER, str(task), "critical"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
 
+    assert result["python"] == [int(x) for x in packaging.LAMBDA_PYTHON.split(".")]
     assert result["summary"]["ok"] is True
     assert result["pg_dump"].startswith(str(task))
     assert result["pg_dump_version"].startswith("18.")
     # Every imported module came from the artifact or the interpreter's standard library.
-    stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
+    stdlib = set(result["stdlib"])
     outside = [f for f in result["files"]
                if not f.startswith(str(task)) and not any(f.startswith(s) for s in stdlib)]
     assert not outside, outside
