@@ -29,6 +29,7 @@ from vo2dr.strategy import DataClass
 from infra import packaging
 from infra.aws.alerts import Alerts, AlertsArgs
 from infra.aws.runtime import (
+    LAMBDA_ENVIRONMENT_LIMIT_BYTES,
     FunctionSpec,
     JobFunctions,
     JobFunctionsArgs,
@@ -156,8 +157,14 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         writer_env.update(_azure_sign_in(cfg, _attr(azure, "writer_client_id")))
         reader_env.update(_azure_sign_in(cfg, _attr(azure, "reader_client_id")))
     # The recovery public key is plain config (a public key), so the functions' environment
-    # holds no secret and previews show it.
-    function_env = {**settings, "VO2DR_RECOVERY_PUBLIC_KEY": recovery_public_key}
+    # holds no secret and previews show it. The strategy is not in the functions' environment
+    # (Lambda allows 4 KB of it, and the strategy grows with its sanity queries): it ships in
+    # the artifact, named by VO2DR_STACK_FILE. The standby and a restore laptop keep it in
+    # VO2DR_STRATEGY (no such limit there).
+    function_env = {**{k: v for k, v in settings.items() if k != "VO2DR_STRATEGY"},
+                    "VO2DR_STACK_FILE": packaging.STRATEGY_PATH,
+                    "VO2DR_RECOVERY_PUBLIC_KEY": recovery_public_key}
+    strategy_json = cfg.strategy.to_json()
 
     secrets = {SECRET_DATABASE_URL: cfg.secrets.database_url,
                SECRET_DRILL_DATABASE_URL: cfg.secrets.drill_database_url}
@@ -188,7 +195,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     rt, mon = cfg.runtime, cfg.monitoring
     functions = JobFunctions(cfg.name("functions"), JobFunctionsArgs(
         account_id=cfg.aws.account_id, region=cfg.aws.region, functions=specs,
-        code=packaging.lambda_archive(rt.lambda_architecture), runtime=packaging.LAMBDA_RUNTIME,
+        code=packaging.lambda_archive(rt.lambda_architecture, strategy_json),
+        runtime=packaging.LAMBDA_RUNTIME,
         architecture=rt.lambda_architecture, memory_mb=rt.lambda_memory_mb,
         timeout_seconds=rt.lambda_timeout_seconds,
         ephemeral_storage_mb=rt.lambda_ephemeral_storage_mb,
@@ -219,7 +227,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         from infra.gcp.standby import Standby, StandbyArgs, parse_image
 
         standby_env: dict[str, pulumi.Input[str]] = {
-            k: v for k, v in function_env.items()
+            k: v for k, v in {**settings, **function_env}.items()
             if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
                      "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY",
                      *gcp.retention_env)}
@@ -259,6 +267,10 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     # The functions' exact environment, to reproduce a run locally. Not secret: it holds no
     # secret value (the database URL and the webhook are named by their secrets' ARNs).
     pulumi.export("jobEnvironment", function_env)
+    # Each function's environment against Lambda's limit (the program fails above it), shown by
+    # `make plan`. The artifact's size is not a stack output: it exists only once built.
+    pulumi.export("lambdaEnvironmentBytes", {
+        "limit": LAMBDA_ENVIRONMENT_LIMIT_BYTES, **functions.environment_sizes})
     if standby is not None:
         pulumi.export("standbyJobNames", standby.job_names)
         pulumi.export("standbySchedulerNames", standby.scheduler_names)

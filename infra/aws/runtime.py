@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+from vo2dr.exceptions import ConfigError
 
 from infra.aws.policies import PARTITION, document, statement, trust
 
@@ -46,6 +47,10 @@ VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 LAMBDA_MAX_ASYNC_RETRIES = 2
 NO_ASYNC_RETRY = ("backup", "drill")
 SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days
+# Lambda refuses a function whose environment variables take more than 4 KB together ("Lambda
+# quotas", AWS Lambda Developer Guide); CreateFunction measures the variables as one JSON
+# object (its error quotes the "String measured").
+LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # The encryption context Secrets Manager puts on every KMS call for a secret's value, as a
 # condition key ("Secrets Manager encryption context", Secrets Manager user guide).
@@ -56,6 +61,25 @@ HANDLERS = {
     "status": "vo2dr.handlers.status_handler",
     "drill": "vo2dr.handlers.drill_handler",
 }
+
+
+def environment_size(variables: Mapping[str, str]) -> int:
+    """Bytes of a function's environment as Lambda measures them against its 4 KB limit."""
+    return len(json.dumps(dict(variables), separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def checked_environment(function_name: str, variables: Mapping[str, str]) -> dict[str, str]:
+    """``variables`` if Lambda accepts them, else a ConfigError naming the limit and the fix."""
+    size = environment_size(variables)
+    if size > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
+        largest = sorted(variables, key=lambda k: -len(str(variables[k])))[:3]
+        raise ConfigError(
+            f"Lambda function {function_name}: its environment variables take {size} bytes, "
+            f"above Lambda's 4 KB limit ({LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes for all of a "
+            f"function's variables together); the largest are {', '.join(largest)}. Fix: "
+            "shorten them or ship the setting in the artifact, as the strategy is "
+            "(infra/packaging.py STRATEGY_FILE)")
+    return dict(variables)
 
 
 def schedule_group_arn(region: str, account_id: str, group_name: str) -> str:
@@ -163,6 +187,7 @@ class JobFunctions(pulumi.ComponentResource):
         self.functions: dict[str, aws.lambda_.Function] = {}
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         self.role_policies: dict[str, aws.iam.RolePolicy] = {}
+        self.environment_sizes: dict[str, pulumi.Output[int]] = {}
         for spec in args.functions:
             self._function(name, spec, args, child, tags)
 
@@ -236,6 +261,11 @@ class JobFunctions(pulumi.ComponentResource):
                for k, v in sorted({**args.environment, **spec.environment}.items())}
         for var, key in sorted(spec.secret_env.items()):
             env[var] = self.secrets[key].arn
+        # Checked before the function is declared with it: an environment above Lambda's limit
+        # fails the preview (and `make plan`) instead of CreateFunction.
+        variables = pulumi.Output.all(**env).apply(
+            lambda values, fn=spec.name: checked_environment(fn, values))
+        self.environment_sizes[job] = variables.apply(environment_size)
         function = aws.lambda_.Function(
             f"{name}-{job}",
             name=spec.name,
@@ -249,7 +279,7 @@ class JobFunctions(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             ephemeral_storage={"size": args.ephemeral_storage_mb},
             reserved_concurrent_executions=spec.reserved_concurrency,
-            environment={"variables": env},
+            environment={"variables": variables},
             vpc_config=({"subnet_ids": list(args.vpc_subnet_ids),
                          "security_group_ids": list(args.vpc_security_group_ids)}
                         if vpc else None),

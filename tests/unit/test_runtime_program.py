@@ -206,7 +206,7 @@ def test_functions_size_concurrency_failure_destination_and_logs(g, settings):
     for job in ALL_JOBS:
         fn = function(g, job)
         assert fn.inputs["runtime"] == "python3.12"
-        assert fn.inputs["handler"] == f"vo2dr.handlers.{job}_handler"
+        assert fn.inputs["handler"] == f"vo2dr.handlers.{job.partition('-')[0]}_handler"
         assert fn.inputs["memorySize"] == rt["lambdaMemoryMb"]
         assert fn.inputs["timeout"] == rt["lambdaTimeoutSeconds"]
         assert fn.inputs["ephemeralStorage"] == {"size": rt["lambdaEphemeralStorageMb"]}
@@ -229,9 +229,13 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
     backup_env = function_env(g, "backup-critical")
     assert "DATABASE_URL" not in backup_env
     assert backup_env["VO2DR_DATABASE_URL_SECRET"] in secret_arns
-    assert json.loads(backup_env["VO2DR_STRATEGY"]) == {
+    # The strategy ships in the artifact (issue 11 item 7), named by VO2DR_STACK_FILE; the
+    # standby and a restore laptop get it as VO2DR_STRATEGY, with the intraday tier's window
+    # and lock mode (the job locks intraday objects with them).
+    assert "VO2DR_STRATEGY" not in backup_env
+    assert backup_env["VO2DR_STACK_FILE"] == "/var/task/vo2dr-strategy.json"
+    assert json.loads(g.outputs["restoreEnvironment"]["VO2DR_STRATEGY"]) == {
         "dataClasses": {n: c.to_json() for n, c in data_classes(settings).items()},
-        # The intraday tier's window and lock mode: the job locks intraday objects with them.
         "retention": {"intradayHours": settings[f"{NS}:retention"]["intradayHours"]},
         "immutability": {"mode": settings[f"{NS}:immutability"]["mode"]}}
     assert backup_env["VO2DR_ENVIRONMENT"] == stack_env(settings)
@@ -729,3 +733,60 @@ def test_each_data_class_backs_up_in_its_own_function_with_no_reservation(g, set
     # The README states the concurrency the stack needs: one execution per function at once.
     readme = (ROOT / "README.md").read_text()
     assert f"{len(g.of_type(FUNCTION))} concurrent executions" in readme
+
+
+def _big_public_key(bits: int = 32768) -> str:
+    """A well-formed RSA public key of ``bits`` bits (made from a random modulus: only its size
+    matters here, and generating a real 32768-bit key takes minutes)."""
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    n = secrets.randbits(bits) | (1 << (bits - 1)) | 1
+    return RSAPublicNumbers(65537, n).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_environment_sizes_are_measured_and_the_strategy_is_not_in_them(g, settings):
+    """Lambda refuses a function whose environment variables exceed 4 KB in total ("Lambda
+    quotas", AWS Lambda Developer Guide,
+    https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html: "Environment
+    variables: 4 KB, for all environment variables associated with the function, in
+    aggregate"). The program measures each function's variables as CreateFunction does (one
+    JSON object) and exports the sizes for `make plan`."""
+    from infra.aws.runtime import LAMBDA_ENVIRONMENT_LIMIT_BYTES, environment_size
+
+    assert LAMBDA_ENVIRONMENT_LIMIT_BYTES == 4096
+    sizes = dict(g.outputs["lambdaEnvironmentBytes"])
+    assert sizes.pop("limit") == 4096
+    assert set(sizes) == set(ALL_JOBS)
+    for job, size in sizes.items():
+        assert size == environment_size(function_env(g, job)) <= 4096, job
+        assert "VO2DR_STRATEGY" not in function_env(g, job)
+
+
+def test_a_growing_strategy_leaves_the_environment_unchanged():
+    """Forty more sanity queries: the strategy (in the artifact) grows, no environment does."""
+    base = graph_of("staging").outputs["lambdaEnvironmentBytes"]
+    settings = stack_settings("staging")
+    classes = settings[f"{NS}:dataClasses"]
+    queries = [f"select count(*) >= 0 from pg_catalog.pg_class -- check {i:02d}" for i in range(40)]
+    grown = run_program("staging", {f"{NS}:dataClasses.critical.sanityQueries": [
+        *classes["critical"].get("sanityQueries", []), *queries]})
+    assert grown.outputs["lambdaEnvironmentBytes"] == base
+
+
+def test_an_environment_above_4_kb_fails_the_program_naming_the_limit_and_the_fix():
+    with pytest.raises(ConfigError, match=r"environment variables take \d+ bytes, above Lambda's "
+                                          r"4 KB limit.*VO2DR_RECOVERY_PUBLIC_KEY.*Fix:"):
+        run_program("staging", {f"{NS}:recoveryPublicKey": _big_public_key()})
+
+
+def test_make_plan_fails_on_a_stack_above_a_lambda_limit(monkeypatch, capsys):
+    from dev import mockrun, plan
+
+    monkeypatch.setattr(mockrun, "TEST_RECOVERY_PUBLIC_KEY", _big_public_key())
+    assert plan.main(["staging", "--no-write", "--base", "HEAD"]) == 1
+    err = capsys.readouterr().err
+    assert "above Lambda's 4 KB limit" in err and "Fix:" in err
