@@ -39,7 +39,11 @@ demo: install
 bench: install
 	$(PY) -m bench.run
 
+# Builds (or finds cached) each stack's Lambda artifact first, so the plan can show its size
+# against Lambda's direct-upload limit (needs PyPI the first time, no cloud credentials).
 plan: install
+	for s in $(or $(STACK),staging production); do \
+	  $(PY) -m infra.packaging --stack $$s > /dev/null || exit 1; done
 	$(PY) -m dev.plan $(STACK)
 
 clean:

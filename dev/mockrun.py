@@ -1,5 +1,6 @@
-"""Run the real Pulumi program (``__main__.py`` -> ``infra/program.py``) under ``pulumi.runtime.set_mocks`` for a
-stack, and return every resource it declares, with its inputs, parent and the stack outputs.
+"""Run the real Pulumi program (``__main__.py``, which runs ``infra/program.py``) under
+``pulumi.runtime.set_mocks`` for a stack, and return every resource it declares, with its
+inputs, parent and the stack outputs.
 
 The infrastructure tests, the policy tests and the credential-free plan all use this one
 harness, so what reviewers see in the plan is exactly what the tests asserted.

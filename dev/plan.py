@@ -314,6 +314,7 @@ def render_markdown(doc: Mapping[str, Any], violations: Sequence[policies.Violat
             if len(changes) > 20:
                 lines.append(f"  - … and {len(changes) - 20} more")
         lines.append("")
+    lines += ["### Deploy checks", "", *deploy_checks(doc), ""]
     lines += ["<details><summary>Policy results per rule</summary>", "",
               "| rule | severity | enforcement | result |", "| --- | --- | --- | --- |"]
     for rule in policies.RULES:
@@ -329,6 +330,57 @@ def render_markdown(doc: Mapping[str, Any], violations: Sequence[policies.Violat
     lines += _tree(doc["resources"])
     lines += ["```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _as_json(value: Any) -> Any:
+    """A JSON document input, as the plan stores it (``{"$json": ...}``) or as text."""
+    if isinstance(value, dict) and set(value) == {"$json"}:
+        return value["$json"]
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def deploy_checks(doc: Mapping[str, Any]) -> list[str]:
+    """What only a real deploy would hit, as the plan shows it (issue 11): the Lambda runtime,
+    whom the EventBridge Scheduler role trusts, and each function's environment against
+    Lambda's 4 KB limit (the program itself refuses a stack above it)."""
+    functions = [r for r in doc["resources"] if r["type"] == "aws:lambda/function:Function"]
+    runtimes = sorted({str(f["inputs"].get("runtime")) for f in functions})
+    lines = [f"- Lambda runtime: {', '.join(runtimes)} ({len(functions)} functions, "
+             f"{', '.join(sorted(str(f['inputs'].get('name')) for f in functions))})"]
+    for role in (r for r in doc["resources"] if r["type"] == "aws:iam/role:Role"):
+        trust = _as_json(role["inputs"].get("assumeRolePolicy"))
+        for st in (trust or {}).get("Statement", []) if isinstance(trust, dict) else []:
+            if st.get("Principal") == {"Service": "scheduler.amazonaws.com"}:
+                arns = [v["aws:SourceArn"] for v in st.get("Condition", {}).values()
+                        if isinstance(v, dict) and "aws:SourceArn" in v]
+                lines.append(f"- Scheduler role `{role['inputs'].get('name')}` trusts "
+                             f"aws:SourceArn = {', '.join(map(str, arns)) or 'ANY'}")
+    sizes = dict((doc.get("outputs") or {}).get("lambdaEnvironmentBytes") or {})
+    limit = sizes.pop("limit", None)
+    for name, size in sorted(sizes.items()):
+        lines.append(f"- Lambda environment `{name}`: {size} of {limit} bytes")
+    return lines
+
+
+def artifact_check(stack: str) -> str:
+    """The stack's Lambda artifact against the 50 MB direct-upload limit, when it is built
+    (machine-dependent, so printed by `make plan`, never written to plan/)."""
+    from vo2dr.strategy import load_strategy
+
+    from infra import packaging
+
+    strategy = load_strategy({"VO2DR_STACK_FILE": str(ROOT / f"Pulumi.{stack}.yaml")}).to_json()
+    arch = (mockrun.stack_settings(stack).get("vo2max-dr:runtime") or {}).get(
+        "lambdaArchitecture", "x86_64")
+    path = packaging.artifact_for(arch, strategy)
+    limit = packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES
+    if not path.is_file():
+        return (f"Lambda artifact: not built yet (`python -m infra.packaging --stack {stack}`); "
+                f"limit {limit / 1e6:.0f} MB zipped for a direct upload")
+    size = packaging.check_direct_upload(path) or 0
+    return (f"Lambda artifact: {size / 1e6:.1f} of {limit / 1e6:.0f} MB zipped (direct upload), "
+            f"{packaging.unzipped_size(path) / 2**20:.0f} of "
+            f"{packaging.LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB unzipped")
 
 
 def _tree(resources: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -435,6 +487,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.write_text(text)
             (PLAN_DIR / f"{stack}.md").write_text(plan.markdown)
         report(plan)
+        for line in deploy_checks(plan.doc):
+            print(f"{stack}: {line.removeprefix('- ')}")
+        try:
+            print(f"{stack}: {artifact_check(stack)}")
+        except ConfigError as exc:
+            print(f"{stack}: {exc}", file=sys.stderr)
+            status = 1
         n_adv = len(plan.violations) - len(plan.mandatory)
         print(f"{stack}: {plan.doc['summary']['resources']} resources, "
               f"{len(plan.mandatory)} mandatory and {n_adv} advisory finding(s)")
