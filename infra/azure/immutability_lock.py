@@ -14,9 +14,10 @@ Disabled or Unlocked state" (its own input docs), so neither can be declared Loc
   ``update`` validate every input again, when the engine has resolved them all.
 * ``create`` GETs the policy for its ETag, refuses if its period is not the declared one (a
   lock is forever), and POSTs the lock with ``If-Match``. A stale ETag (412) re-reads and
-  retries; throttling, 5xx and connection errors back off and retry; 401/403/404 and other
-  4xx fail at once with the ARM error code and message. A policy that is already Locked is
-  taken as is (idempotent: e.g. locked earlier by hand).
+  retries; throttling, 5xx and connection errors back off and retry (azure-core's HTTP
+  pipeline and its RetryPolicy, the same the Azure SDKs use; the ETag retry is the lock's own);
+  401/403/404 and other 4xx fail at once with the ARM error code and message. A policy that
+  is already Locked is taken as is (idempotent: e.g. locked earlier by hand).
 * ``diff`` never plans an update: the only change that matters is a different policy, which
   replaces the resource (the new policy is locked; the old lock stays, it cannot be undone).
 * ``delete`` is a no-op: Azure has no unlock. Removing the resource from the program only
@@ -35,13 +36,17 @@ import os
 import re
 import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
+from azure.core import PipelineClient
+from azure.core.exceptions import AzureError
+from azure.core.pipeline.policies import HttpLoggingPolicy, RetryPolicy, UserAgentPolicy
+from azure.core.pipeline.transport import RequestsTransport
+from azure.core.rest import HttpRequest
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -121,6 +126,17 @@ def _validate_endpoint(endpoint: str) -> str | None:
     if parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1"):
         return None  # local test servers only: a bearer token never goes out in clear text
     return f"must be an https:// URL (http only for 127.0.0.1), got {endpoint!r}"
+
+
+class _Transport(RequestsTransport):
+    """azure-core's requests transport with an injected sleep (tests: no real waiting)."""
+
+    def __init__(self, sleep: Callable[[float], None]) -> None:
+        super().__init__()
+        self._sleep = sleep
+
+    def sleep(self, duration: float) -> None:
+        self._sleep(duration)
 
 
 class ImmutabilityLockProvider(ResourceProvider):
@@ -237,41 +253,51 @@ class ImmutabilityLockProvider(ResourceProvider):
             delay = min(self.max_backoff_seconds, max(delay, float(retry_after)))
         (self.sleep or time.sleep)(delay)
 
+    def _pipeline(self) -> PipelineClient:
+        """azure-core's HTTP pipeline, with its retry policy: throttling (429, Retry-After
+        honoured), 408/500/502/503/504 and connection errors, exponential backoff, for the GET
+        and for the lock POST (which is safe to repeat: it needs the ETag it read, and a
+        policy that is already Locked is taken as is). Built per call, so the pickled
+        provider holds no client."""
+        transport = _Transport(self.sleep) if self.sleep is not None else None
+        retries = self.attempts - 1
+        policies = [
+            UserAgentPolicy(base_user_agent="vo2max-dr-immutability-lock"),
+            RetryPolicy(retry_total=retries, retry_connect=retries, retry_read=retries,
+                        retry_status=retries, retry_backoff_factor=self.backoff_seconds,
+                        retry_backoff_max=self.max_backoff_seconds,
+                        retry_on_methods=frozenset({"GET", "POST"})),
+            # Logs method, URL and status only; azure-core redacts the Authorization header.
+            HttpLoggingPolicy(),
+        ]
+        return PipelineClient(base_url=ARM_ENDPOINT, policies=policies, transport=transport)
+
     def _request(self, method: str, url: str, props: Mapping[str, Any],
                  headers: Mapping[str, str] | None = None,
                  ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """One ARM call with retries on throttling (429), server errors (5xx) and connection
-        failures. Returns (status, JSON body or {}, lower-cased headers)."""
+        """One ARM call through :meth:`_pipeline`. Returns (status, JSON body or {},
+        lower-cased headers); throttling or server errors that outlast the retries, and
+        connection failures, are a LockError."""
         problem = _validate_endpoint(url)
         if problem:
             raise LockError(f"ARM endpoint {problem}")
         token = self._token(props)
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            # The scheme was checked by _validate_endpoint: https, or http to 127.0.0.1 only.
-            req = urllib.request.Request(  # noqa: S310
-                url, method=method, data=b"" if method == "POST" else None,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
-                         "User-Agent": "vo2max-dr-immutability-lock", **(headers or {})})
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_seconds) as resp:  # noqa: S310
-                    return resp.status, _json(resp.read()), _lower(resp.headers)
-            except urllib.error.HTTPError as err:
-                status, body, hdrs = err.code, _json(err.read()), _lower(err.headers)
-                if status == 429 or status >= 500:
-                    last = f"HTTP {status} {_arm_error(body)}"
-                    if attempt < self.attempts:
-                        self._pause(attempt, hdrs)
-                        continue
-                    raise LockError(f"{method} {_safe(url)} kept failing: {last}") from None
-                return status, body, hdrs
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                last = f"{type(err).__name__}: {getattr(err, 'reason', err)}"
-                if attempt < self.attempts:
-                    self._pause(attempt, {})
-                    continue
-                raise LockError(f"{method} {_safe(url)} kept failing: {last}") from None
-        raise LockError(f"{method} {_safe(url)} kept failing: {last}")
+        request = HttpRequest(method, url, content=b"" if method == "POST" else None, headers={
+            "Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})})
+        try:
+            with self._pipeline() as client:
+                response = client.send_request(request, connection_timeout=self.timeout_seconds,
+                                               read_timeout=self.timeout_seconds)
+                response.read()
+        except AzureError as err:
+            reason = str(getattr(err, "message", "") or err).splitlines()[0][:200]
+            raise LockError(f"{method} {_safe(url)} kept failing: {type(err).__name__}: "
+                            f"{reason}") from None
+        status, body = response.status_code, _json(response.content)
+        if status == 429 or status >= 500:
+            raise LockError(f"{method} {_safe(url)} kept failing: HTTP {status} "
+                            f"{_arm_error(body)}")
+        return status, body, _lower(response.headers)
 
     def _raise_for(self, status: int, body: Mapping[str, Any], doing: str,
                    props: Mapping[str, Any]) -> None:

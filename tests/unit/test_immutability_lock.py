@@ -49,6 +49,7 @@ class FakeArm:
     get_status: int = 200  # e.g. 403 for an identity without read
     stale_posts: int = 0  # the next N lock POSTs find the ETag changed (412)
     throttle: list[int] = field(default_factory=list)  # statuses for the next requests
+    retry_after: str = "0"  # the throttled responses' Retry-After (seconds)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def policy(self) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def _handler(arm: FakeArm) -> type[BaseHTTPRequestHandler]:
                 status = arm.throttle.pop(0)
                 self._send(status, {"error": {"code": "TooManyRequests" if status == 429
                                               else "InternalServerError", "message": "later"}},
-                           **{"Retry-After": "0"})
+                           **{"Retry-After": arm.retry_after})
                 return True
             return False
 
@@ -221,7 +222,19 @@ def test_throttling_and_server_errors_back_off_and_retry(arm):
     sleeps: list[float] = []
     result = provider(sleeps).create(props(endpoint))
     assert calls(fake) == ["GET policy", "GET policy", "GET policy", "POST lock"]
-    assert sleeps == [2.0, 4.0]  # exponential, Retry-After 0 is lower
+    # azure-core's RetryPolicy: the first retry at once, then backoff * 2**(retries - 1);
+    # a Retry-After of 0 asks for no longer wait.
+    assert sleeps == [4.0]
+    assert result.outs["state"] == "Locked"
+
+
+def test_a_throttled_lock_waits_as_long_as_retry_after_says(arm):
+    fake, endpoint = arm
+    fake.throttle, fake.retry_after = [429], "7"
+    sleeps: list[float] = []
+    result = provider(sleeps).create(props(endpoint))
+    assert sleeps == [7.0]
+    assert calls(fake) == ["GET policy", "GET policy", "POST lock"]
     assert result.outs["state"] == "Locked"
 
 
@@ -251,7 +264,7 @@ def test_refuses_to_lock_a_period_other_than_the_declared_one(arm):
 
 
 def test_unreachable_endpoint_is_a_clear_error():
-    with pytest.raises(LockError, match="kept failing: URLError"):
+    with pytest.raises(LockError, match="kept failing: ServiceRequestError"):
         provider(attempts=2).create(props("http://127.0.0.1:9"))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -45,24 +44,26 @@ def own_clouds() -> Iterator[list[servers.Service]]:
         yield [moto, gcs, azurite]
 
 
-def test_artifact_backs_up_and_drills_a_postgresql_15_server(pg15, own_clouds, tmp_path):
+def test_artifact_backs_up_and_drills_a_postgresql_15_server(pg15, own_clouds, python_of_lambda,
+                                                              tmp_path):
     task = tmp_path / "task"
-    unpack(packaging.build("x86_64"), task)
+    # As the program builds it: the stack's strategy inside, run on the Lambda runtime's Python.
+    unpack(packaging.build("x86_64", strategy=localcloud.load_stack().strategy.to_json()), task)
     (tmp_path / "keys").mkdir()
     cloud = localcloud.create(own_clouds, tmp_path / "keys")
     db_url = seed.create_database(pg15.url(), "artifact15")
     seed.seed(db_url, scale=seed.scale_for_mb(0.5))
-    env = {k: v for k, v in cloud.env.items() if k != "VO2DR_STACK_FILE"}
+    env = {k: v for k, v in cloud.env.items() if k not in ("VO2DR_STACK_FILE", "VO2DR_STRATEGY")}
     env.update({
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path / "tmp"),  # like Lambda's /tmp, the only writable place
         "DATABASE_URL": db_url,
         "VO2DR_DRILL_DATABASE_URL": pg15.url(),
-        "VO2DR_STRATEGY": localcloud.load_stack().strategy.to_json(),
+        "VO2DR_STACK_FILE": str(task / packaging.STRATEGY_FILE),
     })
     (tmp_path / "tmp").mkdir()
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", RUNNER, str(task)], env=env,
+    proc = subprocess.run([str(python_of_lambda), "-I", "-S", "-c", RUNNER, str(task)], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
