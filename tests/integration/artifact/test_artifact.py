@@ -14,6 +14,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import boto3
 import pytest
 
 from dev import localcloud, seed
@@ -86,10 +87,18 @@ def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_o
     db_url = seed.create_database(pg.url(), "artifact_source")
     seed.seed(db_url, scale=seed.scale_for_mb(1))
     env = {k: v for k, v in cloud.env.items() if k not in ("VO2DR_STACK_FILE", "VO2DR_STRATEGY")}
+    # The database URL comes from Secrets Manager, as in Lambda: the artifact keeps only the
+    # botocore models the job uses (packaging.BOTOCORE_SERVICES), and this one must be there.
+    secret = boto3.client(
+        "secretsmanager", endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    ).create_secret(Name=f"vo2dr/artifact/{tmp_path.name}", SecretString=db_url)["ARN"]
     env.update({
         "PATH": "/usr/bin:/bin",  # no venv, no pg binaries of the machine's
         "HOME": str(tmp_path),
-        "DATABASE_URL": db_url,
+        "VO2DR_DATABASE_URL_SECRET": secret,
         # As the program sets it, with the task directory where Lambda's /var/task would be:
         # the strategy comes from inside the artifact.
         "VO2DR_STACK_FILE": str(task / packaging.STRATEGY_FILE),
