@@ -378,8 +378,10 @@ def artifact_check(stack: str) -> str:
         return (f"Lambda artifact: not built yet (`python -m infra.packaging --stack {stack}`); "
                 f"limit {limit / 1e6:.0f} MB zipped for a direct upload")
     size = packaging.check_direct_upload(path) or 0
-    return (f"Lambda artifact: {size / 1e6:.1f} of {limit / 1e6:.0f} MB zipped (direct upload), "
-            f"{packaging.unzipped_size(path) / 2**20:.0f} of "
+    near = (" (above 80%: trim it before it reaches the limit)"
+            if size > 0.8 * limit else "")
+    return (f"Lambda artifact: {size / 1e6:.1f} of {limit / 1e6:.0f} MB zipped (direct upload)"
+            f"{near}, {packaging.unzipped_size(path) / 2**20:.0f} of "
             f"{packaging.LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB unzipped")
 
 

@@ -261,11 +261,12 @@ class JobFunctions(pulumi.ComponentResource):
                for k, v in sorted({**args.environment, **spec.environment}.items())}
         for var, key in sorted(spec.secret_env.items()):
             env[var] = self.secrets[key].arn
-        # Checked before the function is declared with it: an environment above Lambda's limit
-        # fails the preview (and `make plan`) instead of CreateFunction.
-        variables = pulumi.Output.all(**env).apply(
-            lambda values, fn=spec.name: checked_environment(fn, values))
-        self.environment_sizes[job] = variables.apply(environment_size)
+        # Measured once every value is known (`pulumi preview` of an existing stack, `make
+        # plan`): above Lambda's limit the program fails there, naming the limit and the fix,
+        # and `pulumi up` stops at its preview instead of at CreateFunction. The variables stay
+        # one Output each, so a first preview still shows every value that is known.
+        self.environment_sizes[job] = pulumi.Output.all(**env).apply(
+            lambda values, fn=spec.name: environment_size(checked_environment(fn, values)))
         function = aws.lambda_.Function(
             f"{name}-{job}",
             name=spec.name,
@@ -279,7 +280,7 @@ class JobFunctions(pulumi.ComponentResource):
             timeout=args.timeout_seconds,
             ephemeral_storage={"size": args.ephemeral_storage_mb},
             reserved_concurrent_executions=spec.reserved_concurrency,
-            environment={"variables": variables},
+            environment={"variables": env},
             vpc_config=({"subnet_ids": list(args.vpc_subnet_ids),
                          "security_group_ids": list(args.vpc_security_group_ids)}
                         if vpc else None),
