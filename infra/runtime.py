@@ -265,7 +265,9 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     pulumi.export("databaseUrlSecretArn", functions.secret_arns[SECRET_DATABASE_URL])
     pulumi.export("restoreEnvironment", restore_env)
     # The functions' exact environment, to reproduce a run locally. Not secret: it holds no
-    # secret value (the database URL and the webhook are named by their secrets' ARNs).
+    # secret value (the database URL and the webhook are named by their secrets' ARNs). Its
+    # VO2DR_STACK_FILE is inside the artifact; locally, unpack the artifact there or use
+    # restoreEnvironment's VO2DR_STRATEGY.
     pulumi.export("jobEnvironment", function_env)
     # Each function's environment against Lambda's limit (the program fails above it), shown by
     # `make plan`. The artifact's size is not a stack output: it exists only once built.
