@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from vo2dr.exceptions import ConfigError, Vo2drError
-from vo2dr.logs import bind_lambda_context, configure_json_logging
+from vo2dr.logs import bind_lambda_context, configure_json_logging, with_invocation
 
 # Secret resolution lives in vo2dr.secret_urls; these names are re-exported for one landing.
 from vo2dr.secret_urls import (  # noqa: F401
@@ -88,7 +88,8 @@ def status_handler(event: dict | None, context: Any = None) -> dict:
     settings.validate(required=("environment",), strategy=True)
     settings = resolve_secrets(settings, names=("alert_webhook",))
     now = datetime.fromisoformat(event["now"]) if event.get("now") else datetime.now(UTC)
-    report = run_status_job(settings, now, webhook=settings.alert_webhook or None, log=log)
+    report = run_status_job(settings, now, webhook=settings.alert_webhook or None, log=log,
+                            emit=_emit_with_invocation)
     doc = report.to_json()
     (log.warning if not report.ok else log.info)(
         "status: %s", "ok" if report.ok else "; ".join(report.messages),
@@ -116,9 +117,13 @@ def drill_handler(event: dict | None, context: Any = None) -> dict:
     log.info("drill starting", extra={"source": source, "settings": settings.redacted()})
     report = run_drill(settings, data_classes=classes, source=source)
     for doc in emf_documents(report):
-        print(json.dumps(doc, separators=(",", ":")))
+        print(json.dumps(with_invocation(doc), separators=(",", ":")))
     out = report.to_json()
     log.info("drill finished", extra={"report": out})
     if not report.ok:
         raise DrillFailed(report)
     return out
+
+
+def _emit_with_invocation(line: str) -> None:
+    print(json.dumps(with_invocation(json.loads(line)), separators=(",", ":")))

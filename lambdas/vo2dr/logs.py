@@ -34,6 +34,12 @@ def bind_lambda_context(context: Any) -> dict[str, Any]:
     return fields
 
 
+def with_invocation(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (an EMF metrics line) with the invocation's fields as properties too: EMF
+    keeps any key that is not a metric or dimension as a searchable property."""
+    return {**document, **_INVOCATION.get()}
+
+
 class JsonFormatter(logging.Formatter):
     """``{"time", "severity", "logger", "message", ...extra fields, "exception"}``."""
 

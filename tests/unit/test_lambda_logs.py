@@ -59,3 +59,18 @@ def test_library_warnings_become_json_lines(lines):
     (record,) = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert record["logger"] == "py.warnings" and "deprecated thing" in record["message"]
     assert record["request_id"] == "req-9" and record["cold_start"] is True
+
+
+def test_emf_lines_carry_the_invocation_as_properties(lines, capsys):
+    logs.bind_lambda_context(context("req-7"))
+    handlers._emit_with_invocation(json.dumps({
+        "_aws": {"Timestamp": 1, "CloudWatchMetrics": [{
+            "Namespace": "vo2dr", "Dimensions": [["DataClass"]],
+            "Metrics": [{"Name": "StatusBreaches", "Unit": "Count"}]}]},
+        "DataClass": "full", "StatusBreaches": 0}))
+    line = capsys.readouterr().out.strip()
+    assert line.startswith('{"_aws"')  # still an EMF document first
+    doc = json.loads(line)
+    assert (doc["request_id"], doc["cold_start"], doc["StatusBreaches"]) == ("req-7", True, 0)
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "StatusBreaches", "Unit": "Count"}]  # a property, not a metric
