@@ -1,4 +1,5 @@
-"""Builds the vo2max-dr policy pack. The rules are in ``policies.py``; nothing else happens here.
+"""Builds the vo2max-dr policy pack. The rules are in ``rules.py`` (their checks per cloud in
+``aws/``, ``gcp/``, ``azure/``, ``multicloud/``); nothing else happens here.
 
 Enforcement defaults to mandatory in production and advisory in staging (``PULUMI_STACK``, set
 by the CLI for the pack); ``policy/config/<stack>.json`` sets the same explicitly."""
@@ -12,7 +13,8 @@ from pulumi_policy import PolicyPack
 # The CLI runs this file from policy/; the rules import as the package ``policy``.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policy.policies import PACK_NAME, POLICIES, enforcement_for, initial_config
+from policy.engine import PACK_NAME, POLICIES, initial_config
+from policy.rules import enforcement_for
 
 ENVIRONMENT = os.environ.get("PULUMI_STACK")
 

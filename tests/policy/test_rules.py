@@ -151,8 +151,10 @@ def test_expiry_before_the_lock_ends_is_rejected():
 
 def test_retention_floor_is_configurable():
     type_, props = CASES["multicloud-storage-lifecycle-retention-floor"].good
-    assert P.check_retention_floor(type_, props, None, floor={**P.RETENTION_FLOOR_DAYS,
-                                                              "daily": 60})
+    # Through run_rule, as the engine runs it: the rule's config reaches its check.
+    rule = P.RULES_BY_NAME["multicloud-storage-lifecycle-retention-floor"]
+    assert P.run_rule(rule, [P.Res(type_, "r", "urn:r", props)], None,
+                      {"minimumRetentionDays": {**P.RETENTION_FLOOR_DAYS, "daily": 60}})
 
 
 @pytest.mark.parametrize(("statement", "expect"), [

@@ -1,0 +1,1 @@
+"""The rules' checks for AWS resources, one module per service."""

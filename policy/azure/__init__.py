@@ -1,0 +1,1 @@
+"""The rules' checks for Azure resources, one module per service."""

@@ -1,0 +1,1 @@
+"""The rules' checks for GCP resources, one module per service."""
