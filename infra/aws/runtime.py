@@ -250,10 +250,12 @@ class JobFunctions(pulumi.ComponentResource):
             statements += [
                 statement("ReadOwnSecrets", ["secretsmanager:GetSecretValue"], secret_arns,
                           condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}),
+                # The encryption context is a string condition key (KMS: "kms:EncryptionContext:
+                # context-key", String): StringEquals, not ArnEquals (IAM lint, parliament).
                 statement("DecryptOwnSecretsThroughSecretsManager", ["kms:Decrypt"],
-                          args.key_arn, condition={
-                              **through("secretsmanager"),
-                              "ArnEquals": {SECRET_CONTEXT_KEY: secret_arns}}),
+                          args.key_arn, condition={"StringEquals": {
+                              **through("secretsmanager")["StringEquals"],
+                              SECRET_CONTEXT_KEY: secret_arns}}),
             ]
         policy = aws.iam.RolePolicy(f"{name}-{job}-runtime", role=spec.role_name,
                                     policy=document(*statements), opts=child)

@@ -93,7 +93,7 @@ def test_secret_decrypt_is_scoped_by_service_and_encryption_context(g, settings)
         cond = decrypt[0]["Condition"]
         assert "lambda:SourceFunctionArn" not in json.dumps(cond), p.name
         assert cond["StringEquals"]["kms:ViaService"] == f"secretsmanager.{region}.amazonaws.com"
-        assert sorted(cond["ArnEquals"]["kms:EncryptionContext:SecretARN"]) == sorted(own)
+        assert sorted(cond["StringEquals"]["kms:EncryptionContext:SecretARN"]) == sorted(own)
         assert decrypt[0]["Action"] == ["kms:Decrypt"]
     assert seen == len(ALL_JOBS)  # each backup (database URL), status (webhook), drill
 
