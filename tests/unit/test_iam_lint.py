@@ -19,6 +19,16 @@ def graphs() -> dict[str, Graph]:
     return {stack: run_program(stack) for stack in STACKS}
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_iam_document_passes_parliament(graphs, stack) -> None:
+    problems, kinds = [], set()
+    for r, field, kind, document in documents(graphs[stack]):
+        kinds.add(kind)
+        problems += [f"{r.name}.{field}: {p}" for p in lint(document, kind=kind)]
+    assert {"trust", "identity", "resource", "key"} <= kinds
+    assert not problems, "\n".join(problems)
+
+
 def test_the_linter_catches_real_mistakes() -> None:
     bad = {"Version": "2012-10-17", "Statement": [
         {"Sid": "Typo", "Effect": "Allow", "Action": ["s3:PutObjekt"],
