@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import psycopg  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -322,7 +323,12 @@ def demo(record: Record, scale: float) -> None:
         for line in cloud.unsupported:
             console.print(f"  [yellow]not emulated[/] {line}")
 
-        env = job_env(cloud.env, url, pg.url("postgres"))
+        # The drill restores as a role with CREATEDB that is not a superuser: it refuses a
+        # superuser, since code in a dump runs during the restore with the restoring role's rights.
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute("CREATE ROLE vo2dr_drill LOGIN CREATEDB NOSUPERUSER")
+        env = job_env(cloud.env, url,
+                      pg.url("postgres").replace("//postgres@", "//vo2dr_drill@", 1))
         exe = vo2dr_exe()
         commands = available_commands(exe, env)
 

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vo2dr import layout
+from vo2dr.archive import TocReader, sql_name
 from vo2dr.crypto import Encryptor
 from vo2dr.dump import Dump
-from vo2dr.exceptions import AccessDenied, ConfigError, StoreError, Vo2drError
+from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
 from vo2dr.manifest import Destination, Digest, Encryption, Manifest
 from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
 from vo2dr.settings import Settings
@@ -139,13 +140,23 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
             progress("dump", plain, cipher)
 
     kwargs: dict[str, Any] = {} if stall_timeout is None else {"stall_timeout": stall_timeout}
+    toc = TocReader()
     with Dump(settings.database_url, dc) as dump:
         result = run_pipeline(
-            dump.chunks(), encrypt=encryptor.stream, stores=stores, key=ref.body_key,
-            metadata={"backup_id": ref.backup_id, "data_class": data_class}, lock=lock,
+            _tee(dump.chunks(), toc.feed), encrypt=encryptor.stream, stores=stores,
+            key=ref.body_key, metadata={"backup_id": ref.backup_id, "data_class": data_class},
+            lock=lock,
             progress=on_chunk, **kwargs)
         info = dump.info
     assert info is not None
+    # A copy counts only if this tool can restore it: its archive's TOC must name exactly the
+    # tables the manifest will list, read the way restores read it (vo2dr.archive).
+    unrestorable = archive_problem(toc, info.table_pairs)
+    if unrestorable:
+        log.error("backup %s: %s", ref.backup_id, unrestorable)
+        for d in result.destinations.values():
+            if d.status == DestinationStatus.VERIFIED:
+                d.status, d.error = DestinationStatus.FAILED, unrestorable
 
     # A destination counts only if a fresh stat agrees with what was sent.
     for name, d in result.destinations.items():
@@ -176,6 +187,27 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     manifests = _write_manifests(stores, result.destinations, ref.manifest_key,
                                  manifest.to_json(), lock)
     return _summary(ref, manifest, result, manifests, time.monotonic() - t0, warnings, lock)
+
+
+def _tee(chunks: Iterable[bytes], sink: Callable[[bytes], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        sink(chunk)
+        yield chunk
+
+
+def archive_problem(toc: TocReader, tables: Iterable[tuple[str, str]]) -> str:
+    """Why the archive could not be restored table by table as the manifest says ("" if it
+    can): its TOC is unreadable, or its TABLE DATA entries are not exactly ``tables``."""
+    try:
+        data = toc.finish().table_data()
+    except IntegrityError as exc:
+        return f"the archive's TOC cannot be read: {exc}"
+    wanted = set(tables)
+    if data == wanted:
+        return ""
+    diff = sorted(sql_name(*p) for p in data ^ wanted)
+    return ("the archive's table data does not match the tables counted for the manifest: "
+            + ", ".join(diff[:5]) + (" …" if len(diff) > 5 else ""))
 
 
 def _stat_check(store: BackupStore, d: DestinationResult, size: int) -> None:

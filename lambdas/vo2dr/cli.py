@@ -19,7 +19,7 @@ import traceback
 from typing import NoReturn
 
 from vo2dr import __version__
-from vo2dr.exceptions import ConfigError, Vo2drError, one_line
+from vo2dr.exceptions import ConfigError, SpaceError, Vo2drError, one_line
 from vo2dr.exitcodes import TABLE, ExitCode
 from vo2dr.settings import COMMAND_SETTINGS, DESCRIPTIONS, VARIABLES, Settings
 
@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{prefix}: configuration error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
+    except SpaceError as exc:  # its own code: the fix is room on the spool volume, not a retry
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return ExitCode.NO_SPACE
     except Vo2drError as exc:
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return ExitCode.FAILED

@@ -4,8 +4,7 @@ rows, create missing schemas). Every name is quoted with :mod:`psycopg.sql`."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from vo2dr.exceptions import ConfigError, RestoreError, one_line
+from vo2dr.progress import Reporter
 
 MAX_IDENTIFIER = 63
 RESTORE_APP = "vo2dr-restore"
@@ -40,6 +40,7 @@ class Target:
         dbname = str(params.get("dbname") or "")
         if not dbname:
             raise ConfigError(f"{what} names no database: add /<database> to the URL")
+        check_identifier(dbname, what)
         password = params.pop("password", None)
         return cls(url=url, dbname=dbname,
                    conninfo=make_conninfo(**{k: str(v) for k, v in params.items()}),
@@ -66,45 +67,127 @@ class Target:
                                f"{one_line(exc)}") from exc
 
 
+def check_identifier(name: str, what: str) -> None:
+    """PostgreSQL silently truncates a longer name to 63 bytes (not characters), so a restore
+    would land under another name than the one reported: refuse it instead."""
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER:
+        raise ConfigError(f"{what}: database name {name!r} is {size} bytes long; PostgreSQL "
+                          f"names are at most {MAX_IDENTIFIER} bytes (it would be truncated)")
+
+
+def truncate_identifier(name: str, suffix: str) -> str:
+    """``name`` cut so that ``name + suffix`` fits in 63 bytes, never inside a character."""
+    room = MAX_IDENTIFIER - len(suffix.encode("utf-8"))
+    return name.encode("utf-8")[:room].decode("utf-8", "ignore") + suffix
+
+
 def database_exists(server: Target, dbname: str) -> bool:
     with server.maintenance().connect(autocommit=True) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                             (dbname,)).fetchone() is not None
 
 
-_CONTENTS = r"""
-SELECT 'relation ' || n.nspname || '.' || c.relname
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-UNION ALL
-SELECT 'schema ' || nspname FROM pg_namespace
- WHERE nspname NOT IN ('public', 'pg_catalog', 'information_schema')
-   AND nspname NOT LIKE 'pg\_%'
-UNION ALL
-SELECT 'extension ' || extname FROM pg_extension WHERE extname <> 'plpgsql'
-UNION ALL
-SELECT 'function ' || p.oid::regprocedure::text
-  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-UNION ALL
-SELECT 'type ' || format_type(t.oid, NULL)
-  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
- WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\_%' AND t.typrelid = 0 AND t.typelem = 0
-LIMIT 20
+# Everything a user can create in a database, by its catalog row. Objects made by initdb have
+# OIDs below FirstNormalObjectId (16384) and every later one above, so a database copied from
+# template0 lists nothing here. Large objects can be created with any OID, so any counts.
+_USER_OBJECTS = r"""
+WITH objs(cls, oid) AS (
+  SELECT 'pg_namespace'::regclass, oid FROM pg_namespace
+   WHERE oid >= 16384 AND nspname !~ '^pg_(toast_)?temp_'
+  UNION ALL
+  SELECT 'pg_class'::regclass, c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid >= 16384 AND c.relpersistence <> 't' AND n.nspname !~ '^pg_(toast_)?temp_'
+     AND n.nspname <> 'pg_toast'
+  UNION ALL SELECT 'pg_extension'::regclass, oid FROM pg_extension WHERE oid >= 16384
+  UNION ALL SELECT 'pg_proc'::regclass, oid FROM pg_proc WHERE oid >= 16384
+  UNION ALL
+  SELECT 'pg_type'::regclass, t.oid FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+   WHERE t.oid >= 16384 AND n.nspname !~ '^pg_(toast_)?temp_'
+  UNION ALL SELECT 'pg_largeobject'::regclass, oid FROM pg_largeobject_metadata
+  UNION ALL SELECT 'pg_publication'::regclass, oid FROM pg_publication
+  UNION ALL SELECT 'pg_ts_config'::regclass, oid FROM pg_ts_config WHERE oid >= 16384
+  UNION ALL SELECT 'pg_ts_dict'::regclass, oid FROM pg_ts_dict WHERE oid >= 16384
+  UNION ALL SELECT 'pg_ts_parser'::regclass, oid FROM pg_ts_parser WHERE oid >= 16384
+  UNION ALL SELECT 'pg_ts_template'::regclass, oid FROM pg_ts_template WHERE oid >= 16384
+  UNION ALL SELECT 'pg_collation'::regclass, oid FROM pg_collation WHERE oid >= 16384
+  UNION ALL SELECT 'pg_conversion'::regclass, oid FROM pg_conversion WHERE oid >= 16384
+  UNION ALL SELECT 'pg_operator'::regclass, oid FROM pg_operator WHERE oid >= 16384
+  UNION ALL SELECT 'pg_opfamily'::regclass, oid FROM pg_opfamily WHERE oid >= 16384
+  UNION ALL SELECT 'pg_opclass'::regclass, oid FROM pg_opclass WHERE oid >= 16384
+  UNION ALL SELECT 'pg_am'::regclass, oid FROM pg_am WHERE oid >= 16384
+  UNION ALL SELECT 'pg_cast'::regclass, oid FROM pg_cast WHERE oid >= 16384
+  UNION ALL SELECT 'pg_transform'::regclass, oid FROM pg_transform
+  UNION ALL SELECT 'pg_language'::regclass, oid FROM pg_language WHERE oid >= 16384
+  UNION ALL SELECT 'pg_event_trigger'::regclass, oid FROM pg_event_trigger
+  UNION ALL SELECT 'pg_foreign_data_wrapper'::regclass, oid FROM pg_foreign_data_wrapper
+  UNION ALL SELECT 'pg_foreign_server'::regclass, oid FROM pg_foreign_server
+  UNION ALL SELECT 'pg_default_acl'::regclass, oid FROM pg_default_acl
+  UNION ALL SELECT 'pg_statistic_ext'::regclass, oid FROM pg_statistic_ext
+  UNION ALL SELECT 'pg_subscription'::regclass, oid FROM pg_subscription
+   WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+)
+SELECT coalesce(i.type || ' ' || i.identity, o.cls::text || ' ' || o.oid)
+  FROM objs o, LATERAL pg_identify_object(o.cls, o.oid, 0) i
+ ORDER BY o.cls::oid, o.oid
+ LIMIT 20
 """
+# Never restore into these: the templates every new database is copied from (a restore into
+# template1 would give every future database the production data) and the maintenance
+# databases tools and people connect to.
+RESERVED_TARGETS = ("template0", "template1", "postgres")
 
 
 def database_contents(target: Target) -> list[str]:
-    """What a database holds beyond a fresh one (empty list: it is empty)."""
+    """What a database holds beyond a fresh one (empty list: it is empty): any user object of
+    any kind (relations, schemas, functions, types, extensions, large objects, publications,
+    text-search configurations, collations, operators, casts, foreign servers, ...)."""
     with target.connect(autocommit=True) as conn:
-        return [row[0] for row in conn.execute(_CONTENTS).fetchall()]
+        return [row[0] for row in conn.execute(_USER_OBJECTS).fetchall()]
+
+
+def refuse_reserved_target(target: Target) -> None:
+    """Refuse a template or maintenance database as a target, before anything else happens."""
+    if target.dbname in RESERVED_TARGETS:
+        raise RestoreError(f"refusing to restore into {target.dbname!r}: it is a template or "
+                           "maintenance database. Restore into a new database name")
+    with target.maintenance().connect(autocommit=True) as conn:
+        row = conn.execute("SELECT datistemplate FROM pg_database WHERE datname = %s",
+                           (target.dbname,)).fetchone()
+    if row is not None and row[0]:
+        raise RestoreError(f"refusing to restore into {target.dbname!r}: it is a template "
+                           "database (datistemplate); new databases would be born with its "
+                           "data. Restore into a new database name")
+
+
+SUPERUSER_RISK = (
+    "a dump can carry code that runs during the restore (functions called by CHECK "
+    "constraints, defaults, index expressions and triggers) with the restoring role's rights, "
+    "and a superuser's rights reach the server's files and programs")
+
+
+def refuse_superuser(target: Target, allow: bool, reporter: Reporter | None = None) -> None:
+    """Refuse to restore as a superuser unless ``allow`` (``--allow-superuser``). Restore as a
+    role with CREATEDB that is not a superuser: the restored objects are then owned by it."""
+    with target.maintenance().connect(autocommit=True) as conn:
+        row = conn.execute("SELECT current_user, rolsuper FROM pg_roles "
+                           "WHERE rolname = current_user").fetchone()
+    if row is None or not row[1]:
+        return
+    if not allow:
+        raise RestoreError(
+            f"refusing to restore as {row[0]!r}, a superuser: {SUPERUSER_RISK}. Connect as a "
+            "role with CREATEDB that is not a superuser, or pass --allow-superuser")
+    if reporter is not None:
+        reporter.stage(f"restoring as the superuser {row[0]!r} (--allow-superuser): "
+                       f"{SUPERUSER_RISK}")
 
 
 def check_target(target: Target) -> bool:
     """``True`` if the database exists (and is empty), ``False`` if it does not exist.
-    Raises :class:`RestoreError` if it exists and holds anything."""
+    Raises :class:`RestoreError` if it exists and holds anything, or is a template or
+    maintenance database."""
+    refuse_reserved_target(target)
     if not database_exists(target, target.dbname):
         return False
     found = database_contents(target)
@@ -134,12 +217,12 @@ def drop_created_database(target: Target) -> None:
             sql.Identifier(target.dbname)))
 
 
-def count_rows(target: Target, tables: Iterable[str]) -> dict[str, int | None]:
-    """Exact row counts; ``None`` for a table that does not exist."""
+def count_rows(target: Target, tables: Mapping[str, tuple[str, str]]) -> dict[str, int | None]:
+    """Exact row counts by name (``{name: (schema, table)}``, the exact pair from the archive:
+    a name may itself hold dots); ``None`` for a table that does not exist."""
     out: dict[str, int | None] = {}
     with target.connect(autocommit=True) as conn:
-        for name in tables:
-            schema, table = name.split(".", 1)
+        for name, (schema, table) in tables.items():
             try:
                 row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
                     sql.Identifier(schema), sql.Identifier(table))).fetchone()
@@ -150,18 +233,46 @@ def count_rows(target: Target, tables: Iterable[str]) -> dict[str, int | None]:
     return out
 
 
-
 def create_schemas(target: Target, schemas: Sequence[str]) -> None:
     with target.connect(autocommit=True) as conn:
         for schema in schemas:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
-def drop_empty_schemas(target: Target, schemas: Sequence[str]) -> None:
-    """Undo :func:`create_schemas` after a failed restore (RESTRICT: only if still empty)."""
-    with target.connect(autocommit=True) as conn:
-        for schema in schemas:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} RESTRICT").format(
-                    sql.Identifier(schema)))
+# -- connection slots ------------------------------------------------------------------------------
 
+MAX_JOBS = 32  # beyond this, parallel pg_restore only adds lock and I/O contention
+_FREE_SLOTS = """
+SELECT current_setting('max_connections')::int
+       - current_setting('superuser_reserved_connections')::int
+       - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
+       - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+       r.rolconnlimit,
+       (SELECT count(*) FROM pg_stat_activity
+         WHERE backend_type = 'client backend' AND usename = current_user)
+  FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def capped_jobs(target: Target, jobs: int, reporter: Reporter) -> int:
+    """``jobs`` limited to what the target server can accept now: its free connection slots
+    (max_connections less the reserved ones and those in use) and the role's connection limit,
+    keeping one slot free, and at most :data:`MAX_JOBS`. pg_restore --jobs N holds N
+    connections; one more than the server accepts fails the restore half-way."""
+    if jobs <= 1:
+        return 1
+    with target.maintenance().connect(autocommit=True) as conn:
+        row = conn.execute(_FREE_SLOTS).fetchone()
+    if row is None:  # the role is not in pg_roles: nothing to go by, so no parallelism
+        return 1
+    free, role_limit, role_used = row
+    # This connection closes before pg_restore starts: its slot is free again by then.
+    free = int(free) + 1
+    if role_limit is not None and role_limit >= 0:
+        free = min(free, int(role_limit) - int(role_used) + 1)
+    capped = max(1, min(jobs, MAX_JOBS, free - 1))
+    if capped < jobs:
+        reporter.stage(f"--jobs {jobs} capped to {capped}: the target server accepts "
+                       f"{max(free, 0)} more connection(s) (max_connections, reserved slots, "
+                       f"the role's limit), one is kept free, and at most {MAX_JOBS}")
+    return capped

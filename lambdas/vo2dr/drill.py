@@ -37,7 +37,7 @@ import psycopg
 from psycopg import sql
 
 from vo2dr.catalog import build_catalog
-from vo2dr.dbadmin import Target, drop_created_database
+from vo2dr.dbadmin import Target, drop_created_database, refuse_superuser
 from vo2dr.exceptions import Vo2drError, one_line
 from vo2dr.progress import QuietReporter, Reporter
 from vo2dr.restore import restore
@@ -168,7 +168,8 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
                 rto_override_seconds: float | None = None,
                 reporter: Reporter | None = None,
                 clock: Callable[[], float] = time.monotonic,
-                recovery_key_pem: bytes | None = None) -> ClassReport:
+                recovery_key_pem: bytes | None = None,
+                allow_superuser: bool = False) -> ClassReport:
     dc = settings.strategy().get(data_class)
     rto = rto_override_seconds if rto_override_seconds is not None else dc.rto_seconds
     report = ClassReport(data_class=data_class, rto_seconds=rto)
@@ -193,7 +194,7 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
     try:
         result = restore(settings, source=chosen, target_url=scratch.url, backup=entry.backup_id,
                          data_class=data_class, store=stores[chosen], reporter=reporter, now=now,
-                         recovery_key_pem=recovery_key_pem)
+                         recovery_key_pem=recovery_key_pem, allow_superuser=allow_superuser)
         report.restore_seconds = round(clock() - t0, 3)
         report.source_server_version = result.source_server_version
         report.scratch_server_version = result.target_server_version
@@ -224,15 +225,21 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
               rto_override_seconds: float | None = None,
               reporter: Reporter | None = None,
               clock: Callable[[], float] = time.monotonic,
-              recovery_key_pem: bytes | None = None) -> DrillReport:
+              recovery_key_pem: bytes | None = None,
+              allow_superuser: bool = False) -> DrillReport:
     """Drill every data class of the strategy (or ``data_classes``). ``recovery_key_pem``
     decrypts with the offline recovery key instead of KMS (a lost AWS account, or backups the
     standby made while AWS was down).
 
     ``rto_override_seconds`` replaces every class's RTO (tests: the strategy's RTO is a whole,
-    positive number of minutes, so it cannot be set below a test restore's few seconds)."""
+    positive number of minutes, so it cannot be set below a test restore's few seconds).
+
+    The drill server's role (``VO2DR_DRILL_DATABASE_URL``) must not be a superuser: the drill
+    restores whatever the newest backup holds, and code in a dump runs during the restore with
+    that role's rights. A superuser is refused unless ``allow_superuser``."""
     settings.require("environment", "drill_database_url")
     server = Target.parse(settings.drill_database_url, "VO2DR_DRILL_DATABASE_URL")
+    refuse_superuser(server, allow_superuser, reporter)
     strategy = settings.strategy()
     names = data_classes or list(strategy.data_classes)
     for n in names:
@@ -251,7 +258,8 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
         timedelta(seconds=sum(dc.rto_seconds for dc in strategy.data_classes.values())))
     reports = [drill_class(settings, n, stores=stores, source=source, server=server,
                            now=started, rto_override_seconds=rto_override_seconds,
-                           reporter=reporter, clock=clock, recovery_key_pem=recovery_key_pem)
+                           reporter=reporter, clock=clock, recovery_key_pem=recovery_key_pem,
+                           allow_superuser=allow_superuser)
                for n in names]
     return DrillReport(ok=all(r.ok for r in reports), environment=settings.environment,
                        started_at=started.isoformat().replace("+00:00", "Z"),

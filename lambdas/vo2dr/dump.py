@@ -38,6 +38,7 @@ import psycopg
 from psycopg import sql
 
 from vo2dr import pgtools
+from vo2dr.archive import qualified
 from vo2dr.exceptions import ConfigError, DumpError, one_line
 from vo2dr.manifest import TableCount
 from vo2dr.strategy import DataClass
@@ -95,6 +96,9 @@ class DumpInfo:
     pg_dump_version: str
     snapshot: str
     table_names: list[str]  # schema-qualified, as dumped
+    # The same tables as (schema, table): a name may itself hold dots, so the qualified name
+    # is never split back.
+    table_pairs: list[tuple[str, str]] = field(default_factory=list)
     tables: list[TableCount] = field(default_factory=list)
     # A data class: the relations (``schema.name``) whose definition is dumped without data.
     data_excluded: list[tuple[str, str]] = field(default_factory=list)
@@ -164,13 +168,15 @@ class Dump:
             raise DumpError(f"cannot open a snapshot: {one_line(exc)}") from exc
         self.info = DumpInfo(database=database, server_version=server_version,
                              pg_dump_version=pgtools.version("pg_dump"), snapshot=snapshot,
-                             table_names=names, data_excluded=excluded)
+                             table_names=[qualified(s, t) for s, t in names],
+                             table_pairs=names, data_excluded=excluded)
 
-    def _resolve_tables(self, cur: psycopg.Cursor) -> tuple[list[str], list[tuple[str, str]]]:
+    def _resolve_tables(self, cur: psycopg.Cursor
+                        ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """``(tables dumped with data, relations dumped without data)``, in the snapshot."""
         if self.data_class.is_full:
             cur.execute(_ALL_TABLES)
-            return [f"{s}.{t}" for s, t in cur.fetchall()], []
+            return [(s, t) for s, t in cur.fetchall()], []
         names, oids = [], []
         where = f"vo2max-dr:dataClasses.{self.data_class.name}.tables"
         for table in self.data_class.tables:
@@ -185,7 +191,7 @@ class Dump:
                 raise ConfigError(
                     f"table {table!r} of data class {self.data_class.name!r} is partitioned: "
                     f"list its partitions in {where} instead (its rows are stored in them)")
-            names.append(f"{row[0]}.{row[1]}")
+            names.append((row[0], row[1]))
             oids.append(row[3])
         cur.execute(_OTHER_RELATIONS, (oids,))
         return names, [(s, t) for s, t in cur.fetchall()]
@@ -246,8 +252,8 @@ class Dump:
         counts = []
         try:
             with self._conn.cursor() as cur:
-                for name in self.info.table_names:
-                    schema, table = name.split(".", 1)
+                for name, (schema, table) in zip(self.info.table_names, self.info.table_pairs,
+                                                 strict=True):
                     cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
                         sql.Identifier(schema), sql.Identifier(table)))
                     (rows,) = cur.fetchone() or (0,)  # count(*): always one row

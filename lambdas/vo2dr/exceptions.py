@@ -56,5 +56,9 @@ class DumpError(Vo2drError):
     """pg_dump (or the database connection behind it) failed."""
 
 
+class SpaceError(Vo2drError):
+    """The local volume for the spool file has not got room for the dump."""
+
+
 class RestoreError(Vo2drError):
     """A restore was refused or failed; existing data is left as it was."""

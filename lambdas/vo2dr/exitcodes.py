@@ -19,6 +19,9 @@ class ExitCode(IntEnum):
     # A setting or flag is missing or invalid (the message names it and the fix). Nothing
     # was changed.
     CONFIG = 3
+    # No room for the restore's spool file on its volume (the fix is disk, not a retry).
+    # Nothing was changed.
+    NO_SPACE = 4
     # An unexpected error: a bug in vo2dr. One line on stderr; --debug shows the traceback.
     INTERNAL = 70
     INTERRUPTED = 130
@@ -30,5 +33,6 @@ TABLE = """exit codes (every command):
       a failed destination, row counts that differ, a failed drill, an unlistable store)
   2   refused or could not run (a store, key or database failed); nothing existing changed
   3   configuration error: a setting or flag is missing or invalid (the message names it)
+  4   restore: not enough space for the spool file (VO2DR_SPOOL_DIR / --spool-dir)
   70  internal error (a bug in vo2dr; rerun with --debug for the traceback)
   130 interrupted"""

@@ -11,27 +11,29 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from vo2dr.dbadmin import MAX_IDENTIFIER, Target
-from vo2dr.exceptions import RestoreError, one_line
+from vo2dr.dbadmin import Target, database_contents, truncate_identifier
+from vo2dr.exceptions import RestoreError, Vo2drError, one_line
 from vo2dr.progress import Reporter
 
 
 def preserved_name(original: str, when: datetime) -> str:
-    suffix = "_pre_restore_" + when.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
-    return original[:MAX_IDENTIFIER - len(suffix)] + suffix
+    return truncate_identifier(original,
+                               "_pre_restore_" + when.astimezone(UTC).strftime("%Y%m%d_%H%M%S"))
 
 
 def staging_name(original: str, when: datetime) -> str:
-    suffix = "_restore_" + when.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
-    return original[:MAX_IDENTIFIER - len(suffix)] + suffix
+    return truncate_identifier(original,
+                               "_restore_" + when.astimezone(UTC).strftime("%Y%m%d_%H%M%S"))
 
 
 def promote(server: Target, restored: str, original: str, when: datetime,
-            reporter: Reporter, wait_seconds: float = 30.0) -> dict[str, Any]:
+            reporter: Reporter, wait_seconds: float = 30.0,
+            terminate: bool = True) -> dict[str, Any]:
     """Rename ``original`` to its dated name and ``restored`` into its place, atomically (both
     renames in one transaction). Connections to either are terminated first: a database cannot
     be renamed while in use; new connections are refused meanwhile (ALLOW_CONNECTIONS false)
-    and allowed again afterwards. The original is kept, never dropped."""
+    and allowed again afterwards. The original is kept, never dropped. Without ``terminate``,
+    sessions on either database make it fail instead, with nothing renamed."""
     maintenance = server.maintenance()
     if original == maintenance.dbname:
         raise RestoreError(f"cannot promote over the maintenance database {original!r}")
@@ -54,6 +56,13 @@ def promote(server: Target, restored: str, original: str, when: datetime,
             for db in (original, restored):
                 conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
                     ident(db)))
+            if not terminate:
+                busy = _count(conn, "SELECT count(*) FROM pg_stat_activity WHERE datname IN "
+                              "(%s, %s) AND pid <> pg_backend_pid()", (original, restored))
+                if busy:
+                    raise RestoreError(
+                        f"{busy} session(s) are connected to {original!r}: close them and "
+                        f"retry; nothing was renamed, the restored copy is {restored!r}")
             terminated = _count(conn,
                                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                 "WHERE datname IN (%s, %s) AND pid <> pg_backend_pid()",
@@ -87,6 +96,26 @@ def promote(server: Target, restored: str, original: str, when: datetime,
     reporter.stage(f"promote: {restored!r} is now {original!r}; the previous database is kept "
                    f"as {keep_as!r}")
     return {"original": original, "preserved_as": keep_as, "terminated": int(terminated)}
+
+
+def replace_empty(server: Target, restored: str, when: datetime,
+                  reporter: Reporter) -> dict[str, Any]:
+    """Swap the restored copy in under the name of the existing empty target (no session is
+    terminated: it fails instead), then drop the empty original if it is still empty."""
+    original = server.dbname
+    out = promote(server, restored, original, when, reporter, terminate=False)
+    kept = out["preserved_as"]
+    if kept:
+        old = server.with_dbname(kept)
+        try:
+            if not database_contents(old):
+                with server.maintenance().connect(autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(kept)))
+                out["preserved_as"] = None
+                reporter.stage(f"dropped the empty database the restore replaced ({kept!r})")
+        except (psycopg.Error, Vo2drError) as exc:
+            reporter.stage(f"kept {kept!r} (the empty database replaced): {one_line(exc)}")
+    return out
 
 
 def _count(conn: psycopg.Connection, query: str, params: tuple[str, str]) -> int:

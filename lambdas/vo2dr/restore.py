@@ -20,8 +20,17 @@ The order is what makes it safe:
 6. with ``--promote``: swap the restored database in under the target's name. The original is
    renamed to ``<name>_pre_restore_<UTC timestamp>``, never dropped.
 
-If pg_restore fails, the database this run created (holding only this run's partial restore)
-is dropped again, so a retry starts clean; a database that existed before is never dropped.
+If pg_restore fails
+(a killed process, no connection slot left, a bad object), the database this run created is
+dropped again, so a retry starts clean and an existing target is exactly as it was.
+
+Refused as targets: ``template0``, ``template1``, ``postgres`` and any template database
+(``datistemplate``): a restore into ``template1`` would give every database created afterwards
+the production data. "Empty" means no user object of any kind: relations, schemas, functions,
+types, extensions other than plpgsql, large objects, publications, text-search configurations,
+collations, operators, casts, foreign servers, default privileges. Names over 63 bytes are
+refused (PostgreSQL would silently truncate them). ``--jobs`` is capped by the connection slots
+the target server has free (see :func:`capped_jobs`).
 
 **Data-class backups.** Their archive holds the whole schema but table data only for the
 class's tables (see :mod:`vo2dr.dump`). Restoring one creates exactly the class's tables (the
@@ -39,6 +48,7 @@ The target is a new or empty database as always, so no existing data changes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -53,11 +63,13 @@ from typing import Any
 import psycopg
 
 from vo2dr import pgcompat, pgtools
+from vo2dr.archive import Toc, read_toc, use_list
 from vo2dr.catalog import Catalog, CatalogEntry, build_catalog
 from vo2dr.dbadmin import (
     MAX_IDENTIFIER,
     RESTORE_APP,
     Target,
+    capped_jobs,
     check_target,
     count_rows,
     create_database,
@@ -65,15 +77,16 @@ from vo2dr.dbadmin import (
     database_contents,
     database_exists,
     drop_created_database,
-    drop_empty_schemas,
+    refuse_reserved_target,
+    refuse_superuser,
 )
-from vo2dr.exceptions import ConfigError, RestoreError, Vo2drError
+from vo2dr.exceptions import ConfigError, RestoreError, SpaceError, Vo2drError
 from vo2dr.progress import QuietReporter, Reporter, RichReporter, default_reporter
-from vo2dr.promote import preserved_name, promote, staging_name
+from vo2dr.promote import preserved_name, promote, replace_empty, staging_name
 from vo2dr.recovery_key import read_recovery_key
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
-from vo2dr.toc import _selection, missing_schemas, resolve_tables, selective_list
+from vo2dr.toc import _selection, missing_schemas, resolve_tables, selective_list, table_pairs
 from vo2dr.verify import VerifyResult, load_manifest, spool_file, verify_copy
 
 # Moved out in the restore split (issue 12): import them from vo2dr.progress, vo2dr.dbadmin,
@@ -138,13 +151,15 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
             recovery_key_pem: bytes | None = None, promote_into_place: bool = False,
             confirm: Callable[[str], bool] | None = None, keep_owners: bool = False,
             spool_dir: str | None = None, reporter: Reporter | None = None,
-            store: BackupStore | None = None, now: datetime | None = None) -> RestoreResult:
+            store: BackupStore | None = None, now: datetime | None = None,
+            allow_superuser: bool = False) -> RestoreResult:
     """Restore one backup from ``source`` into ``target_url``; see the module docstring.
 
     With ``promote_into_place``, ``target_url`` names the database to replace: the backup is
     restored into ``<name>_restore_<ts>`` beside it, and after the checks pass (and
     ``confirm(question)`` says yes) swapped in. Raises :class:`RestoreError` (or another
     :class:`Vo2drError`) with the reason; existing databases are never changed on failure.
+    Connecting as a superuser is refused unless ``allow_superuser`` (see :func:`refuse_superuser`).
     """
     if jobs < 1:
         raise ConfigError("--jobs must be 1 or more")
@@ -153,8 +168,8 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     when = (now or datetime.now(UTC)).astimezone(UTC)
     t0 = time.monotonic()
     final = Target.parse(target_url)
-    target = final.with_dbname(staging_name(final.dbname, when)) if promote_into_place \
-        else final
+    refuse_reserved_target(final)
+    refuse_superuser(final, allow_superuser, reporter)
 
     store = store or open_source(settings, source)
     entry, _ = find_backup(store, settings.environment, backup=backup, before=before,
@@ -162,9 +177,19 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     reporter.stage(f"backup {entry.backup_id} ({entry.data_class}, "
                    f"{entry.timestamp:%Y-%m-%d %H:%M:%S} UTC, {entry.ref.tier}) from {store.name}")
 
-    # 2. the target, before any download
-    if check_target(target):
-        reporter.stage(f"target database {target.dbname!r} exists and is empty")
+    # 2. the target, before any download. An existing (empty) target is never restored into
+    # directly: the restore goes into a fresh database beside it, swapped in only once it
+    # succeeded, so a failure anywhere leaves the target exactly as it was.
+    into_existing = False
+    if not promote_into_place and check_target(final):
+        into_existing = True
+        reporter.stage(f"target database {final.dbname!r} exists and is empty: restoring beside "
+                       "it, then swapping the restored copy in")
+    target = (final.with_dbname(staging_name(final.dbname, when))
+              if promote_into_place or into_existing else final)
+    if target is not final and database_exists(target, target.dbname):
+        raise RestoreError(f"database {target.dbname!r} already exists (another restore started "
+                           "in the same second?): retry in a second; nothing was changed")
     manifest = load_manifest(store, entry)
     # Before the promote question: no one confirms a restore the server would refuse.
     target_version = pgcompat.refuse_older_target(manifest.server_version, target)
@@ -186,17 +211,23 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         selected = []
     spool = spool_file(spool_dir or settings.spool_dir or None)
     try:
-        _check_space(spool.parent, manifest.plaintext.bytes)
+        reserve_spool(spool, manifest.plaintext.bytes)
         # 3. download + verify into the spool
         reporter.stage(f"downloading and verifying {entry.ref.body_key} "
                        f"({manifest.ciphertext.bytes} bytes) into a local spool file")
         t_dl = time.monotonic()
         advance = reporter.download(manifest.ciphertext.bytes)
         try:
-            with open(spool, "wb") as fh:
-                os.chmod(spool, 0o600)
+            # r+b: write into the reserved blocks (wb would truncate, giving them back)
+            with open(spool, "r+b") as fh:
                 result = verify_copy(store, entry, recovery_key_pem=recovery_key_pem, spool=fh,
                                      progress=advance)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise SpaceError(f"not enough space for the spool file in {spool.parent.parent}: "
+                                 f"the volume filled up during the download; {SPACE_FIX}"
+                                 ) from exc
+            raise
         finally:
             reporter.download_done()
         if not result.ok:
@@ -204,31 +235,30 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         seconds = {"download_verify": time.monotonic() - t_dl}
         reporter.stage(f"verified: ciphertext and plaintext SHA-256, authenticated decryption "
                        f"({result.key_used}), {len(result.tables)} tables in the archive")
+        toc = read_toc(spool)
+        # The exact (schema, table) of every table restored and counted, from the archive.
+        pairs = table_pairs(toc, selected or sorted(manifest.table_rows()))
 
-        # 4. create + pg_restore
-        created = False
-        if not check_target(target):
-            create_database(target)
-            created = True
-            reporter.stage(f"created database {target.dbname!r}")
+        # 4. create + pg_restore, always into a database this run creates
+        jobs = capped_jobs(target, jobs, reporter)
+        check_target(target)
+        create_database(target)
+        created = True
+        reporter.stage(f"created database {target.dbname!r}")
         t_pg = time.monotonic()
-        schemas: list[str] = []
         try:
-            schemas = missing_schemas(spool)
+            schemas = missing_schemas(toc)
             if schemas:
                 reporter.stage(f"creating schema(s) {', '.join(schemas)}: the archive (a dump of "
                                "selected tables) uses them without defining them")
                 create_schemas(target, schemas)
-            _pg_restore(target, spool, selected, jobs, keep_owners, reporter,
-                        scratch_dir=spool_dir or settings.spool_dir or None)
+            _pg_restore(target, spool, toc, [pairs[t] for t in selected], jobs, keep_owners,
+                        reporter, scratch_dir=spool_dir or settings.spool_dir or None)
         except BaseException:
-            if created:
-                with contextlib.suppress(psycopg.Error, Vo2drError):
-                    drop_created_database(target)
-                reporter.stage(f"dropped {target.dbname!r}, which this run had created")
-            elif schemas:
-                with contextlib.suppress(psycopg.Error, Vo2drError):
-                    drop_empty_schemas(target, schemas)
+            with contextlib.suppress(psycopg.Error, Vo2drError):
+                drop_created_database(target)
+            reporter.stage(f"dropped {target.dbname!r}, which this run had created"
+                           + (f"; {final.dbname!r} is unchanged" if target is not final else ""))
             raise
         seconds["pg_restore"] = time.monotonic() - t_pg
     finally:
@@ -237,13 +267,14 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     # 5. row counts
     expected = manifest.table_rows()
     restored_tables = selected or sorted(expected)
-    rows = count_rows(target, restored_tables)
+    rows = count_rows(target, {t: pairs[t] for t in restored_tables})
     problems = [f"{t}: {rows[t]} rows restored, the manifest says {expected[t]}"
                 for t in restored_tables if rows[t] != expected[t]]
     res = RestoreResult(
         ok=not problems, backup_id=entry.backup_id, data_class=entry.data_class,
         timestamp=entry.timestamp.isoformat().replace("+00:00", "Z"), source=store.name,
-        database=target.dbname, created_database=created, tables=restored_tables, jobs=jobs,
+        database=target.dbname, created_database=created and not into_existing,
+        tables=restored_tables, jobs=jobs,
         key_used=result.key_used, rows=rows, expected_rows={t: expected[t]
                                                             for t in restored_tables},
         seconds=seconds, verify=result.to_json(), problems=problems,
@@ -253,6 +284,9 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
                        f"database {target.dbname!r} is left for inspection")
     elif promote_into_place:
         res.promoted = promote(final, target.dbname, final.dbname, when, reporter)
+        res.database = final.dbname
+    elif into_existing:
+        res.promoted = replace_empty(final, target.dbname, when, reporter)
         res.database = final.dbname
     res.seconds["total"] = time.monotonic() - t0
     res.seconds = {k: round(v, 3) for k, v in res.seconds.items()}
@@ -268,16 +302,41 @@ class RestoreRefused(RestoreError):
         self.result = result
 
 
-def _check_space(directory: Path, plaintext_bytes: int) -> None:
+SPACE_FIX = "point VO2DR_SPOOL_DIR (or --spool-dir) at a larger volume"
+
+
+def reserve_spool(spool: Path, size: int) -> None:
+    """Create the spool file with its ``size`` bytes allocated up front (``posix_fallocate``),
+    so the space is this run's: a concurrent restore, or anything else writing to the volume,
+    cannot take it between the free-space check and the download, and the second of two
+    restores that do not both fit fails here, before a byte is downloaded. Raises
+    :class:`SpaceError` (one line) when the volume has not got the room. Where the file system
+    cannot preallocate, the free-space check is all there is."""
+    directory = spool.parent
+    where = directory.parent
     free = shutil.disk_usage(directory).free
-    if free < plaintext_bytes * SPOOL_MARGIN:
-        raise RestoreError(
-            f"not enough space for the spool file in {directory}: {free} bytes free, the dump is "
-            f"{plaintext_bytes} bytes; point VO2DR_SPOOL_DIR (or --spool-dir) at a larger volume")
+    if free < size * SPOOL_MARGIN:
+        raise SpaceError(f"not enough space for the spool file in {where}: {free} bytes free, "
+                         f"the dump is {size} bytes; {SPACE_FIX}")
+    fd = os.open(spool, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if size > 0:
+            os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise SpaceError(
+                f"not enough space for the spool file in {where}: the dump is {size} bytes, and "
+                f"other restores (or other writers) took part of the {free} bytes free; "
+                f"{SPACE_FIX}") from exc
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    finally:
+        os.close(fd)
 
 
-def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
-                keep_owners: bool, reporter: Reporter, scratch_dir: str | None = None) -> None:
+def _pg_restore(target: Target, spool: Path, toc: Toc, selected: Sequence[tuple[str, str]],
+                jobs: int, keep_owners: bool, reporter: Reporter,
+                scratch_dir: str | None = None) -> None:
     args = [pgcompat.pg_restore_into(target, scratch_dir), f"--dbname={target.conninfo}",
             "--no-password", "--exit-on-error"]
     if not keep_owners:
@@ -287,8 +346,8 @@ def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
     with tempfile.TemporaryDirectory(prefix="vo2dr-list-") as tmp:
         if selected:
             listfile = Path(tmp) / "restore.list"
-            text, left_out = _selection(spool, selected)
-            listfile.write_text(text)
+            keep, left_out = _selection(toc, selected)
+            listfile.write_text(use_list(toc, keep), encoding="utf-8")
             args.append(f"--use-list={listfile}")
             if left_out:
                 reporter.stage("leaving out foreign key(s) to tables that are not restored: "
@@ -302,8 +361,11 @@ def _pg_restore(target: Target, spool: Path, selected: Sequence[str], jobs: int,
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln.lower()] or lines
-        raise RestoreError(f"pg_restore into {target.dbname!r} failed: "
-                           f"{(errors[-1] if errors else 'exit ' + str(proc.returncode))}")
+        cause = errors[-1] if errors else f"exit {proc.returncode}"
+        if any(s in proc.stderr for s in ("too many clients", "remaining connection slots",
+                                          "too many connections")):
+            cause += " (the target server ran out of connection slots: lower --jobs)"
+        raise RestoreError(f"pg_restore into {target.dbname!r} failed: {cause}")
 
 
 def stores_for(settings: Settings, names: Iterable[str]) -> Mapping[str, BackupStore]:

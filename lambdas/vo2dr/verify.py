@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import subprocess
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any, BinaryIO
 import zstandard
 
 from vo2dr import pgtools
+from vo2dr.archive import Toc, TocReader, qualified, read_toc
 from vo2dr.catalog import CatalogEntry
 from vo2dr.crypto import ChunkReader, decrypt_stream, recovery_key_id_from_private
 from vo2dr.exceptions import (
@@ -41,14 +41,16 @@ from vo2dr.exceptions import (
     IntegrityError,
     ObjectNotFound,
     StoreError,
+    one_line,
 )
 from vo2dr.manifest import Manifest
 from vo2dr.stores.base import BackupStore
 
 READ_SIZE = 1024 * 1024
+RECOVERY_KEY_HINT = ("KMS could not be used to decrypt: if AWS or KMS is unreachable, decrypt "
+                     "offline with --recovery-key PATH (the recovery private key, kept outside "
+                     "AWS; see docs/runbooks/lost-cloud-account.md)")
 Progress = Callable[[int], None]
-# "2592; 0 16386 TABLE DATA public users postgres"
-_TOC_LINE = re.compile(r"^\d+;\s+\d+\s+\d+\s+(?P<desc>TABLE DATA|TABLE)\s+(?P<rest>.+)$")
 
 
 class VerificationFailed(IntegrityError):
@@ -189,31 +191,21 @@ def expected_context(manifest: Manifest) -> dict[str, str]:
             "data_class": manifest.data_class, "backup_id": manifest.backup_id}
 
 
-def parse_toc_tables(listing: str) -> tuple[set[str], set[str]]:
-    """``(tables, tables_with_data)`` as ``schema.name`` from ``pg_restore --list`` output."""
-    tables: set[str] = set()
-    data: set[str] = set()
-    for line in listing.splitlines():
-        m = _TOC_LINE.match(line.strip())
-        if not m:
-            continue
-        parts = m["rest"].split(" ")
-        if len(parts) < 2:
-            continue
-        schema = parts[0]
-        name = " ".join(parts[1:-1]) if len(parts) > 2 else parts[1]
-        (data if m["desc"] == "TABLE DATA" else tables).add(f"{schema}.{name}")
-    return tables, data
+def archive_tables(toc: Toc) -> tuple[set[str], set[str]]:
+    """``(tables, tables_with_data)`` as the manifest names them (``schema.name``), from the
+    archive's own TOC: exact whatever the names hold (``pg_restore --list`` prints them
+    unquoted, so its text cannot be split back into schema and table)."""
+    return ({qualified(*p) for p in toc.tables()}, {qualified(*p) for p in toc.table_data()})
 
 
-def compare_tables(manifest: Manifest, listing: str) -> list[str]:
+def compare_tables(manifest: Manifest, toc: Toc) -> list[str]:
     """Problems between the archive's TOC and the manifest's tables (empty when they agree).
 
     A data class's archive defines every table of the database (the whole schema) but holds
     TABLE DATA only for the class's tables: its TABLE DATA entries must be exactly the
     manifest's tables, and the other TABLE entries are definitions only. A full backup's TABLE
     DATA entries are its tables too (a partitioned parent, which has none, is not listed)."""
-    tables, data = parse_toc_tables(listing)
+    tables, data = archive_tables(toc)
     rows = manifest.table_rows()
     expected = set(rows)
     problems = []
@@ -260,8 +252,10 @@ class _TocSink:
                                       stdout=self._out, stderr=self._err,
                                       env=pgtools.tool_env())
         self._open = True
+        self.toc = TocReader()  # the exact TOC, read from the same bytes
 
     def write(self, chunk: bytes) -> None:
+        self.toc.feed(chunk)
         if not self._open:
             return
         assert self._proc.stdin is not None  # stdin=PIPE
@@ -351,7 +345,7 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
         decrypt_stream(cipher_iter, expected_context=expected_context(manifest), **keys),
         manifest.compression))
     sink = _TocSink() if spool is None else None
-    listing = ""
+    toc: Toc | None = None
     try:
         try:
             for chunk in plain:
@@ -362,6 +356,8 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
                     spool.write(chunk)
         except EncryptionError as exc:
             if _is_key_unavailable(exc):
+                if recovery_key_pem is None:
+                    raise EncryptionError(f"{one_line(exc)}. {RECOVERY_KEY_HINT}") from exc
                 raise
             problems.append(f"{exc} (in {body_key})")
         except IntegrityError as exc:
@@ -374,7 +370,8 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
             pass
         if sink is not None:
             try:
-                listing = sink.finish()
+                sink.finish()  # pg_restore itself must read the archive
+                toc = sink.toc.finish()
             except IntegrityError as exc:
                 if not problems:
                     problems.append(str(exc))
@@ -404,13 +401,15 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
     if spool is not None:
         spool.flush()
         try:
-            listing = toc_listing(spool.name)
+            toc_listing(spool.name)  # pg_restore itself must read the archive
+            toc = read_toc(spool.name)
         except IntegrityError as exc:
             problems.append(str(exc))
             return
-    table_problems = compare_tables(manifest, listing)
+    assert toc is not None
+    table_problems = compare_tables(manifest, toc)
     problems.extend(f"{p} ({body_key})" for p in table_problems)
-    _, data = parse_toc_tables(listing)
+    _, data = archive_tables(toc)
     result.tables = sorted(data)
 
 

@@ -27,6 +27,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="restore from this store (default: the first holding a complete copy)")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="decrypt with the offline recovery private key instead of KMS")
+    p.add_argument("--recovery-key-password-file", metavar="FILE",
+                   help="the recovery key's password (first line), when the key is stored "
+                        "encrypted; without it, asked on a terminal")
+    p.add_argument("--allow-superuser", action="store_true",
+                   help="restore even when connected as a superuser (refused by default: a "
+                        "dump can carry code that runs during the restore)")
     return p
 
 
@@ -39,10 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args, required=("environment", "drill_database_url"),
                              strategy=True)
-    recovery_key = read_recovery_key(args.recovery_key)
+    recovery_key = read_recovery_key(args.recovery_key, args.recovery_key_password_file)
     settings = resolve_secrets(settings, names=("drill_database_url",))
     report = run_drill(settings, data_classes=args.data_class, source=args.source,
-                       reporter=QuietReporter(sys.stderr), recovery_key_pem=recovery_key)
+                       reporter=QuietReporter(sys.stderr), recovery_key_pem=recovery_key,
+                       allow_superuser=args.allow_superuser)
     print(json.dumps(report.to_json(), indent=2))
     for c in report.classes:
         verdict = "pass" if c.ok else "FAIL"

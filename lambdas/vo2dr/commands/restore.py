@@ -12,6 +12,10 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
                     functions they use; the other tables are not created
   --jobs N          parallel pg_restore (default: 1, in a single transaction)
   --recovery-key P  decrypt with the offline recovery private key when KMS is unreachable
+                    (a password-protected key: --recovery-key-password-file F, or asked on a
+                    terminal)
+  --allow-superuser restore even when connected as a superuser (refused by default: a dump can
+                    carry code that runs during the restore, with the restoring role's rights)
   --promote         --target-url names the database to REPLACE: restore beside it as
                     <name>_restore_<ts>, then rename the original to <name>_pre_restore_<ts>
                     (kept, never dropped) and the restored copy into its place. Sessions on the
@@ -19,7 +23,8 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
 
 Prints a JSON summary on stdout. Exit codes: 0 restored (and checked against the manifest's row
 counts); 1 restored but the row counts differ (not promoted); 2 refused or failed, nothing
-changed in any existing database; 3 a setting or flag is missing or invalid.
+changed in any existing database; 3 a setting or flag is missing or invalid; 4 not enough
+space for the spool file (nothing changed).
 """
 
 from __future__ import annotations
@@ -50,12 +55,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="parallel pg_restore jobs")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="the offline recovery private key (PEM): decrypt without KMS")
+    p.add_argument("--recovery-key-password-file", metavar="FILE",
+                   help="the recovery key's password (first line), when the key is stored "
+                        "encrypted; without it, asked on a terminal")
     p.add_argument("--promote", action="store_true",
                    help="swap the restored copy in place of --target-url's database (kept)")
     p.add_argument("--yes", action="store_true", help="do not ask before --promote")
     p.add_argument("--keep-owners", action="store_true",
                    help="restore owners and grants (the roles must exist on the target server)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    p.add_argument("--allow-superuser", action="store_true",
+                   help="restore even when connected as a superuser (refused by default: a "
+                        "dump can carry code that runs during the restore)")
     return p
 
 
@@ -82,14 +93,15 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args, required=("environment",))
     Target.parse(args.target_url)  # a malformed URL is refused before any store is listed
     before = parse_point_in_time(args.before) if args.before else None
-    recovery_key = read_recovery_key(args.recovery_key)
+    recovery_key = read_recovery_key(args.recovery_key, args.recovery_key_password_file)
     reporter = QuietReporter(sys.stderr) if args.no_progress else default_reporter()
     backup = None if args.backup == "latest" else args.backup
     result = restore(settings, source=args.source, target_url=args.target_url, backup=backup,
                      before=before, data_class=args.data_class, tables=args.table,
                      jobs=args.jobs, recovery_key_pem=recovery_key,
                      promote_into_place=args.promote, confirm=_confirm(args.yes),
-                     keep_owners=args.keep_owners, reporter=reporter)
+                     keep_owners=args.keep_owners, reporter=reporter,
+                     allow_superuser=args.allow_superuser)
     print(json.dumps(result.to_json(), indent=2))
     if not result.ok:
         print("vo2dr restore: error: " + "; ".join(result.problems), file=sys.stderr)

@@ -32,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the store whose copy to check; all = every enabled store")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="decrypt with the offline recovery private key (PEM) instead of KMS")
+    p.add_argument("--recovery-key-password-file", metavar="FILE",
+                   help="the recovery key's password (first line), when the key is stored "
+                        "encrypted; without it, asked on a terminal")
     return p
 
 
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.verify import verify_copy
 
     settings = load_settings(args, required=("environment",))
-    key = read_recovery_key(args.recovery_key)
+    key = read_recovery_key(args.recovery_key, args.recovery_key_password_file)
     before = parse_point_in_time(args.before) if args.before else None
     stores = open_stores(settings, Access.READ,
                          names=None if args.source == "all" else [args.source])

@@ -9,11 +9,47 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 log = logging.getLogger("vo2dr.stores")
+
+# After an endpoint stopped answering (a request failed at the network level after its own
+# retries), the store's later requests fail at once for this long instead of each paying its
+# own retries again: a run that lists many prefixes or writes several objects then gives up on
+# a dead store within one request's bound (about 30 s), not minutes.
+DEAD_FOR = 60.0
+
+
+class Unreachable:
+    """A store's retry budget across requests: :meth:`trip` records a network-level failure,
+    :meth:`check` then fails every request at once for :data:`DEAD_FOR` seconds."""
+
+    def __init__(self, store: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cause = ""
+        self._since = 0.0
+
+    def trip(self, cause: str) -> None:
+        with self._lock:
+            if not self._cause or self._clock() - self._since >= DEAD_FOR:
+                self._cause, self._since = cause, self._clock()
+
+    def check(self, where: str) -> None:
+        from vo2dr.exceptions import TransientStoreError
+
+        with self._lock:
+            dead = self._cause and self._clock() - self._since < DEAD_FOR
+            cause = self._cause
+        if dead:
+            raise TransientStoreError(
+                f"{where}: not tried: {self.store} stopped answering earlier in this run "
+                f"({cause})", store=self.store)
 
 
 def b64(digest: bytes) -> str:

@@ -61,14 +61,18 @@ from vo2dr.exceptions import (
     TransientStoreError,
     one_line,
 )
-from vo2dr.stores._common import UploadWindow, b64, check_metadata, iter_parts
+from vo2dr.stores._common import Unreachable, UploadWindow, b64, check_metadata, iter_parts
 from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 BLOCK_SIZE = 8 * MiB  # 50,000 blocks x 8 MiB = 390 GiB per blob
 MAX_BLOCKS = 50_000
 MAX_IN_FLIGHT = 3
-RETRY_TOTAL = 4  # retries after the first attempt, backoff 1 s + 2^n s with jitter
+# A dead endpoint must fail a request within about 30 s (3 attempts of at most 5 s to connect
+# and 8 s without a byte, plus about 4 s of backoff), not minutes.
+RETRY_TOTAL = 2  # retries after the first attempt, backoff 1 s + 2^n s with jitter
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 8
 
 _EXISTS_CODES = {"BlobAlreadyExists", "ConditionNotMet"}
 _DENIED_CODES = {"AuthorizationFailure", "AuthenticationFailed",
@@ -96,8 +100,8 @@ def make_container_client(container_url: str, credential: Any = None, *,
     options: dict[str, Any] = {
         "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2,
                                          retry_total=retry_total, random_jitter_range=1),
-        "connection_timeout": 10,
-        "read_timeout": 120,
+        "connection_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
         # Downloads: one bounded range per request (the SDK's first GET is 32 MiB by default).
         "max_single_get_size": 4 * MiB,
         "max_chunk_get_size": 4 * MiB,
@@ -118,6 +122,7 @@ class AzureBlobStore(BackupStore):
                  block_size: int = BLOCK_SIZE, retry_total: int = RETRY_TOTAL,
                  client: ContainerClient | None = None,
                  intraday_client: ContainerClient | None = None) -> None:
+        self._unreachable = Unreachable(self.name)
         if not container_url:
             raise StoreError("azure: no container configured (VO2DR_AZURE_CONTAINER_URL)",
                              store="azure")
@@ -164,12 +169,16 @@ class AzureBlobStore(BackupStore):
                 or status in (401, 403):
             return AccessDenied(text, store=self.name, key=key)
         if isinstance(exc, aexc.ServiceRequestError | aexc.ServiceResponseError
-                      | ConnectionError | TimeoutError) or status in (408, 429) or status >= 500:
+                      | ConnectionError | TimeoutError):
+            self._unreachable.trip(text)  # after the SDK's own retries
+            return TransientStoreError(text, store=self.name, key=key)
+        if status in (408, 429) or status >= 500:
             return TransientStoreError(text, store=self.name, key=key)
         return StoreError(text, store=self.name, key=key)
 
     @contextlib.contextmanager
     def _translating(self, op: str, key: str = "", *, writing: bool = False) -> Iterator[None]:
+        self._unreachable.check(f"{self.name} {key}".rstrip())
         try:
             yield
         except (aexc.AzureError, ConnectionError, TimeoutError) as exc:

@@ -57,13 +57,15 @@ from vo2dr.exceptions import (
     StoreError,
     TransientStoreError,
 )
-from vo2dr.stores._common import b64, best_effort, check_metadata
+from vo2dr.stores._common import Unreachable, b64, best_effort, check_metadata
 from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 CHUNK_SIZE = 8 * MiB  # resumable chunks must be a multiple of 256 KiB
-RETRY_TIMEOUT = 120.0  # seconds of exponential backoff (1 s doubling to 60 s) per request
-TIMEOUT = (10, 120)  # (connect, read) seconds per HTTP request
+# A dead endpoint must fail a request within about 30 s, not minutes: retries stop being started
+# after RETRY_TIMEOUT, and the last attempt lasts at most one TIMEOUT more.
+RETRY_TIMEOUT = 20.0  # seconds of exponential backoff (1 s doubling) per request
+TIMEOUT = (5, 10)  # (connect, read) seconds per HTTP request: no byte for 10 s is a dead peer
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 _NETWORK = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
@@ -133,6 +135,7 @@ class GcsStore(BackupStore):
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         if not bucket:
             raise StoreError("gcs: no bucket configured (VO2DR_GCS_BUCKET)", store="gcs")
+        self._unreachable = Unreachable(self.name)
         if chunk_size % (256 * 1024):
             raise ValueError("GCS resumable chunks must be a multiple of 256 KiB")
         self.bucket_name = bucket
@@ -175,12 +178,16 @@ class GcsStore(BackupStore):
         if status in (401, 403) or isinstance(exc, google.auth.exceptions.DefaultCredentialsError
                                              | google.auth.exceptions.RefreshError):
             return AccessDenied(text, store=self.name, key=key)
-        if status in _TRANSIENT_STATUS or isinstance(exc, _NETWORK):
+        if isinstance(exc, _NETWORK):
+            self._unreachable.trip(text)  # after the retry policy's own attempts
+            return TransientStoreError(text, store=self.name, key=key)
+        if status in _TRANSIENT_STATUS:
             return TransientStoreError(text, store=self.name, key=key)
         return StoreError(text, store=self.name, key=key)
 
     @contextlib.contextmanager
     def _translating(self, op: str, key: str = "", *, writing: bool = False) -> Iterator[None]:
+        self._unreachable.check(f"{self.name} {key}".rstrip())
         try:
             yield
         except (gexc.GoogleAPIError, InvalidResponse, DataCorruption,

@@ -66,14 +66,28 @@ from vo2dr.exceptions import (
     StoreError,
     TransientStoreError,
 )
-from vo2dr.stores._common import UploadWindow, b64, best_effort, check_metadata, iter_parts, log
+from vo2dr.stores._common import (
+    Unreachable,
+    UploadWindow,
+    b64,
+    best_effort,
+    check_metadata,
+    iter_parts,
+    log,
+)
 from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB  # S3 minimum is 5 MiB (except the last part)
 MAX_PARTS = 10_000
 MAX_IN_FLIGHT = 3
-MAX_ATTEMPTS = 5  # botocore standard mode: total attempts per request, transient errors only
+# A dead endpoint must fail a request within about 30 s (3 attempts of at most 5 s to connect
+# and 10 s without a byte, plus backoff), not minutes: the job then moves on to the other stores.
+# 10 s without a byte is far beyond any healthy S3 reply (a part's answer comes once its bytes
+# are in), so only a dead or black-holed endpoint hits it.
+MAX_ATTEMPTS = 3  # botocore standard mode: total attempts per request, transient errors only
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 10
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _NO_BUCKET = {"NoSuchBucket"}
@@ -112,8 +126,8 @@ def make_client(service: str = "s3", *, max_attempts: int = MAX_ATTEMPTS) -> Any
     and credentials come from the environment (AWS_ENDPOINT_URL, the Lambda role, ...)."""
     config = Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         max_pool_connections=MAX_IN_FLIGHT + 4,
     )
     return boto3.session.Session().client(service, config=config)
@@ -148,6 +162,7 @@ class S3Store(BackupStore):
         self._client = client or make_client(max_attempts=max_attempts)
         self._kms = kms_client
         self._max_attempts = max_attempts
+        self._unreachable = Unreachable(self.name)
 
     def __repr__(self) -> str:
         return f"S3Store(s3://{self.bucket})"
@@ -193,14 +208,15 @@ class S3Store(BackupStore):
                       | botocore.exceptions.ConnectTimeoutError
                       | botocore.exceptions.ResponseStreamingError
                       | ConnectionError | TimeoutError):
-            return TransientStoreError(
-                f"{where}: {op} failed after {self._max_attempts} attempts: {exc}",
-                store=self.name, key=key)
+            text = f"{where}: {op} failed after {self._max_attempts} attempts: {exc}"
+            self._unreachable.trip(text)
+            return TransientStoreError(text, store=self.name, key=key)
         return StoreError(f"{where}: {op} failed: {type(exc).__name__}: {exc}",
                           store=self.name, key=key)
 
     def _call(self, op: str, fn: Callable[..., Any], key: str = "", *,
               writing: bool = False, **kwargs: Any) -> Any:
+        self._unreachable.check(f"s3://{self.bucket}/{key}")
         try:
             return fn(**kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
@@ -416,6 +432,7 @@ class S3Store(BackupStore):
                           metadata=dict(resp.get("Metadata") or {}))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        self._unreachable.check(f"s3://{self.bucket}/{prefix}")
         paginator = self._client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix,
                                    PaginationConfig={"PageSize": self.list_page_size})

@@ -10,6 +10,7 @@ that only read it; tests that damage copies or stop servers build their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -87,6 +88,37 @@ SEED = [
 
 ALL_TABLES = ["app.audit_logs", "app.system_logs", "public.app_config", "public.session_metrics",
               "public.training_protocols", "public.users", "public.vo2max_calculations"]
+
+
+# Restores and drills refuse a superuser by default (a dump can carry code that runs during the
+# restore): the drill server, and the tests that restore as the tool should, use this role.
+RESTORER = "vo2dr_restorer"
+
+
+def ensure_restorer(pg: servers.Postgres) -> None:
+    """A login role with CREATEDB that is not a superuser (trust auth: no password)."""
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (RESTORER,)).fetchone():
+            return
+        with contextlib.suppress(psycopg.errors.DuplicateObject):
+            conn.execute(f"CREATE ROLE {RESTORER} LOGIN CREATEDB NOSUPERUSER")
+
+
+def restorer_url(pg: servers.Postgres, database: str = "postgres") -> str:
+    return pg.url(database).replace("//postgres@", f"//{RESTORER}@", 1)
+
+
+def restore_as_superuser(settings: Settings, **kwargs):
+    """``restore()`` as the test server's superuser (``postgres``), for the tests about
+    something else; the default refusal is tested in test_target_safety.py."""
+    from vo2dr.restore import restore
+
+    return restore(settings, allow_superuser=True, **kwargs)
+
+
+def cli_argv(argv: tuple[str, ...]) -> list[str]:
+    """A test's CLI arguments; ``restore`` runs as the test server's superuser (see above)."""
+    return [*argv, "--allow-superuser"] if argv[:1] == ("restore",) else list(argv)
 
 
 def new_database(pg: servers.Postgres, prefix: str = "src") -> str:
@@ -184,7 +216,11 @@ class World:
                 "VO2DR_GCS_BUCKET": s.gcs_bucket,
                 "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
                 "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
-                "VO2DR_DRILL_DATABASE_URL": self.pg.url()}
+                "VO2DR_DRILL_DATABASE_URL": self.settings.drill_database_url}
+
+    def restorer_url(self, database: str = "postgres") -> str:
+        """``database`` on the test server as the non-superuser restore role."""
+        return restorer_url(self.pg, database)
 
     def backup(self, data_class: str, when: datetime | None = None) -> str:
         summary = run_backup(self.settings, data_class, now=when)
@@ -223,11 +259,12 @@ def build_world(pg, recovery_keys, classes=("full",), *,
     b = make_buckets("vo2dr-rec")
     source = new_database(pg, prefix)
     seed(pg.url(source))
+    ensure_restorer(pg)
     settings = Settings(database_url=pg.url(source), environment="staging", s3_bucket=b.s3,
                         gcs_bucket=b.gcs, azure_container_url=b.azure_url, kms_key_id=kms_arn,
                         recovery_public_key=recovery_keys[1].decode(),
                         strategy_json=json.dumps(strategy or STRATEGY),
-                        drill_database_url=pg.url())
+                        drill_database_url=restorer_url(pg))
     world = World(pg=pg, source_db=source, settings=settings,
                   recovery_private_pem=recovery_keys[0])
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)

@@ -15,10 +15,11 @@ import re
 
 import psycopg
 import pytest
+from vo2dr.archive import read_toc
 from vo2dr.cli import main
 from vo2dr.drill import run_drill
 from vo2dr.restore import restore
-from vo2dr.verify import parse_toc_tables, toc_listing, verify_copy
+from vo2dr.verify import archive_tables, toc_listing, verify_copy
 
 from .conftest import World, build_world, table_checksums, user_tables
 
@@ -103,7 +104,7 @@ def test_the_archive_has_the_whole_schema_and_only_the_class_data(prisma_world, 
     assert result.tables == CRITICAL_QUALIFIED
     assert result.manifest.table_rows() == {"app.workouts": 120, "public.users": 90}
     listing = toc_listing(spool)
-    tables, data = parse_toc_tables(listing)
+    tables, data = archive_tables(read_toc(spool))
     assert tables == set(CRITICAL_QUALIFIED + OTHERS)  # every definition ...
     assert data == set(CRITICAL_QUALIFIED)  # ... data for the class only
     for needle in ("TYPE public Role", "TYPE app sport", "DOMAIN app pct", "TYPE app zone",
@@ -128,7 +129,7 @@ def test_verify_passes_in_every_store(prisma_world, capsys, monkeypatch):
 
 def test_critical_backup_restores_into_an_empty_database(prisma_world):
     w = prisma_world
-    target = w.pg.url(f"crit_{w.source_db}")
+    target = w.restorer_url(f"crit_{w.source_db}")
     result = restore(w.settings, source="s3", target_url=target, data_class="critical")
     assert result.ok and result.created_database, result.problems
     assert result.tables == CRITICAL_QUALIFIED
@@ -165,7 +166,7 @@ def test_table_restore_of_one_critical_table(prisma_world, capsys, monkeypatch):
     w = prisma_world
     for k, v in w.env().items():
         monkeypatch.setenv(k, v)
-    target = w.pg.url(f"one_{w.source_db}")
+    target = w.restorer_url(f"one_{w.source_db}")  # as the non-superuser restore role
     code = main(["restore", "--source", "azure", "--data-class", "critical",
                  "--target-url", target, "--table", "app.workouts"])
     out, err = capsys.readouterr()

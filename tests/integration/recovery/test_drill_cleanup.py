@@ -18,7 +18,7 @@ from vo2dr.drill import drop_stale_scratch, scratch_name
 
 from dev import servers
 
-from .conftest import STRATEGY, World, build_world, database_exists
+from .conftest import RESTORER, STRATEGY, World, build_world, database_exists, ensure_restorer
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +30,13 @@ NOW = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 def make_db(pg: servers.Postgres) -> Iterator[Callable[[str], str]]:
     """Create databases by exact name; every one is dropped again after the test."""
     made: list[str] = []
+    ensure_restorer(pg)
 
     def make(name: str) -> str:
         with psycopg.connect(pg.url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            # owned by the drill's role, as the databases of its earlier runs are
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(RESTORER)))
         made.append(name)
         return name
 

@@ -80,7 +80,8 @@ def test_drill_handler_reads_the_drill_server_from_its_secret(world, monkeypatch
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("VO2DR_DRILL_DATABASE_URL")
     arn = boto3.client("secretsmanager").create_secret(
-        Name=f"drill-{world.source_db}", SecretString=json.dumps({"url": world.pg.url()}))["ARN"]
+        Name=f"drill-{world.source_db}",
+        SecretString=json.dumps({"url": world.restorer_url()}))["ARN"]
     monkeypatch.setenv("VO2DR_DRILL_DATABASE_URL_SECRET", arn)
     out = drill_handler({"data_classes": ["important"]})
     assert out["ok"] and out["classes"][0]["source"] == "s3"

@@ -16,13 +16,13 @@ from vo2dr.verify import verify_copy
 
 from dev import servers
 
-from .conftest import build_world, database_exists, table_checksums
+from .conftest import build_world, cli_argv, database_exists, table_checksums
 
 pytestmark = pytest.mark.integration
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, dict | None, str]:
-    code = main(list(argv))
+    code = main(cli_argv(argv))
     out, err = capsys.readouterr()
     return code, (json.loads(out) if out.strip() else None), err
 
@@ -127,6 +127,12 @@ def test_restore_with_the_recovery_key_while_kms_is_down(world, capsys, monkeypa
     code, _, err = run_cli(capsys, "verify", "--source", "s3")
     assert code == 2
     assert "decryption failed" in err and "Could not connect" in err
+    assert "decrypt offline with --recovery-key PATH" in err  # the way out, in the message
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "restore", "--source", "s3", "--target-url",
+                           world.pg.url(f"nokms_{world.source_db}"))
+    assert code == 2 and "decrypt offline with --recovery-key PATH" in err, err
+    assert not database_exists(world.pg, f"nokms_{world.source_db}")
 
     wrong = tmp_path / "wrong.pem"
     wrong.write_bytes(crypto.generate_recovery_key(3072)[0])

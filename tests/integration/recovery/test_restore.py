@@ -8,15 +8,18 @@ import psycopg
 import pytest
 from vo2dr.cli import main
 from vo2dr.progress import RichReporter
-from vo2dr.restore import restore
 
 from .conftest import (
     ALL_TABLES,
+    cli_argv,
     database_exists,
     new_database,
     schema_signature,
     table_checksums,
     user_tables,
+)
+from .conftest import (
+    restore_as_superuser as restore,
 )
 
 pytestmark = pytest.mark.integration
@@ -30,7 +33,7 @@ def cli_env(world, monkeypatch):
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, dict | list | None, str]:
-    code = main(list(argv))
+    code = main(cli_argv(argv))
     out, err = capsys.readouterr()
     return code, (json.loads(out) if out.strip() else None), err
 
@@ -147,7 +150,7 @@ def test_non_empty_target_is_refused_and_unchanged(world, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "restore", "--source", "s3", "--target-url", url)
     assert code == 2
     assert f"refusing to restore into database '{name}': it is not empty" in err
-    assert "relation public.users" in err
+    assert "table public.users" in err
     assert (table_checksums(url), schema_signature(url)) == before
     # an empty existing database is fine
     empty = new_database(world.pg, "empty")

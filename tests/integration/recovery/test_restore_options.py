@@ -14,7 +14,7 @@ from vo2dr import restore as restore_module
 from vo2dr.cli import main
 from vo2dr.exitcodes import ExitCode
 
-from .conftest import World, build_world, database_exists, seed_database
+from .conftest import World, build_world, cli_argv, database_exists, seed_database
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def owner_and_grants(url: str) -> tuple[str, list[str]]:
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, dict | None, str]:
-    code = main(list(argv))
+    code = main(cli_argv(argv))
     out, err = capsys.readouterr()
     return code, (json.loads(out) if out.strip() else None), err
 
@@ -100,7 +100,7 @@ def test_too_little_spool_space_is_refused_before_the_target_is_created(owned_wo
     target = f"nospace_{owned_world.source_db}"
     code, _, err = run_cli(capsys, "restore", "--source", "s3", "--no-progress",
                            "--target-url", owned_world.pg.url(target))
-    assert code == ExitCode.FAILED
+    assert code == ExitCode.NO_SPACE
     assert "not enough space for the spool file in " in err and "1000 bytes free" in err
     assert "point VO2DR_SPOOL_DIR (or --spool-dir) at a larger volume" in err
     assert asked and all(p.startswith(str(spool)) for p in asked)  # the setting was used
