@@ -13,7 +13,7 @@ from vo2dr.recovery_key import read_recovery_key
 
 @pytest.fixture(scope="module")
 def keys():
-    private_pem, public_pem = crypto.generate_recovery_key(2048)
+    private_pem, public_pem = crypto.generate_recovery_key(3072)
     key = serialization.load_pem_private_key(private_pem, password=None)
     locked = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                serialization.BestAvailableEncryption("correct horse ✓".encode()))

@@ -139,11 +139,21 @@ def test_restore_with_the_recovery_key_while_kms_is_down(world, capsys, monkeypa
     code, _, err = run_cli(capsys, "verify", "--source", "s3", "--recovery-key", str(wrong))
     assert code == 2 and "not the one this backup was encrypted for" in err
 
+    # the recovery key as it should be stored: encrypted, with its password in a file of its own
+    from cryptography.hazmat.primitives import serialization
+
     key = tmp_path / "recovery.pem"
-    key.write_bytes(world.recovery_private_pem)
+    key.write_bytes(serialization.load_pem_private_key(world.recovery_private_pem, None)
+                    .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.BestAvailableEncryption(b"s3cret pass")))
+    code, _, err = run_cli(capsys, "verify", "--source", "s3", "--recovery-key", str(key))
+    assert code == 3 and "password-protected: pass --recovery-key-password-file" in err
+    password = tmp_path / "recovery.pw"
+    password.write_text("s3cret pass\n")
     target = world.pg.url(f"offline_{world.source_db}")
     code, doc, err = run_cli(capsys, "restore", "--source", "s3", "--target-url", target,
-                             "--recovery-key", str(key))
+                             "--recovery-key", str(key), "--recovery-key-password-file",
+                             str(password))
     assert code == 0, err
     assert doc["key_used"] == "recovery-key"
     assert table_checksums(target) == table_checksums(world.source_url)
