@@ -51,7 +51,8 @@ def test_backup_and_restore_across_majors(major, pg_major, module_env, recovery_
         targets.append((pg_major(18), 1, "azure"))  # an upgrade
     for server, jobs, store_name in targets:
         url = server.url(fresh_name(f"m{major}_j{jobs}"))
-        result = restore(world.settings, source=store_name, target_url=url, jobs=jobs)
+        result = restore(world.settings, source=store_name, target_url=url, jobs=jobs,
+                         allow_superuser=True)  # the test servers' only role
         assert result.ok and result.created_database, result.problems
         assert result.rows == result.expected_rows
         assert result.source_server_version == manifest.server_version

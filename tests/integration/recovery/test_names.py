@@ -84,10 +84,9 @@ def weird(pg, module_env, recovery_keys):
 
 def test_backup_reads_the_names_exactly(weird, tmp_path):
     """The manifest counts every table; the archive's TOC names them exactly."""
-    from vo2dr.stores import open_store
     from vo2dr.verify import load_manifest
 
-    store = open_store("s3", weird.settings)
+    store = weird.store("s3")
     entry = build_catalog({"s3": store}, "staging").resolve(None, data_class="full", store="s3")
     manifest = load_manifest(store, entry)
     assert manifest.table_rows() == {
