@@ -21,9 +21,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Regenerate the lock after changing dependencies in pyproject.toml.
+# Regenerate the locks after changing dependencies in pyproject.toml: requirements.lock holds
+# everything (runtime, CLI, dev); requirements-runtime.lock only the job's runtime closure
+# (the Lambda artifact and the Cloud Run image), constrained to the same versions and hashes.
 lock:
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -o requirements.lock \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra cli --extra dev -o requirements.lock \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes
+	$(VENV)/bin/uv pip compile pyproject.toml -c requirements.lock -o requirements-runtime.lock \
 	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes
 
 lint: install

