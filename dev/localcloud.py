@@ -14,7 +14,9 @@ each one supports them:
 
 Each setting is read back after it is applied: what an emulator refused or silently dropped
 is reported in :attr:`LocalCloud.unsupported`, never hidden. An RSA recovery key pair is
-generated at run time into a caller-owned temporary directory; it is never committed.
+generated at run time into a caller-owned temporary directory; it is never committed. The
+manifest signing key is an asymmetric KMS key in moto (``SIGN_VERIFY``, ``ECC_NIST_P256``), as
+in the cloud; its public half is written beside the recovery key and trusted by the readers.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class LocalCloud:
     kms_key_arn: str
     recovery_public_key: Path
     recovery_private_key: Path
+    signing_key_arn: str = ""
+    signing_public_keys: Path | None = None
     applied: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
 
@@ -359,6 +363,7 @@ def create(services: list[Service], key_dir: Path, stack_file: Path = STACK_FILE
     container, container_url = setup_azure(cfg, server_env, rec)
     public, private = generate_recovery_key(key_dir)
     applied.append(f"recovery key pair (RSA) in {key_dir}")
+    signing_arn, signing_public = setup_signing(cfg, server_env, key_dir, rec)
     env = {
         **server_env,
         "VO2DR_ENVIRONMENT": cfg.environment,
@@ -368,10 +373,30 @@ def create(services: list[Service], key_dir: Path, stack_file: Path = STACK_FILE
         "VO2DR_AZURE_CONTAINER_URL": container_url,
         "VO2DR_KMS_KEY_ID": key_arn,
         "VO2DR_RECOVERY_PUBLIC_KEY": str(public),
+        "VO2DR_SIGNING_KEY": signing_arn,
+        "VO2DR_SIGNING_PUBLIC_KEYS": str(signing_public),
         "VO2DR_STACK_FILE": str(stack_file),
     }
     return LocalCloud(env, bucket, gcs_bucket, container, key_arn, public, private,
-                      applied, unsupported)
+                      applied, unsupported, signing_arn, signing_public)
+
+
+def setup_signing(cfg: Any, env: dict[str, str], key_dir: Path,
+                  rec: _Recorder) -> tuple[str, Path]:
+    """The job's manifest signing key in KMS, and its public half as a PEM file (the stack's
+    ``signingPublicKeys``, which readers trust)."""
+    from cryptography.hazmat.primitives import serialization
+
+    _, kms = _aws_clients(env)
+    key = kms.create_key(Description=f"{cfg.name('signing')}: signs every backup manifest",
+                         KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]
+    der = kms.get_public_key(KeyId=key["Arn"])["PublicKey"]
+    pem = serialization.load_der_public_key(der).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    path = key_dir / "signing-public.pem"
+    path.write_bytes(pem)
+    rec.applied.append(f"kms: manifest signing key {key['KeyId']} (ECC_NIST_P256, SIGN_VERIFY)")
+    return key["Arn"], path
 
 
 @dataclass(frozen=True)

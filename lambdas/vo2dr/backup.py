@@ -13,6 +13,10 @@ Failure semantics (the manifest is what makes a backup count):
 
 A destination's manifest is written only after its body's size and SHA-256 were checked
 against the pipeline's own, both from the store's upload result and from a fresh ``stat``.
+It is signed (``VO2DR_SIGNING_KEY``, see :mod:`vo2dr.signing`) before it is written; the
+signing key is checked against ``VO2DR_SIGNING_PUBLIC_KEYS`` before the dump starts, so a job
+whose signatures no reader would trust fails at once instead of writing backups that never
+count.
 
 Without ``VO2DR_KMS_KEY_ID`` (the GCP standby, which has no AWS) the body is encrypted to the
 offline recovery key only: the manifest's ``encryption.kms_key_arn`` is empty, and the summary
@@ -36,12 +40,14 @@ from vo2dr.archive import TocReader, sql_name
 from vo2dr.crypto import Encryptor
 from vo2dr.dump import Dump
 from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
-from vo2dr.manifest import Destination, Digest, Encryption, Manifest
+from vo2dr.manifest import DataKey, Destination, Digest, Encryption, Manifest
 from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
 from vo2dr.settings import Settings
+from vo2dr.signing import Signer, key_fingerprint, signer_from_setting
 from vo2dr.stores.base import BackupStore, ObjectLock
 from vo2dr.strategy import DataClass, Strategy
 from vo2dr.summary import BackupSummary, DestinationStatus, DestinationSummary, SkippedBackup
+from vo2dr.trust import Trust
 
 log = logging.getLogger("vo2dr.backup")
 
@@ -91,10 +97,24 @@ def object_lock(strategy: Strategy, tier: str, started: datetime) -> ObjectLock 
 
 def _check_settings(settings: Settings) -> None:
     # The KMS key is optional: without it the body is wrapped for the recovery key only.
-    settings.require("database_url", "environment", "recovery_public_key")
+    settings.require("database_url", "environment", "recovery_public_key", "signing_key")
     # Before any store is listed: a malformed URL fails here, in a second, not after retries.
     settings.validate(strategy=True)
     layout.environment_prefix(settings.environment)
+
+
+def open_signer(settings: Settings) -> Signer:
+    """The job's signer, checked to be one the readers trust (when the trusted keys are
+    configured here too, as they are in every deployed job)."""
+    signer = signer_from_setting(settings.signing_key)
+    public = signer.public_key()
+    if settings.signing_public_keys:
+        trusted = Trust.from_settings(settings).signers
+        if key_fingerprint(public) not in trusted.keys:
+            raise ConfigError(
+                f"the signing key {signer.name} (id {key_fingerprint(public)[:16]}…) is not "
+                "among VO2DR_SIGNING_PUBLIC_KEYS: readers would refuse its backups")
+    return signer
 
 
 def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
@@ -117,6 +137,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     if not stores:
         raise ConfigError("no destination store to write to")
     recovery_pem = settings.recovery_public_key_pem()
+    signer = open_signer(settings)
     started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     t0 = time.monotonic()
 
@@ -176,12 +197,14 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
         encryption=Encryption(format=encryptor.info.format, algorithm=encryptor.info.algorithm,
                               kms_key_arn=encryptor.info.kms_key_arn,
                               recovery_key_id=encryptor.info.recovery_key_id,
-                              encryption_context=dict(encryptor.info.encryption_context)),
+                              encryption_context=dict(encryptor.info.encryption_context),
+                              data_keys=[DataKey(*k) for k in encryptor.info.data_keys]),
         destinations={name: Destination(status=d.status, key=d.key, bytes=d.bytes,
                                         sha256=d.sha256, store_checksum=d.store_checksum,
                                         error=d.error)
                       for name, d in result.destinations.items()},
     )
+    manifest.sign(signer)  # a failure here writes no manifest: the backup does not count
     if progress is not None:
         progress("manifest", result.plaintext_bytes, result.ciphertext_bytes)
     manifests = _write_manifests(stores, result.destinations, ref.manifest_key,

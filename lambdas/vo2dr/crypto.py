@@ -234,6 +234,8 @@ class EncryptionInfo:
     kms_key_arn: str = ""
     recovery_key_id: str = ""
     encryption_context: dict[str, str] = field(default_factory=dict)
+    # (provider id, key info, SHA-256 of the wrapped key) of every wrapped data key
+    data_keys: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class Encryptor:
@@ -298,7 +300,16 @@ class Encryptor:
         for edk in header.encrypted_data_keys:
             if edk.key_provider.provider_id == KMS_PROVIDER_ID:
                 self.info.kms_key_arn = edk.key_provider.key_info.decode()
+        self.info.data_keys = header_data_keys(header)
         self.info.algorithm = header.algorithm.name
+
+
+def header_data_keys(header) -> list[tuple[str, str, str]]:
+    """The wrapped data keys of a message header, as the manifest records them (sorted)."""
+    return sorted((edk.key_provider.provider_id,
+                   edk.key_provider.key_info.decode("utf-8", "replace"),
+                   hashlib.sha256(edk.encrypted_data_key).hexdigest())
+                  for edk in header.encrypted_data_keys)
 
 
 # -- decrypt ------------------------------------------------------------------------------------
@@ -307,12 +318,17 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
                    recovery_private_key_pem: bytes | None = None,
                    recovery_private_key_password: bytes | None = None,
                    expected_context: Mapping[str, str] | None = None,
+                   expected_data_keys: Iterable[tuple[str, str, str]] | None = None,
                    botocore_session=None) -> Iterator[bytes]:
     """Decrypt a backup body given as ciphertext ``chunks``; yields plaintext chunks.
 
-    Give either the KMS key ARN (the manifest's ``encryption.kms_key_arn``; KMS is called once
-    to unwrap the data key) or the recovery private key PEM (no network at all). Given both,
-    the SDK tries KMS first and falls back to the recovery key.
+    Give either the KMS key ARN (the *configured* key: the strict provider unwraps only data
+    keys wrapped by exactly that key, whatever the message names; KMS is called once) or the
+    recovery private key PEM (no network at all). Given both, the SDK tries KMS first and
+    falls back to the recovery key.
+
+    ``expected_data_keys`` (the signed manifest's ``encryption.data_keys``), when given, must
+    be exactly the message header's wrapped data keys.
 
     ``expected_context``, when given, must be contained in the message's encryption context
     (e.g. ``{"backup_id": manifest.backup_id}``), so a body cannot stand in for another.
@@ -346,10 +362,12 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
                 provider.add_master_key_provider(raw)
     except _SDK_ERRORS as exc:
         raise EncryptionError(f"cannot set up decryption keys: {_cause(exc)}") from exc
-    return _decrypt(chunks, provider, expected_context)
+    wanted_keys = sorted(tuple(k) for k in expected_data_keys) if expected_data_keys else None
+    return _decrypt(chunks, provider, expected_context, wanted_keys)
 
 
-def _decrypt(chunks: Iterable[bytes], provider, expected_context) -> Iterator[bytes]:
+def _decrypt(chunks: Iterable[bytes], provider, expected_context,
+             expected_data_keys=None) -> Iterator[bytes]:
     source = ChunkReader(chunks)
     try:
         # Not a ``with`` block: the SDK's __exit__ logs a traceback when closing a stream that
@@ -362,6 +380,10 @@ def _decrypt(chunks: Iterable[bytes], provider, expected_context) -> Iterator[by
                 raise EncryptionError(
                     f"encryption context does not match the manifest: found {wrong}, "
                     f"expected {dict(expected_context)}")
+        if expected_data_keys is not None and \
+                header_data_keys(dec.header) != expected_data_keys:
+            raise EncryptionError("the body's wrapped data keys are not the ones its signed "
+                                  "manifest records: refused")
         while True:
             out = dec.read(FRAME_LENGTH)
             if not out:

@@ -1,8 +1,9 @@
 """The restore drill: prove, for every data class, that its latest backup comes back within the
 RTO and holds what its manifest says.
 
-For each data class of the strategy: find the latest complete backup (in the first enabled store
-holding one, primary first, or in ``source``), restore it with the real restore path
+For each data class of the strategy: find the latest backup complete and authentic (signed) in a
+quorum of the enabled stores (:func:`vo2dr.quorum.select_latest`; read from the first store
+of the quorum, primary first, or from ``source``), restore it with the real restore path
 (download, verify, spool, ``pg_restore``) into a scratch database
 ``vo2dr_drill_<class>_<UTC time>`` on the server of ``VO2DR_DRILL_DATABASE_URL``, then:
 
@@ -40,11 +41,13 @@ from vo2dr.catalog import build_catalog
 from vo2dr.dbadmin import Target, drop_created_database, refuse_superuser
 from vo2dr.exceptions import Vo2drError, one_line
 from vo2dr.progress import QuietReporter, Reporter
+from vo2dr.quorum import select_latest
 from vo2dr.restore import restore
 from vo2dr.settings import Settings
 from vo2dr.status import METRIC_NAMESPACE
 from vo2dr.stores.base import BackupStore
 from vo2dr.strategy import KNOWN_DATA_CLASSES
+from vo2dr.trust import Trust
 
 log = logging.getLogger("vo2dr.drill")
 
@@ -176,12 +179,10 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
     reporter = reporter or QuietReporter()
     try:
         catalog = build_catalog(stores, settings.environment, data_class=data_class)
-        if source:
-            entry = catalog.latest(data_class, store=source)
-            chosen = source
-        else:
-            entry = catalog.latest(data_class)
-            chosen = entry.complete_stores(catalog.stores)[0]
+        selection = select_latest(catalog, stores, Trust.from_settings(settings), data_class,
+                                  need_in=source)
+        entry = selection.entry
+        chosen = source or selection.agreement.agreeing[0]
     except Vo2drError as exc:
         report.errors.append(str(exc))
         return report
@@ -247,7 +248,9 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
     if stores is None:
         from vo2dr.stores import Access, open_stores
 
-        stores = open_stores(settings, Access.READ, names=[source] if source else None)
+        # Every enabled store, also with --source: latest is decided by a quorum of them.
+        wanted = list(dict.fromkeys([*settings.enabled_stores, *([source] if source else [])]))
+        stores = open_stores(settings, Access.READ, names=wanted)
     started = (now or datetime.now(UTC)).astimezone(UTC)
     t0 = clock()
     # A drill restores its classes one after another, each within its RTO or failed, and names

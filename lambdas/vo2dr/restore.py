@@ -87,6 +87,7 @@ from vo2dr.recovery_key import read_recovery_key
 from vo2dr.settings import Settings
 from vo2dr.stores.base import BackupStore
 from vo2dr.toc import _selection, missing_schemas, resolve_tables, selective_list, table_pairs
+from vo2dr.trust import Trust
 from vo2dr.verify import VerifyResult, load_manifest, spool_file, verify_copy
 
 # Moved out in the restore split (issue 12): import them from vo2dr.progress, vo2dr.dbadmin,
@@ -137,12 +138,39 @@ def open_source(settings: Settings, source: str) -> BackupStore:
 
 
 def find_backup(store: BackupStore, environment: str, *, backup: str | None,
-                before: datetime | None, data_class: str) -> tuple[CatalogEntry, Catalog]:
+                before: datetime | None, data_class: str,
+                quorum: Callable[[], Any] | None = None) -> tuple[CatalogEntry, Catalog]:
+    """An id is looked up in the source store (its signature is checked when read); latest
+    and ``--before`` are chosen by ``quorum`` (:func:`vo2dr.quorum.select_latest` across the
+    enabled stores) when given."""
     catalog = build_catalog({store.name: store}, environment)
     if store.name in catalog.errors:
         raise RestoreError(f"cannot list {store.name}: {catalog.errors[store.name]}")
+    if quorum is not None and (not backup or backup == "latest"):
+        return quorum(), catalog
     return catalog.resolve(backup, data_class=data_class, store=store.name,
                            before=before), catalog
+
+
+def latest_by_quorum(settings: Settings, source: BackupStore, *, data_class: str,
+                     before: datetime | None, trust: Trust, allow_single_copy: bool,
+                     reporter: Reporter) -> CatalogEntry:
+    """latest across every enabled store (the source included), authentic in a quorum."""
+    from vo2dr.quorum import select_latest
+    from vo2dr.stores import Access, open_stores
+
+    names = [n for n in settings.enabled_stores if n != source.name]
+    others = open_stores(settings, Access.READ, names=names, tolerant=True) if names else None
+    stores = {source.name: source, **(others or {})}
+    catalog = build_catalog(stores, settings.environment, data_class=data_class)
+    if others is not None:  # a store that cannot be opened still counts as enabled
+        catalog.errors.update(others.errors)
+    catalog.stores = (source.name, *names)
+    chosen = select_latest(catalog, stores, trust, data_class, before=before,
+                           need_in=source.name, allow_single_copy=allow_single_copy)
+    for warning in chosen.warnings:
+        reporter.stage(f"warning: {warning}")
+    return chosen.entry
 
 
 def restore(settings: Settings, *, source: str, target_url: str, backup: str | None = None,
@@ -152,7 +180,8 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
             confirm: Callable[[str], bool] | None = None, keep_owners: bool = False,
             spool_dir: str | None = None, reporter: Reporter | None = None,
             store: BackupStore | None = None, now: datetime | None = None,
-            allow_superuser: bool = False) -> RestoreResult:
+            allow_superuser: bool = False,
+            allow_single_copy: bool = False) -> RestoreResult:
     """Restore one backup from ``source`` into ``target_url``; see the module docstring.
 
     With ``promote_into_place``, ``target_url`` names the database to replace: the backup is
@@ -172,8 +201,12 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     refuse_superuser(final, allow_superuser, reporter)
 
     store = store or open_source(settings, source)
+    trust = Trust.from_settings(settings)
     entry, _ = find_backup(store, settings.environment, backup=backup, before=before,
-                           data_class=data_class)
+                           data_class=data_class, quorum=lambda: latest_by_quorum(
+                               settings, store, data_class=data_class, before=before,
+                               trust=trust, allow_single_copy=allow_single_copy,
+                               reporter=reporter))
     reporter.stage(f"backup {entry.backup_id} ({entry.data_class}, "
                    f"{entry.timestamp:%Y-%m-%d %H:%M:%S} UTC, {entry.ref.tier}) from {store.name}")
 
@@ -190,7 +223,7 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     if target is not final and database_exists(target, target.dbname):
         raise RestoreError(f"database {target.dbname!r} already exists (another restore started "
                            "in the same second?): retry in a second; nothing was changed")
-    manifest = load_manifest(store, entry)
+    manifest = load_manifest(store, entry, trust)
     # Before the promote question: no one confirms a restore the server would refuse.
     target_version = pgcompat.refuse_older_target(manifest.server_version, target)
     if promote_into_place:
@@ -220,7 +253,8 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         try:
             # r+b: write into the reserved blocks (wb would truncate, giving them back)
             with open(spool, "r+b") as fh:
-                result = verify_copy(store, entry, recovery_key_pem=recovery_key_pem, spool=fh,
+                result = verify_copy(store, entry, trust=trust,
+                                     recovery_key_pem=recovery_key_pem, spool=fh,
                                      progress=advance)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -41,6 +41,10 @@ VARIABLES = {
     "azure_container_url": ("VO2DR_AZURE_CONTAINER_URL", "--azure-container-url"),
     "kms_key_id": ("VO2DR_KMS_KEY_ID", "--kms-key-id"),
     "recovery_public_key": ("VO2DR_RECOVERY_PUBLIC_KEY", "--recovery-public-key"),
+    # Manifest signatures (vo2dr.signing): the writer's signing key (a KMS key ARN, a Cloud
+    # KMS key version or a PEM) and the PEM public keys every reader trusts.
+    "signing_key": ("VO2DR_SIGNING_KEY", "--signing-key"),
+    "signing_public_keys": ("VO2DR_SIGNING_PUBLIC_KEYS", "--signing-public-keys"),
     "drill_database_url": ("VO2DR_DRILL_DATABASE_URL", "--drill-database-url"),
     "drill_database_url_secret": ("VO2DR_DRILL_DATABASE_URL_SECRET",
                                   "--drill-database-url-secret"),
@@ -71,6 +75,9 @@ DESCRIPTIONS = {
                            "the Azure store)",
     "kms_key_id": "the KMS key ARN: envelope encryption and SSE-KMS (writing only)",
     "recovery_public_key": "the offline recovery public key: PEM text or a file path",
+    "signing_key": "the key manifests are signed with: a KMS key ARN, a Cloud KMS key version "
+                   "or a PEM (text or file)",
+    "signing_public_keys": "the PEM public keys (text or file) a backup must be signed by",
     "drill_database_url": "the scratch server the drill restores into",
     "drill_database_url_secret": "Secrets Manager id holding the drill's database URL",
     "alert_webhook": "Slack-compatible webhook URL posted on a breach or a recovery",
@@ -97,20 +104,23 @@ STORE_READ_SETTINGS = ("s3_bucket", "gcs_bucket", "azure_container_url",
 STORE_WRITE_SETTINGS = (*STORE_READ_SETTINGS, "kms_key_id", "gcs_retention_days",
                         "gcs_retention_mode")
 STRATEGY_SETTINGS = ("stack_file", "strategy_json")
+# What a reader trusts (vo2dr.trust): the signing public keys, and the only KMS key and
+# recovery key a body may be decrypted with.
+TRUST_SETTINGS = ("signing_public_keys", "kms_key_id", "recovery_public_key")
 
 # subcommand -> the settings it reads (its --help lists exactly these).
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "backup": ("environment", "database_url", "database_url_secret", "recovery_public_key",
-               *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
+               "signing_key", "signing_public_keys", *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
     "list": ("environment", *STORE_READ_SETTINGS),
-    "verify": ("environment", *STORE_READ_SETTINGS),
-    "restore": ("environment", "spool_dir", *STORE_READ_SETTINGS),
+    "verify": ("environment", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
+    "restore": ("environment", "spool_dir", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "drill": ("environment", "drill_database_url", "drill_database_url_secret", "spool_dir",
-              *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
+              *TRUST_SETTINGS, *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
     # status also reports the drill server's version when it knows the server.
     "status": ("environment", "alert_webhook", "alert_webhook_secret", "status_state_file",
-               "drill_database_url", "drill_database_url_secret", *STRATEGY_SETTINGS,
-               *STORE_READ_SETTINGS),
+               "drill_database_url", "drill_database_url_secret", "signing_public_keys",
+               *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
 }
 
 # URL-valued settings that may carry credentials: masked in logs.
@@ -139,6 +149,8 @@ class Settings:
     azure_container_url: str = ""
     kms_key_id: str = ""
     recovery_public_key: str = ""  # PEM text, or a path to a PEM file
+    signing_key: str = ""
+    signing_public_keys: str = ""  # PEM text (one or more keys), or a path to a PEM file
     drill_database_url: str = ""
     drill_database_url_secret: str = ""
     alert_webhook: str = ""

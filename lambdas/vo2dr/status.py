@@ -8,8 +8,13 @@ exceeds the RPO plus a grace (a backup scheduled every RPO minutes is, just befo
 one lands, RPO plus one run's duration old). The grace defaults to 10 % of the RPO, at least
 60 s; ``--grace-seconds`` sets it.
 
-**Replica agreement.** For the newest backup(s) of each class, every store's copy is checked:
-its manifest's ciphertext SHA-256 must be the same in every store, and the store's own checksum
+**Authenticity and agreement across stores.** For the newest backup(s) of each class, and every
+backup newer than the newest one held by two stores, every store's copy is checked: its manifest
+must be signed by a trusted key (offline, :mod:`vo2dr.signing`; an unsigned or wrongly signed
+manifest is a breach at once), the signed manifests must be the same in every store, and every
+enabled store that can be listed must hold a complete copy once the backup has been finished
+for :data:`REPLICA_GRACE_SECONDS` (a backup missing from a store, or held by one store only, is a
+breach). The store's own checksum
 and size of the body must still be what the store reported when the backup job verified the
 upload (recorded per destination in the manifest). That costs two small requests per copy and
 no download. ``deep=True`` (``--deep``) also streams every copy and compares its actual
@@ -43,14 +48,21 @@ from vo2dr.catalog import Catalog, CatalogEntry, build_catalog
 from vo2dr.exceptions import AccessDenied, IntegrityError, ObjectExists, StoreError, Vo2drError
 from vo2dr.layout import format_timestamp
 from vo2dr.manifest import Manifest
+from vo2dr.signing import SignatureError
 from vo2dr.stores.base import BackupStore
 from vo2dr.strategy import DataClass, Strategy
+from vo2dr.trust import Trust
+from vo2dr.verify import load_manifest
 
 # The metric contract with the alarms in infra/aws/alerts.py: namespace and the single
 # dimension DataClass (an alarm matches one exact dimension set).
 METRIC_NAMESPACE = "vo2dr"
 STATE_PREFIX = "status/"
 WEBHOOK_TIMEOUT = 10
+# How long after a backup finished its copies may still be missing from a store: the job writes
+# the manifests one store after the other within seconds, so this is not a strategy number but
+# a margin for one slow manifest write.
+REPLICA_GRACE_SECONDS = 300
 
 
 def default_grace_seconds(rpo_seconds: int) -> int:
@@ -86,6 +98,8 @@ class ReplicaCheck:
     problems: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     source_server_version: str = ""  # the backed-up server's, from the manifest
+    unsigned: list[str] = field(default_factory=list)  # "<store>: <why the signature fails>"
+    authentic_in: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -148,9 +162,8 @@ def freshness(catalog: Catalog, dc: DataClass, now: datetime,
     return status
 
 
-def _read_manifest(store: BackupStore, entry: CatalogEntry) -> Manifest:
-    return Manifest.from_json(store.get_bytes(entry.ref.manifest_key),
-                              source=f"{store.name}:{entry.ref.manifest_key}")
+def _read_manifest(store: BackupStore, entry: CatalogEntry, trust: Trust) -> Manifest:
+    return load_manifest(store, entry, trust)
 
 
 def _stream_sha256(store: BackupStore, key: str) -> tuple[int, str]:
@@ -162,10 +175,13 @@ def _stream_sha256(store: BackupStore, key: str) -> tuple[int, str]:
 
 
 def check_replicas(entry: CatalogEntry, stores: Mapping[str, BackupStore],
-                   order: tuple[str, ...], deep: bool = False) -> ReplicaCheck:
-    """Do the complete copies of ``entry`` agree? (See the module docstring.)"""
+                   order: tuple[str, ...], deep: bool = False, *,
+                   trust: Trust) -> ReplicaCheck:
+    """Are the complete copies of ``entry`` authentic, and do they agree? (See the module
+    docstring.)"""
     check = ReplicaCheck(backup_id=entry.backup_id, data_class=entry.data_class, agree=True)
     claimed: dict[str, str] = {}
+    payloads: dict[str, bytes] = {}
     for name in order:
         if name not in stores:
             continue
@@ -176,7 +192,10 @@ def check_replicas(entry: CatalogEntry, stores: Mapping[str, BackupStore],
         copy: dict[str, Any] = {}
         check.copies[name] = copy
         try:
-            manifest = _read_manifest(store, entry)
+            manifest = _read_manifest(store, entry, trust)
+        except SignatureError as exc:
+            check.unsigned.append(f"{name}: {exc}")
+            continue
         except (StoreError, IntegrityError) as exc:
             check.problems.append(f"{name}: cannot read the manifest: {exc}")
             continue
@@ -200,6 +219,7 @@ def check_replicas(entry: CatalogEntry, stores: Mapping[str, BackupStore],
                     store_checksum=checksum,
                     recorded_checksum=dest.store_checksum if dest else "")
         claimed[name] = manifest.ciphertext.sha256
+        payloads[name] = manifest.signed_payload()
         if size != manifest.ciphertext.bytes:
             check.problems.append(f"{name}: {entry.ref.body_key} is {size} bytes, the "
                                   f"manifest says {manifest.ciphertext.bytes}")
@@ -221,15 +241,51 @@ def check_replicas(entry: CatalogEntry, stores: Mapping[str, BackupStore],
     if len(set(claimed.values())) > 1:
         shas = ", ".join(f"{k}={v[:16]}…" for k, v in claimed.items())
         check.problems.append(f"the stores' manifests disagree on the SHA-256: {shas}")
-    check.agree = not check.problems
+    elif len(set(payloads.values())) > 1:
+        check.problems.append("the stores' signed manifests differ: "
+                              + ", ".join(f"{k}" for k in payloads))
+    check.authentic_in = list(payloads)
+    check.agree = not check.problems and not check.unsigned
     return check
 
 
+def _to_check(entries: list[CatalogEntry], order: tuple[str, ...],
+              check_last: int) -> list[CatalogEntry]:
+    """The backups whose copies status reads: the newest ``check_last`` complete anywhere, and
+    every backup newer than the newest complete in two stores (an attacker's copy planted in
+    one store to become "latest" is among these; older lone copies can never be chosen)."""
+    complete = sorted((e for e in entries if e.complete_stores(order)),
+                      key=lambda e: (e.timestamp, e.backup_id))
+    chosen = complete[-check_last:] if check_last > 0 else []
+    agreed = [e for e in complete if len(e.complete_stores(order)) >= 2]
+    if agreed:
+        newest = (agreed[-1].timestamp, agreed[-1].backup_id)
+        chosen += [e for e in complete if (e.timestamp, e.backup_id) > newest]
+    elif len(order) >= 2:
+        chosen += complete
+    return sorted({e.backup_id: e for e in chosen}.values(),
+                  key=lambda e: (e.timestamp, e.backup_id))
+
+
+def _finished(entry: CatalogEntry, stores: Mapping[str, BackupStore], trust: Trust,
+              names: list[str]) -> datetime:
+    """When the backup finished, from an authentic manifest (else its start time)."""
+    for name in names:
+        try:
+            manifest = load_manifest(stores[name], entry, trust)
+            return datetime.fromisoformat(manifest.finished_at).astimezone(UTC)
+        except (Vo2drError, ValueError):
+            continue
+    return entry.timestamp
+
+
 def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], environment: str,
-                   now: datetime, *, check_last: int = 1, deep: bool = False,
+                   now: datetime, *, trust: Trust, check_last: int = 1, deep: bool = False,
                    grace_seconds: int | None = None,
+                   replica_grace_seconds: int = REPLICA_GRACE_SECONDS,
                    catalog: Catalog | None = None) -> StatusReport:
-    """The whole status at ``now`` (a timezone-aware datetime)."""
+    """The whole status at ``now`` (a timezone-aware datetime). ``trust`` holds the signing
+    public keys a manifest must be signed by."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     catalog = catalog or build_catalog(stores, environment)
@@ -245,15 +301,32 @@ def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], enviro
             if not f.ok:
                 breaches.append(f"rpo:{name}:{store}")
                 messages.append(f"{name} in {store}: {f.reason}")
-        complete = [e for e in catalog.for_class(name) if e.complete_stores(order)]
-        for entry in sorted(complete, key=lambda e: (e.timestamp, e.backup_id))[-check_last:] \
-                if check_last > 0 else []:
-            rc = check_replicas(entry, {k: v for k, v in stores.items()
-                                        if k not in catalog.errors}, order, deep)
+        listable = {k: v for k, v in stores.items() if k not in catalog.errors}
+        for entry in _to_check(catalog.for_class(name), order, check_last):
+            rc = check_replicas(entry, listable, order, deep, trust=trust)
             replicas.append(rc)
-            if not rc.agree:
+            if rc.problems:
                 breaches.append(f"replica:{name}:{entry.backup_id}")
                 messages.extend(f"{name} backup {entry.backup_id}: {p}" for p in rc.problems)
+            if rc.unsigned:
+                breaches.append(f"unsigned:{name}:{entry.backup_id}")
+                messages.extend(f"{name} backup {entry.backup_id}: {p}" for p in rc.unsigned)
+            missing = [n for n in order if n in listable and not entry.complete_in(n)]
+            if not missing:
+                continue
+            finished = _finished(entry, listable, trust, rc.authentic_in)
+            late = (now - finished).total_seconds() > replica_grace_seconds
+            if late:
+                rc.agree = False
+                held = entry.complete_stores(order)
+                states = ", ".join(
+                    f"{n} ({entry.copies[n].state if n in entry.copies else 'missing'})"
+                    for n in missing)
+                only = f"; it exists in {held[0]} only" if len(held) == 1 else ""
+                breaches.append(f"copies:{name}:{entry.backup_id}")
+                messages.append(f"{name} backup {entry.backup_id} is missing from {states} "
+                                f"{_human(int((now - finished).total_seconds()))} after it "
+                                f"finished{only}")
     mismatches = sum(1 for r in replicas if not r.agree)
     return StatusReport(environment=environment, checked_at=_iso(now), ok=not breaches,
                         classes=classes, replicas=replicas, replica_mismatches=mismatches,
@@ -493,7 +566,8 @@ def run_status_job(settings, now: datetime, *, webhook: str | None,
     catalog = build_catalog(stores, settings.environment)
     catalog.errors.update(open_errors)
     catalog.stores = tuple(n for n in settings.enabled_stores)
-    report = compute_status(strategy, stores, settings.environment, now, catalog=catalog)
+    report = compute_status(strategy, stores, settings.environment, now, catalog=catalog,
+                            trust=Trust.from_settings(settings))
     add_drill_server(report, settings)
     state = _TolerantState(StoreState(next(iter(stores.values())), settings.environment, now),
                            log) if stores else None

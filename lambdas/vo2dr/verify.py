@@ -2,12 +2,14 @@
 
 The checks, in order, each naming the store, the key and what differed:
 
-1. the manifest exists in that store, parses, and describes this backup and this body key;
+1. the manifest exists in that store, parses, is signed by a trusted signing key (offline:
+   :mod:`vo2dr.signing`), and describes this backup and this body key;
 2. the body exists and its size is the manifest's ciphertext size (a truncated copy fails here,
    before a byte is downloaded);
 3. the body's bytes hash to the manifest's ciphertext SHA-256;
-4. it decrypts with authentication (every frame's GCM tag, the message signature, and the
-   encryption context bound to this backup id), by KMS or by the offline recovery key;
+4. it decrypts with authentication (every frame's GCM tag, the message signature, the
+   encryption context bound to this backup id, and the wrapped data keys the signed manifest
+   records), by the *configured* KMS key or the offline recovery key only;
 5. it decompresses (zstd) to exactly the manifest's plaintext size and SHA-256;
 6. ``pg_restore --list`` reads the archive, and its TABLE DATA entries are exactly the
    manifest's tables (a data class's archive also defines every other table, without data).
@@ -45,6 +47,7 @@ from vo2dr.exceptions import (
 )
 from vo2dr.manifest import Manifest
 from vo2dr.stores.base import BackupStore
+from vo2dr.trust import Trust
 
 READ_SIZE = 1024 * 1024
 RECOVERY_KEY_HINT = ("KMS could not be used to decrypt: if AWS or KMS is unreachable, decrypt "
@@ -142,8 +145,9 @@ def _decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
         raise IntegrityError(f"zstd decompression failed: {exc}") from exc
 
 
-def load_manifest(store: BackupStore, entry: CatalogEntry) -> Manifest:
-    """This store's manifest of ``entry``, checked to describe this backup."""
+def load_manifest(store: BackupStore, entry: CatalogEntry, trust: Trust) -> Manifest:
+    """This store's manifest of ``entry``, checked to be signed by a trusted key (before any
+    field is believed) and to describe this backup."""
     key = entry.ref.manifest_key
     try:
         data = store.get_bytes(key)
@@ -152,6 +156,7 @@ def load_manifest(store: BackupStore, entry: CatalogEntry) -> Manifest:
             f"{store.name}: manifest {key} is missing: the backup does not count in this store"
         ) from exc
     manifest = Manifest.from_json(data, source=f"{store.name}:{key}")
+    manifest.verify_signature(trust.signers, source=f"{store.name}:{key}")
     wrong = []
     if manifest.backup_id != entry.backup_id:
         wrong.append(f"backup_id {manifest.backup_id!r} (expected {entry.backup_id!r})")
@@ -167,12 +172,18 @@ def load_manifest(store: BackupStore, entry: CatalogEntry) -> Manifest:
     return manifest
 
 
-def decryption_keys(manifest: Manifest,
-                    recovery_key_pem: bytes | None) -> tuple[dict[str, Any], str]:
+def decryption_keys(manifest: Manifest, recovery_key_pem: bytes | None,
+                    trust: Trust) -> tuple[dict[str, Any], str]:
     """The ``decrypt_stream`` key arguments: the recovery key alone when given (no network
-    call at all, for when KMS is unreachable), else the manifest's KMS key ARN."""
+    call at all, for when KMS is unreachable), else the *configured* KMS key. The manifest
+    never chooses the key: one naming another KMS key, or wrapped for another recovery key,
+    is refused."""
     if recovery_key_pem:
         rid = recovery_key_id_from_private(recovery_key_pem)
+        if trust.recovery_key_id and rid != trust.recovery_key_id:
+            raise EncryptionError(
+                f"the recovery key given (id {rid[:16]}…) is not the configured recovery key "
+                f"(VO2DR_RECOVERY_PUBLIC_KEY, id {trust.recovery_key_id[:16]}…): refused")
         if manifest.encryption.recovery_key_id and rid != manifest.encryption.recovery_key_id:
             raise EncryptionError(
                 f"the recovery key given is not the one this backup was encrypted for: its id is "
@@ -180,7 +191,14 @@ def decryption_keys(manifest: Manifest,
         return {"recovery_private_key_pem": recovery_key_pem}, "recovery-key"
     if not manifest.encryption.kms_key_arn:
         raise EncryptionError("the manifest names no KMS key: decrypt with --recovery-key PATH")
-    return {"kms_key_id": manifest.encryption.kms_key_arn}, "kms"
+    if not trust.kms_key_arn:
+        raise EncryptionError("no KMS key is configured (VO2DR_KMS_KEY_ID, a key ARN): set it, "
+                              "or decrypt with --recovery-key PATH")
+    if manifest.encryption.kms_key_arn != trust.kms_key_arn:
+        raise EncryptionError(
+            f"the backup's data key is wrapped by KMS key {manifest.encryption.kms_key_arn}, "
+            f"not the configured key {trust.kms_key_arn}: refused")
+    return {"kms_key_id": trust.kms_key_arn}, "kms"
 
 
 def expected_context(manifest: Manifest) -> dict[str, str]:
@@ -286,7 +304,7 @@ class _TocSink:
             f.close()
 
 
-def verify_copy(store: BackupStore, entry: CatalogEntry, *,
+def verify_copy(store: BackupStore, entry: CatalogEntry, *, trust: Trust,
                 recovery_key_pem: bytes | None = None,
                 spool: BinaryIO | None = None,
                 progress: Progress | None = None,
@@ -303,18 +321,18 @@ def verify_copy(store: BackupStore, entry: CatalogEntry, *,
                           body_key=entry.ref.body_key, manifest_key=entry.ref.manifest_key,
                           data_class=entry.data_class)
     try:
-        _verify(store, entry, result, recovery_key_pem, spool, progress, on_start)
+        _verify(store, entry, result, trust, recovery_key_pem, spool, progress, on_start)
     finally:
         result.seconds = time.monotonic() - started
     return result
 
 
-def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
+def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult, trust: Trust,
             recovery_key_pem: bytes | None, spool: BinaryIO | None,
             progress: Progress | None, on_start: Callable[[Manifest], None] | None) -> None:
     problems = result.problems
     try:
-        manifest = load_manifest(store, entry)
+        manifest = load_manifest(store, entry, trust)
     except IntegrityError as exc:
         problems.append(str(exc).removeprefix(f"{store.name}: "))
         return
@@ -335,14 +353,16 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult,
         problems.append(f"the manifest records this store's upload as {dest.status!r}"
                         + (f": {dest.error}" if dest.error else ""))
         return
-    keys, result.key_used = decryption_keys(manifest, recovery_key_pem)
+    keys, result.key_used = decryption_keys(manifest, recovery_key_pem, trust)
     if on_start is not None:
         on_start(manifest)
 
     cipher = _Digesting(store.get_stream(body_key, READ_SIZE), progress)
     cipher_iter = iter(cipher)
     plain = _Digesting(_decompress(
-        decrypt_stream(cipher_iter, expected_context=expected_context(manifest), **keys),
+        decrypt_stream(cipher_iter, expected_context=expected_context(manifest),
+                       expected_data_keys=[(k.provider_id, k.key_info, k.sha256)
+                                           for k in manifest.encryption.data_keys], **keys),
         manifest.compression))
     sink = _TocSink() if spool is None else None
     toc: Toc | None = None
@@ -420,8 +440,8 @@ def _is_key_unavailable(exc: EncryptionError) -> bool:
     return any(s in text for s in (
         "could not connect", "connect timeout", "timed out", "connection refused",
         "accessdenied", "access denied", "no decryption key", "cannot set up decryption keys",
-        "not the one this backup", "disabledexception", "kmsinvalidstate", "not authorized",
-        "unable to locate credentials",
+        "not the one this backup", "not the configured", "disabledexception",
+        "kmsinvalidstate", "not authorized", "unable to locate credentials",
     )) and "tag mismatch" not in text and "signature" not in text
 
 

@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from vo2dr.exceptions import ObjectExists, ObjectNotFound, StoreError
 from vo2dr.layout import BackupRef
 from vo2dr.manifest import Destination, Digest, Encryption, Manifest, TableCount
+from vo2dr.signing import LocalSigner, TrustedKeys
 from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
+from vo2dr.trust import Trust
+
+from tests import signing_keys
+
+SIGNER = LocalSigner(signing_keys.PRIVATE)
+TRUST = Trust(signers=TrustedKeys.from_pem(signing_keys.PUBLIC), kms_key_arn="arn:k")
 
 
 class MemoryStore(BackupStore):
@@ -62,7 +69,7 @@ class MemoryStore(BackupStore):
 
 
 def add_backup(stores: list[MemoryStore], ref: BackupRef, body: bytes = b"ciphertext" * 10, *,
-               manifest_in: list[str] | None = None) -> Manifest:
+               manifest_in: list[str] | None = None, signer=SIGNER) -> Manifest:
     """Write ``body`` and a manifest for ``ref`` to every store (the manifest only to the
     stores named in ``manifest_in`` when given), as the backup job would."""
     sha = hashlib.sha256(body).hexdigest()
@@ -81,6 +88,8 @@ def add_backup(stores: list[MemoryStore], ref: BackupRef, body: bytes = b"cipher
         encryption=Encryption(format="aws-encryption-sdk", algorithm="x", kms_key_arn="arn:k",
                               recovery_key_id="r"),
         destinations=dests)
+    if signer is not None:
+        manifest.sign(signer)
     for s in stores:
         if manifest_in is None or s.name in manifest_in:
             s.put_bytes(ref.manifest_key, manifest.to_json())

@@ -123,7 +123,7 @@ def test_backup_if_missing_skips_without_dumping_when_covered():
     # An unreachable database: a dump would fail, so reaching the summary proves none ran.
     settings = Settings(database_url="postgresql://nobody@127.0.0.1:9/none",
                         environment="staging", gcs_bucket="b", recovery_public_key="unused",
-                        strategy_json=strategy)
+                        signing_key="unused", strategy_json=strategy)
     summary = backup_if_missing(settings, "critical", at("2026-03-04T10:12:00"),
                                 stores={"gcs": store})
     assert summary["ok"] is True and summary["skipped"] is True

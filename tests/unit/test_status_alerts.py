@@ -11,7 +11,7 @@ from vo2dr.layout import BackupRef
 from vo2dr.status import FileState, StoreState, alert_kind, compute_status, notify
 from vo2dr.strategy import parse_strategy
 
-from tests.unit.recovery_memstore import MemoryStore, add_backup
+from tests.unit.recovery_memstore import TRUST, MemoryStore, add_backup
 
 T0 = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)
 STRATEGY = parse_strategy({
@@ -51,7 +51,8 @@ def store():
 
 
 def _report(store, hours: float):
-    return compute_status(STRATEGY, {"s3": store}, "staging", T0 + timedelta(hours=hours))
+    return compute_status(STRATEGY, {"s3": store}, "staging", T0 + timedelta(hours=hours),
+                          trust=TRUST)
 
 
 def test_breach_then_quiet_then_recovery(store, tmp_path):

@@ -11,7 +11,7 @@ from vo2dr.layout import BackupRef
 from vo2dr.status import compute_status
 from vo2dr.strategy import parse_strategy
 
-from tests.unit.recovery_memstore import MemoryStore, add_backup
+from tests.unit.recovery_memstore import TRUST, MemoryStore, add_backup
 
 T0 = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)
 
@@ -38,8 +38,8 @@ def test_status_table(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     strategy = parse_strategy({"full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240,
                                         "dailyAtUtc": "02:00"}})
-    report = compute_status(strategy, _stores(), "staging", T0 + timedelta(hours=30))
+    report = compute_status(strategy, _stores(), "staging", T0 + timedelta(hours=30), trust=TRUST)
     status_command.render(report)
     out = capsys.readouterr().out
     assert "BREACH" in out and "no complete backup" in out and "30.0h" in out
-    assert "replicas of full aaaaaaaaaaa1 (s3, gcs): agree" in out
+    assert "replicas of full aaaaaaaaaaa1 (s3, gcs): BREACH missing from azure" in out

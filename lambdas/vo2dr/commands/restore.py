@@ -16,6 +16,8 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
                     terminal)
   --allow-superuser restore even when connected as a superuser (refused by default: a dump can
                     carry code that runs during the restore, with the restoring role's rights)
+  --allow-single-copy  latest may be a backup authentic in one store only (by default it must
+                    be complete and authentic, signed, in two of the enabled stores)
   --promote         --target-url names the database to REPLACE: restore beside it as
                     <name>_restore_<ts>, then rename the original to <name>_pre_restore_<ts>
                     (kept, never dropped) and the restored copy into its place. Sessions on the
@@ -58,6 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--recovery-key-password-file", metavar="FILE",
                    help="the recovery key's password (first line), when the key is stored "
                         "encrypted; without it, asked on a terminal")
+    p.add_argument("--allow-single-copy", action="store_true",
+                   help="latest may be a copy held by one store only (risky: printed why)")
     p.add_argument("--promote", action="store_true",
                    help="swap the restored copy in place of --target-url's database (kept)")
     p.add_argument("--yes", action="store_true", help="do not ask before --promote")
@@ -101,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
                      jobs=args.jobs, recovery_key_pem=recovery_key,
                      promote_into_place=args.promote, confirm=_confirm(args.yes),
                      keep_owners=args.keep_owners, reporter=reporter,
-                     allow_superuser=args.allow_superuser)
+                     allow_superuser=args.allow_superuser,
+                     allow_single_copy=args.allow_single_copy)
     print(json.dumps(result.to_json(), indent=2))
     if not result.ok:
         print("vo2dr restore: error: " + "; ".join(result.problems), file=sys.stderr)

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.secret_urls import resolve_secrets
     from vo2dr.status import FileState, StoreState, add_drill_server, compute_status, notify
     from vo2dr.stores import Access, open_stores
+    from vo2dr.trust import Trust
 
     settings = load_settings(args, required=("environment",), strategy=True)
     now = parse_point_in_time(args.now) if args.now else datetime.now(UTC)
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     catalog.stores = stores.names
     report = compute_status(settings.strategy(), stores, settings.environment, now,
                             check_last=args.check_last, deep=args.deep,
-                            grace_seconds=args.grace_seconds, catalog=catalog)
+                            grace_seconds=args.grace_seconds, catalog=catalog,
+                            trust=Trust.from_settings(settings))
     add_drill_server(report, settings)
     state: StoreState | FileState
     if args.state_in_store and stores:
@@ -102,7 +104,9 @@ def render(report) -> None:
     console = Console()
     console.print(table)
     for r in report.replicas:
-        mark = "[green]agree[/]" if r.agree else "[red]MISMATCH[/] " + "; ".join(r.problems)
+        why = [*r.problems, *r.unsigned,
+               *([f"missing from {', '.join(r.missing)}"] if r.missing else [])]
+        mark = "[green]agree[/]" if r.agree else "[red]BREACH[/] " + "; ".join(why)
         version = (f" (source PostgreSQL {r.source_server_version})"
                    if r.source_server_version else "")
         console.print(f"replicas of {r.data_class} {r.backup_id} "

@@ -2,6 +2,9 @@
 check it end to end against its manifest: size and SHA-256 of the ciphertext, authenticated
 decryption (KMS, or ``--recovery-key`` offline), SHA-256 of the decompressed dump, and the
 archive's table of contents against the manifest's tables. Nothing is written to disk.
+The manifest must be signed by a trusted key (``VO2DR_SIGNING_PUBLIC_KEYS``), and ``latest``
+is the newest backup complete and authentic in two of the enabled stores
+(``--allow-single-copy`` takes a lone copy).
 
 Prints a JSON result per copy on stdout. Exit codes: 0 every copy checked is intact; 1 a copy
 failed (the message names the store, the key and what differed); 2 it could not be checked
@@ -35,14 +38,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--recovery-key-password-file", metavar="FILE",
                    help="the recovery key's password (first line), when the key is stored "
                         "encrypted; without it, asked on a terminal")
+    p.add_argument("--allow-single-copy", action="store_true",
+                   help="latest may be a copy held by one store only (risky: printed why)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import build_catalog, parse_point_in_time
     from vo2dr.cli import load_settings
+    from vo2dr.quorum import select_latest
     from vo2dr.recovery_key import read_recovery_key
     from vo2dr.stores import Access, open_stores
+    from vo2dr.trust import Trust
     from vo2dr.verify import verify_copy
 
     settings = load_settings(args, required=("environment",))
@@ -50,12 +57,25 @@ def run(args: argparse.Namespace) -> int:
     before = parse_point_in_time(args.before) if args.before else None
     stores = open_stores(settings, Access.READ,
                          names=None if args.source == "all" else [args.source])
+    trust = Trust.from_settings(settings)
     names = list(stores.names)
-    catalog = build_catalog(stores, settings.environment)
     spec = None if args.backup == "latest" else args.backup
-    # "latest" is resolved once, across the stores asked, so every copy checked is the same
-    # backup; a store that lacks it fails.
-    entry = catalog.resolve(spec, data_class=args.data_class, before=before)
+    # "latest" is resolved once, by quorum across every enabled store, so every copy checked
+    # is the same backup; a store that lacks it fails.
+    if spec is None:
+        every = stores if args.source == "all" else open_stores(settings, Access.READ,
+                                                                tolerant=True)
+        catalog = build_catalog(every, settings.environment)
+        catalog.errors.update(every.errors)  # a store that cannot be opened still counts as
+        catalog.stores = every.names  # enabled: the quorum is of the enabled stores
+        chosen = select_latest(catalog, every, trust, args.data_class, before=before,
+                               allow_single_copy=args.allow_single_copy)
+        for warning in chosen.warnings:
+            print(f"vo2dr verify: warning: {warning}", file=sys.stderr)
+        entry = chosen.entry
+    else:
+        catalog = build_catalog(stores, settings.environment)
+        entry = catalog.resolve(spec, data_class=args.data_class, before=before)
     results: list[dict[str, Any]] = []
     failed = 0
     for name in names:
@@ -70,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                             "problems": [f"no complete copy ({state})"]})
             failed += 1
             continue
-        result = verify_copy(stores[name], entry, recovery_key_pem=key)
+        result = verify_copy(stores[name], entry, trust=trust, recovery_key_pem=key)
         results.append(result.to_json())
         if not result.ok:
             failed += 1

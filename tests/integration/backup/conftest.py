@@ -18,6 +18,7 @@ from vo2dr import crypto, pgtools
 from vo2dr.settings import Settings
 from vo2dr.stores import Access, open_stores
 
+from tests import signing_keys
 from tests.buckets import Buckets, make_buckets
 
 CRITICAL = ["users", "training_protocols", "user_protocol_assignments", "vo2max_calculations",
@@ -138,7 +139,8 @@ def buckets(cloud_env) -> Buckets:
 def make_settings(db_url: str, b: Buckets, kms_arn: str, public_pem: bytes) -> Settings:
     return Settings(database_url=db_url, environment="staging", s3_bucket=b.s3,
                     gcs_bucket=b.gcs, azure_container_url=b.azure_url, kms_key_id=kms_arn,
-                    recovery_public_key=public_pem.decode(), strategy_json=STRATEGY)
+                    recovery_public_key=public_pem.decode(), strategy_json=STRATEGY,
+                    **signing_keys.SETTINGS)
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from vo2dr.dump import Dump
 from vo2dr.exceptions import EncryptionError
 from vo2dr.manifest import Manifest
 
+from tests import signing_keys
+
 from .conftest import (
     CRITICAL,
     all_keys,
@@ -169,7 +171,7 @@ def test_cli_handler_and_cloud_run_entry_points(settings, cloud_env, monkeypatch
            "VO2DR_GCS_BUCKET": settings.gcs_bucket,
            "VO2DR_AZURE_CONTAINER_URL": settings.azure_container_url,
            "VO2DR_KMS_KEY_ID": settings.kms_key_id,
-           "VO2DR_RECOVERY_PUBLIC_KEY": settings.recovery_public_key,
+           "VO2DR_RECOVERY_PUBLIC_KEY": settings.recovery_public_key, **signing_keys.ENV,
            "VO2DR_STRATEGY": settings.strategy_json, "VO2DR_DATABASE_URL_SECRET": secret}
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -17,6 +17,7 @@ from vo2dr.exceptions import DumpError, EncryptionError
 from vo2dr.manifest import Manifest
 
 from dev import servers
+from tests import signing_keys
 from tests.buckets import make_buckets
 
 from .conftest import (
@@ -156,6 +157,7 @@ def test_denied_kms_key_leaves_no_backup_anywhere(app_db, buckets, denied_kms, r
                        "VO2DR_AZURE_CONTAINER_URL": settings.azure_container_url,
                        "VO2DR_KMS_KEY_ID": denied_kms,
                        "VO2DR_RECOVERY_PUBLIC_KEY": settings.recovery_public_key,
+                       **signing_keys.ENV,
                        "VO2DR_STRATEGY": settings.strategy_json}.items():
         monkeypatch.setenv(var, value)
     assert main(["backup", "--data-class", "critical", "--no-progress"]) == 2

@@ -16,7 +16,10 @@ from vo2dr.cli import main
 from vo2dr.exceptions import EncryptionError
 from vo2dr.manifest import Manifest
 from vo2dr.settings import Settings
+from vo2dr.trust import Trust
 from vo2dr.verify import verify_copy
+
+from tests import signing_keys
 
 from .conftest import STRATEGY, all_keys, decrypt_body, restore_list, stores_by_name
 
@@ -50,7 +53,7 @@ def test_cloud_run_and_cli_skip_a_covered_window(settings, cloud_env, monkeypatc
     env = {"DATABASE_URL": settings.database_url, "VO2DR_ENVIRONMENT": settings.environment,
            "VO2DR_GCS_BUCKET": settings.gcs_bucket,
            "VO2DR_AZURE_CONTAINER_URL": settings.azure_container_url,
-           "VO2DR_RECOVERY_PUBLIC_KEY": settings.recovery_public_key,
+           "VO2DR_RECOVERY_PUBLIC_KEY": settings.recovery_public_key, **signing_keys.ENV,
            "VO2DR_STRATEGY": settings.strategy_json}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -77,7 +80,8 @@ def test_standby_without_aws_encrypts_to_the_recovery_key_only(app_db, buckets, 
                                                                tmp_path, caplog):
     private, public = recovery_keys
     standby = Settings(database_url=app_db, environment="staging", gcs_bucket=buckets.gcs,
-                       recovery_public_key=public.decode(), strategy_json=STRATEGY)
+                       recovery_public_key=public.decode(), strategy_json=STRATEGY,
+                       **signing_keys.SETTINGS)
     assert not standby.kms_key_id and standby.enabled_stores == ("gcs",)
     with caplog.at_level(logging.WARNING, logger="vo2dr.backup"):
         summary = backup_if_missing(standby, "important")
@@ -99,7 +103,8 @@ def test_standby_without_aws_encrypts_to_the_recovery_key_only(app_db, buckets, 
     # The recovery side reads such a copy: with the recovery key it verifies; without one it
     # says which key is needed instead of failing on an empty KMS key ARN.
     entry = build_catalog({"gcs": gcs}, "staging").find(manifest.backup_id)
-    result = verify_copy(gcs, entry, recovery_key_pem=private)
+    trust = Trust.from_settings(standby)
+    result = verify_copy(gcs, entry, trust=trust, recovery_key_pem=private)
     assert result.ok and result.key_used == "recovery-key", result.problems
     with pytest.raises(EncryptionError, match="--recovery-key"):
-        verify_copy(gcs, entry)
+        verify_copy(gcs, entry, trust=trust)

@@ -28,6 +28,7 @@ from vo2dr.stores import Access, open_store
 from vo2dr.stores.base import BackupStore
 
 from dev import servers
+from tests import signing_keys
 from tests.buckets import make_buckets
 
 CRITICAL = ["users", "training_protocols", "vo2max_calculations", "session_metrics"]
@@ -216,6 +217,7 @@ class World:
                 "VO2DR_GCS_BUCKET": s.gcs_bucket,
                 "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
                 "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
+                "VO2DR_SIGNING_PUBLIC_KEYS": s.signing_public_keys,
                 "VO2DR_DRILL_DATABASE_URL": self.settings.drill_database_url}
 
     def restorer_url(self, database: str = "postgres") -> str:
@@ -262,7 +264,7 @@ def build_world(pg, recovery_keys, classes=("full",), *,
     ensure_restorer(pg)
     settings = Settings(database_url=pg.url(source), environment="staging", s3_bucket=b.s3,
                         gcs_bucket=b.gcs, azure_container_url=b.azure_url, kms_key_id=kms_arn,
-                        recovery_public_key=recovery_keys[1].decode(),
+                        recovery_public_key=recovery_keys[1].decode(), **signing_keys.SETTINGS,
                         strategy_json=json.dumps(strategy or STRATEGY),
                         drill_database_url=restorer_url(pg))
     world = World(pg=pg, source_db=source, settings=settings,

@@ -19,6 +19,7 @@ from vo2dr.archive import read_toc
 from vo2dr.cli import main
 from vo2dr.drill import run_drill
 from vo2dr.restore import restore
+from vo2dr.trust import Trust
 from vo2dr.verify import archive_tables, toc_listing, verify_copy
 
 from .conftest import World, build_world, table_checksums, user_tables
@@ -99,7 +100,8 @@ def test_the_archive_has_the_whole_schema_and_only_the_class_data(prisma_world, 
     entry = build_catalog({"gcs": store}, "staging").latest("critical", store="gcs")
     spool = tmp_path / "critical.dump"
     with open(spool, "wb") as fh:
-        result = verify_copy(store, entry, spool=fh)
+        result = verify_copy(store, entry, trust=Trust.from_settings(prisma_world.settings),
+                             spool=fh)
     assert result.ok, result.problems
     assert result.tables == CRITICAL_QUALIFIED
     assert result.manifest.table_rows() == {"app.workouts": 120, "public.users": 90}

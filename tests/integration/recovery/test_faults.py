@@ -12,6 +12,7 @@ from vo2dr.catalog import build_catalog
 from vo2dr.cli import main
 from vo2dr.layout import BackupRef
 from vo2dr.status import compute_status
+from vo2dr.trust import Trust
 from vo2dr.verify import verify_copy
 
 from dev import servers
@@ -81,7 +82,8 @@ def test_flipped_byte_and_truncated_copy(fresh_world, capsys, monkeypatch):
 
     # status sees both damaged copies as disagreeing with the manifest
     report = compute_status(world.settings.strategy(), world.stores(), "staging",
-                            world.backup_times["full"] + timedelta(minutes=1))
+                            world.backup_times["full"] + timedelta(minutes=1),
+                            trust=Trust.from_settings(world.settings))
     assert report.replica_mismatches == 1
     text = " | ".join(report.messages)
     assert f"azure: {key} changed since it was verified" in text
@@ -104,7 +106,8 @@ def test_missing_manifest_means_the_copy_does_not_count(fresh_world, capsys, mon
 
     code, doc, err = run_cli(capsys, "verify", "--backup", second, "--source", "gcs")
     assert code == 1 and "no complete copy (no-manifest)" in err
-    result = verify_copy(gcs, entry)  # asked directly, the check names the missing key
+    # asked directly, the check names the missing key
+    result = verify_copy(gcs, entry, trust=Trust.from_settings(world.settings))
     assert result.problems == [f"manifest {entry.ref.manifest_key} is missing: the backup "
                                "does not count in this store"]
 
@@ -185,7 +188,9 @@ def test_restore_from_gcs_while_the_s3_server_is_stopped(pg, cloud_env, recovery
 
 
 def test_body_under_another_backups_key_is_refused(fresh_world):
-    """A body moved to another backup's key is caught by the encryption context."""
+    """A body moved to another backup's key, under an edited copy of its manifest, is refused:
+    the edited manifest's signature no longer verifies (and the encryption context would not
+    match either)."""
     world = fresh_world
     store = world.store("gcs")
     entry = build_catalog(world.stores(), "staging").find(world.backups["full"])
@@ -196,6 +201,6 @@ def test_body_under_another_backups_key_is_refused(fresh_world):
     store.put_bytes(other.body_key, store.get_bytes(entry.ref.body_key))
     store.put_bytes(other.manifest_key, json.dumps(manifest).encode())
     moved = build_catalog({"gcs": store}, "staging").find(other.backup_id)
-    result = verify_copy(store, moved)
+    result = verify_copy(store, moved, trust=Trust.from_settings(world.settings))
     assert not result.ok
-    assert "encryption context does not match the manifest" in result.problems[0]
+    assert "signature that does not verify" in result.problems[0]
