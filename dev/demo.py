@@ -406,9 +406,51 @@ def demo(record: Record, scale: float) -> None:
                     if name in record.reports:
                         show_report(name, record.reports[name])
 
+        if {"backup", "verify", "status"} <= set(commands):
+            forgery_step(record, env, key_dir, cloud)
+
         with console.status("stopping every server the demo started…"):
             stack.close()
         record.add("cleanup", "ok", "all servers stopped, their data and keys removed")
+
+
+def forgery_step(record: Record, env: dict[str, str], key_dir: Path, cloud) -> None:
+    """An attacker who owns the GCS account runs our own tool against their own database, GCS
+    as the only store, no KMS key (the standby's mode), the recovery *public* key (public
+    config) and a signing key of their own. verify refuses the copy, latest ignores it, and
+    status raises a breach."""
+    from vo2dr.signing import generate_signing_key
+
+    console.rule("a forged backup in GCS")
+    foreign = key_dir / "attacker-signing.pem"
+    foreign.write_bytes(generate_signing_key()[0])
+    attacker = {**env, "VO2DR_S3_BUCKET": "", "VO2DR_AZURE_CONTAINER_URL": "",
+                "VO2DR_KMS_KEY_ID": "", "VO2DR_SIGNING_KEY": str(foreign),
+                "VO2DR_SIGNING_PUBLIC_KEYS": ""}
+    rc, out, secs = run_job(["backup", "--data-class", "critical"], attacker, capture=True)
+    forged = (_json_or_none(out) or {}).get("backup_id")
+    if rc != 0 or not forged:
+        record.add("forgery planted in gcs", "failed", f"the attacker's backup failed (exit {rc})",
+                   secs)
+        return
+    record.add("forgery planted in gcs", "ok", f"backup {forged}, recovery key only, signed "
+               "with the attacker's key", secs)
+    rc, out, secs = run_job(["verify", "--backup", forged, "--source", "gcs", "--recovery-key",
+                             str(cloud.recovery_private_key)], env, capture=True)
+    problems = [p for c in (_json_or_none(out) or {}).get("copies", []) for p in c["problems"]]
+    refused = rc == 1 and any("refused" in p for p in problems)
+    record.add("verify refuses the forgery", "ok" if refused else "failed",
+               problems[0] if problems else f"exit {rc}", secs)
+    rc, out, secs = run_job(["verify", "--source", "gcs", "--data-class", "critical"], env,
+                            capture=True)
+    latest = (_json_or_none(out) or {}).get("backup_id")
+    record.add("latest ignores the forgery", "ok" if rc == 0 and latest != forged else "failed",
+               f"latest critical is {latest}, complete and signed in two stores", secs)
+    rc, out, secs = run_job(["status", "--json"], env, capture=True)
+    breaches = (_json_or_none(out) or {}).get("breaches", [])
+    seen = f"unsigned:critical:{forged}" in breaches
+    record.add("status breaches on the forgery", "ok" if rc == 1 and seen else "failed",
+               ", ".join(b for b in breaches if forged in b) or f"exit {rc}", secs)
 
 
 def main() -> int:

@@ -378,7 +378,8 @@ def create(services: list[Service], key_dir: Path, stack_file: Path = STACK_FILE
         "VO2DR_STACK_FILE": str(stack_file),
     }
     return LocalCloud(env, bucket, gcs_bucket, container, key_arn, public, private,
-                      applied, unsupported, signing_arn, signing_public)
+                      signing_key_arn=signing_arn, signing_public_keys=signing_public,
+                      applied=applied, unsupported=unsupported)
 
 
 def setup_signing(cfg: Any, env: dict[str, str], key_dir: Path,

@@ -63,6 +63,15 @@ def _test_recovery_public_key(bits: int = 3072) -> str:
 # Plain config, as a stack sets it: `pulumi config set vo2max-dr:recoveryPublicKey -- "$(cat …)"`.
 TEST_RECOVERY_PUBLIC_KEY = _test_recovery_public_key()
 
+# Plain config too: the P-256 public halves of the manifest signing keys (AWS and Cloud KMS).
+def _test_signing_public_keys(count: int = 2) -> str:
+    from vo2dr.signing import generate_signing_key
+
+    return "".join(generate_signing_key()[1].decode() for _ in range(count))
+
+
+TEST_SIGNING_PUBLIC_KEYS = _test_signing_public_keys()
+
 
 # Provider SDK packages that, when first loaded, emit a DeprecationWarning for every deprecated
 # class they define (e.g. pulumi_aws.s3 for BucketV2), whether the program uses it or not.
@@ -456,8 +465,9 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
                 invokes: Mapping[str, InvokeResult] | None = None) -> Graph:
     """Run the program (``__main__.py``) for ``stack`` with its stack file, ``overrides`` applied
     (``{"vo2max-dr:clouds.gcp.enabled": False}``), and ``secrets`` (default: TEST_SECRETS) set as
-    secret config. ``vo2max-dr:recoveryPublicKey`` is TEST_RECOVERY_PUBLIC_KEY, as plain config,
-    unless an override replaces or removes (``None``) it. Returns every declared resource.
+    secret config. ``vo2max-dr:recoveryPublicKey`` is TEST_RECOVERY_PUBLIC_KEY and
+    ``signingPublicKeys`` TEST_SIGNING_PUBLIC_KEYS, as plain config, unless an override
+    replaces or removes (``None``) it. Returns every declared resource.
 
     ``preview=True`` runs it as a first ``pulumi preview`` does: nothing exists, so every id
     and computed output is Pulumi's unknown, and so is every input built from one.
@@ -465,6 +475,7 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
     e.g. the live Key Vault key ``azure-native:keyvault:getKey`` of an existing stack."""
     settings = stack_settings(stack)
     settings.setdefault(f"{PROJECT}:recoveryPublicKey", TEST_RECOVERY_PUBLIC_KEY)
+    settings.setdefault(f"{PROJECT}:signingPublicKeys", TEST_SIGNING_PUBLIC_KEYS)
     for path, value in (overrides or {}).items():
         _set(settings, path, value)
     secrets = TEST_SECRETS if secrets is None else secrets

@@ -254,6 +254,9 @@ class StackConfig:
     # PEM of the offline RSA recovery public key (plain config: it is a public key). Validated
     # when set; required by the runtime (require_recovery_public_key).
     recovery_public_key: str | None = None
+    # PEM bundle of the manifest signing public keys readers trust (docs/backup-authenticity.md):
+    # plain config, like the recovery key. None until set after the first `pulumi up`.
+    signing_public_keys: str | None = None
 
     def require_recovery_public_key(self) -> str:
         """The recovery public key, or the ConfigError saying how to set it."""
@@ -622,6 +625,27 @@ def parse_recovery_public_key(value: Any) -> str | None:
     return value
 
 
+SIGNING_KEYS_FIX = ("after the first `pulumi up`, put the public halves of the AWS and Cloud "
+                    "KMS signing keys in it: see docs/backup-authenticity.md (plain config)")
+
+
+def parse_signing_public_keys(value: Any) -> str | None:
+    """``vo2max-dr:signingPublicKeys``: one or more PEM P-256 public keys (the job's own check,
+    ``vo2dr.signing.load_public_keys``). None when unset."""
+    if value is None or value == "":
+        return None
+    from vo2dr.signing import load_public_keys
+
+    if not isinstance(value, str) or "PRIVATE KEY" in value:
+        raise _fail("signingPublicKeys", "is not a PEM bundle of public keys (never put a "
+                    "private key in config)", SIGNING_KEYS_FIX)
+    try:
+        load_public_keys(value)
+    except ConfigError as exc:
+        raise _fail("signingPublicKeys", f"is not usable: {exc}", SIGNING_KEYS_FIX) from exc
+    return value
+
+
 def parse_tags(raw: Any, environment: str) -> dict[str, str]:
     raw = _mapping(raw, "tags")
     for key in ("owner", "dataClassification"):
@@ -674,13 +698,14 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         lifecycle=lifecycle,
         keys=parse_keys(raw.get("keys")),
         recovery_public_key=parse_recovery_public_key(raw.get("recoveryPublicKey")),
+        signing_public_keys=parse_signing_public_keys(raw.get("signingPublicKeys")),
     )
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
-        "monitoring", "runtime", "keys", "recoveryPublicKey")
+        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys")
 # Plain strings; every other key is a YAML object.
-STRING_KEYS = ("environment", "recoveryPublicKey")
+STRING_KEYS = ("environment", "recoveryPublicKey", "signingPublicKeys")
 SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl")
 
 

@@ -38,6 +38,7 @@ from infra.aws.runtime import (
     ScheduleSpec,
     schedule_input,
 )
+from infra.aws.signing import ManifestSigningKey, ManifestSigningKeyArgs
 from infra.config import StackConfig
 
 # Names (not values) of the Secrets Manager secrets.
@@ -156,6 +157,19 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         settings["VO2DR_AZURE_CONTAINER_URL"] = azure_container_url
         writer_env.update(_azure_sign_in(cfg, _attr(azure, "writer_client_id")))
         reader_env.update(_azure_sign_in(cfg, _attr(azure, "reader_client_id")))
+    # Manifest signatures (docs/backup-authenticity.md): the backup function signs with a KMS
+    # key only its writer role may use; every reader trusts the configured public halves.
+    signing = ManifestSigningKey(cfg.name("signing"), ManifestSigningKeyArgs(
+        account_id=cfg.aws.account_id, alias=f"alias/{cfg.name('signing')}",
+        description=f"{cfg.name('signing')}: signs every backup manifest of the job",
+        signer_role_arn=aws.roles.writer_arn, tags=tags, protect=cfg.is_production))
+    writer_env["VO2DR_SIGNING_KEY"] = signing.arn
+    if cfg.signing_public_keys:
+        settings["VO2DR_SIGNING_PUBLIC_KEYS"] = cfg.signing_public_keys
+    else:
+        pulumi.log.warn(f"{cfg.name('signing')}: vo2max-dr:signingPublicKeys is not set: until "
+                        "it is, backups are signed but every reader (status, drill, restore) "
+                        "refuses them; see docs/backup-authenticity.md")
     # The recovery public key is plain config (a public key), so the functions' environment
     # holds no secret and previews show it. The strategy is not in the functions' environment
     # (Lambda allows 4 KB of it, and the strategy grows with its sanity queries): it ships in
@@ -224,13 +238,21 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
 
     standby = None
     if cfg.gcp.enabled and gcs_bucket is not None:
+        from infra.gcp.signing import StandbySigningKey, StandbySigningKeyArgs
         from infra.gcp.standby import Standby, StandbyArgs, parse_image
 
         standby_env: dict[str, pulumi.Input[str]] = {
             k: v for k, v in {**settings, **function_env}.items()
             if k in ("VO2DR_ENVIRONMENT", "VO2DR_STRATEGY", "GOOGLE_CLOUD_PROJECT",
                      "VO2DR_AZURE_CONTAINER_URL", "VO2DR_RECOVERY_PUBLIC_KEY",
-                     *gcp.retention_env)}
+                     "VO2DR_SIGNING_PUBLIC_KEYS", *gcp.retention_env)}
+        # The standby signs with a Cloud KMS key of its own (AWS may be down), usable by its
+        # service account only (granted below, once the account exists).
+        standby_signing = StandbySigningKey(cfg.name("standby-signing"), StandbySigningKeyArgs(
+            project=cfg.gcp.project, location=cfg.gcp.region,
+            key_ring_name=cfg.name("standby-signing"), key_name=cfg.name("standby-signing"),
+            protect=cfg.is_production, labels=_labels(tags)))
+        standby_env["VO2DR_SIGNING_KEY"] = standby_signing.version_name
         standby_azure = azure_container_url is not None and _attr(azure, "access") is not None
         if standby_azure:
             # The standby writes the Azure copy as the Azure writer identity, signing in with a
@@ -251,11 +273,14 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             deletion_protection=cfg.is_production))
         if standby_azure:
             azure.access.trust_google_service_account("standby", standby.job_sa.unique_id)
+        standby_signing.allow_signer(standby.job_sa.email.apply(lambda e: f"serviceAccount:{e}"))
+        pulumi.export("gcpStandbySigningKeyVersion", standby_signing.version_name)
 
     # What a restore laptop sets (plus its own credentials and --target-url): no secret in it.
     # Having assumed the restore-reader role, it signs in to GCS and Azure as their readers.
     restore_env = {**{k: v for k, v in settings.items()}, **reader_env,
                    "AWS_REGION": cfg.aws.region, "AWS_DEFAULT_REGION": cfg.aws.region}
+    pulumi.export("awsSigningKeyArn", signing.arn)
     pulumi.export("lambdaFunctionNames", functions.function_names)
     pulumi.export("scheduleGroupName", job_schedules.group.name)
     pulumi.export("scheduleNames", job_schedules.schedule_names)

@@ -40,6 +40,7 @@ NIST_TITLES = {
     "SC-13": "Cryptographic Protection",
     "SC-28": "Protection of Information at Rest",
     "SI-4": "System Monitoring",
+    "SI-7": "Software, Firmware, and Information Integrity",
     "SI-12": "Information Management and Retention",
 }
 

@@ -24,7 +24,7 @@ from pulumi_policy import (
 )
 
 from policy.aws.iam import check_aws_iam_no_admin_policies, check_aws_iam_no_wildcards
-from policy.aws.kms import _cmk_check, check_aws_kms_key_rotation
+from policy.aws.kms import _cmk_check, check_aws_kms_key_rotation, check_aws_kms_signing_key
 from policy.aws.runtime import (
     check_lambda_no_credentials,
     check_log_group_cmk,
@@ -74,7 +74,7 @@ from policy.gcp.iam import (
     check_gcp_wif_condition,
     check_gcs_grants_no_destructive_roles,
 )
-from policy.gcp.kms import check_gcp_kms_rotation
+from policy.gcp.kms import check_gcp_kms_rotation, check_gcp_kms_signing_key
 from policy.gcp.storage import (
     check_gcs_cmek,
     check_gcs_public_access,
@@ -318,7 +318,26 @@ RULES: tuple[Rule, ...] = (
        "aws.scheduler.Schedule.",
        f"{AWS_DOCS}/scheduler/latest/UserGuide/configuring-schedule-dlq.html",
        ["aws:scheduler/schedule:Schedule"], check_scheduler_retry_dlq),
+    _r("aws-kms-signing-key-writer-only",
+       "The manifest signing key is an ECC_NIST_P256 SIGN_VERIFY key that only the backup "
+       "writer role may sign with: no account root, wildcard or grant.",
+       "high", ["SC-12", "SC-13", "SI-7"], ["CIS Controls v8 3.11"],
+       "In the aws.kms.Key's policy, allow kms:Sign to the backup writer role alone, give the "
+       "account administration without kms:Sign or kms:CreateGrant, and use "
+       "customer_master_key_spec='ECC_NIST_P256'.",
+       f"{AWS_DOCS}/kms/latest/developerguide/asymmetric-key-specs.html",
+       ["aws:kms/key:Key"], check_aws_kms_signing_key),
     # --- GCP
+    _r("gcp-kms-signing-key-one-signer",
+       "The standby's manifest signing key is EC_SIGN_P256_SHA256, and its signer role is held "
+       "by the standby's service account alone, through an authoritative binding.",
+       "high", ["SC-12", "SC-13", "SI-7"], ["CIS GCP Foundations 3.0.0 1.11"],
+       "Create the gcp.kms.CryptoKey with purpose ASYMMETRIC_SIGN and algorithm "
+       "EC_SIGN_P256_SHA256, and grant roles/cloudkms.signer with one "
+       "gcp.kms.CryptoKeyIAMBinding whose members are the standby's service account only.",
+       f"{GCP_DOCS}/kms/docs/create-validate-signatures",
+       ["gcp:kms/cryptoKey:CryptoKey", "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+        "gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding"], check_gcp_kms_signing_key),
     _r("gcp-kms-cryptokey-rotation-90d",
        "Cloud KMS keys rotate every 90 days or less.",
        "high", ["SC-12", "SC-28"], ["CIS GCP Foundations 3.0.0 1.10", "CIS Controls v8 3.11"],

@@ -133,18 +133,17 @@ class AwsKmsSigner:
     (short, RAW) message, ``kms:GetPublicKey`` once for its public half."""
 
     def __init__(self, key_id: str, client: Any = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("kms")
-        self._client = client
+        self._client = client  # made on first use (the region comes from the environment)
         self.name = key_id
         self._public: ec.EllipticCurvePublicKey | None = None
 
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        import boto3
         import botocore.exceptions
 
         try:
+            if self._client is None:
+                self._client = boto3.client("kms")
             return getattr(self._client, op)(**kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise SigningFailed(f"KMS {op} with {self.name} failed: {one_line(exc)}") from exc

@@ -461,6 +461,26 @@ CASES: dict[str, Case] = {
         ("aws:scheduler/schedule:Schedule", dict(schedules()[0].props)),
         at("target.deadLetterConfig", None), "no dead-letter queue"),
     # GCP
+    "aws-kms-signing-key-writer-only": Case(
+        ("aws:kms/key:Key", {"keyUsage": "SIGN_VERIFY", "customerMasterKeySpec": "ECC_NIST_P256",
+                             "policy": json.dumps({"Statement": [
+                                 {"Sid": "Admin", "Effect": "Allow",
+                                  "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                                  "Action": ["kms:DescribeKey", "kms:PutKeyPolicy"]},
+                                 {"Sid": "WriterSigns", "Effect": "Allow",
+                                  "Principal": {"AWS": "arn:aws:iam::111122223333:role/w"},
+                                  "Action": ["kms:Sign", "kms:GetPublicKey"]}]})}),
+        at("policy", json.dumps({"Statement": [
+            {"Sid": "Admin", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["kms:*"]}]})),
+        "lets 'arn:aws:iam::111122223333:root' sign: only the backup writer role may"),
+    "gcp-kms-signing-key-one-signer": Case(
+        ("gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding",
+         {"role": "roles/cloudkms.signer",
+          "members": ["serviceAccount:standby@p.iam.gserviceaccount.com"]}),
+        at("members", ["serviceAccount:standby@p.iam.gserviceaccount.com",
+                       "user:eve@example.com"]),
+        "exactly one service account (the standby's) may sign"),
     "gcp-kms-cryptokey-rotation-90d": Case(
         ("gcp:kms/cryptoKey:CryptoKey", {"rotationPeriod": "7776000s"}),
         at("rotationPeriod", "31536000s"), "rotates every 365 days, more than 90"),

@@ -135,7 +135,7 @@ def test_buckets_are_versioned_private_and_owner_enforced(graphs, stack, which) 
 
 def test_backup_bucket_uses_sse_kms_with_the_key_and_bucket_keys(graphs, stack) -> None:
     g = graphs[stack]
-    key_arn = g.one(KEY).outputs["arn"]
+    key_arn = g.one(KEY, "backup-key").outputs["arn"]
     rules = of_bucket(g, SSE, backup_bucket(g)).inputs["rules"]
     assert rules == [{"bucketKeyEnabled": True, "applyServerSideEncryptionByDefault": {
         "sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn}}]
@@ -144,7 +144,7 @@ def test_backup_bucket_uses_sse_kms_with_the_key_and_bucket_keys(graphs, stack) 
 
 def test_backup_bucket_policy_denies_uploads_not_encrypted_with_the_key(graphs, stack) -> None:
     g = graphs[stack]
-    key_arn = g.one(KEY).outputs["arn"]
+    key_arn = g.one(KEY, "backup-key").outputs["arn"]
     b = backup_bucket(g)
     sts = statements(of_bucket(g, BUCKET_POLICY, b))
     objects = b.outputs["arn"] + "/*"
@@ -251,14 +251,14 @@ def test_access_logs_go_to_an_encrypted_private_log_bucket(graphs, configs, stac
 
 def test_key_rotates_has_an_alias_and_is_protected(graphs, configs, stack) -> None:
     g = graphs[stack]
-    key = g.one(KEY)
+    key = g.one(KEY, "backup-key")
     assert key.inputs["enableKeyRotation"] is True
     assert key.inputs["rotationPeriodInDays"] == configs[stack].keys.rotation_days
     assert key.inputs["keyUsage"] == "ENCRYPT_DECRYPT"
     assert key.inputs["customerMasterKeySpec"] == "SYMMETRIC_DEFAULT"
     assert key.inputs["bypassPolicyLockoutSafetyCheck"] is False
     assert key.protect
-    alias = g.one(ALIAS)
+    alias = g.one(ALIAS, "backup-key")
     assert alias.inputs == {"name": f"alias/vo2dr-{stack}-backups",
                             "targetKeyId": key.outputs["keyId"]}
     assert g.outputs["awsKmsKeyAlias"] == alias.inputs["name"]
@@ -268,7 +268,7 @@ def test_key_policy_names_its_principals(graphs, configs, stack) -> None:
     g, cfg = graphs[stack], configs[stack]
     account, region = cfg.aws.account_id, cfg.aws.region
     roles = {r.inputs["name"]: r.outputs["arn"] for r in job_roles(g)}
-    sts = statements(g.one(KEY))
+    sts = statements(g.one(KEY, "backup-key"))
     root = f"arn:aws:iam::{account}:root"
 
     admin = sts["AccountAdministersKeyWithoutUsingIt"]
@@ -306,7 +306,7 @@ def test_key_policy_names_its_principals(graphs, configs, stack) -> None:
         assert s["Principal"] != "*" and "*" not in json.dumps(s["Principal"])
     # The key exists after the roles it names (KMS rejects a policy naming an unknown role).
     role_urns = {r.urn for r in job_roles(g)}
-    key_deps = set(g.one(KEY).dependencies)
+    key_deps = set(g.one(KEY, "backup-key").dependencies)
     assert role_urns <= key_deps
 
 

@@ -66,11 +66,11 @@ def ours(graph: Graph, type_: str | None = None) -> list[Resource]:
 
 def test_crypto_key_rotates_within_90_days_from_config(run):
     graph, cfg = run
-    key = graph.one(CRYPTO_KEY)
+    key = graph.one(CRYPTO_KEY, "gcs-key")
     assert key.inputs["rotationPeriod"] == f"{cfg.keys.rotation_days * DAY}s"
     assert int(key.inputs["rotationPeriod"][:-1]) <= config.KEY_ROTATION_MAX_DAYS * DAY
     assert key.inputs["purpose"] == "ENCRYPT_DECRYPT"
-    ring = graph.one(KEY_RING)
+    ring = graph.one(KEY_RING, "gcs-key")
     assert key.inputs["keyRing"] == ring.outputs["id"]
     # CMEK needs the key ring in the bucket's location.
     assert ring.inputs["location"] == graph.one(BUCKET).inputs["location"].lower()
@@ -78,10 +78,11 @@ def test_crypto_key_rotates_within_90_days_from_config(run):
 
 def test_bucket_uses_the_key_and_only_the_gcs_agent_may_use_it(run):
     graph, cfg = run
-    key, bucket = graph.one(CRYPTO_KEY), graph.one(BUCKET)
+    key, bucket = graph.one(CRYPTO_KEY, "gcs-key"), graph.one(BUCKET)
     assert bucket.inputs["encryption"]["defaultKmsKeyName"] == key.outputs["id"]
     grants = ours(graph, KEY_MEMBER)
-    assert len(grants) == 1 and len(graph.of_type(KEY_MEMBER)) == 1
+    on_key = [m for m in graph.of_type(KEY_MEMBER) if m.inputs["cryptoKeyId"] == key.outputs["id"]]
+    assert len(grants) == 1 and on_key == grants
     grant = grants[0]
     assert grant.inputs["cryptoKeyId"] == key.outputs["id"]
     assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -137,7 +138,7 @@ def test_every_gcs_writer_retains_for_lock_days_locked_in_production_only(run):
 
 def test_bucket_and_key_protected_in_production_only(run):
     graph, cfg = run
-    bucket, key = graph.one(BUCKET), graph.one(CRYPTO_KEY)
+    bucket, key = graph.one(BUCKET), graph.one(CRYPTO_KEY, "gcs-key")
     production = cfg.environment == "production"
     assert bucket.protect is production and key.protect is production
 
@@ -172,7 +173,7 @@ def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
 
 def test_bucket_and_key_carry_valid_labels(run):
     graph, cfg = run
-    for r in (graph.one(BUCKET), graph.one(CRYPTO_KEY)):
+    for r in (graph.one(BUCKET), graph.one(CRYPTO_KEY, "gcs-key")):
         labels = r.inputs["labels"]
         assert labels["environment"] == cfg.environment
         assert {"owner", "data-classification"} <= set(labels)

@@ -117,7 +117,7 @@ def queue(g: Graph, arn: str) -> Resource:
 
 
 def key_arn(g: Graph) -> str:
-    return g.one(KEY).outputs["arn"]
+    return g.one(KEY, "backup-key").outputs["arn"]
 
 
 def test_one_backup_schedule_per_class_meets_its_rpo(g, settings):
