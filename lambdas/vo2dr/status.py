@@ -563,11 +563,12 @@ def run_status_job(settings, now: datetime, *, webhook: str | None,
     settings.require("environment")
     strategy = settings.strategy()
     stores, open_errors = open_stores_tolerant(settings)
+    trust = Trust.from_settings(settings)  # before any network call
     catalog = build_catalog(stores, settings.environment)
     catalog.errors.update(open_errors)
     catalog.stores = tuple(n for n in settings.enabled_stores)
     report = compute_status(strategy, stores, settings.environment, now, catalog=catalog,
-                            trust=Trust.from_settings(settings))
+                            trust=trust)
     add_drill_server(report, settings)
     state = _TolerantState(StoreState(next(iter(stores.values())), settings.environment, now),
                            log) if stores else None

@@ -327,7 +327,7 @@ def test_key_policy_lets_cloudwatch_alarms_publish_to_the_encrypted_topic_as_doc
     request and alarm e-mails never arrive. Only the data-key call SNS makes
     (``kms:GenerateDataKey``) is granted of the documented wildcard."""
     g = graphs[stack]
-    sts = statements(g.one(KEY))
+    sts = statements(g.one(KEY, "backup-key"))
     cw = [s for s in sts.values()
           if "cloudwatch.amazonaws.com" in json.dumps(s.get("Principal"))]
     assert len(cw) == 1, cw
@@ -340,7 +340,7 @@ def test_key_policy_lets_cloudwatch_alarms_publish_to_the_encrypted_topic_as_doc
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(st["Action"]) <= documented
     # The topic the alarms publish to is encrypted with this very key.
     topic = g.one("aws:sns/topic:Topic")
-    assert topic.inputs["kmsMasterKeyId"] == g.one(KEY).outputs["arn"]
+    assert topic.inputs["kmsMasterKeyId"] == g.one(KEY, "backup-key").outputs["arn"]
 
 
 # ---- roles --------------------------------------------------------------------------------------

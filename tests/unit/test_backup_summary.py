@@ -61,7 +61,7 @@ def test_a_covered_window_returns_a_skipped_backup():
                  "dailyAtUtc": "02:00"}}})
     settings = Settings(database_url="postgresql://nobody@127.0.0.1:9/none",
                         environment="staging", gcs_bucket="b", recovery_public_key="unused",
-                        strategy_json=strategy)
+                        signing_key="unused", strategy_json=strategy)
     result = backup_if_missing(settings, "critical", at("2026-03-04T10:12:00"),
                                stores={"gcs": store})
     assert isinstance(result, SkippedBackup)

@@ -76,6 +76,10 @@ BROKEN = [
      "VO2DR_AZURE_CLIENT_ID is not set"),
     ({"VO2DR_GCS_BUCKET": "b"}, ["verify", "--source", "gcs", "--recovery-key", "/no/key.pem"],
      "cannot read --recovery-key /no/key.pem"),
+    ({"VO2DR_GCS_BUCKET": "b"}, ["verify", "--source", "gcs"],
+     "missing setting: VO2DR_SIGNING_PUBLIC_KEYS (or --signing-public-keys)"),
+    ({"VO2DR_GCS_BUCKET": "b", "VO2DR_SIGNING_PUBLIC_KEYS": "not a key"}, ["status"],
+     "VO2DR_SIGNING_PUBLIC_KEYS is neither PEM text nor a readable file"),
 ]
 
 
@@ -119,7 +123,10 @@ def test_each_subcommand_takes_only_its_own_flags(env, capsys):
         assert own <= flags, command
         assert not ({flag for _, flag in VARIABLES.values()} - own) & flags - {"--data-class"}, \
             command
-    assert "--kms-key-id" not in sub["restore"]._option_string_actions
+    # Readers decrypt with the configured KMS key only (issue 13), so restore takes it; list
+    # and status never decrypt.
+    assert "--kms-key-id" in sub["restore"]._option_string_actions
+    assert "--kms-key-id" not in sub["status"]._option_string_actions
     assert "--database-url" not in sub["status"]._option_string_actions
     with pytest.raises(SystemExit) as info:
         cli.main(["list", "--database-url", "postgresql://h/db"])

@@ -107,7 +107,7 @@ def test_a_first_preview_declares_the_same_resources_with_unknown_outputs(stack)
     deployed = mockrun.run_program(stack)
     preview = mockrun.run_program(stack, preview=True)
     assert sorted(r.urn for r in preview.resources) == sorted(r.urn for r in deployed.resources)
-    key = preview.one("aws:kms/key:Key")
+    key = preview.one("aws:kms/key:Key", "backup-key")
     assert "arn" not in key.outputs
     role_policy = preview.of_type("aws:iam/rolePolicy:RolePolicy")[0]
     assert role_policy.raw_inputs["policy"] == pulumi_adapter.UNKNOWN

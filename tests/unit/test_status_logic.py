@@ -58,7 +58,8 @@ def test_grace_can_be_set(stores):
         "newest complete backup is 16m old, over the RPO of 15m (+0s grace)"
     assert report.classes["full"].ok
     # The default grace (90 s for a 15 min RPO) still covers the same minute.
-    assert compute_status(STRATEGY, stores, "staging", T0 + timedelta(minutes=16)).ok
+    assert compute_status(STRATEGY, stores, "staging", T0 + timedelta(minutes=16),
+                          trust=TRUST).ok
 
 
 def test_a_store_missing_the_newest_backup_breaches_after_the_replica_grace(stores):

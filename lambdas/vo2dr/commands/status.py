@@ -58,13 +58,14 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve_secrets(settings, names=("alert_webhook", "drill_database_url"))
     # Tolerant, as in the Lambda: a store that cannot be opened is a breach, not a crash.
     stores = open_stores(settings, Access.READ, tolerant=True)
+    trust = Trust.from_settings(settings)  # a bad key is a setting error, before any network
     catalog = build_catalog(stores, settings.environment)
     catalog.errors.update(stores.errors)
     catalog.stores = stores.names
     report = compute_status(settings.strategy(), stores, settings.environment, now,
                             check_last=args.check_last, deep=args.deep,
                             grace_seconds=args.grace_seconds, catalog=catalog,
-                            trust=Trust.from_settings(settings))
+                            trust=trust)
     add_drill_server(report, settings)
     state: StoreState | FileState
     if args.state_in_store and stores:
