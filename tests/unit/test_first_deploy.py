@@ -46,7 +46,7 @@ def waits_for(g: Graph, store: Resource, grant: Resource, at_least: int) -> Reso
 @pytest.mark.parametrize("stack", STACKS)
 def test_gcs_bucket_waits_for_the_service_agent_key_grant(graphs, stack):
     g = graphs[stack]
-    grant = g.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    grant = g.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcs-key")
     assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
     waits_for(g, g.one("gcp:storage/bucket:Bucket"), grant, 120)
 

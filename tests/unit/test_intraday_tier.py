@@ -215,7 +215,7 @@ def test_catalog_status_and_if_missing_follow_intraday_backups() -> None:
     from vo2dr.layout import BackupRef
     from vo2dr.status import compute_status
 
-    from tests.unit.recovery_memstore import MemoryStore, add_backup
+    from tests.unit.recovery_memstore import TRUST, MemoryStore, add_backup
 
     t0 = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
     stores = [MemoryStore("s3"), MemoryStore("gcs"), MemoryStore("azure")]
@@ -236,7 +236,8 @@ def test_catalog_status_and_if_missing_follow_intraday_backups() -> None:
         "critical": {"tables": ["users"], "rpoMinutes": 15, "rtoMinutes": 60},
         "full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240, "dailyAtUtc": "02:00"},
     })
-    report = compute_status(strat, by_name, "staging", later.timestamp + timedelta(minutes=5))
+    report = compute_status(strat, by_name, "staging", later.timestamp + timedelta(minutes=5),
+                            trust=TRUST)
     assert report.ok, report.messages
     assert report.classes["critical"].stores["azure"].age_seconds == 300
 

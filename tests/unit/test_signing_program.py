@@ -47,7 +47,7 @@ def test_the_backup_function_signs_with_it_and_every_reader_trusts_the_config(g)
     for fn in g.of_type("aws:lambda/function:Function"):
         env = fn.inputs["environment"]["variables"]
         assert env["VO2DR_SIGNING_PUBLIC_KEYS"] == TEST_SIGNING_PUBLIC_KEYS
-        if fn.name.endswith("-backup"):
+        if "-backup" in fn.name:  # one backup function per data class
             assert env["VO2DR_SIGNING_KEY"] == key.outputs["arn"]
         else:  # status and drill verify; they never sign
             assert "VO2DR_SIGNING_KEY" not in env
