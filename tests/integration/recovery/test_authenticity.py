@@ -83,7 +83,7 @@ def assert_refused_everywhere(world, capsys, forged: str, *, real: str) -> None:
 
     target = f"forged_{uuid.uuid4().hex[:8]}"
     code, _, err = run_cli(capsys, "restore", "--backup", forged, "--source", "gcs",
-                           "--target-url", world.pg.url(target), "--no-progress")
+                           "--target-url", world.restorer_url(target), "--no-progress")
     assert code == 2 and "refused" in last_line(err), err
     assert last_line(err).startswith("vo2dr restore: error:")
     assert not database_exists(world.pg, target)
@@ -93,9 +93,9 @@ def assert_refused_everywhere(world, capsys, forged: str, *, real: str) -> None:
     assert code == 0 and doc["backup_id"] == real, err
     target = f"latest_{uuid.uuid4().hex[:8]}"
     code, doc, err = run_cli(capsys, "restore", "--source", "gcs", "--target-url",
-                             world.pg.url(target), "--no-progress")
+                             world.restorer_url(target), "--no-progress")
     assert code == 0 and doc["backup_id"] == real, err
-    assert table_checksums(world.pg.url(target)) == table_checksums(world.source_url)
+    assert table_checksums(world.restorer_url(target)) == table_checksums(world.source_url)
     report = run_drill(world.settings, data_classes=["full"], source="gcs",
                        rto_override_seconds=600)
     assert report.classes[0].backup_id == real and report.ok, report.to_json()
@@ -180,10 +180,10 @@ def test_a_signed_manifest_with_an_edited_row_count_is_refused(pg, cloud_env, re
     assert code == 1 and "does not verify (edited or forged): refused" in err
     target = f"edited_{uuid.uuid4().hex[:8]}"
     code, _, err = run_cli(capsys, "restore", "--backup", backup_id, "--source", "gcs",
-                           "--target-url", pg.url(target), "--no-progress")
+                           "--target-url", world.restorer_url(target), "--no-progress")
     assert code == 2 and "does not verify" in last_line(err)
     code, _, err = run_cli(capsys, "restore", "--source", "gcs", "--target-url",
-                           pg.url(target), "--no-progress")
+                           world.restorer_url(target), "--no-progress")
     assert code == 2 and "authentic (signed) in 2 of the stores" in last_line(err)
     assert not database_exists(pg, target)
     drill = run_drill(world.settings, data_classes=["full"], source="gcs",
@@ -237,7 +237,7 @@ def test_the_standbys_backups_count_once_signed_and_in_two_stores(pg, cloud_env,
     assert summary["ok"] and set(summary["destinations"]) == {"gcs", "azure"}
     key = tmp_path / "recovery.pem"
     key.write_bytes(world.recovery_private_pem)
-    target = pg.url(f"standby_{uuid.uuid4().hex[:8]}")
+    target = world.restorer_url(f"standby_{uuid.uuid4().hex[:8]}")
     code, doc, err = run_cli(capsys, "restore", "--source", "azure", "--target-url", target,
                              "--recovery-key", str(key), "--no-progress")
     assert code == 0 and doc["backup_id"] == summary["backup_id"], err
