@@ -42,7 +42,8 @@ def test_backup_and_restore_across_majors(major, pg_major, module_env, recovery_
     store = world.store("s3")
     from vo2dr.catalog import build_catalog
     entry = build_catalog({"s3": store}, "staging").find(world.backups["full"])
-    manifest = load_manifest(store, entry)
+    from vo2dr.trust import Trust
+    manifest = load_manifest(store, entry, Trust.from_settings(world.settings))
     assert manifest.server_version.startswith(f"{major}.")
     assert manifest.pg_dump_version.startswith("18.")
 

@@ -18,6 +18,7 @@ from vo2dr.catalog import build_catalog
 from vo2dr.cli import main
 from vo2dr.drill import run_drill
 from vo2dr.restore import restore
+from vo2dr.trust import Trust
 from vo2dr.verify import verify_copy
 
 from .conftest import build_world
@@ -88,14 +89,15 @@ def test_backup_reads_the_names_exactly(weird, tmp_path):
 
     store = weird.store("s3")
     entry = build_catalog({"s3": store}, "staging").resolve(None, data_class="full", store="s3")
-    manifest = load_manifest(store, entry)
+    trust = Trust.from_settings(weird.settings)
+    manifest = load_manifest(store, entry, trust)
     assert manifest.table_rows() == {
         "Weird Schema.t x": 40, "Weird Schema.child of t x": 90, 'public.quo"te': 17,
         "public.Übungsdaten ✓ für Läufer": 23, "dot.ted.a.b": 5,
         "public.x; Type: TABLE; Schema: public; Owner: y": 2, "public.plain": 3}
     spool = tmp_path / "a.dump"
     with open(spool, "wb") as fh:
-        result = verify_copy(store, entry, spool=fh)
+        result = verify_copy(store, entry, trust=trust, spool=fh)
     assert result.ok, result.problems
     assert read_toc(spool).table_data() == set(PAIRS)
 
@@ -104,7 +106,7 @@ def test_backup_reads_the_names_exactly(weird, tmp_path):
 def test_verify_passes_in_every_store(weird, source):
     stores = weird.stores()
     entry = build_catalog(stores, "staging").resolve(None, data_class="full", store=source)
-    result = verify_copy(stores[source], entry)
+    result = verify_copy(stores[source], entry, trust=Trust.from_settings(weird.settings))
     assert result.ok, result.problems
     assert len(result.tables) == len(PAIRS)
 

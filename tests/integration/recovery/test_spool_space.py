@@ -44,7 +44,9 @@ def small_volume(tmp_path):
 def plaintext_bytes(world) -> int:
     store = world.store("s3")
     entry = build_catalog({"s3": store}, "staging").resolve(None, data_class="full", store="s3")
-    return load_manifest(store, entry).plaintext.bytes
+    from vo2dr.trust import Trust
+
+    return load_manifest(store, entry, Trust.from_settings(world.settings)).plaintext.bytes
 
 
 def test_reservations_are_per_run(small_volume):
