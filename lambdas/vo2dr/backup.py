@@ -38,12 +38,12 @@ from typing import Any
 from vo2dr import layout
 from vo2dr.archive import TocReader, sql_name
 from vo2dr.crypto import Encryptor
-from vo2dr.dump import Dump
 from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
 from vo2dr.manifest import DataKey, Destination, Digest, Encryption, Manifest
 from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
 from vo2dr.settings import Settings
 from vo2dr.signing import Signer, key_fingerprint, signer_from_setting
+from vo2dr.sources import Source
 from vo2dr.stores.base import BackupStore, ObjectLock
 from vo2dr.strategy import DataClass, Strategy
 from vo2dr.summary import BackupSummary, DestinationStatus, DestinationSummary, SkippedBackup
@@ -67,14 +67,15 @@ def open_backup_stores(settings: Settings) -> Mapping[str, BackupStore]:
 
 
 def existing_backup_times(stores: Mapping[str, BackupStore], environment: str,
-                          data_class: str, year: int) -> list[datetime]:
+                          data_class: str, year: int,
+                          source: str = layout.DATABASE) -> list[datetime]:
     """Times of this year's complete backups (those with a manifest) of a data class, in any
     store. A store that cannot be listed is skipped: the tier is then chosen from the others
     (and with none at all the backup is yearly, which errs towards keeping it longer)."""
     times: set[datetime] = set()
     for store in stores.values():
         try:
-            for prefix in layout.class_prefixes(environment, data_class, year):
+            for prefix in layout.class_prefixes(environment, data_class, year, source):
                 for info in store.list(prefix):
                     parsed = layout.parse_key(info.key)
                     if parsed and parsed[1] == "manifest":
@@ -129,9 +130,22 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     dump or the encryption failed. Otherwise returns the summary; ``summary["ok"]`` is true
     only if every destination holds a verified copy and its manifest.
     """
+    from vo2dr.sources.database import DatabaseSource
+
     _check_settings(settings)
+    dc = settings.strategy().get(data_class)
+    return run_source_backup(settings, DatabaseSource(settings.database_url, dc), data_class,
+                             now, progress, stores=stores, stall_timeout=stall_timeout)
+
+
+def run_source_backup(settings: Settings, source: Source, data_class: str,
+                      now: datetime | None = None, progress: Progress | None = None, *,
+                      stores: Mapping[str, BackupStore] | None = None,
+                      stall_timeout: float | None = None) -> BackupSummary:
+    """The one pipeline every source goes through (:mod:`vo2dr.sources`): its plaintext is
+    compressed and encrypted once, fanned out to every store, each copy checked, and the
+    manifest (the source's facts included) written last. Settings are checked by the caller."""
     strategy = settings.strategy()
-    dc = strategy.get(data_class)
     if stores is None:
         stores = open_backup_stores(settings)
     if not stores:
@@ -140,39 +154,44 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     signer = open_signer(settings)
     started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     t0 = time.monotonic()
+    kind = source.kind
 
-    existing = existing_backup_times(stores, settings.environment, data_class, started.year)
+    existing = existing_backup_times(stores, settings.environment, data_class, started.year,
+                                     source=kind)
     tier = layout.choose_tier(started, existing)
     lock = object_lock(strategy, tier, started)
     ref = layout.BackupRef(settings.environment, tier, data_class, started,
-                           layout.new_backup_id())
+                           layout.new_backup_id(), kind)
     context = {"environment": settings.environment, "data_class": data_class,
                "backup_id": ref.backup_id}
+    if kind != layout.DATABASE:
+        context["source"] = kind  # a body cannot pass for another source's backup
     encryptor = Encryptor(kms_key_id=settings.kms_key_id, recovery_public_key_pem=recovery_pem,
                           context=context)
     warnings = [NO_KMS_WARNING] if encryptor.recovery_only else []
     for warning in warnings:
         log.warning("backup %s: %s", ref.backup_id, warning)
-    log.info("backup %s of %s (%s tier) to %s", ref.backup_id, data_class, tier,
-             ", ".join(stores))
+    what = data_class if kind == layout.DATABASE else f"{kind} ({data_class} class)"
+    log.info("backup %s of %s (%s tier) to %s", ref.backup_id, what, tier, ", ".join(stores))
 
     def on_chunk(plain: int, cipher: int) -> None:
         if progress is not None:
             progress("dump", plain, cipher)
 
     kwargs: dict[str, Any] = {} if stall_timeout is None else {"stall_timeout": stall_timeout}
-    toc = TocReader()
-    with Dump(settings.database_url, dc) as dump:
+    metadata = {"backup_id": ref.backup_id, "data_class": data_class}
+    if kind != layout.DATABASE:
+        metadata["source"] = kind
+    with source:
         result = run_pipeline(
-            _tee(dump.chunks(), toc.feed), encrypt=encryptor.stream, stores=stores,
-            key=ref.body_key, metadata={"backup_id": ref.backup_id, "data_class": data_class},
-            lock=lock,
-            progress=on_chunk, **kwargs)
-        info = dump.info
-    assert info is not None
-    # A copy counts only if this tool can restore it: its archive's TOC must name exactly the
-    # tables the manifest will list, read the way restores read it (vo2dr.archive).
-    unrestorable = archive_problem(toc, info.table_pairs)
+            source.chunks(), encrypt=encryptor.stream, stores=stores, key=ref.body_key,
+            metadata=metadata, lock=lock, progress=on_chunk, **kwargs)
+        facts: dict[str, Any] = {"server_version": "", "pg_dump_version": "", "database": "",
+                                 "snapshot": "", "tables": [], "source": kind,
+                                 **source.manifest_fields()}
+        # A copy counts only if this tool can restore it (for the dump: its archive's TOC
+        # names exactly the tables the manifest lists, read the way restores read it).
+        unrestorable = source.unrestorable()
     if unrestorable:
         log.error("backup %s: %s", ref.backup_id, unrestorable)
         for d in result.destinations.values():
@@ -188,9 +207,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     manifest = Manifest(
         backup_id=ref.backup_id, environment=settings.environment, data_class=data_class,
         tier=tier, body_key=ref.body_key, started_at=started.isoformat(),
-        finished_at=finished.isoformat(timespec="seconds"), server_version=info.server_version,
-        pg_dump_version=info.pg_dump_version, database=info.database, snapshot=info.snapshot,
-        tables=info.tables,
+        finished_at=finished.isoformat(timespec="seconds"),
         plaintext=Digest(bytes=result.plaintext_bytes, sha256=result.plaintext_sha256),
         ciphertext=Digest(bytes=result.ciphertext_bytes, sha256=result.ciphertext_sha256),
         compression=COMPRESSION,
@@ -203,6 +220,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
                                         sha256=d.sha256, store_checksum=d.store_checksum,
                                         error=d.error)
                       for name, d in result.destinations.items()},
+        **facts,
     )
     manifest.sign(signer)  # a failure here writes no manifest: the backup does not count
     if progress is not None:
@@ -295,6 +313,7 @@ def _summary(ref: layout.BackupRef, manifest: Manifest, result: PipelineResult,
         kms_key_arn=manifest.encryption.kms_key_arn,
         recovery_key_id=manifest.encryption.recovery_key_id,
         destinations=destinations, warnings=warnings,
+        source=manifest.source, contents=manifest.contents,
         seconds=round(seconds, 3),
         plaintext_mb_per_s=round(mb / seconds, 1) if seconds > 0 else None,
         lock_until=lock.until.isoformat() if lock else "")

@@ -181,12 +181,14 @@ def _list_store(store: BackupStore, prefix: str) -> list[ObjectInfo]:
 
 
 def build_catalog(stores: Mapping[str, BackupStore], environment: str, *,
-                  data_class: str | None = None) -> Catalog:
+                  data_class: str | None = None, source: str = "database") -> Catalog:
     """List every store (concurrently) and merge the layout's keys by backup id.
 
-    Keys outside the layout are ignored. A store whose listing fails is recorded in
-    ``errors`` and left out; the catalog of the others is still returned."""
-    prefix = environment_prefix(environment)
+    ``source`` is what was backed up (``database``, or an application source such as
+    ``code``: see :mod:`vo2dr.sources`); each has its own prefix. Keys outside the layout are
+    ignored. A store whose listing fails is recorded in ``errors`` and left out; the catalog
+    of the others is still returned."""
+    prefix = environment_prefix(environment, source)
     names = tuple(stores)
     listings: dict[str, list[ObjectInfo]] = {}
     errors: dict[str, str] = {}

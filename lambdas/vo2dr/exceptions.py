@@ -60,5 +60,10 @@ class SpaceError(Vo2drError):
     """The local volume for the spool file has not got room for the dump."""
 
 
+class SourceError(Vo2drError):
+    """An application source (the repository, the config files, the app's secrets) could not
+    be read at backup time, or its backup could not be restored."""
+
+
 class RestoreError(Vo2drError):
     """A restore was refused or failed; existing data is left as it was."""

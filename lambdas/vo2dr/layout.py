@@ -1,7 +1,10 @@
 """The write-once object layout and the retention tier of a backup.
 
 ``database/<environment>/<tier>/<data-class>/<UTC timestamp>-<backup id>.dump.enc`` holds the
-body and ``….manifest.json`` beside it. Keys are never reused, so object lock holds, and
+body and ``….manifest.json`` beside it. The application sources (:mod:`vo2dr.sources`) follow
+the same pattern under their own prefix: ``application/<environment>/code/….bundle.enc`` and
+``application/<environment>/config/….tar.enc``, with the same tiers. Keys are never
+reused, so object lock holds, and
 "latest" is found by listing, never by a mutable pointer.
 
 Tiers: the first complete backup of a data class in a UTC day is one of the GFS tiers
@@ -26,10 +29,19 @@ TIERS = (INTRADAY, *GFS_TIERS)
 BODY_SUFFIX = ".dump.enc"
 MANIFEST_SUFFIX = ".manifest.json"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+DATABASE = "database"
+# source kind -> (key prefix before the tier, with {environment}; the body's suffix)
+SOURCE_LAYOUT = {
+    DATABASE: ("database/{environment}/", BODY_SUFFIX),
+    "code": ("application/{environment}/code/", ".bundle.enc"),
+    "config": ("application/{environment}/config/", ".tar.enc"),
+}
+SOURCE_KINDS = tuple(SOURCE_LAYOUT)
 _KEY = re.compile(
-    r"^database/(?P<environment>[a-z0-9-]+)/(?P<tier>intraday|daily|weekly|monthly|yearly)/"
+    r"^(?:database/(?P<environment>[a-z0-9-]+)|application/(?P<app_environment>[a-z0-9-]+)/"
+    r"(?P<kind>code|config))/(?P<tier>intraday|daily|weekly|monthly|yearly)/"
     r"(?P<data_class>[a-z0-9_-]+)/(?P<timestamp>\d{8}T\d{6}Z)-(?P<backup_id>[0-9a-f]{12})"
-    r"(?P<suffix>\.dump\.enc|\.manifest\.json)$"
+    r"(?P<suffix>\.[a-z]+\.enc|\.manifest\.json)$"
 )
 
 
@@ -82,15 +94,16 @@ class BackupRef:
     data_class: str
     timestamp: datetime
     backup_id: str
+    source: str = DATABASE  # a key of SOURCE_LAYOUT
 
     @property
     def stem(self) -> str:
-        return (f"database/{self.environment}/{self.tier}/{self.data_class}/"
-                f"{format_timestamp(self.timestamp)}-{self.backup_id}")
+        return (f"{environment_prefix(self.environment, self.source)}{self.tier}/"
+                f"{self.data_class}/{format_timestamp(self.timestamp)}-{self.backup_id}")
 
     @property
     def body_key(self) -> str:
-        return self.stem + BODY_SUFFIX
+        return self.stem + SOURCE_LAYOUT[self.source][1]
 
     @property
     def manifest_key(self) -> str:
@@ -102,21 +115,29 @@ def parse_key(key: str) -> tuple[BackupRef, str] | None:
     m = _KEY.match(key)
     if not m:
         return None
-    ref = BackupRef(m["environment"], m["tier"], m["data_class"],
-                    parse_timestamp(m["timestamp"]), m["backup_id"])
-    return ref, ("body" if m["suffix"] == BODY_SUFFIX else "manifest")
+    source = m["kind"] or DATABASE
+    suffix = m["suffix"]
+    if suffix != MANIFEST_SUFFIX and suffix != SOURCE_LAYOUT[source][1]:
+        return None  # another source's body suffix: not a key of the layout
+    ref = BackupRef(m["environment"] or m["app_environment"], m["tier"], m["data_class"],
+                    parse_timestamp(m["timestamp"]), m["backup_id"], source)
+    return ref, ("manifest" if suffix == MANIFEST_SUFFIX else "body")
 
 
-def environment_prefix(environment: str) -> str:
+def environment_prefix(environment: str, source: str = DATABASE) -> str:
+    """The key prefix of one source's backups in an environment (``database/<env>/``)."""
     if not re.fullmatch(r"[a-z0-9-]+", environment or ""):
         raise ConfigError(f"VO2DR_ENVIRONMENT {environment!r} must be lower-case letters, "
                           "digits and dashes, e.g. staging or production")
-    return f"database/{environment}/"
+    if source not in SOURCE_LAYOUT:
+        raise ConfigError(f"unknown source {source!r}: use one of {', '.join(SOURCE_KINDS)}")
+    return SOURCE_LAYOUT[source][0].format(environment=environment)
 
 
-def class_prefixes(environment: str, data_class: str, year: int | None = None) -> list[str]:
+def class_prefixes(environment: str, data_class: str, year: int | None = None,
+                   source: str = DATABASE) -> list[str]:
     """One listing prefix per tier for a data class, narrowed to a year when given."""
-    base = environment_prefix(environment)
+    base = environment_prefix(environment, source)
     year_part = f"{year:04d}" if year is not None else ""
     return [f"{base}{tier}/{data_class}/{year_part}" for tier in TIERS]
 

@@ -82,6 +82,11 @@ class Manifest:
     destinations: dict[str, Destination]
     format: str = FORMAT
     signature: Signature | None = None
+    # What was backed up (vo2dr.sources): "database" (the fields above describe the dump) or an
+    # application source, whose facts are in ``contents`` (refs, file hashes, secret names and
+    # versions: never a secret's value), and whose database fields are empty.
+    source: str = "database"
+    contents: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()

@@ -60,6 +60,8 @@ VARIABLES = {
     "spool_dir": ("VO2DR_SPOOL_DIR", "--spool-dir"),
     "status_state_file": ("VO2DR_STATUS_STATE_FILE", "--state-file"),
     "data_class": ("VO2DR_DATA_CLASS", "--data-class"),
+    # Application sources (vo2dr.sources): the repository's read-only token, by secret id.
+    "repository_token_secret": ("VO2DR_REPOSITORY_TOKEN_SECRET", "--repository-token-secret"),
 }
 
 DESCRIPTIONS = {
@@ -94,6 +96,8 @@ DESCRIPTIONS = {
     "status_state_file": "where status keeps its alert state (default: "
                          ".vo2dr/status-<environment>.json)",
     "data_class": "the data class to back up (Cloud Run job)",
+    "repository_token_secret": "Secrets Manager id holding the app repository's read-only "
+                               "token (code and config sources)",
 }
 
 # The settings each use of the stores needs: reading (list, verify, restore, status, drill)
@@ -111,7 +115,8 @@ TRUST_SETTINGS = ("signing_public_keys", "kms_key_id", "recovery_public_key")
 # subcommand -> the settings it reads (its --help lists exactly these).
 COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "backup": ("environment", "database_url", "database_url_secret", "recovery_public_key",
-               "signing_key", "signing_public_keys", *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
+               "signing_key", "signing_public_keys", "repository_token_secret",
+               *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
     "list": ("environment", *STORE_READ_SETTINGS),
     "verify": ("environment", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "restore": ("environment", "spool_dir", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
@@ -164,6 +169,7 @@ class Settings:
     spool_dir: str = ""
     status_state_file: str = ""
     data_class: str = ""
+    repository_token_secret: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,

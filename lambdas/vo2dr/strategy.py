@@ -102,10 +102,62 @@ class IntradayTier:
 
 
 @dataclass(frozen=True)
+class CodeSourceSpec:
+    """The code repository: every ref, as one git bundle (``vo2dr.sources.code``)."""
+
+    data_class: str
+
+
+@dataclass(frozen=True)
+class ConfigSourceSpec:
+    """The app's configuration: files matching ``paths`` at the default branch's head, and
+    the environment's secrets in AWS Secrets Manager (``vo2dr.sources.config``)."""
+
+    data_class: str
+    paths: tuple[str, ...]
+    secret_names: tuple[str, ...] = ()
+    secret_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Application:
+    """``vo2max-dr:application``: the application sources backed up beside the database. The
+    repository's read-only token is a secret (``vo2max-dr:repositoryToken``), never here."""
+
+    repository_url: str
+    code: CodeSourceSpec | None = None
+    config: ConfigSourceSpec | None = None
+
+    def sources(self) -> dict[str, CodeSourceSpec | ConfigSourceSpec]:
+        return {k: v for k, v in (("code", self.code), ("config", self.config)) if v}
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"repositoryUrl": self.repository_url}
+        if self.code:
+            doc["code"] = {"dataClass": self.code.data_class}
+        if self.config:
+            doc["config"] = {"dataClass": self.config.data_class,
+                             "paths": list(self.config.paths),
+                             "secretNames": list(self.config.secret_names),
+                             "secretPrefix": self.config.secret_prefix}
+        return doc
+
+
+@dataclass(frozen=True)
 class Strategy:
     data_classes: Mapping[str, DataClass]
     # None only for a strategy given without retention (tests of the data classes alone).
     intraday: IntradayTier | None = None
+    # None when the stack backs up only the database.
+    application: Application | None = None
+
+    def source_class(self, source: str) -> DataClass:
+        """The data class an application source belongs to (its RPO, RTO and schedule)."""
+        spec = self.application.sources().get(source) if self.application else None
+        if spec is None:
+            raise ConfigError(f"the {source} source is not configured: set "
+                              f"{STACK_NAMESPACE}:application.{source} in Pulumi.<stack>.yaml")
+        return self.get(spec.data_class)
 
     def get(self, name: str) -> DataClass:
         try:
@@ -124,6 +176,8 @@ class Strategy:
         if self.intraday is not None:
             doc["retention"] = {"intradayHours": self.intraday.hours}
             doc["immutability"] = {"mode": self.intraday.mode}
+        if self.application is not None:
+            doc["application"] = self.application.to_json()
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
@@ -257,8 +311,88 @@ def parse_intraday(retention: Any, immutability: Any,
     return IntradayTier(hours=hours, mode=mode)
 
 
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]/-]+$")
+
+
+def _app_key(*parts: str) -> str:
+    return ".".join((f"{STACK_NAMESPACE}:application", *parts))
+
+
+def _source_class(raw: Mapping[str, Any], source: str,
+                  data_classes: Mapping[str, DataClass]) -> str:
+    name = raw.get("dataClass")
+    if name not in data_classes:
+        raise ConfigError(f"{_app_key(source, 'dataClass')} is {name!r}: use one of "
+                          f"{', '.join(data_classes)} (it sets the source's RPO, RTO and "
+                          "schedule)")
+    return str(name)
+
+
+def parse_application(raw: Any, data_classes: Mapping[str, DataClass]) -> Application:
+    """Validate ``vo2max-dr:application``: the repository URL (https, ssh or a local path;
+    never with credentials in it), and per source its data class, the config's path globs
+    and secret names or prefix."""
+    from urllib.parse import urlparse
+
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{_app_key()} must be a mapping with repositoryUrl, code and config")
+    url = raw.get("repositoryUrl")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"{_app_key('repositoryUrl')} must be the repository's clone URL, "
+                          f"got {url!r}")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("https", "ssh", "file", "") or (
+            parsed.scheme == "https" and not parsed.hostname):
+        raise ConfigError(f"{_app_key('repositoryUrl')} must be an https://, ssh:// or file:// "
+                          "URL or a local path")
+    if parsed.password or (parsed.scheme == "https" and parsed.username):
+        raise ConfigError(f"{_app_key('repositoryUrl')} carries credentials: remove them and "
+                          f"set the read-only token with `pulumi config set --secret "
+                          f"{STACK_NAMESPACE}:repositoryToken`")
+    for extra in sorted(set(raw) - {"repositoryUrl", "code", "config"}):
+        raise ConfigError(f"{_app_key(extra)} is not a setting: use code or config")
+    code = None
+    if raw.get("code") is not None:
+        if not isinstance(raw["code"], Mapping):
+            raise ConfigError(f"{_app_key('code')} must be a mapping with dataClass")
+        code = CodeSourceSpec(data_class=_source_class(raw["code"], "code", data_classes))
+    config = None
+    if raw.get("config") is not None:
+        c = raw["config"]
+        if not isinstance(c, Mapping):
+            raise ConfigError(f"{_app_key('config')} must be a mapping with dataClass and paths")
+        paths = c.get("paths")
+        if not isinstance(paths, list) or not paths:
+            raise ConfigError(f"{_app_key('config', 'paths')} must be a non-empty list of path "
+                              "globs in the repository, e.g. ['.env.*', 'vercel.json']")
+        for p in paths:
+            if (not isinstance(p, str) or not _GLOB.match(p) or p.startswith("/")
+                    or ".." in p.split("/")):
+                raise ConfigError(f"{_app_key('config', 'paths')} has {p!r}: use a relative "
+                                  "glob inside the repository (no leading /, no ..)")
+        names = c.get("secretNames", [])
+        if not isinstance(names, list) or not all(
+                isinstance(n, str) and _SECRET_NAME.match(n) for n in names):
+            raise ConfigError(f"{_app_key('config', 'secretNames')} must be a list of Secrets "
+                              "Manager names (letters, digits and /_+=.@-)")
+        prefix = c.get("secretPrefix", "")
+        if not isinstance(prefix, str) or (prefix and not _SECRET_NAME.match(prefix)):
+            raise ConfigError(f"{_app_key('config', 'secretPrefix')} must be a Secrets Manager "
+                              "name prefix such as vo2max/production/app/")
+        if prefix and not prefix.endswith("/"):
+            raise ConfigError(f"{_app_key('config', 'secretPrefix')} {prefix!r} must end with /"
+                              ": a bare prefix would also match other apps' secrets")
+        config = ConfigSourceSpec(
+            data_class=_source_class(c, "config", data_classes), paths=tuple(paths),
+            secret_names=tuple(names), secret_prefix=prefix)
+    if code is None and config is None:
+        raise ConfigError(f"{_app_key()} backs up nothing: add code and/or config")
+    return Application(repository_url=url, code=code, config=config)
+
+
 def parse_strategy(data_classes: Any, retention: Any = None,
-                   immutability: Any = None) -> Strategy:
+                   immutability: Any = None, application: Any = None) -> Strategy:
     """Validate the ``vo2max-dr:dataClasses`` mapping into a :class:`Strategy`, with the
     intraday tier when ``retention`` is given (``immutability`` then gives its lock mode)."""
     if not isinstance(data_classes, Mapping) or not data_classes:
@@ -275,7 +409,8 @@ def parse_strategy(data_classes: Any, retention: Any = None,
         raise ConfigError(f"{_key('full', 'tables')} must be 'all': the full dump is everything")
     intraday = (parse_intraday(retention, immutability, parsed) if retention is not None
                 else None)
-    return Strategy(data_classes=parsed, intraday=intraday)
+    app = parse_application(application, parsed) if application is not None else None
+    return Strategy(data_classes=parsed, intraday=intraday, application=app)
 
 
 def read_stack_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -302,11 +437,11 @@ def load_strategy(env: Mapping[str, str] | None = None) -> Strategy:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"VO2DR_STRATEGY is not valid JSON: {exc}") from exc
         return parse_strategy(raw.get("dataClasses"), raw.get("retention"),
-                              raw.get("immutability"))
+                              raw.get("immutability"), raw.get("application"))
     if env.get("VO2DR_STACK_FILE"):
         stack = read_stack_file(env["VO2DR_STACK_FILE"])
         return parse_strategy(stack.get("dataClasses"), stack.get("retention"),
-                              stack.get("immutability"))
+                              stack.get("immutability"), stack.get("application"))
     raise ConfigError(
         "no strategy: set VO2DR_STRATEGY (JSON, set by the Pulumi program) or VO2DR_STACK_FILE "
         "(path to Pulumi.<stack>.yaml)"

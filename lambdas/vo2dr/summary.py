@@ -83,11 +83,17 @@ class BackupSummary(_ReadAsDict):
     window: dict[str, str] | None = None  # --if-missing: the schedule window looked at
     # The intraday tier's own lock (ISO time); other tiers carry the stores' default lock.
     lock_until: str = ""
+    # An application source (vo2dr.sources): its kind and its manifest's contents (refs, file
+    # hashes, secret names and versions; never a secret's value). Not shown for the database.
+    source: str = "database"
+    contents: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             **({"error": self.error} if self.error else {}),
+            **({"source": self.source, "contents": self.contents}
+               if self.source != "database" else {}),
             "backup_id": self.backup_id, "environment": self.environment,
             "data_class": self.data_class, "tier": self.tier,
             **({"lock_until": self.lock_until} if self.lock_until else {}),

@@ -164,6 +164,8 @@ def load_manifest(store: BackupStore, entry: CatalogEntry, trust: Trust) -> Mani
         wrong.append(f"body_key {manifest.body_key!r} (expected {entry.ref.body_key!r})")
     if manifest.data_class != entry.data_class:
         wrong.append(f"data_class {manifest.data_class!r} (expected {entry.data_class!r})")
+    if manifest.source != entry.ref.source:
+        wrong.append(f"source {manifest.source!r} (expected {entry.ref.source!r})")
     if manifest.environment != entry.ref.environment:
         wrong.append(f"environment {manifest.environment!r} (expected {entry.ref.environment!r})")
     if wrong:
@@ -205,8 +207,11 @@ def expected_context(manifest: Manifest) -> dict[str, str]:
     """The encryption context the body must carry: the backup it claims to be. Taken from the
     manifest's identity (not from its copy of the context), so a body moved under another
     backup's key fails to decrypt even if its manifest was copied along."""
-    return {**manifest.encryption.encryption_context, "environment": manifest.environment,
-            "data_class": manifest.data_class, "backup_id": manifest.backup_id}
+    context = {**manifest.encryption.encryption_context, "environment": manifest.environment,
+               "data_class": manifest.data_class, "backup_id": manifest.backup_id}
+    if manifest.source != "database":
+        context["source"] = manifest.source  # an application source (vo2dr.sources)
+    return context
 
 
 def archive_tables(toc: Toc) -> tuple[set[str], set[str]]:
@@ -356,7 +361,22 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult, trust
     keys, result.key_used = decryption_keys(manifest, recovery_key_pem, trust)
     if on_start is not None:
         on_start(manifest)
+    if manifest.source != "database" and spool is None:
+        # An application source is checked from a private temporary copy of its plaintext,
+        # not by pg_restore; the config's (it holds secret values) stays in memory.
+        from vo2dr.sources import plaintext_spool
 
+        with plaintext_spool(manifest.source) as own:
+            _verify_body(store, manifest, result, keys, own, progress, recovery_key_pem)
+        return
+    _verify_body(store, manifest, result, keys, spool, progress, recovery_key_pem)
+
+
+def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
+                 keys: dict[str, Any], spool: BinaryIO | None,
+                 progress: Progress | None, recovery_key_pem: bytes | None) -> None:
+    problems = result.problems
+    body_key = manifest.body_key
     cipher = _Digesting(store.get_stream(body_key, READ_SIZE), progress)
     cipher_iter = iter(cipher)
     plain = _Digesting(_decompress(
@@ -417,6 +437,14 @@ def _verify(store: BackupStore, entry: CatalogEntry, result: VerifyResult, trust
         problems.append(f"plaintext of {body_key} differs: got {plain.bytes} bytes with SHA-256 "
                         f"{result.plaintext_sha256}, the manifest says "
                         f"{manifest.plaintext.bytes} bytes with {manifest.plaintext.sha256}")
+        return
+    if manifest.source != "database":
+        from vo2dr.sources import check_contents
+
+        assert spool is not None  # _verify gives an application source a spool
+        spool.flush()
+        problems.extend(f"{p} ({body_key})"
+                        for p in check_contents(manifest.source, manifest.contents, spool))
         return
     if spool is not None:
         spool.flush()

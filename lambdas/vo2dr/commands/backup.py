@@ -1,4 +1,7 @@
-"""``vo2dr backup --data-class full|critical|important [--if-missing]``.
+"""``vo2dr backup --data-class full|critical|important [--if-missing]``, or
+``vo2dr backup --source code|config``: the app's repository (every ref, one git bundle) or its
+configuration (the config files and the environment secrets, one archive), each in the data
+class the stack file gives it (``vo2max-dr:application``), through the same pipeline.
 
 Prints the JSON summary on stdout (a progress bar on stderr when it is a terminal). Exit codes:
 0 every enabled destination holds a verified copy and its manifest (or, with ``--if-missing``,
@@ -23,8 +26,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "backup", help="dump, compress, encrypt and upload to every enabled store at once",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-class", required=True, choices=KNOWN_DATA_CLASSES,
-                   help="which tables: the stack file's critical or important list, or full")
+    p.add_argument("--source", "--kind", dest="kind", default="database",
+                   choices=("database", "code", "config"),
+                   help="what to back up (default: database); code and config take their data "
+                        "class from vo2max-dr:application")
+    p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES,
+                   help="the database's tables: the stack file's critical or important list, "
+                        "or full (required for the database)")
     p.add_argument("--null-destinations", type=non_negative_int, default=0, metavar="N",
                    help="benchmarking: send the encrypted stream to N discarding destinations "
                         "instead of the enabled stores")
@@ -39,9 +47,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from vo2dr.backup import backup_if_missing, run_backup
     from vo2dr.cli import load_settings
+    from vo2dr.exceptions import ConfigError
     from vo2dr.secret_urls import resolve_database_url
     from vo2dr.stores.null import NullStore
 
+    if args.kind != "database":
+        return _run_source(args)
+    if not args.data_class:
+        raise ConfigError("--data-class is required to back up the database: use critical, "
+                          "important or full")
     backup = backup_if_missing if args.if_missing else run_backup
     stores = None
     if args.null_destinations:
@@ -59,7 +73,29 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": False, "data_class": args.data_class, "error": str(exc),
                           "error_type": type(exc).__name__}))
         raise
-    doc = summary.to_json()
+    return _report(summary.to_json())
+
+
+def _run_source(args: argparse.Namespace) -> int:
+    from vo2dr.cli import load_settings
+    from vo2dr.exceptions import ConfigError
+    from vo2dr.sources.backup import backup_source
+
+    if args.if_missing or args.null_destinations:
+        raise ConfigError(f"--if-missing and --null-destinations are for the database, not "
+                          f"--source {args.kind}")
+    try:
+        settings = load_settings(args, required=("environment", "recovery_public_key"),
+                                 strategy=True)
+        summary = backup_source(settings, args.kind)
+    except Vo2drError as exc:
+        print(json.dumps({"ok": False, "source": args.kind, "error": str(exc),
+                          "error_type": type(exc).__name__}))
+        raise
+    return _report(summary.to_json())
+
+
+def _report(doc: dict) -> int:
     print(json.dumps(doc, indent=2))
     for warning in doc.get("warnings", []):
         print(f"vo2dr backup: warning: {warning}", file=sys.stderr)

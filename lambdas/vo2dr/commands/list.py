@@ -21,6 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="JSON even on a terminal")
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, help="only this data class")
+    p.add_argument("--kind", default="database", choices=("database", "code", "config"),
+                   help="what was backed up: the database (default), the code or the config")
     return p
 
 
@@ -31,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args, required=("environment",))
     stores = open_stores(settings, Access.READ)
-    catalog = build_catalog(stores, settings.environment, data_class=args.data_class)
+    catalog = build_catalog(stores, settings.environment, data_class=args.data_class,
+                            source=args.kind)
     if args.json or not sys.stdout.isatty():
         print(json.dumps(catalog.to_json(args.data_class), indent=2))
     else:

@@ -23,6 +23,15 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
                     (kept, never dropped) and the restored copy into its place. Sessions on the
                     original are terminated. Asks for confirmation unless --yes.
 
+Application sources (``--kind code|config``), from one store, with ``--recovery-key`` too:
+
+  --kind code --target-dir DIR      a new bare repository (DIR new or empty): every ref of the
+                                    manifest is checked present, with its history
+  --kind config --target-dir DIR    files/<path> and secrets/<name> in DIR (new or empty),
+                                    every file mode 0600
+  --kind config --diff-against DIR  which files and secret names differ from DIR (a checkout,
+                                    or an earlier restore); no value is printed; exit 1 if any
+
 Prints a JSON summary on stdout. Exit codes: 0 restored (and checked against the manifest's row
 counts); 1 restored but the row counts differ (not promoted); 2 refused or failed, nothing
 changed in any existing database; 3 a setting or flag is missing or invalid; 4 not enough
@@ -49,8 +58,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, default="full",
                    help="data class for latest/--before (default: full)")
     p.add_argument("--source", required=True, choices=("s3", "gcs", "azure"))
-    p.add_argument("--target-url", required=True, metavar="URL",
-                   help="postgresql://user@host:port/<new or empty database>")
+    p.add_argument("--kind", default="database", choices=("database", "code", "config"),
+                   help="what to restore: the database (default), the code or the config")
+    p.add_argument("--target-url", metavar="URL",
+                   help="postgresql://user@host:port/<new or empty database> (the database)")
+    p.add_argument("--target-dir", metavar="DIR",
+                   help="code or config: a new or empty directory to restore into")
+    p.add_argument("--diff-against", metavar="DIR",
+                   help="config: list the files and secret names that differ from DIR")
     p.add_argument("--table", action="append", default=[], metavar="T",
                    help="restore only this table (repeatable): users or public.users")
     p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
@@ -90,11 +105,18 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import parse_point_in_time
     from vo2dr.cli import load_settings
     from vo2dr.dbadmin import Target
+    from vo2dr.exceptions import ConfigError
     from vo2dr.progress import QuietReporter, default_reporter
     from vo2dr.recovery_key import read_recovery_key
     from vo2dr.restore import restore
 
     settings = load_settings(args, required=("environment",))
+    if args.kind != "database":
+        return _run_source(args, settings)
+    if not args.target_url:
+        raise ConfigError("--target-url is required to restore the database")
+    if args.target_dir or args.diff_against:
+        raise ConfigError("--target-dir and --diff-against are for --kind code or config")
     Target.parse(args.target_url)  # a malformed URL is refused before any store is listed
     before = parse_point_in_time(args.before) if args.before else None
     recovery_key = read_recovery_key(args.recovery_key, args.recovery_key_password_file)
@@ -110,5 +132,28 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(result.to_json(), indent=2))
     if not result.ok:
         print("vo2dr restore: error: " + "; ".join(result.problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_source(args: argparse.Namespace, settings) -> int:
+    from vo2dr.catalog import parse_point_in_time
+    from vo2dr.exceptions import ConfigError
+    from vo2dr.recovery_key import read_recovery_key
+    from vo2dr.sources.restore import restore_source
+    from vo2dr.stores import Access, open_store
+
+    if args.target_url or args.table or args.promote:
+        raise ConfigError(f"--target-url, --table and --promote are for the database, not "
+                          f"--kind {args.kind}")
+    before = parse_point_in_time(args.before) if args.before else None
+    result = restore_source(
+        settings, args.kind, store=open_store(args.source, settings, Access.READ),
+        target=args.target_dir, diff_against=args.diff_against, backup=args.backup,
+        before=before, recovery_key_pem=read_recovery_key(args.recovery_key))
+    print(json.dumps(result, indent=2))
+    if "diff" in result and not result["diff"]["same"]:
+        print(f"vo2dr restore: {args.diff_against} differs from backup {result['backup_id']}",
+              file=sys.stderr)
         return 1
     return 0

@@ -31,6 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="with latest: the newest backup taken at or before this UTC time")
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, default="full",
                    help="data class for latest/--before (default: full)")
+    p.add_argument("--kind", default="database", choices=("database", "code", "config"),
+                   help="what was backed up: the database (default), the code or the config")
     p.add_argument("--source", required=True, choices=("s3", "gcs", "azure", "all"),
                    help="the store whose copy to check; all = every enabled store")
     p.add_argument("--recovery-key", metavar="PATH",
@@ -60,9 +62,17 @@ def run(args: argparse.Namespace) -> int:
     trust = Trust.from_settings(settings)
     names = list(stores.names)
     spec = None if args.backup == "latest" else args.backup
+    if args.kind != "database":
+        # An application source (vo2dr.sources): its own prefix; latest is the newest complete
+        # backup across the stores asked.
+        from vo2dr.sources.restore import latest_entry
+
+        catalog = build_catalog(stores, settings.environment, source=args.kind)
+        entry = (catalog.resolve(spec, data_class=args.data_class) if spec
+                 else latest_entry(catalog, before=before))
     # "latest" is resolved once, by quorum across every enabled store, so every copy checked
     # is the same backup; a store that lacks it fails.
-    if spec is None:
+    elif spec is None:
         every = stores if args.source == "all" else open_stores(settings, Access.READ,
                                                                 tolerant=True)
         catalog = build_catalog(every, settings.environment)

@@ -1,0 +1,78 @@
+"""Back up an application source (``vo2dr backup --source code|config``): the source is built
+from the strategy's ``application`` settings and goes through the database's own pipeline
+(:func:`vo2dr.backup.run_source_backup`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from vo2dr import layout
+from vo2dr.exceptions import ConfigError, SourceError, one_line
+from vo2dr.settings import Settings
+from vo2dr.sources import APPLICATION_SOURCES, Source
+from vo2dr.stores.base import BackupStore
+from vo2dr.strategy import Application
+from vo2dr.summary import BackupSummary
+
+log = logging.getLogger("vo2dr.sources")
+
+
+def check_source_settings(settings: Settings, kind: str) -> tuple[Application, str]:
+    """``(application settings, data class)`` of ``kind``, before anything is contacted."""
+    if kind not in APPLICATION_SOURCES:
+        raise ConfigError(f"unknown source {kind!r}: use database, "
+                          f"{' or '.join(APPLICATION_SOURCES)}")
+    settings.require("environment", "recovery_public_key")
+    settings.validate(strategy=True)
+    layout.environment_prefix(settings.environment, kind)
+    strategy = settings.strategy()
+    data_class = strategy.source_class(kind).name
+    assert strategy.application is not None  # source_class raised otherwise
+    return strategy.application, data_class
+
+
+def repository_token(settings: Settings, client: Any = None) -> str:
+    """The repository's read-only token from Secrets Manager, or "" (a public or local
+    repository). The value is never logged; errors name the secret only."""
+    name = settings.repository_token_secret
+    if not name:
+        return ""
+    from vo2dr.sources.secrets import read_secret
+
+    token = read_secret(name, client).value.decode().strip()
+    if not token:
+        raise ConfigError(f"the secret {name} (VO2DR_REPOSITORY_TOKEN_SECRET) is empty")
+    return token
+
+
+def make_source(settings: Settings, kind: str, app: Application) -> Source:
+    token = repository_token(settings)
+    if kind == "code":
+        from vo2dr.sources.code import CodeSource
+
+        return CodeSource(app.repository_url, token, scratch_dir=settings.spool_dir or None)
+    from vo2dr.sources.config import ConfigSource
+
+    assert app.config is not None
+    return ConfigSource(app.repository_url, app.config, token,
+                        scratch_dir=settings.spool_dir or None)
+
+
+def backup_source(settings: Settings, kind: str, now: datetime | None = None,
+                  progress: Any = None, *, stores: Mapping[str, BackupStore] | None = None,
+                  stall_timeout: float | None = None) -> BackupSummary:
+    """Back up the ``code`` or ``config`` source to every enabled store; the summary."""
+    from vo2dr.backup import run_source_backup
+
+    app, data_class = check_source_settings(settings, kind)
+    try:
+        source = make_source(settings, kind, app)
+    except SourceError:
+        raise
+    except OSError as exc:
+        raise SourceError(f"cannot prepare the {kind} source: {one_line(exc)}") from exc
+    return run_source_backup(settings, source, data_class, now, progress, stores=stores,
+                             stall_timeout=stall_timeout)
