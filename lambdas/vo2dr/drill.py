@@ -91,6 +91,8 @@ class DrillReport:
     # (shown, but they do not fail the drill: the restores themselves are what it proves).
     stale_dropped: list[str] = field(default_factory=list)
     stale_errors: list[str] = field(default_factory=list)
+    # The application sources (vo2dr.sources.drill): restored into scratch directories.
+    sources: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,10 +266,18 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
                            reporter=reporter, clock=clock, recovery_key_pem=recovery_key_pem,
                            allow_superuser=allow_superuser)
                for n in names]
-    return DrillReport(ok=all(r.ok for r in reports), environment=settings.environment,
+    sources = []
+    if not data_classes:  # a drill of every class covers the application sources too
+        from vo2dr.sources.drill import drill_sources
+
+        sources = drill_sources(settings, stores=stores,
+                                rto_override_seconds=rto_override_seconds, clock=clock,
+                                recovery_key_pem=recovery_key_pem)
+    return DrillReport(ok=all(r.ok for r in reports) and all(s.ok for s in sources),
+                       environment=settings.environment,
                        started_at=started.isoformat().replace("+00:00", "Z"),
                        seconds=round(clock() - t0, 3), classes=reports,
-                       stale_dropped=stale_dropped, stale_errors=stale_errors)
+                       stale_dropped=stale_dropped, stale_errors=stale_errors, sources=sources)
 
 
 class DrillFailed(Vo2drError):
@@ -276,6 +286,7 @@ class DrillFailed(Vo2drError):
 
     def __init__(self, report: DrillReport) -> None:
         failed = [f"{c.data_class}: {'; '.join(c.errors)}" for c in report.classes if not c.ok]
+        failed += [f"{s.source}: {'; '.join(s.errors)}" for s in report.sources if not s.ok]
         super().__init__("restore drill failed: " + " | ".join(failed))
         self.report = report
 

@@ -41,12 +41,15 @@ class BackupIncomplete(Vo2drError):
 
 def backup_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target: ``{"data_class": "critical"}`` (``dataClass`` also
-    accepted). Returns the summary; raises when any destination lacks a verified copy."""
+    accepted), or ``{"source": "code"|"config"}`` for an application source. Returns the
+    summary; raises when any destination lacks a verified copy."""
     from vo2dr.backup import run_backup
 
     configure_json_logging()
     bind_lambda_context(context)
     event = event or {}
+    if event.get("source") not in (None, "database"):
+        return _backup_source(str(event["source"]))
     data_class = event.get("data_class") or event.get("dataClass")
     if not data_class:
         raise ConfigError('the event must name the data class: {"data_class": "critical"}')
@@ -60,6 +63,24 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
         summary = run_backup(settings, data_class)
     except Vo2drError as exc:
         log.error("backup failed: %s", exc, extra={"data_class": data_class,
+                                                   "error_type": type(exc).__name__})
+        raise
+    doc = summary.to_json()
+    log.info("backup finished", extra={"summary": doc})
+    if not summary.ok:
+        raise BackupIncomplete(doc)
+    return doc
+
+
+def _backup_source(kind: str) -> dict:
+    from vo2dr.sources.backup import backup_source
+
+    settings = Settings.from_env()
+    log.info("backup starting", extra={"source": kind, "settings": settings.redacted()})
+    try:
+        summary = backup_source(settings, kind)
+    except Vo2drError as exc:
+        log.error("backup failed: %s", exc, extra={"source": kind,
                                                    "error_type": type(exc).__name__})
         raise
     doc = summary.to_json()

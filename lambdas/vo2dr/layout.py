@@ -55,22 +55,31 @@ def intraday_container(container: str) -> str:
     return container + INTRADAY_CONTAINER_SUFFIX
 
 
+def _tier_index(root: str) -> int | None:
+    """Where the tier sits in a key: ``database/<env>/<tier>/…`` or
+    ``application/<env>/<kind>/<tier>/…``."""
+    return {"database": 2, "application": 3}.get(root)
+
+
 def is_intraday_key(key: str) -> bool:
-    """Whether ``key`` is under ``database/<environment>/intraday/``."""
-    parts = key.split("/", 3)
-    return len(parts) == 4 and parts[0] == "database" and parts[2] == INTRADAY
+    """Whether ``key`` is under ``database/<environment>/intraday/`` (or an application
+    source's ``application/<environment>/<kind>/intraday/``)."""
+    parts = key.split("/")
+    i = _tier_index(parts[0])
+    return i is not None and len(parts) > i + 1 and parts[i] == INTRADAY
 
 
 def may_hold_intraday(prefix: str) -> bool:
     """Whether some intraday key starts with ``prefix`` (a listing must look there too)."""
     parts = prefix.split("/")
     if len(parts) == 1:
-        return "database".startswith(parts[0])
-    if parts[0] != "database":
+        return any(root.startswith(parts[0]) for root in ("database", "application"))
+    i = _tier_index(parts[0])
+    if i is None:
         return False
-    if len(parts) == 2:
+    if len(parts) <= i:
         return True
-    return INTRADAY.startswith(parts[2]) if len(parts) == 3 else parts[2] == INTRADAY
+    return INTRADAY.startswith(parts[i]) if len(parts) == i + 1 else parts[i] == INTRADAY
 
 
 def new_backup_id() -> str:

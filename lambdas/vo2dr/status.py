@@ -117,6 +117,8 @@ class StatusReport:
     # The drill's scratch server (VO2DR_DRILL_DATABASE_URL), when that setting is given.
     drill_server_version: str = ""
     drill_server_error: str = ""
+    # The application sources (code, config): freshness against their class's RPO.
+    sources: dict[str, ClassStatus] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -328,10 +330,15 @@ def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], enviro
                                 f"{_human(int((now - finished).total_seconds()))} after it "
                                 f"finished{only}")
     mismatches = sum(1 for r in replicas if not r.agree)
-    return StatusReport(environment=environment, checked_at=_iso(now), ok=not breaches,
-                        classes=classes, replicas=replicas, replica_mismatches=mismatches,
-                        store_errors=dict(catalog.errors), breaches=sorted(set(breaches)),
-                        messages=messages)
+    report = StatusReport(environment=environment, checked_at=_iso(now), ok=not breaches,
+                          classes=classes, replicas=replicas, replica_mismatches=mismatches,
+                          store_errors=dict(catalog.errors), breaches=sorted(set(breaches)),
+                          messages=messages)
+    from vo2dr.sources.status import add_source_status
+
+    add_source_status(report, strategy, stores, environment, now, deep=deep,
+                      grace_seconds=grace_seconds)
+    return report
 
 
 def check_drill_server(report: StatusReport, drill_server_version: str) -> None:

@@ -1,0 +1,53 @@
+"""Status of the application sources: each one's freshness against its data class's RPO in
+every store, and the agreement of its newest backup's copies (the same checks as the
+database's, from :mod:`vo2dr.status`, on the source's own prefix)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from vo2dr.catalog import build_catalog
+from vo2dr.stores.base import BackupStore
+from vo2dr.strategy import Strategy
+
+if TYPE_CHECKING:
+    from vo2dr.status import StatusReport
+
+
+def add_source_status(report: StatusReport, strategy: Strategy,
+                      stores: Mapping[str, BackupStore], environment: str, now: datetime, *,
+                      deep: bool = False, grace_seconds: int | None = None) -> None:
+    """Add each configured source to ``report``: ``report.sources[kind]`` is its freshness
+    (breach key ``rpo:<kind>:<store>``), its newest backup's replica check goes into
+    ``report.replicas`` (breach key ``replica:<kind>:<backup id>``)."""
+    from vo2dr.status import check_replicas, freshness
+
+    if strategy.application is None:
+        return
+    for kind in strategy.application.sources():
+        dc = strategy.source_class(kind)
+        catalog = build_catalog(stores, environment, source=kind)
+        cs = freshness(catalog, dc, now, grace_seconds)
+        report.sources[kind] = cs
+        for store, f in cs.stores.items():
+            if not f.ok:
+                report.breaches.append(f"rpo:{kind}:{store}")
+                report.messages.append(f"{kind} ({dc.name} class) in {store}: {f.reason}")
+        order = tuple(catalog.stores)
+        complete = [e for e in catalog.entries if e.complete_stores(order)]
+        if complete:
+            entry = max(complete, key=lambda e: (e.timestamp, e.backup_id))
+            rc = check_replicas(entry, {k: v for k, v in stores.items()
+                                        if k not in catalog.errors}, order, deep)
+            rc.data_class = kind
+            report.replicas.append(rc)
+            if not rc.agree:
+                report.replica_mismatches += 1
+                report.breaches.append(f"replica:{kind}:{entry.backup_id}")
+                report.messages.extend(f"{kind} backup {entry.backup_id}: {p}"
+                                       for p in rc.problems)
+        report.store_errors.update(catalog.errors)
+    report.breaches = sorted(set(report.breaches))
+    report.ok = not report.breaches
