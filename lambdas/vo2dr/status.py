@@ -337,7 +337,7 @@ def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], enviro
     from vo2dr.sources.status import add_source_status
 
     add_source_status(report, strategy, stores, environment, now, deep=deep,
-                      grace_seconds=grace_seconds)
+                      grace_seconds=grace_seconds, trust=trust)
     return report
 
 

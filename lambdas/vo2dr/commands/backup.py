@@ -85,8 +85,8 @@ def _run_source(args: argparse.Namespace) -> int:
         raise ConfigError(f"--if-missing and --null-destinations are for the database, not "
                           f"--source {args.kind}")
     try:
-        settings = load_settings(args, required=("environment", "recovery_public_key"),
-                                 strategy=True)
+        settings = load_settings(
+            args, required=("environment", "recovery_public_key", "signing_key"), strategy=True)
         summary = backup_source(settings, args.kind)
     except Vo2drError as exc:
         print(json.dumps({"ok": False, "source": args.kind, "error": str(exc),

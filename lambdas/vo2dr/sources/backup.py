@@ -25,7 +25,7 @@ def check_source_settings(settings: Settings, kind: str) -> tuple[Application, s
     if kind not in APPLICATION_SOURCES:
         raise ConfigError(f"unknown source {kind!r}: use database, "
                           f"{' or '.join(APPLICATION_SOURCES)}")
-    settings.require("environment", "recovery_public_key")
+    settings.require("environment", "recovery_public_key", "signing_key")
     settings.validate(strategy=True)
     layout.environment_prefix(settings.environment, kind)
     strategy = settings.strategy()

@@ -42,6 +42,7 @@ def drill_source(settings: Settings, kind: str, *, stores: Mapping[str, BackupSt
     """Drill ``kind`` from the first store (primary first) holding a complete backup."""
     from vo2dr.catalog import build_catalog
     from vo2dr.sources.restore import latest_entry, restore_source
+    from vo2dr.trust import Trust
 
     dc = settings.strategy().source_class(kind)
     report = SourceReport(source=kind, data_class=dc.name,
@@ -59,7 +60,8 @@ def drill_source(settings: Settings, kind: str, *, stores: Mapping[str, BackupSt
                                 target=str(scratch / "restored"), backup=entry.backup_id,
                                 recovery_key_pem=recovery_key_pem)
         report.restore_seconds = round(clock() - t0, 3)
-        report.checked = _check(kind, scratch / "restored", stores[store], entry)
+        report.checked = _check(kind, scratch / "restored", stores[store], entry,
+                                Trust.from_settings(settings))
         report.within_rto = report.restore_seconds <= report.rto_seconds
         if not report.within_rto:
             report.errors.append(f"restore took {report.restore_seconds:.1f}s, over the RTO "
@@ -73,13 +75,14 @@ def drill_source(settings: Settings, kind: str, *, stores: Mapping[str, BackupSt
     return report
 
 
-def _check(kind: str, target: Path, store: BackupStore, entry: Any) -> dict[str, int]:
+def _check(kind: str, target: Path, store: BackupStore, entry: Any,
+           trust: Any) -> dict[str, int]:
     """Check the restored copy on disk against the manifest once more, independently of the
     restore's own checks."""
     from vo2dr.exceptions import IntegrityError
     from vo2dr.verify import load_manifest
 
-    contents = load_manifest(store, entry).contents
+    contents = load_manifest(store, entry, trust).contents
     if kind == "code":
         from dulwich.repo import Repo
 

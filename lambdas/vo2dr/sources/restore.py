@@ -71,13 +71,17 @@ def restore_source(settings: Settings, kind: str, *, store: BackupStore,
     if diff_against and kind != "config":
         raise ConfigError("--diff-against compares a config backup; restore code with "
                           "--target-dir and compare with git")
+    from vo2dr.trust import Trust
+
     settings.require("environment")
+    trust = Trust.from_settings(settings)  # manifests are believed only when signed by these
     t0 = time.monotonic()
     entry = find_source_backup(store, settings.environment, kind, backup=backup, before=before)
     if target:
         check_target_dir(target)  # before a byte is downloaded
     with plaintext_spool(kind, settings.spool_dir or None) as spool:
-        result = verify_copy(store, entry, recovery_key_pem=recovery_key_pem, spool=spool)
+        result = verify_copy(store, entry, trust=trust, recovery_key_pem=recovery_key_pem,
+                             spool=spool)
         if not result.ok:
             raise VerificationFailed(result)
         manifest = result.manifest

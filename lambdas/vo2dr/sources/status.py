@@ -14,11 +14,13 @@ from vo2dr.strategy import Strategy
 
 if TYPE_CHECKING:
     from vo2dr.status import StatusReport
+    from vo2dr.trust import Trust
 
 
 def add_source_status(report: StatusReport, strategy: Strategy,
                       stores: Mapping[str, BackupStore], environment: str, now: datetime, *,
-                      deep: bool = False, grace_seconds: int | None = None) -> None:
+                      deep: bool = False, grace_seconds: int | None = None,
+                      trust: Trust) -> None:
     """Add each configured source to ``report``: ``report.sources[kind]`` is its freshness
     (breach key ``rpo:<kind>:<store>``), its newest backup's replica check goes into
     ``report.replicas`` (breach key ``replica:<kind>:<backup id>``)."""
@@ -40,7 +42,7 @@ def add_source_status(report: StatusReport, strategy: Strategy,
         if complete:
             entry = max(complete, key=lambda e: (e.timestamp, e.backup_id))
             rc = check_replicas(entry, {k: v for k, v in stores.items()
-                                        if k not in catalog.errors}, order, deep)
+                                        if k not in catalog.errors}, order, deep, trust=trust)
             rc.data_class = kind
             report.replicas.append(rc)
             if not rc.agree:

@@ -16,6 +16,7 @@ import pytest
 from vo2dr import crypto
 from vo2dr.settings import Settings
 
+from tests import signing_keys
 from tests.buckets import Buckets, make_buckets
 
 CONFIG_PATHS = [".env.*", "docker-compose*.yml", "vercel.json", "railway.toml", "render.yaml",
@@ -102,7 +103,7 @@ class App:
                 "VO2DR_GCS_BUCKET": s.gcs_bucket,
                 "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
                 "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
-                "VO2DR_RECOVERY_PUBLIC_KEY": s.recovery_public_key}
+                "VO2DR_RECOVERY_PUBLIC_KEY": s.recovery_public_key, **signing_keys.ENV}
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +131,7 @@ def app(tmp_path, cloud_env, source_recovery_keys) -> App:
     settings = Settings(
         environment="staging", s3_bucket=b.s3, gcs_bucket=b.gcs, azure_container_url=b.azure_url,
         kms_key_id=kms, recovery_public_key=source_recovery_keys[1].decode(),
+        **signing_keys.SETTINGS,
         strategy_json=strategy_json(str(repo), [f"vo2max/shared-{run}/sentry-dsn"],
                                     f"vo2max/staging/app-{run}/"))
     return App(repo=repo, settings=settings, buckets=b, recovery_private=source_recovery_keys[0],

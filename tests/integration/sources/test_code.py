@@ -56,7 +56,9 @@ def test_code_round_trip_from_each_store(app, tmp_path):
         result = main(["restore", "--kind", "code", "--source", name, "--target-dir",
                        str(target), "--environment", "staging", "--s3-bucket",
                        app.buckets.s3, "--gcs-bucket", app.buckets.gcs,
-                       "--azure-container-url", app.buckets.azure_url])
+                       "--azure-container-url", app.buckets.azure_url,
+                       "--signing-public-keys", app.settings.signing_public_keys,
+                       "--kms-key-id", app.settings.kms_key_id])
         assert result == 0
         assert for_each_ref(target) == source_refs
         fsck = subprocess.run(["git", "-C", str(target), "fsck", "--strict", "--full"],

@@ -11,6 +11,7 @@ from vo2dr.sources.backup import backup_source
 from vo2dr.sources.drill import drill_sources
 from vo2dr.status import compute_status
 from vo2dr.stores import Access, open_stores
+from vo2dr.trust import Trust
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,9 @@ def test_status_checks_source_freshness_against_the_class_rpo(app):
     stores = dict(open_stores(app.settings, Access.READ))
     strategy = app.settings.strategy()
 
-    fresh = compute_status(strategy, stores, "staging", taken + timedelta(minutes=30))
+    trust = Trust.from_settings(app.settings)
+    fresh = compute_status(strategy, stores, "staging", taken + timedelta(minutes=30),
+                           trust=trust)
     assert all(f.ok for f in fresh.sources["code"].stores.values())
     # config was never backed up: a breach in every store.
     assert {f"rpo:config:{s}" for s in stores} <= set(fresh.breaches)
@@ -61,6 +64,6 @@ def test_status_checks_source_freshness_against_the_class_rpo(app):
     assert any(r.data_class == "code" and r.agree for r in fresh.replicas)
 
     # The important class's RPO is 60 min (+10 % grace): 2 h later every store breaches.
-    stale = compute_status(strategy, stores, "staging", taken + timedelta(hours=2))
+    stale = compute_status(strategy, stores, "staging", taken + timedelta(hours=2), trust=trust)
     assert {f"rpo:code:{s}" for s in stores} <= set(stale.breaches)
     assert not stale.ok
