@@ -53,6 +53,18 @@ def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
                          and f"/{data_class}/" in k}
             assert bodies & manifests, f"{store} has no complete {data_class} backup"
 
+    # The application (issue 16): a local repository and app secrets backed up, verified,
+    # restored into new places (the config with the recovery key only) and equal to the
+    # originals; the drill restored both, the status measured both against their RPO.
+    for step in ("backup code", "backup config", "verify code from s3",
+                 "verify config from gcs (recovery key)", "restore code from azure",
+                 "restore config from gcs (recovery key)", "restored copies"):
+        assert steps[step]["status"] == "ok", steps.get(step)
+    assert "git for-each-ref equal" in steps["restored copies"]["detail"]
+    drilled = {s["source"]: s for s in record["reports"]["drill"]["sources"]}
+    assert drilled["code"]["ok"] and drilled["config"]["ok"], drilled
+    assert set(record["reports"]["status"]["sources"]) == {"code", "config"}
+
     # Every server the demo started is gone.
     assert steps["cleanup"]["status"] == "ok"
     for port in re.findall(r":(\d+)", steps["servers"]["detail"]):
