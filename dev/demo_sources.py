@@ -76,11 +76,24 @@ def create_secrets(env: dict[str, str], names: list[str]) -> dict[str, str]:
     return values
 
 
+# The application settings when the stack file has none yet (vo2max-dr:application).
+DEFAULT_APPLICATION = {
+    "code": {"dataClass": "important"},
+    "config": {"dataClass": "important",
+               "paths": [".env.*", "docker-compose*.yml", "vercel.json", "railway.toml",
+                         "render.yaml", "prisma/schema.prisma"],
+               "secretNames": ["vo2max/staging/app/database-url",
+                               "vo2max/staging/app/nextauth-secret",
+                               "vo2max/staging/app/stripe-secret-key"]},
+}
+
+
 def strategy_env(stack_file: Path, repository: Path) -> tuple[str, list[str]]:
     """``(VO2DR_STRATEGY, secret names)``: the stack's strategy with the repository URL pointed
     at the local repository (the stack names the real one on GitHub)."""
     stack = read_stack_file(stack_file)
-    app = {**stack["application"], "repositoryUrl": str(repository)}
+    app = {**(stack.get("application") or DEFAULT_APPLICATION),
+           "repositoryUrl": str(repository)}
     strategy = parse_strategy(stack["dataClasses"], stack.get("retention"),
                               stack.get("immutability"), app)
     assert strategy.application is not None and strategy.application.config is not None
