@@ -221,20 +221,16 @@ def _label(resource: Mapping[str, Any]) -> str:
 DUMP_GIB = 1  # the dump size the "backups kept" table prices (the ratio does not depend on it)
 
 
-def backups_kept(graph: mockrun.Graph, ctx: policies.Expectations) -> list[str]:
+def backups_kept(stack: str, ctx: policies.Expectations) -> list[str]:
     """Markdown: the backups a stack keeps in steady state per data class and tier, and the
-    stored bytes before and after the intraday tier, for the strategy the backup job runs with
-    (its VO2DR_STRATEGY) and the stack's retention."""
-    from vo2dr.strategy import parse_strategy
+    stored bytes before and after the intraday tier, for the stack file's strategy (the one the
+    job runs with: the program ships that same file in the Lambda artifact, so it is not in any
+    function's environment to read back from the graph)."""
+    from vo2dr.strategy import parse_strategy, read_stack_file
 
     from infra.config import Retention, backups_per_day, steady_state_backups
 
-    raw = next((json.loads(env["VO2DR_STRATEGY"]) for r in policies.resources_from_graph(graph)
-                if r.type == "aws:lambda/function:Function"
-                and "VO2DR_STRATEGY" in (env := policies.get(r.props, "environment.variables")
-                                         or {})), None)
-    if raw is None:
-        return []
+    raw = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
     strategy = parse_strategy(raw["dataClasses"], raw.get("retention"), raw.get("immutability"))
     d = ctx.retention_days
     retention = Retention(d["daily"], d["weekly"], d["monthly"], d["yearly"], ctx.intraday_days)
@@ -429,7 +425,7 @@ def build(stack: str, graph: mockrun.Graph, ctx: policies.Expectations,
     doc = plan_document(graph, violations)
     diff = diff_plans(base_doc, doc) if base_doc is not None else None
     return Plan(stack, doc, violations,
-                render_markdown(doc, violations, diff, base, backups_kept(graph, ctx)))
+                render_markdown(doc, violations, diff, base, backups_kept(stack, ctx)))
 
 
 def report(plan: Plan, out: Any = None) -> None:

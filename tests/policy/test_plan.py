@@ -22,6 +22,17 @@ def test_committed_plans_are_current(graphs, stack_expectations):
             f"plan/{stack}.json is stale: run `make plan` and commit plan/")
 
 
+def test_plan_states_the_backups_kept_per_class_and_tier(graphs, stack_expectations):
+    """The steady-state table comes from the stack file, so it cannot silently vanish when the
+    strategy leaves the functions' environment (it ships in the artifact since issue 11)."""
+    for stack in plan.STACKS:
+        md = _build(graphs, stack_expectations, stack).markdown
+        assert "### Backups kept (steady state, per cloud)" in md, stack
+        assert "| critical | 96 |" in md, stack
+        assert "### Backups kept" in (PLAN_DIR / f"{stack}.md").read_text(), (
+            f"plan/{stack}.md lacks the table: run `make plan` and commit plan/")
+
+
 def test_plan_has_no_secret_value_and_no_machine_path(graphs, stack_expectations):
     for stack in plan.STACKS:
         text = plan.dumps(_build(graphs, stack_expectations, stack).doc)
