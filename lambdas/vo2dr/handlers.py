@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from vo2dr.exceptions import ConfigError, Vo2drError
@@ -56,20 +57,13 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
     settings = Settings.from_env()
     log.info("backup starting", extra={"data_class": data_class,
                                        "settings": settings.redacted()})
-    try:
+
+    def run() -> Any:
         settings.validate(required=("database_url", "environment", "recovery_public_key"),
                           strategy=True)
-        settings = resolve_database_url(settings)
-        summary = run_backup(settings, data_class)
-    except Vo2drError as exc:
-        log.error("backup failed: %s", exc, extra={"data_class": data_class,
-                                                   "error_type": type(exc).__name__})
-        raise
-    doc = summary.to_json()
-    log.info("backup finished", extra={"summary": doc})
-    if not summary.ok:
-        raise BackupIncomplete(doc)
-    return doc
+        return run_backup(resolve_database_url(settings), data_class)
+
+    return _logged_backup(run, {"data_class": data_class})
 
 
 def _backup_source(kind: str) -> dict:
@@ -77,11 +71,16 @@ def _backup_source(kind: str) -> dict:
 
     settings = Settings.from_env()
     log.info("backup starting", extra={"source": kind, "settings": settings.redacted()})
+    return _logged_backup(lambda: backup_source(settings, kind), {"source": kind})
+
+
+def _logged_backup(run: Callable[[], Any], what: dict[str, str]) -> dict:
+    """Run one backup, log its failure or summary, and raise unless every store holds a
+    verified copy (so Lambda counts the invocation as failed)."""
     try:
-        summary = backup_source(settings, kind)
+        summary = run()
     except Vo2drError as exc:
-        log.error("backup failed: %s", exc, extra={"source": kind,
-                                                   "error_type": type(exc).__name__})
+        log.error("backup failed: %s", exc, extra={**what, "error_type": type(exc).__name__})
         raise
     doc = summary.to_json()
     log.info("backup finished", extra={"summary": doc})

@@ -13,22 +13,23 @@ equals the source's; every ref of the manifest is checked present, with its hist
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from vo2dr.exceptions import IntegrityError, RestoreError, SourceError, one_line
 from vo2dr.sources.repo import Mirror, fetch_mirror, public_url
+from vo2dr.sources.scratch import ScratchDir
 
 READ_SIZE = 1024 * 1024
 BUNDLE_HEADER = b"# v2 git bundle\n"
 
 
-class CodeSource:
+class CodeSource(ScratchDir):
     """``with CodeSource(url, token) as s: for chunk in s.chunks(): ...``; the bundle is built
     in a private scratch directory (Lambda's ephemeral storage), removed on exit."""
+
+    scratch_prefix = "vo2dr-code-"
 
     kind = "code"
 
@@ -41,16 +42,6 @@ class CodeSource:
         self.mirror: Mirror | None = None
         self.peeled: dict[str, str] = {}
         self.objects = 0
-
-    def __enter__(self) -> CodeSource:
-        self._dir = Path(tempfile.mkdtemp(prefix="vo2dr-code-", dir=self.scratch_dir))
-        os.chmod(self._dir, 0o700)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     def chunks(self) -> Iterator[bytes]:
         assert self._dir is not None, "use CodeSource as a context manager"

@@ -17,10 +17,8 @@ import fnmatch
 import hashlib
 import io
 import os
-import shutil
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -28,6 +26,7 @@ from typing import IO, Any
 from vo2dr.exceptions import IntegrityError, RestoreError, SourceError, one_line
 from vo2dr.sources.code import check_target_dir
 from vo2dr.sources.repo import fetch_mirror, public_url
+from vo2dr.sources.scratch import ScratchDir
 from vo2dr.sources.secrets import Secret, read_secrets
 from vo2dr.strategy import ConfigSourceSpec
 
@@ -36,8 +35,9 @@ SECRETS = "secrets/"
 READ_SIZE = 1024 * 1024
 
 
-class ConfigSource:
+class ConfigSource(ScratchDir):
     kind = "config"
+    scratch_prefix = "vo2dr-config-"
 
     def __init__(self, repository_url: str, spec: ConfigSourceSpec, token: str = "", *,
                  scratch_dir: str | None = None, secrets_client: Any = None) -> None:
@@ -48,16 +48,6 @@ class ConfigSource:
         self.secrets_client = secrets_client
         self._dir: Path | None = None
         self._contents: dict[str, Any] | None = None
-
-    def __enter__(self) -> ConfigSource:
-        self._dir = Path(tempfile.mkdtemp(prefix="vo2dr-config-", dir=self.scratch_dir))
-        os.chmod(self._dir, 0o700)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     def chunks(self) -> Iterator[bytes]:
         assert self._dir is not None, "use ConfigSource as a context manager"
