@@ -194,12 +194,7 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
         if verdict.unknown:
             raise PreviewUnknowns(verdict.unknown)
 
-    return ResourceValidationPolicy(
-        name=rule.name, description=rule.description, validate=validate,
-        enforcement_level=EnforcementLevel(rule.enforcement) if rule.enforcement else None,
-        config_schema=_schema(rule), severity=Severity(rule.severity),
-        framework=_framework(rule), tags=[rule.cloud, *rule.nist],
-        remediation_steps=rule.remediation, url=rule.url)
+    return ResourceValidationPolicy(**_described(rule), validate=validate)
 
 
 def _stack_policy(rule: Rule) -> StackValidationPolicy:
@@ -220,8 +215,13 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
         if verdict.unknown:
             raise PreviewUnknowns(verdict.unknown)
 
-    return StackValidationPolicy(
-        name=rule.name, description=rule.description, validate=validate,
+    return StackValidationPolicy(**_described(rule), validate=validate)
+
+
+def _described(rule: Rule) -> dict[str, Any]:
+    """What the engine shows of a rule, the same for resource and stack policies."""
+    return dict(
+        name=rule.name, description=rule.description,
         enforcement_level=EnforcementLevel(rule.enforcement) if rule.enforcement else None,
         config_schema=_schema(rule), severity=Severity(rule.severity),
         framework=_framework(rule), tags=[rule.cloud, *rule.nist],

@@ -4,42 +4,19 @@ or cloud is needed."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import policies as P
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _server(stack: str) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    env = {**os.environ, "PULUMI_STACK": stack}
-    env.pop("PULUMI_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-u", str(ROOT / "policy")], cwd=ROOT / "policy",
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        port = proc.stdout.readline().strip()
-        assert port.isdigit(), proc.stderr.read() if proc.poll() is not None else port
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=30)
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+from tests.policy.pack_server import pack_server
 
 
 @pytest.fixture(scope="module")
 def production() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    yield from _server("production")
+    yield from pack_server("production")
 
 
 def test_pack_describes_every_rule_with_metadata(production):
@@ -70,6 +47,6 @@ def test_engine_analyze_call_reports_a_violation_with_its_fix(production):
 
 
 def test_staging_pack_is_advisory():
-    for stub in _server("staging"):
+    for stub in pack_server("staging"):
         info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
         assert info.initialConfig["all"].enforcementLevel == analyzer_pb2.ADVISORY

@@ -12,12 +12,8 @@ resources of the real program run as a first preview (``dev.mockrun.run_program(
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
-import grpc
 import pytest
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
@@ -25,6 +21,7 @@ from pulumi_policy import proxy
 
 from dev import mockrun, plan
 from policy import policies as P
+from tests.policy.pack_server import pack_server
 
 ROOT = mockrun.ROOT
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -37,20 +34,7 @@ def previews() -> dict[str, mockrun.Graph]:
 
 @pytest.fixture(scope="module")
 def production_pack() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    env = {**os.environ, "PULUMI_STACK": "production"}
-    env.pop("PULUMI_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-u", str(ROOT / "policy")], cwd=ROOT / "policy",
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        port = proc.stdout.readline().strip()
-        assert port.isdigit(), proc.stderr.read() if proc.poll() is not None else port
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=30)
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    yield from pack_server("production")
 
 
 def _struct(props: dict) -> struct_pb2.Struct:
