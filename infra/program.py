@@ -5,6 +5,7 @@ through the project root's ``__main__.py`` (see there for why the entry is at th
 import pulumi
 
 import infra.aws
+import infra.aws.dashboard
 import infra.azure
 import infra.gcp
 import infra.runtime
@@ -52,4 +53,7 @@ def main() -> None:
         pulumi.export("azureImmutabilityState", azure.store.immutability_state)
 
     # The job as infrastructure: Lambda + schedules + alarms on AWS, the Cloud Run standby on GCP.
-    infra.runtime.build(cfg, aws, gcp, azure)
+    runtime = infra.runtime.build(cfg, aws, gcp, azure)
+    # The operators' dashboard over the job's metrics, drawn against the same strategy.
+    dashboard = infra.aws.dashboard.build(cfg, runtime)
+    pulumi.export("dashboardName", dashboard.dashboard_name)

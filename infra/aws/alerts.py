@@ -27,15 +27,16 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-from vo2dr.status import METRIC_NAMESPACE
+from vo2dr import metrics
+from vo2dr.metrics import METRIC_NAMESPACE
 
 from infra.aws.policies import document, statement
 
-# The metric contract with the job's status command (vo2dr status, EMF): its namespace is
-# imported from the job, so the alarms cannot drift from the metrics.
-BACKUP_AGE_METRIC = "BackupAgeSeconds"
-REPLICA_MISMATCH_METRIC = "ReplicaMismatch"
-DATA_CLASS_DIMENSION = "DataClass"
+# The metric contract with the job's status command (vo2dr status, EMF): its names are
+# imported from the job (vo2dr.metrics), so the alarms cannot drift from the metrics.
+BACKUP_AGE_METRIC = metrics.BACKUP_AGE
+REPLICA_MISMATCH_METRIC = metrics.REPLICA_MISMATCH
+DATA_CLASS_DIMENSION = metrics.DATA_CLASS
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 # Consecutive breaching status checks before a BackupAgeSeconds alarm fires (see above).
 BACKUP_AGE_BREACHES_TO_ALARM = 2

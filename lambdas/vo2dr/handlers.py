@@ -77,13 +77,19 @@ def _backup_source(kind: str) -> dict:
 def _logged_backup(run: Callable[[], Any], what: dict[str, str]) -> dict:
     """Run one backup, log its failure or summary, and raise unless every store holds a
     verified copy (so Lambda counts the invocation as failed)."""
+    from vo2dr import metrics
+
     try:
         summary = run()
     except Vo2drError as exc:
         log.error("backup failed: %s", exc, extra={**what, "error_type": type(exc).__name__})
+        if "data_class" in what:  # the dashboard's failure count (vo2dr.metrics)
+            _emit_metrics(metrics.failed_backup_documents(
+                Settings.from_env().environment or "", what["data_class"], _now()))
         raise
     doc = summary.to_json()
     log.info("backup finished", extra={"summary": doc})
+    _emit_metrics(metrics.backup_documents(summary))
     if not summary.ok:
         raise BackupIncomplete(doc)
     return doc
@@ -143,6 +149,17 @@ def drill_handler(event: dict | None, context: Any = None) -> dict:
     if not report.ok:
         raise DrillFailed(report)
     return out
+
+
+def _emit_metrics(documents: list[dict]) -> None:
+    for doc in documents:
+        print(json.dumps(with_invocation(doc), separators=(",", ":")))
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
 
 
 def _emit_with_invocation(line: str) -> None:

@@ -1,0 +1,91 @@
+"""The backup function's CloudWatch embedded metric format (EMF) lines, and the names of every
+metric the job emits, which the alarms (infra/aws/alerts.py) and the dashboard
+(infra/aws/dashboard.py) import instead of spelling them again.
+
+The status check (``vo2dr.status.emf_documents``) and the drill (``vo2dr.drill.emf_documents``)
+write their own documents; a program test runs those functions and checks every metric the
+dashboard draws against what they really print.
+
+A backup prints, for the database's data classes:
+
+* per ``DataClass, Store``: ``BackupSeconds`` (that store's upload) and ``BackupBytes`` (the
+  encrypted body that store holds);
+* per ``DataClass``: ``BackupSeconds`` (the whole run, dump to last manifest), ``BackupBytes``
+  (the encrypted body) and ``BackupFailed`` (0, or 1 when any store lacks a verified copy).
+
+A run that fails before it has a summary (the database unreachable, a store that cannot be
+opened) prints ``BackupFailed`` = 1 for its class alone, so failures count even when no byte
+moved. Application sources (code, config) print nothing here: their class's numbers would mix
+with the database's; their functions' errors are on the dashboard.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from vo2dr.layout import parse_timestamp
+from vo2dr.status import METRIC_NAMESPACE
+
+DATA_CLASS = "DataClass"
+STORE = "Store"
+# status (vo2dr.status.emf_documents)
+BACKUP_AGE = "BackupAgeSeconds"
+REPLICA_MISMATCH = "ReplicaMismatch"
+STATUS_BREACHES = "StatusBreaches"
+# drill (vo2dr.drill.emf_documents)
+DRILL_RESTORE_SECONDS = "DrillRestoreSeconds"
+DRILL_FAILED = "DrillFailed"
+# backup (this module)
+BACKUP_SECONDS = "BackupSeconds"
+BACKUP_BYTES = "BackupBytes"
+BACKUP_FAILED = "BackupFailed"
+
+__all__ = [
+    "BACKUP_AGE", "BACKUP_BYTES", "BACKUP_FAILED", "BACKUP_SECONDS", "DATA_CLASS",
+    "DRILL_FAILED", "DRILL_RESTORE_SECONDS", "METRIC_NAMESPACE", "REPLICA_MISMATCH",
+    "STATUS_BREACHES", "STORE", "backup_documents", "failed_backup_documents",
+]
+
+
+def _document(environment: str, timestamp_ms: int, dims: dict[str, str],
+              metrics: dict[str, tuple[float, str]],
+              namespace: str = METRIC_NAMESPACE) -> dict[str, Any]:
+    return {
+        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{
+            "Namespace": namespace, "Dimensions": [list(dims)],
+            "Metrics": [{"Name": k, "Unit": unit} for k, (_, unit) in metrics.items()]}]},
+        "Environment": environment, **dims, **{k: v for k, (v, _) in metrics.items()},
+    }
+
+
+def _millis(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def backup_documents(summary: Any, namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
+    """The EMF documents of one finished backup (a :class:`vo2dr.summary.BackupSummary`);
+    none for a skipped run (``--if-missing``) or an application source."""
+    if getattr(summary, "skipped", False) or getattr(summary, "source", "database") != "database":
+        return []
+    # The backup's own instant (its key's timestamp): the point lands in its schedule window.
+    ts = _millis(parse_timestamp(summary.timestamp) if summary.timestamp else datetime.now(UTC))
+    env, cls = summary.environment, summary.data_class
+    out = [_document(env, ts, {DATA_CLASS: cls}, {
+        BACKUP_SECONDS: (summary.seconds, "Seconds"),
+        BACKUP_BYTES: (summary.ciphertext.get("bytes", 0), "Bytes"),
+        BACKUP_FAILED: (0 if summary.ok else 1, "Count"),
+    }, namespace)]
+    for store, dest in summary.destinations.items():
+        out.append(_document(env, ts, {DATA_CLASS: cls, STORE: store}, {
+            BACKUP_SECONDS: (dest.seconds, "Seconds"),
+            BACKUP_BYTES: (dest.bytes, "Bytes"),
+        }, namespace))
+    return out
+
+
+def failed_backup_documents(environment: str, data_class: str, when: datetime,
+                            namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
+    """The EMF document of a backup run that failed before it had a summary."""
+    return [_document(environment, _millis(when), {DATA_CLASS: data_class},
+                      {BACKUP_FAILED: (1, "Count")}, namespace)]
