@@ -281,3 +281,20 @@ def test_a_backup_failing_before_its_summary_counts_as_failed(monkeypatch):
         [("full", 1, "production")]
     with pytest.raises(StoreError):
         handlers._logged_backup(broken, {"data_class": "full"})
+
+
+# ---- make plan shows it ----------------------------------------------------------------------
+
+def test_the_committed_plans_declare_the_dashboard_with_every_class(stack):
+    """``make plan`` (dev.plan) writes plan/<stack>.json; its dashboard body is the program's
+    (tests/policy/test_plan.py keeps the files current), with every class's charts."""
+    from dev.plan import PLAN_DIR
+
+    doc = json.loads((PLAN_DIR / f"{stack}.json").read_text())
+    found = [r for r in doc["resources"] if r["type"] == DASHBOARD]
+    assert len(found) == 1, f"plan/{stack}.json has no dashboard: run `make plan`"
+    body = found[0]["inputs"]["dashboardBody"]["$json"]
+    for cls in classes_of(stack_settings(stack)):
+        for what in ("backup age", "backup duration", "backup size", "drill restore time"):
+            chart_of(body, cls, what)
+    assert f"`{DASHBOARD}`" in (PLAN_DIR / f"{stack}.md").read_text()
