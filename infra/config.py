@@ -667,8 +667,12 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
     if environment != stack:
         raise _fail("environment", f"is {environment!r} in stack {stack!r}",
                     "name the stack after its environment (staging or production)")
+    if raw.get("compression") is None:
+        raise _fail("compression", "is missing",
+                    "set compression.level (zstd 1-19) in Pulumi.<stack>.yaml")
     strategy = parse_strategy(raw.get("dataClasses"), _mapping(raw.get("retention"), "retention"),
-                              _mapping(raw.get("immutability"), "immutability"))
+                              _mapping(raw.get("immutability"), "immutability"),
+                              compression=raw.get("compression"))
     retention = parse_retention(raw.get("retention"), strategy.intraday)
     tiering = parse_tiering(raw.get("tiering"))
     check_retention_outlives_tiers(retention, tiering)
@@ -703,7 +707,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
-        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys")
+        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys", "compression")
 # Plain strings; every other key is a YAML object.
 STRING_KEYS = ("environment", "recoveryPublicKey", "signingPublicKeys")
 SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl")

@@ -179,6 +179,9 @@ def run_source_backup(settings: Settings, source: Source, data_class: str,
             progress("dump", plain, cipher)
 
     kwargs: dict[str, Any] = {} if stall_timeout is None else {"stall_timeout": stall_timeout}
+    if strategy.compression is not None:  # the stack's vo2max-dr:compression
+        kwargs.update(zstd_level=strategy.compression.level,
+                      zstd_threads=strategy.compression.threads)
     metadata = {"backup_id": ref.backup_id, "data_class": data_class}
     if kind != layout.DATABASE:
         metadata["source"] = kind

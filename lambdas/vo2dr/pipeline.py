@@ -160,9 +160,13 @@ class _Feeder:
 # -- the pipeline -------------------------------------------------------------------------------
 
 def compress(chunks: Iterable[bytes], level: int = ZSTD_LEVEL,
-             chunk_size: int = CHUNK_SIZE, counter: list[int] | None = None) -> Iterator[bytes]:
-    """zstd frames of ``chunk_size`` bytes (the last one shorter)."""
-    chunker = zstandard.ZstdCompressor(level=level).chunker(chunk_size=chunk_size)
+             chunk_size: int = CHUNK_SIZE, counter: list[int] | None = None,
+             threads: int = 0) -> Iterator[bytes]:
+    """One zstd frame, as pieces of ``chunk_size`` bytes (the last one shorter). ``threads``
+    > 0 lets zstd compress on that many worker threads of its own (the output is still one
+    frame any zstd decompressor reads)."""
+    chunker = zstandard.ZstdCompressor(level=level, threads=threads).chunker(
+        chunk_size=chunk_size)
     for chunk in chunks:
         for out in chunker.compress(chunk):
             if counter is not None:
@@ -180,7 +184,7 @@ def run_pipeline(plaintext: Iterable[bytes], *, encrypt: Callable[[Iterable[byte
                  lock: ObjectLock | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  queue_chunks: int = QUEUE_CHUNKS, stall_timeout: float = STALL_TIMEOUT,
-                 zstd_level: int = ZSTD_LEVEL) -> PipelineResult:
+                 zstd_level: int = ZSTD_LEVEL, zstd_threads: int = 0) -> PipelineResult:
     """Stream ``plaintext`` through hash, zstd and ``encrypt`` to every store under ``key``.
 
     Returns each destination's outcome (``verified`` when the store's :class:`PutResult`
@@ -188,6 +192,7 @@ def run_pipeline(plaintext: Iterable[bytes], *, encrypt: Callable[[Iterable[byte
     error (e.g. :class:`DumpError`, :class:`EncryptionError`) after aborting every upload; the
     encryption's first chunk (where KMS is called) is produced before any upload starts.
     ``lock`` is the object's own retention (the intraday tier), passed to every store.
+    ``zstd_level`` and ``zstd_threads`` come from the strategy (``vo2max-dr:compression``).
     """
     if not stores:
         raise ValueError("no destinations")
@@ -204,7 +209,8 @@ def run_pipeline(plaintext: Iterable[bytes], *, encrypt: Callable[[Iterable[byte
 
     cipher_hash = hashlib.sha256()
     cipher_bytes = 0
-    ciphertext = iter(encrypt(compress(hashed(plaintext), zstd_level, CHUNK_SIZE, compressed)))
+    ciphertext = iter(encrypt(compress(hashed(plaintext), zstd_level, CHUNK_SIZE, compressed,
+                                              zstd_threads)))
     try:
         first = next(ciphertext, None)  # KMS is asked here, before any upload starts
     except BaseException:

@@ -28,6 +28,11 @@ LOCK_MODES = ("governance", "compliance")
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 STACK_NAMESPACE = "vo2max-dr"
+# zstd levels the job accepts: 1 (fastest) to 19 (the highest without --ultra, whose window
+# would need far more memory to decompress). Negative "fast" levels give up most of the ratio.
+MIN_COMPRESSION_LEVEL, MAX_COMPRESSION_LEVEL = 1, 19
+# Compression threads beyond the Lambda's vCPUs (at most 6 at 10 GB) only add contention.
+MAX_COMPRESSION_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -144,12 +149,28 @@ class Application:
 
 
 @dataclass(frozen=True)
+class Compression:
+    """``vo2max-dr:compression``: the zstd level of every backup body, and the zstd worker
+    threads (0: compress on the job's own thread). Any level decompresses with the same code
+    (a zstd frame names what it needs), so changing it never affects restoring older backups."""
+
+    level: int
+    threads: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "threads": self.threads}
+
+
+@dataclass(frozen=True)
 class Strategy:
     data_classes: Mapping[str, DataClass]
     # None only for a strategy given without retention (tests of the data classes alone).
     intraday: IntradayTier | None = None
     # None when the stack backs up only the database.
     application: Application | None = None
+    # None only for a strategy given without it (hand-written test strategies): the pipeline's
+    # own level then applies. The stack files set it, and the program requires it.
+    compression: Compression | None = None
 
     def source_class(self, source: str) -> DataClass:
         """The data class an application source belongs to (its RPO, RTO and schedule)."""
@@ -178,6 +199,8 @@ class Strategy:
             doc["immutability"] = {"mode": self.intraday.mode}
         if self.application is not None:
             doc["application"] = self.application.to_json()
+        if self.compression is not None:
+            doc["compression"] = self.compression.to_json()
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
@@ -391,8 +414,31 @@ def parse_application(raw: Any, data_classes: Mapping[str, DataClass]) -> Applic
     return Application(repository_url=url, code=code, config=config)
 
 
+def parse_compression(raw: Any) -> Compression:
+    """Validate ``vo2max-dr:compression``: ``level`` (required) and ``threads`` (optional)."""
+    key = f"{STACK_NAMESPACE}:compression"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{key} must be a mapping with level (and optionally threads), got "
+                          f"{raw!r}: set it in Pulumi.<stack>.yaml")
+    unknown = sorted(set(raw) - {"level", "threads"})
+    if unknown:
+        raise ConfigError(f"{key} has unknown setting(s) {', '.join(map(str, unknown))}: "
+                          "use level and threads")
+    level, threads = raw.get("level"), raw.get("threads", 0)
+    if isinstance(level, bool) or not isinstance(level, int) \
+            or not MIN_COMPRESSION_LEVEL <= level <= MAX_COMPRESSION_LEVEL:
+        raise ConfigError(f"{key}.level is {level!r}: use a whole number from "
+                          f"{MIN_COMPRESSION_LEVEL} to {MAX_COMPRESSION_LEVEL} (zstd levels)")
+    if isinstance(threads, bool) or not isinstance(threads, int) \
+            or not 0 <= threads <= MAX_COMPRESSION_THREADS:
+        raise ConfigError(f"{key}.threads is {threads!r}: use 0 (compress on the job's thread) "
+                          f"to {MAX_COMPRESSION_THREADS}")
+    return Compression(level=level, threads=threads)
+
+
 def parse_strategy(data_classes: Any, retention: Any = None,
-                   immutability: Any = None, application: Any = None) -> Strategy:
+                   immutability: Any = None, application: Any = None,
+                   compression: Any = None) -> Strategy:
     """Validate the ``vo2max-dr:dataClasses`` mapping into a :class:`Strategy`, with the
     intraday tier when ``retention`` is given (``immutability`` then gives its lock mode)."""
     if not isinstance(data_classes, Mapping) or not data_classes:
@@ -410,7 +456,8 @@ def parse_strategy(data_classes: Any, retention: Any = None,
     intraday = (parse_intraday(retention, immutability, parsed) if retention is not None
                 else None)
     app = parse_application(application, parsed) if application is not None else None
-    return Strategy(data_classes=parsed, intraday=intraday, application=app)
+    comp = parse_compression(compression) if compression is not None else None
+    return Strategy(data_classes=parsed, intraday=intraday, application=app, compression=comp)
 
 
 def read_stack_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -437,11 +484,13 @@ def load_strategy(env: Mapping[str, str] | None = None) -> Strategy:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"VO2DR_STRATEGY is not valid JSON: {exc}") from exc
         return parse_strategy(raw.get("dataClasses"), raw.get("retention"),
-                              raw.get("immutability"), raw.get("application"))
+                              raw.get("immutability"), raw.get("application"),
+                              raw.get("compression"))
     if env.get("VO2DR_STACK_FILE"):
         stack = read_stack_file(env["VO2DR_STACK_FILE"])
         return parse_strategy(stack.get("dataClasses"), stack.get("retention"),
-                              stack.get("immutability"), stack.get("application"))
+                              stack.get("immutability"), stack.get("application"),
+                              stack.get("compression"))
     raise ConfigError(
         "no strategy: set VO2DR_STRATEGY (JSON, set by the Pulumi program) or VO2DR_STACK_FILE "
         "(path to Pulumi.<stack>.yaml)"

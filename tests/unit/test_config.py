@@ -274,7 +274,8 @@ def test_unknown_data_class_at_run_time_names_the_known_ones() -> None:
 
 def test_job_strategy_sources(tmp_path: Path) -> None:
     raw, _ = stack_file("staging")
-    strat = strategy.parse_strategy(raw["dataClasses"], raw["retention"], raw["immutability"])
+    strat = strategy.parse_strategy(raw["dataClasses"], raw["retention"], raw["immutability"],
+                                    compression=raw["compression"])
     assert strat.intraday == strategy.IntradayTier(raw["retention"]["intradayHours"],
                                                    raw["immutability"]["mode"])
     # The JSON the program hands the job round-trips to the same strategy.
