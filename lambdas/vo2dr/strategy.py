@@ -461,13 +461,28 @@ def parse_strategy(data_classes: Any, retention: Any = None,
 
 
 def read_stack_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``vo2max-dr:*`` settings of a ``Pulumi.<stack>.yaml`` file, namespace stripped."""
-    import yaml
-
+    """The ``vo2max-dr:*`` settings of a ``Pulumi.<stack>.yaml`` file, namespace stripped.
+    The Lambda artifact's ``vo2dr-strategy.json`` is such a file written as JSON (which YAML
+    reads too): it is read as JSON, so a cold start does not import and run the YAML parser."""
     try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        text = Path(path).read_text()
+    except OSError as exc:
         raise ConfigError(f"cannot read stack file {path}: {exc}") from exc
+    doc: Any = None
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            doc = None  # YAML's flow style looks like JSON: let the YAML parser judge it
+    if doc is None:
+        import yaml
+
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"cannot read stack file {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"cannot read stack file {path}: not a mapping of settings")
     prefix = STACK_NAMESPACE + ":"
     return {
         k[len(prefix):]: v for k, v in (doc.get("config") or {}).items() if k.startswith(prefix)
