@@ -237,7 +237,9 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
     assert json.loads(g.outputs["restoreEnvironment"]["VO2DR_STRATEGY"]) == {
         "dataClasses": {n: c.to_json() for n, c in data_classes(settings).items()},
         "retention": {"intradayHours": settings[f"{NS}:retention"]["intradayHours"]},
-        "immutability": {"mode": settings[f"{NS}:immutability"]["mode"]}}
+        "immutability": {"mode": settings[f"{NS}:immutability"]["mode"]},
+        # The stack's compression level and threads (issue 19).
+        "compression": settings[f"{NS}:compression"]}
     assert backup_env["VO2DR_ENVIRONMENT"] == stack_env(settings)
     for var in ("VO2DR_S3_BUCKET", "VO2DR_KMS_KEY_ID", "VO2DR_GCS_BUCKET",
                 "VO2DR_AZURE_CONTAINER_URL"):
