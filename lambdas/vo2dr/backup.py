@@ -41,6 +41,7 @@ from vo2dr.crypto import Encryptor
 from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
 from vo2dr.manifest import DataKey, Destination, Digest, Encryption, Manifest
 from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
+from vo2dr.records import attempt_body, record_attempt
 from vo2dr.settings import Settings
 from vo2dr.signing import Signer, key_fingerprint, signer_from_setting
 from vo2dr.sources import Source
@@ -144,15 +145,35 @@ def run_source_backup(settings: Settings, source: Source, data_class: str,
                       stall_timeout: float | None = None) -> BackupSummary:
     """The one pipeline every source goes through (:mod:`vo2dr.sources`): its plaintext is
     compressed and encrypted once, fanned out to every store, each copy checked, and the
-    manifest (the source's facts included) written last. Settings are checked by the caller."""
-    strategy = settings.strategy()
+    manifest (the source's facts included) written last. Settings are checked by the caller.
+
+    Every attempt, failed or not, leaves a signed record in every store
+    (:mod:`vo2dr.records`): a failure before any manifest exists is otherwise invisible."""
     if stores is None:
         stores = open_backup_stores(settings)
     if not stores:
         raise ConfigError("no destination store to write to")
-    recovery_pem = settings.recovery_public_key_pem()
-    signer = open_signer(settings)
     started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    t0 = time.monotonic()
+    signer: Signer | None = None
+    try:
+        signer = open_signer(settings)
+        summary = _run_source_backup(settings, source, data_class, started, progress, stores,
+                                     stall_timeout, signer)
+    except Vo2drError as exc:
+        record_attempt(stores, settings.environment, signer, attempt_body(
+            data_class, source.kind, started, time.monotonic() - t0, error=exc), started)
+        raise
+    record_attempt(stores, settings.environment, signer, attempt_body(
+        data_class, source.kind, started, time.monotonic() - t0, summary=summary), started)
+    return summary
+
+
+def _run_source_backup(settings: Settings, source: Source, data_class: str, started: datetime,
+                       progress: Progress | None, stores: Mapping[str, BackupStore],
+                       stall_timeout: float | None, signer: Signer) -> BackupSummary:
+    strategy = settings.strategy()
+    recovery_pem = settings.recovery_public_key_pem()
     t0 = time.monotonic()
     kind = source.kind
 

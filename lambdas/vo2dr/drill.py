@@ -44,6 +44,7 @@ from vo2dr.progress import QuietReporter, Reporter
 from vo2dr.quorum import select_latest
 from vo2dr.restore import restore
 from vo2dr.settings import Settings
+from vo2dr.signing import signer_from_setting
 from vo2dr.status import METRIC_NAMESPACE
 from vo2dr.stores.base import BackupStore
 from vo2dr.strategy import KNOWN_DATA_CLASSES
@@ -93,6 +94,8 @@ class DrillReport:
     stale_errors: list[str] = field(default_factory=list)
     # The application sources (vo2dr.sources.drill): restored into scratch directories.
     sources: list[Any] = field(default_factory=list)
+    # The drill's signed record in each store (vo2dr.records): "written" or why not.
+    record: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,6 +250,7 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
     names = data_classes or list(strategy.data_classes)
     for n in names:
         strategy.get(n)
+    opened_by_caller = stores is not None
     if stores is None:
         from vo2dr.stores import Access, open_stores
 
@@ -273,11 +277,44 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
         sources = drill_sources(settings, stores=stores,
                                 rto_override_seconds=rto_override_seconds, clock=clock,
                                 recovery_key_pem=recovery_key_pem)
-    return DrillReport(ok=all(r.ok for r in reports) and all(s.ok for s in sources),
-                       environment=settings.environment,
-                       started_at=started.isoformat().replace("+00:00", "Z"),
-                       seconds=round(clock() - t0, 3), classes=reports,
-                       stale_dropped=stale_dropped, stale_errors=stale_errors, sources=sources)
+    report = DrillReport(ok=all(r.ok for r in reports) and all(s.ok for s in sources),
+                         environment=settings.environment,
+                         started_at=started.isoformat().replace("+00:00", "Z"),
+                         seconds=round(clock() - t0, 3), classes=reports,
+                         stale_dropped=stale_dropped, stale_errors=stale_errors,
+                         sources=sources)
+    report.record = write_drill_record(settings, report, stores if opened_by_caller else None)
+    return report
+
+
+def write_drill_record(settings: Settings, report: DrillReport,
+                       stores: Mapping[str, BackupStore] | None = None) -> dict[str, str]:
+    """The drill's durable, signed record in every enabled store (``stores`` when given, else
+    the enabled stores opened for writing). Signed with ``VO2DR_SIGNING_KEY`` when set;
+    without it the record is written unsigned, and the report shows it as not proven ours.
+    Never raises: the restores are what the drill proves; a missing record is logged."""
+    from vo2dr.records import record_drill
+
+    signer = None
+    if settings.signing_key:
+        try:
+            signer = signer_from_setting(settings.signing_key)
+        except Vo2drError as exc:
+            log.error("drill: cannot open the signing key for the drill record: %s", exc)
+    else:
+        log.warning("drill: no VO2DR_SIGNING_KEY: the drill record is written unsigned")
+    errors: dict[str, str] = {}
+    if stores is None:
+        from vo2dr.stores import Access, open_stores
+
+        try:
+            opened = open_stores(settings, Access.WRITE, tolerant=True)
+        except Vo2drError as exc:
+            log.error("drill: cannot open the stores for the drill record: %s", exc)
+            return {"*": f"failed: {exc}"}
+        errors = {n: f"failed: {e}" for n, e in opened.errors.items()}
+        stores = opened
+    return {**errors, **record_drill(stores, report.environment, signer, report)}
 
 
 class DrillFailed(Vo2drError):

@@ -121,11 +121,13 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "verify": ("environment", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "restore": ("environment", "spool_dir", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "drill": ("environment", "drill_database_url", "drill_database_url_secret", "spool_dir",
-              *TRUST_SETTINGS, *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
+              "signing_key", *TRUST_SETTINGS, *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
     # status also reports the drill server's version when it knows the server.
     "status": ("environment", "alert_webhook", "alert_webhook_secret", "status_state_file",
                "drill_database_url", "drill_database_url_secret", "signing_public_keys",
                *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
+    # the report reads the stack file (VO2DR_STRATEGY lacks the lifecycle and schedules)
+    "report": ("environment", "stack_file", "signing_public_keys", *STORE_READ_SETTINGS),
 }
 
 # URL-valued settings that may carry credentials: masked in logs.

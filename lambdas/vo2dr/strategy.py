@@ -510,3 +510,64 @@ def load_strategy(env: Mapping[str, str] | None = None) -> Strategy:
         "no strategy: set VO2DR_STRATEGY (JSON, set by the Pulumi program) or VO2DR_STACK_FILE "
         "(path to Pulumi.<stack>.yaml)"
     )
+
+
+# -- vo2max-dr:report: the targets the DR report measures against, and price overrides -------
+
+REPORT_CLOUDS = ("aws", "gcp", "azure")
+_STORAGE_CLASS = re.compile(r"^[A-Za-z][A-Za-z_]*$")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """``vo2max-dr:report``: the strategy's "Continuous Improvement" targets (backup success
+    rate in percent, the allowed restore-time variance over the RTO in percent) and overrides
+    of the price table's USD per GB-month (``prices.<cloud>.<storage class>``), e.g. a
+    negotiated rate."""
+
+    success_rate_target_percent: float
+    rto_variance_percent: float
+    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+def _percent(raw: Mapping[str, Any], name: str, *, upper: float) -> float:
+    value = raw.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 < value <= upper:
+        raise ConfigError(f"{STACK_NAMESPACE}:report.{name} must be a number of percent in "
+                          f"(0, {upper:g}], got {value!r}: set it in Pulumi.<stack>.yaml")
+    return float(value)
+
+
+def parse_report_settings(raw: Any) -> ReportSettings:
+    """Validate ``vo2max-dr:report`` (targets required, price overrides optional)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{STACK_NAMESPACE}:report is missing or not a mapping: add "
+                          "successRateTargetPercent and rtoVariancePercent to "
+                          "Pulumi.<stack>.yaml")
+    for extra in sorted(set(raw) - {"successRateTargetPercent", "rtoVariancePercent",
+                                    "prices"}):
+        raise ConfigError(f"{STACK_NAMESPACE}:report.{extra} is not a setting: use "
+                          "successRateTargetPercent, rtoVariancePercent or prices")
+    prices_raw = raw.get("prices") or {}
+    if not isinstance(prices_raw, Mapping):
+        raise ConfigError(f"{STACK_NAMESPACE}:report.prices must map a cloud to "
+                          "{storage class: USD per GB-month}")
+    prices: dict[str, dict[str, float]] = {}
+    for cloud, classes in prices_raw.items():
+        key = f"{STACK_NAMESPACE}:report.prices.{cloud}"
+        if cloud not in REPORT_CLOUDS:
+            raise ConfigError(f"{key}: unknown cloud, use one of {', '.join(REPORT_CLOUDS)}")
+        if not isinstance(classes, Mapping) or not classes:
+            raise ConfigError(f"{key} must map storage classes to USD per GB-month")
+        for cls, price in classes.items():
+            if not isinstance(cls, str) or not _STORAGE_CLASS.match(cls):
+                raise ConfigError(f"{key}: {cls!r} is not a storage class name")
+            if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+                raise ConfigError(f"{key}.{cls} must be a non-negative USD per GB-month, "
+                                  f"got {price!r}")
+            prices.setdefault(cloud, {})[cls] = float(price)
+    return ReportSettings(
+        success_rate_target_percent=_percent(raw, "successRateTargetPercent", upper=100),
+        rto_variance_percent=_percent(raw, "rtoVariancePercent", upper=1000),
+        price_overrides=prices)

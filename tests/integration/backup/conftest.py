@@ -153,7 +153,15 @@ def stores_by_name(settings: Settings) -> dict:
 
 
 def all_keys(settings: Settings) -> dict[str, list[str]]:
-    return {name: [o.key for o in store.list("")]
+    """Every backup object (body or manifest) per store: the attempt records under
+    ``reports/`` (vo2dr.records) are not backups; :func:`record_keys` lists them."""
+    return {name: [o.key for o in store.list("") if not o.key.startswith("reports/")]
+            for name, store in stores_by_name(settings).items()}
+
+
+def record_keys(settings: Settings) -> dict[str, list[str]]:
+    """The attempt and drill records per store (vo2dr.records)."""
+    return {name: [o.key for o in store.list("reports/")]
             for name, store in stores_by_name(settings).items()}
 
 

@@ -15,6 +15,8 @@ from vo2dr.cli import main
 from vo2dr.dump import DUMP_APP, SNAPSHOT_APP
 from vo2dr.exceptions import DumpError, EncryptionError
 from vo2dr.manifest import Manifest
+from vo2dr.records import check_record
+from vo2dr.signing import TrustedKeys
 
 from dev import servers
 from tests import signing_keys
@@ -25,6 +27,7 @@ from .conftest import (
     create_database,
     decrypt_body,
     make_settings,
+    record_keys,
     stores_by_name,
 )
 
@@ -149,6 +152,20 @@ def test_denied_kms_key_leaves_no_backup_anywhere(app_db, buckets, denied_kms, r
     assert "GenerateDataKey" in message and "AccessDenied" in message, message
     assert all_keys(settings) == {"s3": [], "gcs": [], "azure": []}
     assert _wait_no_sessions(app_db) == []
+    # ...but the failed attempt left a signed record in every store, for the report's
+    # success rate, holding the cause and no secret.
+    records = record_keys(settings)
+    assert {n: len(k) for n, k in records.items()} == {"s3": 1, "gcs": 1, "azure": 1}
+    key = records["s3"][0]
+    assert key.startswith("reports/staging/attempts/") and "-critical-" in key
+    for name, store in stores_by_name(settings).items():
+        data = store.get_bytes(records[name][0])
+        rec = check_record(records[name][0], data,
+                           TrustedKeys.from_pem(signing_keys.TRUSTED))
+        assert rec.valid, rec.reason
+        assert rec.body["outcome"] == "failed" and rec.body["backup_id"] == ""
+        assert "AccessDenied" in rec.body["reason"]
+        assert app_db not in data.decode() and "password" not in data.decode().lower()
 
     # The CLI: a JSON summary on stdout, one line on stderr, exit 2.
     for var, value in {"DATABASE_URL": app_db, "VO2DR_ENVIRONMENT": "staging",
