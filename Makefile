@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 PYTEST_FLAGS ?=
 
-.PHONY: install test demo bench plan lint clean
+.PHONY: install test demo bench plan lint clean browser
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed browser
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +16,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
+
+# The report's browser test opens report.html in Debian's chromium, driven by Playwright (from
+# the lock; it never downloads a browser of its own). Installed when missing and we are root
+# (CI and the dev machines are); otherwise say how, and the test fails under CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; \
+	  else echo "make: chromium is missing: run 'sudo apt-get install chromium' (the report's browser test needs it)" >&2; fi; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -31,6 +31,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -97,7 +98,7 @@ def available_commands(exe: str | None, env: dict[str, str]) -> set[str]:
     if exe is None:
         return set()
     found = set()
-    for name in ("backup", "list", "verify", "drill", "status"):
+    for name in ("backup", "list", "verify", "drill", "status", "report"):
         probe = subprocess.run([exe, name, "--help"], env=env, capture_output=True, check=False)
         if probe.returncode == 0:
             found.add(name)
@@ -335,6 +336,7 @@ def application_sources(record: Record, env: dict[str, str], work: Path,
 
 def demo(record: Record, scale: float) -> None:
     not_ready = "not yet available in this checkout"
+    demo_started = datetime.now(UTC)
     with contextlib.ExitStack() as stack:
         started = time.monotonic()
         with console.status("starting PostgreSQL 18, moto, the GCS emulator and Azurite…"):
@@ -456,6 +458,10 @@ def demo(record: Record, scale: float) -> None:
 
         if {"backup", "verify", "status"} <= set(commands):
             forgery_step(record, env, key_dir, cloud)
+        if "report" in commands:
+            from dev.demo_report import report_step
+
+            report_step(record, env, demo_started, run_job, console)
 
         with console.status("stopping every server the demo started…"):
             stack.close()

@@ -25,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               "controls over a period, as HTML and JSON", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--since", default="90d", metavar="PERIOD",
-                   help="the period back from now: 90d (default), 12w, 36h")
+                   help="the period back from now: 90d (default), 12w, 36h; or a UTC time")
     p.add_argument("--now", metavar="TIMESTAMP", help="end the period at this UTC time")
     p.add_argument("--output", "-o", default="report.html", metavar="FILE",
                    help="the HTML file to write (default report.html)")
@@ -42,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
     from vo2dr.catalog import parse_point_in_time
     from vo2dr.cli import load_settings
-    from vo2dr.report.run import generate, parse_period
+    from vo2dr.report.run import generate, period_start
     from vo2dr.stores import Access, open_stores
 
-    period = parse_period(args.since)
-    settings = load_settings(args, required=("environment", "signing_public_keys"))
     now = parse_point_in_time(args.now) if args.now else datetime.now(UTC)
+    since = period_start(args.since, now)
+    settings = load_settings(args, required=("environment", "signing_public_keys"))
 
     def progress(line: str) -> None:
         if not args.quiet:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     stores = open_stores(settings, Access.READ, tolerant=True)
     for name, why in stores.errors.items():
         progress(f"cannot open {name}: {why}")
-    doc = generate(settings, stores, period=period, now=now, open_errors=stores.errors,
+    doc = generate(settings, stores, since=since, now=now, open_errors=stores.errors,
                    progress=progress)
     from vo2dr.report.html import render_html
 

@@ -72,16 +72,31 @@ def stored_objects(stores: Mapping[str, BackupStore], environment: str,
     return out
 
 
-def generate(settings: Settings, stores: Mapping[str, BackupStore], *, period: timedelta,
-             now: datetime | None = None, open_errors: Mapping[str, str] | None = None,
+def period_start(text: str, now: datetime) -> datetime:
+    """``--since``: a period back from ``now`` (``90d``) or a UTC time (ISO 8601)."""
+    if _PERIOD.match(text.strip()):
+        return now - parse_period(text)
+    from vo2dr.catalog import BackupNotFound, parse_point_in_time
+
+    try:
+        since = parse_point_in_time(text)
+    except BackupNotFound:
+        raise ConfigError(f"--since {text!r}: use a period such as 90d, 12w or 36h, or a UTC "
+                          "time such as 2026-06-01T00:00:00Z") from None
+    if since >= now:
+        raise ConfigError(f"--since {text!r} is not before the end of the period")
+    return since
+
+
+def generate(settings: Settings, stores: Mapping[str, BackupStore], *, since: datetime,
+             now: datetime, open_errors: Mapping[str, str] | None = None,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The report document over ``period`` back from ``now``, from ``stores``."""
+    """The report document over ``[since, now]``, from ``stores``."""
     path = stack_path(settings)
     cfg: ReportConfig = report_config(read_stack_file(path), settings.environment)
     table = cost.load_price_table(cfg.settings)
     trust = Trust.from_settings(settings)  # the signing public keys, before any network
-    until = (now or datetime.now(UTC)).astimezone(UTC)
-    since = until - period
+    until = now.astimezone(UTC)
     history = load_history(stores, settings.environment, trust.signers, since, until,
                            progress=progress)
     history.store_errors = {**(open_errors or {}), **history.store_errors}

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import psycopg
@@ -86,6 +87,9 @@ SEED = [
     "INSERT INTO app.system_logs (level, line) SELECT (ARRAY['debug','info','warn','error'])"
     "[1 + g % 4]::app.log_level, 'GET /health 200' FROM generate_series(1, 80) g",
 ]
+
+# The repository's staging stack file: the report reads its schedules, lifecycle and targets.
+ROOT_STACK = Path(__file__).resolve().parents[3] / "Pulumi.staging.yaml"
 
 ALL_TABLES = ["app.audit_logs", "app.system_logs", "public.app_config", "public.session_metrics",
               "public.training_protocols", "public.users", "public.vo2max_calculations"]
