@@ -25,7 +25,8 @@ def report_step(record: Any, env: dict[str, str], started: datetime, run_job: An
         record.add("report", "failed", f"exit {rc}", secs)
         return
     doc = json.loads(js.read_text())
-    record.reports["report"] = {k: doc[k] for k in ("period", "success_rate", "drills")}
+    record.reports["report"] = {"html": str(html), **{
+        k: doc[k] for k in ("period", "history", "success_rate", "drills")}}
     drills = doc["drills"]["classes"]
     last = ", ".join(f"{n} {'pass' if (c['last'] or {}).get('ok') else 'FAIL'}"
                      for n, c in drills.items())

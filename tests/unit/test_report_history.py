@@ -182,3 +182,14 @@ def test_windows_and_checks_by_hand(cfg):
     assert metrics.percentile([1, 2, 3, 4], 50) == 2 and metrics.percentile([5], 99) == 5
     assert metrics.months_between(day, datetime(2026, 8, 30, tzinfo=UTC)) == \
         ["2026-06", "2026-07", "2026-08"]
+
+
+def test_report_command_rejects_a_bad_period_with_one_line(capsys, monkeypatch):
+    from vo2dr.cli import main
+
+    monkeypatch.setenv("VO2DR_ENVIRONMENT", "staging")
+    assert main(["report", "--since", "ninety days"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--since 'ninety days'" in err[0]
+    assert main(["report", "--since", "2026-06-01", "--now", "2026-05-01"]) == 3
+    assert "is not before the end of the period" in capsys.readouterr().err

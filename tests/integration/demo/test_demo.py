@@ -24,7 +24,8 @@ def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "GOOGLE_", "AZURE_", "VO2DR_"))
            and k not in ("STORAGE_EMULATOR_HOST", "DATABASE_URL")}
-    env |= {"VO2DR_DEMO_SCALE": "0.3", "VO2DR_DEMO_REPORT": str(report_path)}
+    env |= {"VO2DR_DEMO_SCALE": "0.3", "VO2DR_DEMO_REPORT": str(report_path),
+            "VO2DR_DEMO_HTML": str(tmp_path / "report.html")}
     proc = subprocess.run([sys.executable, "-m", "dev.demo"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=840, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -64,6 +65,18 @@ def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
     drilled = {s["source"]: s for s in record["reports"]["drill"]["sources"]}
     assert drilled["code"]["ok"] and drilled["config"]["ok"], drilled
     assert set(record["reports"]["status"]["sources"]) == {"code", "config"}
+
+    # The DR report (issue 18): written where the demo says, from the demo's own records: the
+    # drill of every class, and the attacker's attempt record (signed with their own key in
+    # GCS) shown as invalid, not counted.
+    assert steps["report"]["status"] == "ok" and str(tmp_path / "report.html") in \
+        steps["report"]["detail"]
+    assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert str(tmp_path / "report.html") in proc.stdout.replace("\n", "")  # where it is
+    dr = record["reports"]["report"]
+    assert dr["drills"]["count"] == 1
+    assert all(c["last"]["ok"] for c in dr["drills"]["classes"].values())
+    assert [u["trust"] for u in dr["history"]["untrusted_records"]] == ["invalid"]
 
     # Every server the demo started is gone.
     assert steps["cleanup"]["status"] == "ok"
