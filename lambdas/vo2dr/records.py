@@ -26,6 +26,7 @@ and every reason is passed through :func:`scrub` (credentials in URLs masked) fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -131,6 +132,8 @@ class Record:
     trust: str
     reason: str = ""
     stores: list[str] = field(default_factory=list)  # the stores that list the key
+    digest: str = ""  # SHA-256 of the signed payload: one event copied under two keys is one
+
 
     @property
     def valid(self) -> bool:
@@ -150,9 +153,11 @@ def check_record(key: str, data: bytes, trusted: TrustedKeys) -> Record:
             raise ValueError("no body")
     except ValueError as exc:
         return Record(key, kind, at, {}, "invalid", f"unreadable: {one_line(exc)}")
-    # The key's kind and time must be what the signed document says: a valid record copied to
-    # another key cannot move in time or change kind.
-    if doc.get("kind") != kind or doc.get("at") != at.isoformat().replace("+00:00", "Z"):
+    # The key's kind, time and environment must be what the signed document says: a valid
+    # record copied to another key cannot move in time, change kind or pass for production's.
+    env = parsed[0] if parsed else ""
+    if doc.get("kind") != kind or doc.get("at") != at.isoformat().replace("+00:00", "Z") \
+            or doc.get("environment") != env:
         return Record(key, kind, at, body, "invalid", "the key does not match the record")
     sig = doc.get("signature")
     if sig is None:
@@ -161,7 +166,7 @@ def check_record(key: str, data: bytes, trusted: TrustedKeys) -> Record:
         trusted.check(_payload(doc), Signature(**sig), f"record {key}")
     except (SignatureError, TypeError) as exc:
         return Record(key, kind, at, body, "invalid", one_line(exc))
-    return Record(key, kind, at, body, "valid")
+    return Record(key, kind, at, body, "valid", digest=hashlib.sha256(_payload(doc)).hexdigest())
 
 
 Progress = Callable[[str], None]

@@ -193,3 +193,52 @@ def test_report_command_rejects_a_bad_period_with_one_line(capsys, monkeypatch):
     assert len(err) == 1 and "--since 'ninety days'" in err[0]
     assert main(["report", "--since", "2026-06-01", "--now", "2026-05-01"]) == 3
     assert "is not before the end of the period" in capsys.readouterr().err
+
+
+def test_listing_only_backups_count_only_with_a_trusted_manifest():
+    """Backups without a record (older than the records) count from the listing, but only in
+    the stores whose manifest is signed by a trusted key: a backup planted by whoever owns one
+    cloud is shown as invalid and does not fill its window."""
+    from vo2dr.layout import BackupRef
+
+    from tests.unit.recovery_memstore import MemoryStore, add_backup
+
+    stores = {n: MemoryStore(n) for n in ("s3", "gcs")}
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    add_backup(list(stores.values()),
+               BackupRef("staging", "daily", "full", day + timedelta(hours=2, seconds=60),
+                         "a" * 12))
+    add_backup([stores["gcs"]],  # the attacker's, in gcs only
+               BackupRef("staging", "daily", "full", day + timedelta(days=1, hours=2),
+                         "b" * 12), signer=H.FOREIGN)
+    h = load_history(stores, "staging", TRUSTED, day, day + timedelta(days=3))
+    assert [(e.backup_id, e.evidence, e.stores) for e in h.backups] == [
+        ("a" * 12, "listing", {"s3": True, "gcs": True})]
+    assert [u["trust"] for u in h.untrusted] == ["invalid"]
+    assert "untrusted key" in h.untrusted[0]["reason"]
+    cfg = report_config(H.stack(), "staging")
+    rate = metrics.success_rate(cfg.strategy.data_classes["full"], h.backups, h.since,
+                                h.until, 99.9)
+    assert (rate.due, rate.completed) == (2, 1)  # 06-01 and 06-02 02:00 windows
+
+
+def test_a_replayed_record_counts_once_and_cannot_change_environment():
+    import json
+
+    from tests.unit.recovery_memstore import MemoryStore
+
+    store = MemoryStore("s3")
+    when = datetime(2026, 6, 1, 0, 0, 30, tzinfo=UTC)
+    body = {"data_class": "critical", "source": "database", "started_at": "2026-06-01T00:00:30Z",
+            "outcome": "failed", "backup_id": "", "reason": "x", "stores": {}}
+    doc = make_record(ATTEMPT, "staging", when, body, H.SIGNER)
+    data = json.dumps(doc).encode()
+    for rid in ("1" * 12, "2" * 12):  # the same signed failure under two ids
+        store.put_bytes(record_key("staging", ATTEMPT, when, "critical", rid), data)
+    store.put_bytes(record_key("production", ATTEMPT, when, "critical", "3" * 12), data)
+    h = load_history({"s3": store}, "staging", TRUSTED, when - timedelta(hours=1),
+                     when + timedelta(hours=1))
+    assert len(h.backups) == 1 and h.backups[0].outcome == "failed"
+    prod = check_record(record_key("production", ATTEMPT, when, "critical", "3" * 12), data,
+                        TRUSTED)
+    assert prod.trust == "invalid" and "does not match" in prod.reason

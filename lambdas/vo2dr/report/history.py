@@ -48,6 +48,8 @@ class BackupEvent:
     reason: str = ""
     evidence: str = "record"  # record | listing
     store_errors: dict[str, str] = field(default_factory=dict)  # store -> why no copy there
+    # listing evidence only: the catalog entry, to check its manifests' signatures
+    entry: Any = field(default=None, repr=False, compare=False)
 
     @property
     def complete_anywhere(self) -> bool:
@@ -127,10 +129,14 @@ def merge(records: list[Record], listed: list[BackupEvent], since: datetime,
     failed: list[BackupEvent] = []
     drills: list[DrillEvent] = []
     untrusted: list[dict[str, str]] = []
+    seen: set[str] = set()
     for rec in records:
         if not rec.valid:
             untrusted.append({"key": rec.key, "trust": rec.trust, "reason": rec.reason})
             continue
+        if rec.digest in seen:  # a valid record replayed under another id counts once
+            continue
+        seen.add(rec.digest)
         if not since <= rec.at <= until:
             continue
         try:
@@ -180,7 +186,7 @@ def listed_backups(stores: Mapping[str, BackupStore], environment: str,
             out.append(BackupEvent(data_class=e.data_class, time=e.timestamp,
                                    outcome="complete", stores=complete,
                                    backup_id=e.backup_id, source=source, tier=e.ref.tier,
-                                   ciphertext_bytes=size, evidence="listing"))
+                                   ciphertext_bytes=size, evidence="listing", entry=e))
     return out, errors
 
 
@@ -194,9 +200,39 @@ def load_history(stores: Mapping[str, BackupStore], environment: str, trusted: T
         progress("listing the backups")
     listed, list_errors = listed_backups(stores, environment)
     history = merge(records, listed, since, until)
+    check_listed(history, stores, trusted)
     history.store_errors = {**rec_errors, **list_errors}
     history.stores_read = [n for n in stores if n not in history.store_errors]
     return history
+
+
+def check_listed(h: History, stores: Mapping[str, BackupStore], trusted: TrustedKeys) -> None:
+    """A backup known from the listing only (no record) counts in a store only if that store's
+    manifest is signed by a trusted key and describes it: a key planted by whoever owns one
+    cloud does not raise the success rate. Reads one small manifest per such copy."""
+    from vo2dr.exceptions import Vo2drError
+    from vo2dr.trust import Trust
+    from vo2dr.verify import load_manifest
+
+    trust = Trust(signers=trusted)
+    kept = []
+    for ev in h.backups:
+        if ev.evidence != "listing" or ev.entry is None:
+            kept.append(ev)
+            continue
+        for name, complete in list(ev.stores.items()):
+            if not complete or name not in stores:
+                continue
+            try:
+                manifest = load_manifest(stores[name], ev.entry, trust)
+                ev.plaintext_bytes = manifest.plaintext.bytes
+            except Vo2drError as exc:
+                ev.stores[name] = False
+                h.untrusted.append({"key": ev.entry.ref.manifest_key, "trust": "invalid",
+                                    "reason": str(exc)})
+        if ev.complete_anywhere:
+            kept.append(ev)
+    h.backups = kept
 
 
 def as_json(h: History) -> dict[str, Any]:
