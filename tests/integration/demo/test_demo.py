@@ -67,8 +67,8 @@ def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
     assert set(record["reports"]["status"]["sources"]) == {"code", "config"}
 
     # The DR report (issue 18): written where the demo says, from the demo's own records: the
-    # drill of every class, and the attacker's attempt record (signed with their own key in
-    # GCS) shown as invalid, not counted.
+    # drill of every class; the attacker's backup in GCS (its attempt record and its manifest,
+    # signed with their own key) shown as invalid, not counted.
     assert steps["report"]["status"] == "ok" and str(tmp_path / "report.html") in \
         steps["report"]["detail"]
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
@@ -76,7 +76,10 @@ def test_demo_backs_up_to_all_three_clouds_and_stops_its_servers(tmp_path):
     dr = record["reports"]["report"]
     assert dr["drills"]["count"] == 1
     assert all(c["last"]["ok"] for c in dr["drills"]["classes"].values())
-    assert [u["trust"] for u in dr["history"]["untrusted_records"]] == ["invalid"]
+    untrusted = dr["history"]["untrusted_records"]
+    assert [u["trust"] for u in untrusted] == ["invalid", "invalid"], untrusted
+    assert sorted(u["key"].split("/")[0] for u in untrusted) == ["database", "reports"]
+    assert all("untrusted key" in u["reason"] for u in untrusted), untrusted
 
     # Every server the demo started is gone.
     assert steps["cleanup"]["status"] == "ok"
