@@ -25,6 +25,7 @@ import functools
 import hashlib
 import logging
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -217,29 +218,53 @@ class ChunkReader:
     """``read(n)`` over an iterable of byte chunks, returning exactly ``n`` bytes until the end.
 
     The SDK treats a short read as the end of the source, so this must never return short
-    early. Holds at most one input chunk plus ``n`` bytes."""
+    early. Holds at most one input chunk plus ``n`` bytes. A chunk of exactly ``n`` bytes is
+    handed on as it is (the pipeline's 1 MiB zstd pieces are exactly one encryption frame), and
+    any other read copies each byte once."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._it = iter(chunks)
-        self._buf = bytearray()
+        self._parts: deque[bytes | memoryview] = deque()
+        self._size = 0
         self._eof = False
 
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            for chunk in self._it:
-                self._buf += chunk
-            self._eof = True
-            out = bytes(self._buf)
-            self._buf.clear()
-            return out
-        while len(self._buf) < n and not self._eof:
+    def _fill(self, n: int | None) -> None:
+        while (n is None or self._size < n) and not self._eof:
             try:
-                self._buf += next(self._it)
+                chunk = next(self._it)
             except StopIteration:
                 self._eof = True
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
+                break
+            if chunk:
+                self._parts.append(chunk)
+                self._size += len(chunk)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            self._fill(None)
+            whole = b"".join(self._parts)
+            self._parts.clear()
+            self._size = 0
+            return whole
+        self._fill(n)
+        parts = self._parts
+        if parts and len(parts[0]) == n and isinstance(parts[0], bytes):
+            self._size -= n
+            return parts.popleft()  # type: ignore[return-value]
+        out: list[bytes | memoryview] = []
+        need = n
+        while need and parts:
+            part = parts[0]
+            if len(part) <= need:
+                out.append(parts.popleft())
+                need -= len(part)
+            else:
+                view = part if isinstance(part, memoryview) else memoryview(part)
+                out.append(view[:need])
+                parts[0] = view[need:]
+                need = 0
+        self._size -= n - need
+        return b"".join(out)
 
     def tell(self) -> int:  # the SDK asks, but never for anything that matters to streaming
         return 0

@@ -4,6 +4,8 @@ rows, create missing schemas). Every name is quoted with :mod:`psycopg.sql`."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from vo2dr.exceptions import ConfigError, RestoreError, one_line
-from vo2dr.progress import Reporter
+from vo2dr.progress import QuietReporter, Reporter
 
 MAX_IDENTIFIER = 63
 RESTORE_APP = "vo2dr-restore"
@@ -252,6 +254,26 @@ SELECT current_setting('max_connections')::int
          WHERE backend_type = 'client backend' AND usename = current_user)
   FROM pg_roles r WHERE r.rolname = current_user
 """
+
+
+def default_jobs(target: Target, reporter: Reporter) -> int:
+    """``--jobs`` when none is given: one pg_restore job per core, capped like any ``--jobs``
+    by the connection slots the target has free (:func:`capped_jobs`). Cores are the fewer of
+    this machine's (every job is a pg_restore process here) and the server's
+    ``max_worker_processes`` (PostgreSQL has no setting for its cores; that one is sized from
+    them: by the DBA, and by RDS from the instance's vCPUs). One job restores in a single
+    transaction."""
+    cores = os.cpu_count() or 1
+    with contextlib.suppress(psycopg.Error), \
+            target.maintenance().connect(autocommit=True) as conn:
+        row = conn.execute("SELECT current_setting('max_worker_processes')::int").fetchone()
+        if row is not None and int(row[0]) > 0:
+            cores = min(cores, int(row[0]))
+    jobs = capped_jobs(target, max(1, cores), QuietReporter())
+    reporter.stage(f"--jobs not given: {jobs} (" + (
+        "one transaction" if jobs == 1 else "parallel pg_restore") + f"; {cores} core(s), "
+        "the target's free connection slots)")
+    return jobs
 
 
 def capped_jobs(target: Target, jobs: int, reporter: Reporter) -> int:

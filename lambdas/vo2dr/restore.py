@@ -30,7 +30,8 @@ the production data. "Empty" means no user object of any kind: relations, schema
 types, extensions other than plpgsql, large objects, publications, text-search configurations,
 collations, operators, casts, foreign servers, default privileges. Names over 63 bytes are
 refused (PostgreSQL would silently truncate them). ``--jobs`` is capped by the connection slots
-the target server has free (see :func:`capped_jobs`).
+the target server has free (see :func:`capped_jobs`); without it, one job per core, capped the
+same way (:func:`default_jobs`; one job restores in a single transaction).
 
 **Data-class backups.** Their archive holds the whole schema but table data only for the
 class's tables (see :mod:`vo2dr.dump`). Restoring one creates exactly the class's tables (the
@@ -76,6 +77,7 @@ from vo2dr.dbadmin import (
     create_schemas,
     database_contents,
     database_exists,
+    default_jobs,
     drop_created_database,
     refuse_reserved_target,
     refuse_superuser,
@@ -175,7 +177,7 @@ def latest_by_quorum(settings: Settings, source: BackupStore, *, data_class: str
 
 def restore(settings: Settings, *, source: str, target_url: str, backup: str | None = None,
             before: datetime | None = None, data_class: str = "full",
-            tables: Sequence[str] = (), jobs: int = 1,
+            tables: Sequence[str] = (), jobs: int | None = 1,
             recovery_key_pem: bytes | None = None, promote_into_place: bool = False,
             confirm: Callable[[str], bool] | None = None, keep_owners: bool = False,
             spool_dir: str | None = None, reporter: Reporter | None = None,
@@ -190,7 +192,7 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
     :class:`Vo2drError`) with the reason; existing databases are never changed on failure.
     Connecting as a superuser is refused unless ``allow_superuser`` (see :func:`refuse_superuser`).
     """
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise ConfigError("--jobs must be 1 or more")
     settings.require("environment")
     reporter = reporter or QuietReporter()
@@ -274,7 +276,9 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         pairs = table_pairs(toc, selected or sorted(manifest.table_rows()))
 
         # 4. create + pg_restore, always into a database this run creates
-        jobs = capped_jobs(target, jobs, reporter)
+        # None: from the cores and the target's free connection slots (default_jobs).
+        jobs = default_jobs(target, reporter) if jobs is None else \
+            capped_jobs(target, jobs, reporter)
         check_target(target)
         create_database(target)
         created = True

@@ -24,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -47,6 +49,7 @@ from vo2dr.exceptions import (
 )
 from vo2dr.manifest import Manifest
 from vo2dr.stores.base import BackupStore
+from vo2dr.stores.ranged import read_ranges
 from vo2dr.trust import Trust
 
 READ_SIZE = 1024 * 1024
@@ -123,6 +126,49 @@ class _Digesting:
 
     def hexdigest(self) -> str:
         return self.sha.hexdigest()
+
+
+class _BackgroundWriter:
+    """Writes chunks to a file on its own thread, through a bounded queue (memory: ``depth``
+    chunks). A write error (a full disk) is raised by the next :meth:`write` or by
+    :meth:`finish`, as the ``OSError`` the file raised."""
+
+    def __init__(self, fh: BinaryIO, depth: int = 8) -> None:
+        self._fh = fh
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: OSError | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vo2dr-spool", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None and not self._stopped.is_set():
+                try:
+                    self._fh.write(chunk)
+                except OSError as exc:
+                    self._error = exc
+
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Stop writing (after a failure); idempotent, never raises."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:  # drain, so the sentinel fits even if the thread is slow
+                    self._queue.get_nowait()
+            self._queue.put(None)
+            self._thread.join(timeout=30)
 
 
 def _decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
@@ -377,7 +423,9 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
                  progress: Progress | None, recovery_key_pem: bytes | None) -> None:
     problems = result.problems
     body_key = manifest.body_key
-    cipher = _Digesting(store.get_stream(body_key, READ_SIZE), progress)
+    # Ranges in parallel where the store reads ranges: the download runs ahead of the
+    # decryption, on its own threads, with a few parts in memory.
+    cipher = _Digesting(read_ranges(store, body_key, manifest.ciphertext.bytes), progress)
     cipher_iter = iter(cipher)
     plain = _Digesting(_decompress(
         decrypt_stream(cipher_iter, expected_context=expected_context(manifest),
@@ -385,6 +433,8 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
                                            for k in manifest.encryption.data_keys], **keys),
         manifest.compression))
     sink = _TocSink() if spool is None else None
+    # The spool's writes run on their own thread, overlapping the download and decryption.
+    writer = _BackgroundWriter(spool) if spool is not None else None
     toc: Toc | None = None
     try:
         try:
@@ -392,8 +442,8 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
                 if sink is not None:
                     sink.write(chunk)
                 else:
-                    assert spool is not None  # no TOC sink: the plaintext goes to the spool
-                    spool.write(chunk)
+                    assert writer is not None  # no TOC sink: the plaintext goes to the spool
+                    writer.write(chunk)
         except EncryptionError as exc:
             if _is_key_unavailable(exc):
                 if recovery_key_pem is None:
@@ -408,6 +458,8 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
         # whether the bytes differ from the manifest.
         for _ in cipher_iter:
             pass
+        if writer is not None:
+            writer.finish()  # every byte written (or the disk's error, e.g. ENOSPC, raised)
         if sink is not None:
             try:
                 sink.finish()  # pg_restore itself must read the archive
@@ -419,6 +471,8 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
     finally:
         if sink is not None:
             sink.close()
+        if writer is not None:
+            writer.stop()
 
     result.ciphertext_sha256 = cipher.hexdigest()
     if cipher.bytes != manifest.ciphertext.bytes:

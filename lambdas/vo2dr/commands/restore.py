@@ -10,7 +10,8 @@ corrupt copy never reaches the database; pg_restore then runs from that file.
                     copy the rows back. A critical/important backup (whole schema, its class's
                     data only) restores exactly its class's tables, with the types, domains and
                     functions they use; the other tables are not created
-  --jobs N          parallel pg_restore (default: 1, in a single transaction)
+  --jobs N          parallel pg_restore (default: one job per core, fewer if the target has
+                    fewer free connection slots; 1 restores in a single transaction)
   --recovery-key P  decrypt with the offline recovery private key when KMS is unreachable
                     (a password-protected key: --recovery-key-password-file F, or asked on a
                     terminal)
@@ -68,8 +69,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="config: list the files and secret names that differ from DIR")
     p.add_argument("--table", action="append", default=[], metavar="T",
                    help="restore only this table (repeatable): users or public.users")
-    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                   help="parallel pg_restore jobs")
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="parallel pg_restore jobs (default: one per core, capped by the "
+                        "target's free connection slots; 1: a single transaction)")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="the offline recovery private key (PEM): decrypt without KMS")
     p.add_argument("--recovery-key-password-file", metavar="FILE",

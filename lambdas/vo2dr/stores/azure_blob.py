@@ -255,6 +255,20 @@ class AzureBlobStore(BackupStore):
             downloader = self._for(key).download_blob(key, max_concurrency=1)
         return self._read(downloader, key, chunk_size)
 
+    supports_ranges = True
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            with self._translating("download range", key):
+                return bytes(self._for(key).download_blob(
+                    key, offset=start, length=length, max_concurrency=1).readall())
+        except StoreError as exc:
+            if "InvalidRange" in str(exc) or "416" in str(exc):
+                return b""  # at or past the end of the object
+            raise
+
     def _read(self, downloader: Any, key: str, chunk_size: int) -> Iterator[bytes]:
         expected = downloader.properties.content_settings.content_md5
         md5 = _md5()

@@ -92,6 +92,17 @@ class BackupStore(abc.ABC):
         holding the whole object in memory. Raises :class:`ObjectNotFound` if absent (before
         the first chunk), :class:`StoreError` on failure mid-stream."""
 
+    # True when get_range is implemented: a large object is then read as ranges in parallel
+    # (vo2dr.stores.ranged.read_ranges).
+    supports_ranges: bool = False
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key`` from byte ``start`` (fewer only where the object ends
+        first; empty at or past its end), in one request. Raises :class:`ObjectNotFound` if
+        absent, :class:`StoreError` on failure. Stores that cannot read ranges raise
+        ``NotImplementedError`` and leave :attr:`supports_ranges` false."""
+        raise NotImplementedError(f"{self.name} reads whole objects only")
+
     def get_bytes(self, key: str) -> bytes:
         """The whole object; for small objects such as manifests."""
         return b"".join(self.get_stream(key))

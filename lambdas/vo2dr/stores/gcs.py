@@ -287,6 +287,22 @@ class GcsStore(BackupStore):
                                timeout=TIMEOUT)
         return self._read(reader, blob, key, chunk_size)
 
+    supports_ranges = True
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        blob = self._bucket.blob(key)
+        try:
+            with self._translating("download range", key):
+                return bytes(blob.download_as_bytes(start=start, end=start + length - 1,
+                                                    raw_download=True, checksum=None,
+                                                    retry=self._retry, timeout=TIMEOUT))
+        except StoreError as exc:
+            if "416" in str(exc) or "Range Not Satisfiable" in str(exc):
+                return b""  # at or past the end of the object
+            raise
+
     def _read(self, reader: Any, blob: Any, key: str, chunk_size: int) -> Iterator[bytes]:
         crc = google_crc32c.Checksum()
         with reader:

@@ -409,6 +409,20 @@ class S3Store(BackupStore):
                           Key=key)
         return self._read(resp["Body"], key, chunk_size)
 
+    supports_ranges = True
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            resp = self._call("GetObject", self._client.get_object, key, Bucket=self.bucket,
+                              Key=key, Range=f"bytes={start}-{start + length - 1}")
+        except StoreError as exc:
+            if "InvalidRange" in str(exc):  # at or past the end of the object
+                return b""
+            raise
+        return b"".join(self._read(resp["Body"], key, 8 * MiB))
+
     def _read(self, body: Any, key: str, chunk_size: int) -> Iterator[bytes]:
         try:
             yield from body.iter_chunks(chunk_size)

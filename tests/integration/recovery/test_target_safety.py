@@ -152,6 +152,24 @@ def test_jobs_beyond_the_servers_connection_slots_are_capped(world):
     assert table_checksums(world.pg.url(name)) == table_checksums(world.source_url)
 
 
+def test_jobs_default_from_the_cores_and_the_servers_slots(world, monkeypatch):
+    """Without --jobs: one job per core (the fewer of this machine's and the server's
+    max_worker_processes), capped by the free connection slots; a single transaction when that
+    is one."""
+    with psycopg.connect(world.pg.url()) as conn:
+        workers = int(conn.execute("SHOW max_worker_processes").fetchone()[0])
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    name = f"jobs_default_{world.source_db}"
+    result = restore(world.settings, source="s3", target_url=world.pg.url(name), jobs=None)
+    assert result.ok
+    assert result.jobs == min(3, workers)
+    assert table_checksums(world.pg.url(name)) == table_checksums(world.source_url)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    name = f"jobs_one_{world.source_db}"
+    result = restore(world.settings, source="s3", target_url=world.pg.url(name), jobs=None)
+    assert result.ok and result.jobs == 1
+
+
 def test_a_superuser_is_refused_unless_allowed(world, capsys, monkeypatch):
     """A dump can carry code that runs during the restore: not as a superuser by default."""
     from vo2dr.cli import main
