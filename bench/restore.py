@@ -140,6 +140,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{_wall(runs, mine)} s vs {_wall(runs, base)} s", rr,
                     f"≤ {TARGET_RESTORE_OVER_PG_RESTORE}",
                     None if rr is None else rr <= TARGET_RESTORE_OVER_PG_RESTORE, why))
+        drill = runs.get("drill") or {}
+        for c in (drill.get("output") or {}).get("classes") or []:
+            rows.append(verdict(
+                f"drill ({c.get('data_class')}): restore within the class RTO, end to end "
+                f"({tag})", f"restore {c.get('restore_seconds')} s, drill {drill['wall_s']} s "
+                f"wall, RTO {c.get('rto_seconds')} s",
+                ratio(c.get("restore_seconds"), c.get("rto_seconds")), "≤ 1",
+                c.get("within_rto")))
         peak = max(r["peak_rss_mb"] for k, r in runs.items() if k.startswith("vo2dr_"))
         rows.append(verdict(f"peak RSS of restore < {TARGET_PEAK_RSS_MB:.0f} MB ({tag})",
                             f"{peak:.0f} MB (highest of the {len(STORES) * 2} restores, "
