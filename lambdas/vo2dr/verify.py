@@ -171,6 +171,57 @@ class _BackgroundWriter:
             self._thread.join(timeout=30)
 
 
+_DONE = object()
+
+
+class _Prefetched:
+    """``chunks`` produced on a thread of its own, up to ``depth`` ahead (the decryption, so
+    that it runs while this thread decompresses, hashes and spools the previous frames). The
+    source's exception is raised by the iteration, unchanged, once the thread has left the
+    source; :meth:`close` stops the thread and waits until it has left the source too, so the
+    caller may then read the source's input itself."""
+
+    def __init__(self, chunks: Iterable[bytes], depth: int = 4) -> None:
+        self._chunks = chunks
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vo2dr-decrypt", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.25)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                self._thread.join()
+                return
+            if isinstance(item, BaseException):
+                self._thread.join()
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+
 def _decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
     """zstd frames (any number) -> plaintext, in pieces of at most READ_SIZE bytes."""
     if compression in ("", "none"):
@@ -427,11 +478,12 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
     # decryption, on its own threads, with a few parts in memory.
     cipher = _Digesting(read_ranges(store, body_key, manifest.ciphertext.bytes), progress)
     cipher_iter = iter(cipher)
-    plain = _Digesting(_decompress(
-        decrypt_stream(cipher_iter, expected_context=expected_context(manifest),
-                       expected_data_keys=[(k.provider_id, k.key_info, k.sha256)
-                                           for k in manifest.encryption.data_keys], **keys),
-        manifest.compression))
+    decrypted = decrypt_stream(cipher_iter, expected_context=expected_context(manifest),
+                               expected_data_keys=[(k.provider_id, k.key_info, k.sha256)
+                                                   for k in manifest.encryption.data_keys],
+                               **keys)
+    decrypting = _Prefetched(decrypted)
+    plain = _Digesting(_decompress(decrypting, manifest.compression))
     sink = _TocSink() if spool is None else None
     # The spool's writes run on their own thread, overlapping the download and decryption.
     writer = _BackgroundWriter(spool) if spool is not None else None
@@ -455,7 +507,8 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
         except StoreError:
             raise
         # Whatever happened above, hash the rest of the ciphertext so the message can say
-        # whether the bytes differ from the manifest.
+        # whether the bytes differ from the manifest (once the decryption has let go of it).
+        decrypting.close()
         for _ in cipher_iter:
             pass
         if writer is not None:
@@ -469,6 +522,7 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
                     problems.append(str(exc))
             sink = None
     finally:
+        decrypting.close()
         if sink is not None:
             sink.close()
         if writer is not None:
