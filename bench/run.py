@@ -46,7 +46,9 @@ def sections() -> list[tuple[str, ModuleType]]:
     return [(n, importlib.import_module(f"bench.{n}")) for n in names]
 
 
-def run(ctx: Context) -> dict[str, Any]:
+def run(ctx: Context, checkpoint: Any = None) -> dict[str, Any]:
+    """Every section; ``checkpoint(results_so_far)`` after each scale, so a run that has to be
+    stopped still leaves the scales it finished in bench/results."""
     mods = sections()
     out: dict[str, Any] = {name: {"scales": [], "run": None} for name, _ in mods}
     scaled = [(n, m) for n, m in mods if hasattr(m, "at_scale")]
@@ -64,6 +66,8 @@ def run(ctx: Context) -> dict[str, Any]:
                     if res is not None:
                         out[name]["scales"].append(res)
                     ctx.results[name] = out[name]
+            if checkpoint is not None:
+                checkpoint(out)
     for name, mod in mods:
         if hasattr(mod, "run"):
             try:
@@ -103,6 +107,9 @@ def write_markdown(results: dict[str, Any]) -> None:
            "(VmHWM), an upper bound no spike between samples escapes.", ""]
     if results.get("note"):
         out += [f"**Note:** {results['note']}", ""]
+    if results.get("partial"):
+        out += [f"**Partial:** written after a finished scale; the run went on past "
+                f"{results['finished_at']} (scales asked for: {results['scales']}).", ""]
     out += ["## Targets", "", "| section | target | measured | ratio | limit | verdict |",
             "|---|---|---|---:|---|---|"]
     for t in results["targets"]:
@@ -193,12 +200,16 @@ def main() -> int:
                     "platform": platform.platform(terse=True), "python": platform.python_version(),
                     "pg_dump": pg_dump_version},
     }
-    results["sections"] = run(ctx)
-    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    results["targets"] = all_targets(results)
-    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results)
-    plot(results)
+    def write(sections_done: dict[str, Any], partial: bool) -> None:
+        results["sections"] = sections_done
+        results["partial"] = partial
+        results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        results["targets"] = all_targets(results)
+        (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_markdown(results)
+        plot(results)
+
+    write(run(ctx, checkpoint=lambda done: write(done, partial=True)), partial=False)
     print()
     for t in results["targets"]:
         print(f"{t['verdict']:4}  {t['target']}: {t['measured']} (ratio {t['ratio']})")
