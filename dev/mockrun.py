@@ -46,6 +46,7 @@ TEST_SECRETS = {
     "databaseUrl": "postgresql://vo2app:s3cr3t-db-pass@db.internal:5432/vo2max",
     "alertWebhookUrl": "https://hooks.slack.example/services/T000/B000/s3cr3t-webhook",
     "drillDatabaseUrl": "postgresql://vo2drill:s3cr3t-drill-pass@scratch.internal:5432/postgres",
+    "repositoryToken": "github_pat_s3cr3t-repo-token",
 }
 
 

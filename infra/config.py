@@ -97,6 +97,15 @@ class TierLifecycle:
     prefix: str
     expire_days: int
     transitions: Mapping[str, tuple[Transition, ...]]  # per cloud: aws, gcp, azure
+    # What the prefix holds: the database, or an application source (application/<env>/<kind>/)
+    # tiered, kept and locked exactly like it.
+    source: str = "database"
+
+    @property
+    def rule_id(self) -> str:
+        """The lifecycle rule's name in every cloud (unique per prefix)."""
+        return f"gfs-{self.tier}" if self.source == "database" else \
+            f"gfs-{self.source}-{self.tier}"
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,8 @@ class Secrets:
     alert_webhook_url: pulumi.Output[str] | None
     # The drill's scratch server: a role with CREATEDB, never the backup's read-only role.
     drill_database_url: pulumi.Output[str] | None = None
+    # The app repository's read-only token (vo2max-dr:application, the code and config sources).
+    repository_token: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +298,12 @@ class StackConfig:
         """Where the status check keeps its alert state (``vo2dr.status``)."""
         return f"status/{self.environment}/"
 
+    def application_prefixes(self) -> tuple[str, ...]:
+        """``application/<env>/<kind>/`` of each application source the stack backs up."""
+        app = self.strategy.application
+        return tuple(f"application/{self.environment}/{k}/" for k in sorted(app.sources())) \
+            if app else ()
+
     def prefix(self, tier: str | None = None) -> str:
         """Object key prefix of the write-once layout: ``database/<env>/[<tier>/]``."""
         base = f"database/{self.environment}/"
@@ -334,10 +351,12 @@ def parse_tiering(raw: Any) -> Tiering:
 
 
 def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
-                   clouds: tuple[str, ...] = CLOUDS) -> tuple[TierLifecycle, ...]:
+                   clouds: tuple[str, ...] = CLOUDS,
+                   sources: tuple[str, ...] = ()) -> tuple[TierLifecycle, ...]:
     """Per tier and cloud: a transition happens only where the object then stays in the
     class for at least its minimum storage duration before it expires. Intraday objects never
-    move: they are kept days, every colder class bills a month or more."""
+    move: they are kept days, every colder class bills a month or more. Each application
+    source in ``sources`` (code, config) gets the same plan under its own prefix."""
     plan = []
     for tier in retention.tiers:
         expire = retention.days(tier)
@@ -349,6 +368,8 @@ def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
                 if expire - day >= minimum
             )
         plan.append(TierLifecycle(tier, f"database/{environment}/{tier}/", expire, per_cloud))
+        plan.extend(TierLifecycle(tier, f"application/{environment}/{kind}/{tier}/", expire,
+                                  per_cloud, kind) for kind in sources)
     return tuple(plan)
 
 
@@ -656,6 +677,18 @@ def parse_tags(raw: Any, environment: str) -> dict[str, str]:
             **{k: str(v) for k, v in raw.items() if k not in ("owner", "dataClassification")}}
 
 
+def check_application(strategy: Strategy) -> None:
+    """The deployed job reads exactly the app secrets it is granted: by name. A prefix would
+    need secretsmanager:ListSecrets, which has no resource-level permission (every secret name
+    in the account), so the program refuses it (the job still takes one, for local runs)."""
+    app = strategy.application
+    if app is not None and app.config is not None and app.config.secret_prefix:
+        raise _fail("application.config.secretPrefix", f"is {app.config.secret_prefix!r}",
+                    "list the secrets in application.config.secretNames instead: the backup "
+                    "role is granted exactly those, and a prefix would need ListSecrets on "
+                    "every secret of the account")
+
+
 def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
           providers: Mapping[str, str] | None = None,
           secrets: Secrets | None = None) -> StackConfig:
@@ -672,7 +705,8 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
                     "set compression.level (zstd 1-19) in Pulumi.<stack>.yaml")
     strategy = parse_strategy(raw.get("dataClasses"), _mapping(raw.get("retention"), "retention"),
                               _mapping(raw.get("immutability"), "immutability"),
-                              compression=raw.get("compression"))
+                              raw.get("application"), compression=raw.get("compression"))
+    check_application(strategy)
     retention = parse_retention(raw.get("retention"), strategy.intraday)
     tiering = parse_tiering(raw.get("tiering"))
     check_retention_outlives_tiers(retention, tiering)
@@ -682,7 +716,9 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         providers.get("azure-native:location", ""),
     )
     immutability = parse_immutability(raw.get("immutability"), environment, retention)
-    lifecycle = lifecycle_plan(environment, retention, tiering)
+    app = strategy.application
+    lifecycle = lifecycle_plan(environment, retention, tiering,
+                               sources=tuple(sorted(app.sources())) if app else ())
     check_locks_end_by_expiry(lifecycle, immutability, strategy.intraday)
     return StackConfig(
         project=project,
@@ -707,10 +743,11 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
-        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys", "compression")
+        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys", "compression",
+        "application")
 # Plain strings; every other key is a YAML object.
 STRING_KEYS = ("environment", "recoveryPublicKey", "signingPublicKeys")
-SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl")
+SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl", "repositoryToken")
 
 
 def load() -> StackConfig:

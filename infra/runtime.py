@@ -18,6 +18,7 @@ age alarm would never clear.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ from infra.config import StackConfig
 SECRET_DATABASE_URL = "database-url"  # noqa: S105
 SECRET_ALERT_WEBHOOK = "alert-webhook"  # noqa: S105
 SECRET_DRILL_DATABASE_URL = "drill-database-url"  # noqa: S105
+SECRET_REPOSITORY_TOKEN = "repository-token"  # noqa: S105
 
 
 def eventbridge_cron(dc: DataClass) -> str:
@@ -77,6 +79,14 @@ def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
                      description=f"{name} backup, every {dc.rpo_minutes} min (its RPO)")
         for name, dc in sorted(cfg.data_classes.items())
     ]
+    app = cfg.strategy.application
+    for kind in sorted(app.sources() if app else ()):
+        dc = cfg.strategy.source_class(kind)
+        specs.append(ScheduleSpec(
+            key=f"backup-{kind}", job=f"backup-{kind}", expression=eventbridge_cron(dc),
+            input=json.dumps({"job": "backup", "source": kind}, sort_keys=True),
+            description=f"{kind} backup, every {dc.rpo_minutes} min (the {dc.name} class's "
+                        "RPO)"))
     every, offset = cfg.monitoring.status_every_minutes, cfg.monitoring.status_offset_minutes
     specs.append(ScheduleSpec(key="status", job="status", expression=status_cron(every, offset),
                               input=schedule_input("status"),
@@ -86,6 +96,17 @@ def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
                               input=schedule_input("drill"),
                               description="restore drill into a scratch database"))
     return specs
+
+
+def app_secret_grants(cfg: StackConfig) -> list[str]:
+    """The ARNs of the app's secrets the backup function may read: exactly the named ones
+    (Secrets Manager appends "-" and six random characters to a secret's ARN). The program
+    takes names only (``infra.config`` refuses a prefix), so nothing needs ListSecrets."""
+    app = cfg.strategy.application
+    if app is None or app.config is None:
+        return []
+    base = f"arn:aws:secretsmanager:{cfg.aws.region}:{cfg.aws.account_id}:secret:"
+    return [f"{base}{n}-??????" for n in app.config.secret_names]
 
 
 def _attr(obj: Any, *names: str) -> Any:
@@ -186,6 +207,15 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         secrets[SECRET_ALERT_WEBHOOK] = cfg.secrets.alert_webhook_url
     status_secrets = ({"VO2DR_ALERT_WEBHOOK_SECRET": SECRET_ALERT_WEBHOOK}
                       if SECRET_ALERT_WEBHOOK in secrets else {})
+    # The application sources' functions read the repository token (when the stack sets one)
+    # and, for the config, exactly the app secrets the stack names.
+    source_secret_env: dict[str, str] = {}
+    if cfg.secrets.repository_token is not None:
+        secrets[SECRET_REPOSITORY_TOKEN] = cfg.secrets.repository_token
+        source_secret_env["VO2DR_REPOSITORY_TOKEN_SECRET"] = SECRET_REPOSITORY_TOKEN
+    app_secret_arns = app_secret_grants(cfg)
+    source_kinds = sorted(cfg.strategy.application.sources()) if cfg.strategy.application \
+        else []
     roles = aws.roles
     # Only the functions that connect to the database run in its VPC (when one is set); the
     # status check reads the stores only.
@@ -196,6 +226,13 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
                      roles.writer_arn, {"VO2DR_DATABASE_URL_SECRET": SECRET_DATABASE_URL},
                      writer_env, in_vpc=vpc)
         for name in sorted(cfg.data_classes)
+    ] + [
+        # One per application source (issue 16): the repository token, and for the config
+        # exactly the app secrets named in the stack; no database URL, no VPC.
+        FunctionSpec(f"backup-{kind}", cfg.name(f"backup-{kind}"), roles.writer_name,
+                     roles.writer_arn, source_secret_env, writer_env,
+                     app_secret_arns=app_secret_arns if kind == "config" else ())
+        for kind in source_kinds
     ] + [
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.

@@ -58,6 +58,10 @@ class Expectations:
     # retention.intradayHours in days: how long intraday backups are kept and locked (0: the
     # stack has no intraday tier).
     intraday_days: int = 0
+    # The application sources backed up beside the database (code, config: tiered, kept and
+    # locked like it), and the app's secrets only the backup role may read.
+    sources: tuple[str, ...] = ()
+    app_secrets: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -69,6 +73,11 @@ class Expectations:
 
     def prefix(self, tier: str) -> str:
         return f"database/{self.environment}/{tier}/"
+
+    def prefixes(self, tier: str) -> list[str]:
+        """The tier's prefix for the database and for each application source."""
+        return [self.prefix(tier), *(f"application/{self.environment}/{kind}/{tier}/"
+                                     for kind in self.sources)]
 
     def expected_transitions(self, cloud: str, tier: str) -> list[tuple[int, str]]:
         """Transitions a tier's objects should take: only into a class they then stay in for
@@ -91,6 +100,7 @@ class Expectations:
                             for n, c in sorted(self.data_classes.items())},
             "enabledClouds": list(self.enabled_clouds),
             "intradayDays": self.intraday_days,
+            "sources": list(self.sources), "appSecrets": list(self.app_secrets),
         }
 
     @classmethod
@@ -107,6 +117,7 @@ class Expectations:
                           for n, c in d["dataClasses"].items()},
             enabled_clouds=tuple(d["enabledClouds"]),
             intraday_days=int(d.get("intradayDays", 0)),
+            sources=tuple(d.get("sources", ())), app_secrets=tuple(d.get("appSecrets", ())),
         )
 
     @classmethod
@@ -125,6 +136,10 @@ class Expectations:
                           for n, c in cfg.data_classes.items()},
             enabled_clouds=tuple(cfg.enabled_clouds),
             intraday_days=cfg.retention.intraday_days,
+            sources=tuple(sorted(cfg.strategy.application.sources()))
+            if cfg.strategy.application else (),
+            app_secrets=tuple(cfg.strategy.application.config.secret_names)
+            if cfg.strategy.application and cfg.strategy.application.config else (),
         )
 
 

@@ -23,7 +23,11 @@ from pulumi_policy import (
     EnforcementLevel,
 )
 
-from policy.aws.iam import check_aws_iam_no_admin_policies, check_aws_iam_no_wildcards
+from policy.aws.iam import (
+    check_aws_app_secrets_backup_only,
+    check_aws_iam_no_admin_policies,
+    check_aws_iam_no_wildcards,
+)
 from policy.aws.kms import _cmk_check, check_aws_kms_key_rotation, check_aws_kms_signing_key
 from policy.aws.runtime import (
     check_lambda_no_credentials,
@@ -294,6 +298,15 @@ RULES: tuple[Rule, ...] = (
        f"{AWS_DOCS}/IAM/latest/UserGuide/best-practices.html#grant-least-privilege",
        ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role"],
        check_aws_iam_no_wildcards),
+    _r("aws-iam-policy-app-secrets-backup-only",
+       "Only the backup role may read the application's secrets (the config source's "
+       "vo2max-dr:application.config.secretNames); no other role or managed policy.",
+       "high", ["AC-6", "SC-28"], ["CIS Controls v8 3.3", "CIS Controls v8 6.8"],
+       "Grant secretsmanager:GetSecretValue on the app's secrets in the backup function's "
+       "runtime policy only (infra/runtime.py app_secret_grants).",
+       f"{AWS_DOCS}/secretsmanager/latest/userguide/auth-and-access.html",
+       ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"],
+       check_aws_app_secrets_backup_only, needs=True),
     _r("aws-iam-role-no-admin-policies",
        "No role gets an administrator-class AWS-managed policy.",
        "high", ["AC-6"], ["CIS AWS Foundations 3.0.0 1.16", "CIS Controls v8 5.4"],

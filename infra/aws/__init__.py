@@ -108,6 +108,7 @@ def build(cfg: StackConfig) -> AwsPrimary:
         log_bucket_name=log_bucket.bucket_name, log_prefix=f"{n.bucket}/", tags=tags))
     permissions = JobPermissions(cfg.name("permissions"), JobPermissionsArgs(
         roles=roles, bucket_arn=bucket.arn, key_arn=key.arn, prefix=cfg.prefix(),
-        region=cfg.aws.region, entra_federation=cfg.azure.enabled))
+        region=cfg.aws.region, entra_federation=cfg.azure.enabled,
+        extra_prefixes=cfg.application_prefixes()))
     return AwsPrimary(key=key, bucket=bucket, log_bucket=log_bucket, roles=roles,
                       permissions=permissions, names=n)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -99,6 +100,8 @@ class JobPermissionsArgs:
     # The Azure copy is on: every job role signs in to Entra ID with AWS web identity tokens
     # (the writer as the writer identity, the reader and monitor as the reader identity).
     entra_federation: bool = False
+    # The application sources' prefixes (application/<env>/code/, …/config/): the same grants.
+    extra_prefixes: tuple[str, ...] = ()
 
 
 class JobPermissions(pulumi.ComponentResource):
@@ -111,13 +114,19 @@ class JobPermissions(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vo2dr:aws:JobPermissions", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        objects = pulumi.Output.concat(args.bucket_arn, "/", args.prefix, "*")
-        manifests = pulumi.Output.concat(args.bucket_arn, "/", args.prefix, "*", MANIFEST_SUFFIX)
+        prefixes = [args.prefix, *args.extra_prefixes]
+        objects: Any = pulumi.Output.concat(args.bucket_arn, "/", args.prefix, "*")
+        manifests: Any = pulumi.Output.concat(args.bucket_arn, "/", args.prefix, "*",
+                                              MANIFEST_SUFFIX)
+        if args.extra_prefixes:
+            objects = [pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in prefixes]
+            manifests = [pulumi.Output.concat(args.bucket_arn, "/", p, "*", MANIFEST_SUFFIX)
+                         for p in prefixes]
         # ListBucket is granted on the bucket but only for keys under the prefix: the writer
         # lists to choose the GFS tier, the others to find the latest backup.
         list_prefix = statement(
             "ListEnvironmentPrefix", ["s3:ListBucket"], args.bucket_arn,
-            condition={"StringLike": {"s3:prefix": [f"{args.prefix}*"]}})
+            condition={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}})
         through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}
         entra = [_entra_web_identity_tokens()] if args.entra_federation else []
 

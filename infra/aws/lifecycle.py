@@ -39,7 +39,7 @@ def tier_rules(plan: Iterable[TierLifecycle], *, noncurrent_version_days: int,
     rules = []
     for tier in plan:
         rules.append(aws.s3.BucketLifecycleConfigurationRuleArgs(
-            id=f"gfs-{tier.tier}",
+            id=tier.rule_id,
             status=ENABLED,
             filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=tier.prefix),
             transitions=[

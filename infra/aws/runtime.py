@@ -120,6 +120,9 @@ class FunctionSpec:
     # Runs in the VPC of JobFunctionsArgs (when it names one): the functions that reach the
     # database.
     in_vpc: bool = False
+    # The app's own secrets this function backs up (vo2dr.sources.config): read-only, exactly
+    # these ARNs (each a name with Secrets Manager's "-??????" suffix).
+    app_secret_arns: Sequence[str] = ()
 
     @property
     def kind(self) -> str:
@@ -257,6 +260,11 @@ class JobFunctions(pulumi.ComponentResource):
                               **through("secretsmanager")["StringEquals"],
                               SECRET_CONTEXT_KEY: secret_arns}}),
             ]
+        if spec.app_secret_arns:
+            only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
+            statements.append(statement(
+                "ReadAppSecrets", ["secretsmanager:GetSecretValue"],
+                list(spec.app_secret_arns), condition=only_this_function))
         policy = aws.iam.RolePolicy(f"{name}-{job}-runtime", role=spec.role_name,
                                     policy=document(*statements), opts=child)
         env = {k: pulumi.Output.from_input(v)

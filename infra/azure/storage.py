@@ -47,7 +47,7 @@ def management_rules(container: str, plan: Sequence[TierLifecycle],
                         else noncurrent_version_days)
         holder = intraday_container(container) if intraday else container
         rules.append(storage.ManagementPolicyRuleArgs(
-            name=f"gfs-{tier.tier}", type="Lifecycle", enabled=True,
+            name=tier.rule_id, type="Lifecycle", enabled=True,
             definition=storage.ManagementPolicyDefinitionArgs(
                 filters=storage.ManagementPolicyFilterArgs(
                     blob_types=["blockBlob"], prefix_match=[f"{holder}/{tier.prefix}"]),

@@ -75,3 +75,32 @@ def check_aws_iam_no_admin_policies(t: str, p: Mapping[str, Any],
     arns = _as_list(p.get("managedPolicyArns")) + _as_list(p.get("policyArn"))
     return [f"attaches the AWS-managed {arn.rsplit('/', 1)[-1]} policy" for arn in map(str, arns)
             if arn.rsplit("/", 1)[-1] in AWS_ADMIN_POLICY_NAMES]
+
+
+_SECRET_READ = ("secretsmanager:getsecretvalue", "secretsmanager:*", "*")
+BACKUP_ROLE_SUFFIX = "-backup-writer"  # infra/aws: cfg.name("backup-writer")
+
+
+def check_aws_app_secrets_backup_only(t: str, p: Mapping[str, Any],
+                                      c: Expectations | None) -> list[str]:
+    """Only the backup role's inline policy may read the app's secrets (the config source):
+    any other role, and any managed policy (attachable to anything), is refused."""
+    if c is None or not c.app_secrets:
+        return []
+    doc = parse_policy_document(p.get("policy")) or {}
+    role = str(p.get("role") or "")
+    if t == "aws:iam/rolePolicy:RolePolicy" and role.endswith(BACKUP_ROLE_SUFFIX):
+        return []
+    out = []
+    for st in _statements(doc):
+        actions = [str(a).lower() for a in _as_list(st.get("Action"))]
+        if st.get("Effect") != "Allow" or not any(a in _SECRET_READ for a in actions):
+            continue
+        for res in (str(r) for r in _as_list(st.get("Resource"))):
+            hits = [n for n in c.app_secrets if f":secret:{n}" in res
+                    or res in ("*", "arn:aws:secretsmanager:*") or res.endswith(":secret:*")]
+            if hits:
+                who = f"role {role}" if role else "a managed policy"
+                out.append(f"{st.get('Sid', '?')} lets {who} read the app secret "
+                           f"{hits[0]}: only the backup role ({BACKUP_ROLE_SUFFIX[1:]}) may")
+    return out

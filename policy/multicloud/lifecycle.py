@@ -64,15 +64,26 @@ def lifecycle_rules(t: str, p: Mapping[str, Any]) -> tuple[str, list[TierRule]]:
     return "azure", rules
 
 
-def _tier_of(prefix: str, ctx: Expectations | None) -> str | None:
-    """The GFS tier of a lifecycle prefix; Azure prefixes start with the container name."""
+def _base_of(prefix: str) -> str | None:
+    """A lifecycle prefix from its ``database/`` or ``application/`` part (Azure prefixes start
+    with the container name)."""
     i = prefix.find("database/")
     if i < 0:
+        i = prefix.find("application/")
+    return prefix[i:] if i >= 0 else None
+
+
+def _tier_of(prefix: str, ctx: Expectations | None) -> str | None:
+    """The GFS tier of a lifecycle prefix: ``database/<env>/<tier>/`` or an application
+    source's ``application/<env>/<kind>/<tier>/``."""
+    base = _base_of(prefix)
+    if base is None:
         return None
-    parts = prefix[i:].strip("/").split("/")
-    if len(parts) == 3 and parts[2] in GFS_TIERS and (ctx is None or
-                                                      parts[1] == ctx.environment):
-        return parts[2]
+    parts = base.strip("/").split("/")
+    size = 3 if parts[0] == "database" else 4
+    if len(parts) == size and parts[-1] in GFS_TIERS and (ctx is None or
+                                                         parts[1] == ctx.environment):
+        return parts[-1]
     return None
 
 
@@ -80,18 +91,17 @@ def check_lifecycle_gfs(t: str, p: Mapping[str, Any], c: Expectations | None) ->
     cloud, rules = lifecycle_rules(t, p)
     tiers = {}
     for rule in rules:
-        tier = _tier_of(rule.prefix, c)
-        if tier:
-            tiers[tier] = rule
+        if _tier_of(rule.prefix, c):
+            tiers[_base_of(rule.prefix)] = rule
     if not tiers and not any("database/" in r.prefix for r in rules):
         return []  # not a backup store's lifecycle (e.g. the access-log bucket)
     if c is None:
         return ["stack expectations are unavailable: cannot compare the lifecycle with the "
                 "stack's GFS retention"]
     out = []
-    for tier in GFS_TIERS:
-        prefix, keep = c.prefix(tier), c.retention_days[tier]
-        rule = tiers.get(tier)
+    for tier, prefix in ((t, p) for t in GFS_TIERS for p in c.prefixes(t)):
+        keep = c.retention_days[tier]
+        rule = tiers.get(prefix)
         if rule is None:
             out.append(f"no lifecycle rule for {prefix}: {tier} backups would never expire")
             continue

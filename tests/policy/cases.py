@@ -29,6 +29,10 @@ PRODUCTION = Expectations.from_dict({
 })
 STAGING = Expectations.from_dict({**PRODUCTION.to_dict(), "stack": "staging",
                                   "environment": "staging"})
+# The same stack backing up the application (issue 16): code and config, and the app's secrets.
+APP_SECRET = "vo2max/production/app/stripe-secret-key"
+WITH_APPLICATION = Expectations.from_dict({**PRODUCTION.to_dict(), "sources": ["code", "config"],
+                                           "appSecrets": [APP_SECRET]})
 
 KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1f9c2d1e-0000-4000-8000-000000000001"
 ROLE_ARN = "arn:aws:iam::111111111111:role/vo2dr-production-backup-writer"
@@ -447,6 +451,16 @@ CASES: dict[str, Case] = {
                 "Sid": "PutBackups", "Effect": "Allow", "Action": ["s3:PutObject"],
                 "Resource": f"arn:aws:s3:::{BUCKET}/database/production/*"}]})}),
         in_json("policy", "Statement[0].Action[0]", "s3:*"), "wildcard action 's3:*'"),
+    "aws-iam-policy-app-secrets-backup-only": Case(
+        ("aws:iam/rolePolicy:RolePolicy", {
+            "role": "vo2dr-production-backup-writer", "policy": json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Sid": "ReadAppSecrets", "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue"],
+                    "Resource": [f"arn:aws:secretsmanager:us-east-1:111111111111:secret:"
+                                 f"{APP_SECRET}-??????"]}]})}),
+        at("role", "vo2dr-production-restore-reader"), "only the backup role",
+        ctx=WITH_APPLICATION),
     "aws-iam-role-no-admin-policies": Case(
         ("aws:iam/role:Role", {"name": "writer", "managedPolicyArns": []}),
         at("managedPolicyArns", ["arn:aws:iam::aws:policy/AdministratorAccess"]),

@@ -181,15 +181,20 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
     g, cfg = graphs[stack], configs[stack]
     lc = of_bucket(g, LIFECYCLE, backup_bucket(g))
     rules = {r["id"]: r for r in lc.inputs["rules"]}
-    assert set(rules) == {f"gfs-{t}" for t in config.TIERS} | {"expired-delete-markers",
-                                                             "status-state"}
+    # One per tier for the database, and one per tier for each application source (issue 16).
+    assert set(rules) == {t.rule_id for t in cfg.lifecycle} | {"expired-delete-markers",
+                                                               "status-state"}
+    assert {f"gfs-{t}" for t in config.TIERS} | {f"gfs-{k}-{t}" for t in config.TIERS
+                                                 for k in ("code", "config")} <= set(rules)
     # The intraday prefix expires at the window's end and never changes storage class.
     assert rules["gfs-intraday"]["expiration"] == {"days": cfg.retention.intraday_days}
     assert not rules["gfs-intraday"].get("transitions")
     for tier in cfg.lifecycle:
-        rule = rules[f"gfs-{tier.tier}"]
+        rule = rules[tier.rule_id]
         assert rule["status"] == "Enabled"
-        assert rule["filter"] == {"prefix": f"database/{stack}/{tier.tier}/"}
+        assert rule["filter"] == {"prefix": tier.prefix}
+        assert tier.prefix in (f"database/{stack}/{tier.tier}/",
+                               f"application/{stack}/{tier.source}/{tier.tier}/")
         assert rule["expiration"] == {"days": tier.expire_days}
         assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [
             (t.days, t.storage_class) for t in tier.transitions["aws"]]

@@ -357,12 +357,15 @@ def test_all_three_clouds_tier_and_expire_on_the_configured_days(run):
     env = cfg.environment
     s3 = {r["filter"]["prefix"]: r for rule in graph.of_type(
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-        for r in rule.inputs["rules"] if r["filter"].get("prefix", "").startswith("database/")}
+        for r in rule.inputs["rules"]
+        if r["filter"].get("prefix", "").startswith(("database/", "application/"))}
     gcs = graph.one("gcp:storage/bucket:Bucket").inputs["lifecycleRules"]
     azure = {r["definition"]["filters"]["prefixMatch"][0].split("/", 1)[1]: r
              for r in graph.one(MANAGEMENT).inputs["policy"]["rules"]}
     for tier in cfg.lifecycle:
-        assert tier.prefix == f"database/{env}/{tier.tier}/"
+        # The database's tiers, and the same for each application source (issue 16).
+        assert tier.prefix == (f"database/{env}/{tier.tier}/" if tier.source == "database"
+                               else f"application/{env}/{tier.source}/{tier.tier}/")
         want = {c: sorted(s.days for s in tier.transitions[c]) for c in config.CLOUDS}
         got = {
             "aws": sorted(int(t["days"]) for t in s3[tier.prefix].get("transitions") or []),

@@ -54,7 +54,10 @@ def test_good_stack_files_parse(stack: str) -> None:
     assert cfg.environment == stack
     assert set(cfg.data_classes) == {"critical", "important", "full"}
     assert cfg.data_classes["critical"].rpo_minutes == raw["dataClasses"]["critical"]["rpoMinutes"]
-    assert [t.tier for t in cfg.lifecycle] == list(config.TIERS)
+    assert [t.tier for t in cfg.lifecycle if t.source == "database"] == list(config.TIERS)
+    # The application sources are tiered like the database (issue 16).
+    assert [t.tier for t in cfg.lifecycle if t.source == "code"] == list(config.TIERS)
+    assert {t.source for t in cfg.lifecycle} == {"database", "code", "config"}
     assert cfg.immutability.s3_mode == ("COMPLIANCE" if stack == "production" else "GOVERNANCE")
     assert cfg.tags["environment"] == stack and cfg.tags["owner"]
     assert cfg.tags["data-classification"]
@@ -275,7 +278,7 @@ def test_unknown_data_class_at_run_time_names_the_known_ones() -> None:
 def test_job_strategy_sources(tmp_path: Path) -> None:
     raw, _ = stack_file("staging")
     strat = strategy.parse_strategy(raw["dataClasses"], raw["retention"], raw["immutability"],
-                                    compression=raw["compression"])
+                                    raw.get("application"), compression=raw["compression"])
     assert strat.intraday == strategy.IntradayTier(raw["retention"]["intradayHours"],
                                                    raw["immutability"]["mode"])
     # The JSON the program hands the job round-trips to the same strategy.

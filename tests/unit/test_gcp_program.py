@@ -160,7 +160,11 @@ def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
     # ...and noncurrent versions go noncurrentVersionDays later, as on S3; intraday ones,
     # whose own retention ended with their window, the next day.
     want.add(("Delete", None, (), None, "ARCHIVED", cfg.immutability.noncurrent_version_days))
-    want.add(("Delete", None, (f"database/{cfg.environment}/intraday/",), None, "ARCHIVED", 1))
+    for tier in cfg.lifecycle:  # the database's intraday prefix and each application source's
+        if tier.tier == "intraday":
+            want.add(("Delete", None, (tier.prefix,), None, "ARCHIVED", 1))
+    assert {t.prefix for t in cfg.lifecycle if t.tier == "intraday"} >= {
+        f"database/{cfg.environment}/intraday/"}
     want.add(("AbortIncompleteMultipartUpload", None, (),
               cfg.immutability.abort_incomplete_upload_days, None, None))
     assert len(rules) == len(want) and got == want

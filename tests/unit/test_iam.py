@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dev.mockrun import Graph, Resource, run_program, walk
+from tests.app_secrets import app_secret_arns, application_prefixes
 from tests.iam_check import check_policy
 
 STACKS = ("staging", "production")
@@ -83,7 +84,8 @@ def test_every_aws_policy_document_is_found(graphs, stack) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_aws_policy_document_is_least_privilege(graphs, stack) -> None:
     g = graphs[stack]
-    allowed = declared_arns(g)
+    # Declared resources, and the app's secrets the backup function reads (issue 16).
+    allowed = [*declared_arns(g), *app_secret_arns(stack)]
     problems = []
     for r, field, kind, document in documents(g):
         found = check_policy(document, kind=kind, allowed_resources=allowed)
@@ -97,7 +99,9 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     bucket = "arn:aws:s3:::" + g.outputs["awsBucketName"]
     key = g.outputs["awsKmsKeyArn"]
     prefix = f"database/{stack}/"
-    allowed = [bucket, f"{bucket}/{prefix}*", key]
+    # The application sources' prefixes get the same grants as the database's (issue 16).
+    prefixes = [prefix, *application_prefixes(stack)]
+    allowed = [bucket, *(f"{bucket}/{p}*" for p in prefixes), key]
     # The store's own grants (the runtime adds separate policies for logs, queues, secrets;
     # those are held to the program-wide rule above).
     store = {r.urn for r in g.of_type("vo2dr:aws:JobPermissions")}
@@ -107,7 +111,7 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                              for n in ("backup-writer", "restore-reader", "monitor")}
     for role, document in policies.items():
         problems = check_policy(document, kind="identity", allowed_resources=allowed,
-                                list_prefixes=[prefix])
+                                list_prefixes=prefixes)
         assert not problems, f"{role}: {problems}"
 
     def actions(role: str) -> set[str]:

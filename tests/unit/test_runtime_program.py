@@ -30,6 +30,7 @@ from dev.mockrun import (
     run_program,
     stack_settings,
 )
+from tests.app_secrets import app_secret_arns
 from tests.cron_eval import Cron, max_gap_seconds
 from tests.iam_check import RESOURCELESS_ACTION, check_policy
 
@@ -133,8 +134,11 @@ def test_one_backup_schedule_per_class_meets_its_rpo(g, settings):
     hour, minute = classes["full"].daily_at_utc.split(":")
     runs = Cron(full).runs(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
     assert {(r.hour, r.minute) for r in runs} == {(int(hour), int(minute))}
+    # One per data class, and one per application source (tests/unit/test_sources_program.py).
+    app = parse_strategy(settings[f"{NS}:dataClasses"],
+                         application=settings.get(f"{NS}:application")).application
     assert len([r for r in g.of_type(SCHEDULE) if r.inputs["name"].startswith("backup-")]) == \
-        len(classes)
+        len(classes) + len(app.sources() if app else ())
 
 
 def test_status_and_drill_schedules_come_from_monitoring(g, settings):
@@ -239,7 +243,12 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
         "retention": {"intradayHours": settings[f"{NS}:retention"]["intradayHours"]},
         "immutability": {"mode": settings[f"{NS}:immutability"]["mode"]},
         # The stack's compression level and threads (issue 19).
-        "compression": settings[f"{NS}:compression"]}
+        "compression": settings[f"{NS}:compression"],
+        # The application sources (issue 16): repository, paths, secret names, never a value.
+        **({"application": parse_strategy(
+            settings[f"{NS}:dataClasses"],
+            application=settings[f"{NS}:application"]).application.to_json()}
+           if f"{NS}:application" in settings else {})}
     assert backup_env["VO2DR_ENVIRONMENT"] == stack_env(settings)
     for var in ("VO2DR_S3_BUCKET", "VO2DR_KMS_KEY_ID", "VO2DR_GCS_BUCKET",
                 "VO2DR_AZURE_CONTAINER_URL"):
@@ -460,7 +469,7 @@ def test_runtime_policies_are_least_privilege(g, settings):
     allowed = [key_arn(g), bucket, f"{bucket}/{state}*",
                *(q.outputs["arn"] for q in g.of_type(QUEUE)),
                *(s.outputs["arn"] for s in g.of_type(SECRET)),
-               *(f.outputs["arn"] for f in g.of_type(FUNCTION))]
+               *(f.outputs["arn"] for f in g.of_type(FUNCTION)), *app_secret_arns(env)]
     own_logs = {f"arn:aws:logs:{region}:{acct}:log-group:/aws/lambda/vo2dr-{env}-{j}:*"
                 for j in ALL_JOBS}
     policies = _runtime_resources(g, ROLE_POLICY)
@@ -629,6 +638,7 @@ def test_vpc_config_puts_backup_and_drill_in_the_subnets_with_eni_rights_only():
             st for sid, st in statements.items() if sid != "DescribeVpcNetworkInterfaces"]}
         allowed = [key_arn(g), *(q.outputs["arn"] for q in g.of_type(QUEUE)),
                    *(x.outputs["arn"] for x in g.of_type(SECRET)), *manage["Resource"],
+                   *app_secret_arns("staging"),
                    f"arn:aws:logs:us-east-1:111111111111:log-group:/aws/lambda/"
                    f"vo2dr-staging-{job}:*"]
         assert not check_policy(rest, kind="identity", allowed_resources=allowed), job

@@ -1,0 +1,69 @@
+"""Policy rules for the application sources (issue 16): the application prefixes are tiered
+and kept like the database's, and only the backup role reads the app's secrets."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from policy import policies as P
+from tests.policy.cases import APP_SECRET, CASES, PRODUCTION, WITH_APPLICATION, s3_lifecycle
+from tests.policy.test_rules import run
+
+GFS = "aws-s3-bucket-lifecycle-gfs"
+T_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+
+def with_application_rules(props: dict) -> dict:
+    """The same tier rules repeated for application/<env>/code/ and …/config/."""
+    props = copy.deepcopy(props)
+    extra = []
+    for kind in ("code", "config"):
+        for rule in props["rules"]:
+            prefix = rule["filter"]["prefix"]
+            if prefix.startswith("database/"):
+                r = copy.deepcopy(rule)
+                r["id"] = rule["id"].replace("gfs-", f"gfs-{kind}-")
+                r["filter"]["prefix"] = prefix.replace("database/production/",
+                                                       f"application/production/{kind}/")
+                extra.append(r)
+    props["rules"] += extra
+    return props
+
+
+def test_application_prefixes_need_their_own_gfs_rules():
+    assert GFS in P.RULES_BY_NAME
+    base = s3_lifecycle()
+    # Without application sources, the database's rules are enough.
+    assert run(GFS, (T_LIFECYCLE, base), PRODUCTION) == []
+    # With them, each source's tiers must be there too...
+    missing = run(GFS, (T_LIFECYCLE, base), WITH_APPLICATION)
+    assert any("no lifecycle rule for application/production/code/daily/" in m
+               for m in missing), missing
+    assert any("application/production/config/yearly/" in m for m in missing)
+    good = with_application_rules(base)
+    assert run(GFS, (T_LIFECYCLE, good), WITH_APPLICATION) == []
+    # ...and kept exactly as long as the database's.
+    bad = copy.deepcopy(good)
+    rule = next(r for r in bad["rules"]
+                if r["filter"]["prefix"] == "application/production/config/weekly/")
+    rule["expiration"]["days"] = 7.0
+    assert any("application/production/config/weekly/ expires after 7 days" in m
+               for m in run(GFS, (T_LIFECYCLE, bad), WITH_APPLICATION))
+
+
+def test_no_identity_but_the_backup_role_reads_the_app_secrets():
+    name = "aws-iam-policy-app-secrets-backup-only"
+    type_, props = CASES[name].good
+    assert run(name, (type_, props), WITH_APPLICATION) == []
+    doc = json.loads(props["policy"])
+    for resource in ("*", f"arn:aws:secretsmanager:us-east-1:111111111111:secret:{APP_SECRET}"
+                          "-AbCdEf"):
+        doc["Statement"][0]["Resource"] = resource
+        policy = {"name": "anything", "policy": json.dumps(doc)}
+        assert any("a managed policy" in m for m in run(
+            name, ("aws:iam/policy:Policy", policy), WITH_APPLICATION)), resource
+    # Another secret of the account is not the app's: not this rule's business.
+    doc["Statement"][0]["Resource"] = "arn:aws:secretsmanager:us-east-1:1:secret:other-AbCdEf"
+    reader = {"role": "vo2dr-production-restore-reader", "policy": json.dumps(doc)}
+    assert run(name, ("aws:iam/rolePolicy:RolePolicy", reader), WITH_APPLICATION) == []

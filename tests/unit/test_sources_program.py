@@ -1,0 +1,106 @@
+"""The application sources in the Pulumi program (issue 16), both stacks, under mocks: one
+backup function and schedule per source from its class's RPO, the repository token kept in
+Secrets Manager and named (never given) to the source functions, and the config's function
+alone reading exactly the app secrets the stack names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from vo2dr.exceptions import ConfigError
+from vo2dr.strategy import parse_strategy
+
+from dev.mockrun import TEST_SECRETS, run_program, stack_settings
+from tests.cron_eval import max_gap_seconds
+from tests.unit.test_runtime_program import (
+    NS,
+    ROLE_POLICY,
+    SECRET,
+    STACKS,
+    function,
+    function_env,
+    graph_of,
+    schedule,
+)
+
+
+@pytest.fixture(params=STACKS)
+def stack(request) -> str:
+    return request.param
+
+
+def application(stack: str):
+    settings = stack_settings(stack)
+    strategy = parse_strategy(settings[f"{NS}:dataClasses"],
+                              application=settings[f"{NS}:application"])
+    assert strategy.application is not None
+    return strategy, strategy.application
+
+
+def test_one_schedule_per_source_meets_its_class_rpo(stack):
+    g = graph_of(stack)
+    strategy, app = application(stack)
+    assert set(app.sources()) == {"code", "config"}
+    for kind in app.sources():
+        s = schedule(g, f"backup-{kind}")
+        dc = strategy.source_class(kind)
+        assert max_gap_seconds(s.inputs["scheduleExpression"]) <= dc.rpo_seconds
+        # Its own function, as each data class has (one run never delays another's).
+        assert s.inputs["target"]["arn"] == function(g, f"backup-{kind}").outputs["arn"]
+        assert json.loads(s.inputs["target"]["input"]) == {"job": "backup", "source": kind}
+
+
+def test_repository_token_is_a_secret_named_to_the_source_functions_only(stack):
+    g = graph_of(stack)
+    secrets = {s.outputs["arn"]: s for s in g.of_type(SECRET)}
+    arn = function_env(g, "backup-code")["VO2DR_REPOSITORY_TOKEN_SECRET"]
+    assert secrets[arn].inputs["name"] == f"vo2dr/{stack}/repository-token"
+    assert function_env(g, "backup-config")["VO2DR_REPOSITORY_TOKEN_SECRET"] == arn
+    for job in ("status", "drill", "backup-critical", "backup-full"):
+        assert "VO2DR_REPOSITORY_TOKEN_SECRET" not in function_env(g, job)
+    # The source functions never get the database URL.
+    for kind in ("code", "config"):
+        assert "VO2DR_DATABASE_URL_SECRET" not in function_env(g, f"backup-{kind}")
+        policy = json.loads(g.one(ROLE_POLICY, f"-backup-{kind}-runtime").inputs["policy"])
+        own = next(st for st in policy["Statement"] if st["Sid"] == "ReadOwnSecrets")
+        assert arn in own["Resource"]
+    token = TEST_SECRETS["repositoryToken"]
+    assert not [r.name for r in g.resources if token in json.dumps(r.inputs, default=str)
+                and r.type != "aws:secretsmanager/secretVersion:SecretVersion"]
+
+
+def test_only_the_backup_role_reads_exactly_the_named_app_secrets(stack):
+    g = graph_of(stack)
+    _, app = application(stack)
+    assert app.config is not None and app.config.secret_names
+    expected = sorted(f"arn:aws:secretsmanager:us-east-1:{acct}:secret:{n}-??????"
+                      for n in app.config.secret_names
+                      for acct in [stack_settings(stack)[f"{NS}:clouds"]["aws"]["accountId"]])
+    readers = {}
+    for policy in g.of_type(ROLE_POLICY) + g.of_type("aws:iam/policy:Policy"):
+        doc = policy.inputs.get("policy")
+        if not isinstance(doc, str):
+            continue
+        for st in json.loads(doc)["Statement"]:
+            resources = st.get("Resource")
+            resources = resources if isinstance(resources, list) else [resources]
+            app_arns = [r for r in resources if isinstance(r, str) and ":secret:vo2max/" in r]
+            if app_arns:
+                readers[policy.name] = (st["Sid"], sorted(app_arns), st["Action"],
+                                        st.get("Condition"))
+    assert list(readers) == [g.one(ROLE_POLICY, "-backup-config-runtime").name], readers
+    sid, arns, actions, condition = next(iter(readers.values()))
+    assert (sid, arns, actions) == ("ReadAppSecrets", expected, ["secretsmanager:GetSecretValue"])
+    # Only from inside the backup function, as for its own secrets.
+    assert "lambda:SourceFunctionArn" in json.dumps(condition)
+
+
+def test_a_secret_prefix_is_refused_by_the_program_naming_the_key():
+    settings = stack_settings("staging")
+    app = dict(settings[f"{NS}:application"])
+    app["config"] = {**app["config"], "secretPrefix": "vo2max/staging/app/"}
+    with pytest.raises(Exception) as err:
+        run_program("staging", {f"{NS}:application": app})
+    assert "vo2max-dr:application.config.secretPrefix" in str(err.value)
+    assert isinstance(err.value, ConfigError) or "secretPrefix" in str(err.value)
