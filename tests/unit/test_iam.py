@@ -133,7 +133,7 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                         "s3:ListBucket", "kms:Encrypt", "kms:GenerateDataKey",
                                         "kms:Decrypt", "kms:DescribeKey",
                                         "sts:GetWebIdentityToken"}
-    assert resources("backup-writer", "s3:PutObject") == {f"{bucket}/{prefix}*"}
+    assert resources("backup-writer", "s3:PutObject") == {f"{bucket}/{p}*" for p in prefixes}
     assert resources("backup-writer", "kms:GenerateDataKey") == {key}
     assert resources("backup-writer", "kms:DescribeKey") == {key}
     # All three roles sign in to the Azure copy (the writer as the writer identity, the reader
@@ -152,7 +152,8 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     # Monitor: lists, and reads manifests only (plus Entra-only tokens).
     assert actions("monitor") == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt",
                                   "sts:GetWebIdentityToken"}
-    assert resources("monitor", "s3:GetObject") == {f"{bucket}/{prefix}*.manifest.json"}
+    assert resources("monitor", "s3:GetObject") == {f"{bucket}/{p}*.manifest.json"
+                                                    for p in prefixes}
     for role in ("backup-writer", "restore-reader", "monitor"):
         assert not any(a.startswith(("s3:Delete", "s3:Bypass", "s3:PutBucket",
                                      "s3:PutObjectLegalHold")) for a in actions(role)), role

@@ -52,7 +52,9 @@ SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
 ROOT = Path(__file__).resolve().parents[2]
 # One backup function per data class (the classes infra.config accepts), then status and drill.
 BACKUP_JOBS = ("backup-critical", "backup-full", "backup-important")
-ALL_JOBS = (*BACKUP_JOBS, "status", "drill")
+# One per application source (issue 16; both stack files set vo2max-dr:application).
+SOURCE_JOBS = ("backup-code", "backup-config")
+ALL_JOBS = (*BACKUP_JOBS, *SOURCE_JOBS, "status", "drill")
 
 # ---- the program -------------------------------------------------------------------------
 
@@ -609,11 +611,14 @@ def test_vpc_config_puts_backup_and_drill_in_the_subnets_with_eni_rights_only():
         assert function(g, job).inputs["vpcConfig"] == {"subnetIds": SUBNETS,
                                                         "securityGroupIds": GROUPS}, job
     assert function(g, "status").inputs.get("vpcConfig") is None  # it reads stores only
+    # The sources reach the repository host and Secrets Manager, never the database.
+    for job in SOURCE_JOBS:
+        assert function(g, job).inputs.get("vpcConfig") is None, job
     ec2 = "arn:aws:ec2:us-east-1:111111111111"
     for job in ALL_JOBS:
         policy = g.one(ROLE_POLICY, f"-{job}-runtime")
         statements = {st["Sid"]: st for st in json.loads(policy.inputs["policy"])["Statement"]}
-        if job == "status":
+        if job in ("status", *SOURCE_JOBS):
             assert not [a for st in statements.values() for a in st["Action"]
                         if a.startswith("ec2:")]
             continue
