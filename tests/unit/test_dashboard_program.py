@@ -154,9 +154,14 @@ def test_header_names_the_strategy_and_widgets_fit_the_grid(stack):
 def test_a_class_added_to_the_stack_gets_its_widgets():
     """The job knows three classes (vo2dr.strategy.KNOWN_DATA_CLASSES): a stack without
     ``important`` draws none of its charts; with it (and other targets) it gets all of them."""
-    classes = dict(classes_of(stack_settings("staging")))
+    settings = stack_settings("staging")
+    classes = dict(classes_of(settings))
     important = classes.pop("important")
-    without = dashboard_body(run_program("staging", {f"{NS}:dataClasses": classes}))
+    # The application sources name the important class: they move to critical meanwhile.
+    app = settings[f"{NS}:application"]
+    app = {**app, **{k: {**app[k], "dataClass": "critical"} for k in ("code", "config")}}
+    without = dashboard_body(run_program("staging", {f"{NS}:dataClasses": classes,
+                                                     f"{NS}:application": app}))
     assert not [t for t in charts(without) if t.startswith("important:")]
     assert all(d["DataClass"] != "important"
                for _, _, d in series(charts(without)["failed backups and drills"]))
