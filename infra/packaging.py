@@ -118,9 +118,10 @@ PG_LIBS = ("libpq-",)
 DROP_TOP = ("bin",)
 # botocore carries the API models of every AWS service (about 445, 16 of the artifact's 40 MB
 # zipped, which brought it close to Lambda's 50 MB direct-upload limit); the job creates
-# clients for these four only (tests/unit/test_packaging.py scans the job for the services it
-# calls), and botocore loads a model only when a client for its service is created.
-BOTOCORE_SERVICES = ("kms", "s3", "secretsmanager", "sts")
+# clients for these five only (tests/unit/test_packaging.py scans the job for the services it
+# calls; ssm: the config source's Parameter Store parameters), and botocore loads a model only
+# when a client for its service is created.
+BOTOCORE_SERVICES = ("kms", "s3", "secretsmanager", "ssm", "sts")
 
 
 def _blocks(lock_text: str) -> list[str]:

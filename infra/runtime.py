@@ -109,6 +109,21 @@ def app_secret_grants(cfg: StackConfig) -> list[str]:
     return [f"{base}{n}-??????" for n in app.config.secret_names]
 
 
+def app_parameter_grants(cfg: StackConfig) -> tuple[list[str], list[str]]:
+    """``(parameter ARNs, path ARNs)`` of the app's SSM parameters the backup function may read:
+    ``ssm:GetParameters`` on exactly the named parameters, ``ssm:GetParametersByPath`` on
+    exactly each path. Parameter Store authorises GetParametersByPath against the path in the
+    request (SSM User Guide, "How Parameter Store authorizes parameter retrieval"), which the
+    job sends without its trailing slash: ``arn:aws:ssm:<region>:<account>:parameter/<path>``.
+    SecureString values under the AWS managed key aws/ssm need no KMS grant."""
+    app = cfg.strategy.application
+    if app is None or app.config is None:
+        return [], []
+    base = f"arn:aws:ssm:{cfg.aws.region}:{cfg.aws.account_id}:parameter/"
+    return ([f"{base}{n.lstrip('/')}" for n in app.config.parameter_names],
+            [f"{base}{p.strip('/')}" for p in app.config.parameter_paths])
+
+
 def _attr(obj: Any, *names: str) -> Any:
     for n in names:
         if obj is not None and hasattr(obj, n):
@@ -214,6 +229,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         secrets[SECRET_REPOSITORY_TOKEN] = cfg.secrets.repository_token
         source_secret_env["VO2DR_REPOSITORY_TOKEN_SECRET"] = SECRET_REPOSITORY_TOKEN
     app_secret_arns = app_secret_grants(cfg)
+    app_parameter_arns, app_parameter_path_arns = app_parameter_grants(cfg)
     source_kinds = sorted(cfg.strategy.application.sources()) if cfg.strategy.application \
         else []
     roles = aws.roles
@@ -231,7 +247,10 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         # exactly the app secrets named in the stack; no database URL, no VPC.
         FunctionSpec(f"backup-{kind}", cfg.name(f"backup-{kind}"), roles.writer_name,
                      roles.writer_arn, source_secret_env, writer_env,
-                     app_secret_arns=app_secret_arns if kind == "config" else ())
+                     app_secret_arns=app_secret_arns if kind == "config" else (),
+                     app_parameter_arns=app_parameter_arns if kind == "config" else (),
+                     app_parameter_path_arns=app_parameter_path_arns if kind == "config"
+                     else ())
         for kind in source_kinds
     ] + [
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts

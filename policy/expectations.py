@@ -62,6 +62,8 @@ class Expectations:
     # locked like it), and the app's secrets only the backup role may read.
     sources: tuple[str, ...] = ()
     app_secrets: tuple[str, ...] = ()
+    # Its SSM parameters: names ("/a/b") and paths ("/a/", every parameter under them).
+    app_parameters: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -101,6 +103,7 @@ class Expectations:
             "enabledClouds": list(self.enabled_clouds),
             "intradayDays": self.intraday_days,
             "sources": list(self.sources), "appSecrets": list(self.app_secrets),
+            "appParameters": list(self.app_parameters),
         }
 
     @classmethod
@@ -118,6 +121,7 @@ class Expectations:
             enabled_clouds=tuple(d["enabledClouds"]),
             intraday_days=int(d.get("intradayDays", 0)),
             sources=tuple(d.get("sources", ())), app_secrets=tuple(d.get("appSecrets", ())),
+            app_parameters=tuple(d.get("appParameters", ())),
         )
 
     @classmethod
@@ -139,6 +143,9 @@ class Expectations:
             sources=tuple(sorted(cfg.strategy.application.sources()))
             if cfg.strategy.application else (),
             app_secrets=tuple(cfg.strategy.application.config.secret_names)
+            if cfg.strategy.application and cfg.strategy.application.config else (),
+            app_parameters=(*cfg.strategy.application.config.parameter_names,
+                            *cfg.strategy.application.config.parameter_paths)
             if cfg.strategy.application and cfg.strategy.application.config else (),
         )
 

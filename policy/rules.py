@@ -300,10 +300,12 @@ RULES: tuple[Rule, ...] = (
        check_aws_iam_no_wildcards),
     _r("aws-iam-policy-app-secrets-backup-only",
        "Only the backup role may read the application's secrets (the config source's "
-       "vo2max-dr:application.config.secretNames); no other role or managed policy.",
+       "vo2max-dr:application.config.secretNames, parameterNames and parameterPaths); no "
+       "other role or managed policy, and no GetParametersByPath on a path above them.",
        "high", ["AC-6", "SC-28"], ["CIS Controls v8 3.3", "CIS Controls v8 6.8"],
-       "Grant secretsmanager:GetSecretValue on the app's secrets in the backup function's "
-       "runtime policy only (infra/runtime.py app_secret_grants).",
+       "Grant secretsmanager:GetSecretValue and ssm:GetParameters/GetParametersByPath on the "
+       "app's secrets and parameters in the backup function's runtime policy only "
+       "(infra/runtime.py app_secret_grants, app_parameter_grants).",
        f"{AWS_DOCS}/secretsmanager/latest/userguide/auth-and-access.html",
        ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"],
        check_aws_app_secrets_backup_only, needs=True),

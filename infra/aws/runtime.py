@@ -123,6 +123,10 @@ class FunctionSpec:
     # The app's own secrets this function backs up (vo2dr.sources.config): read-only, exactly
     # these ARNs (each a name with Secrets Manager's "-??????" suffix).
     app_secret_arns: Sequence[str] = ()
+    # The app's SSM parameters it backs up: exactly these parameters (ssm:GetParameters) and
+    # exactly these paths (ssm:GetParametersByPath, recursive under the path).
+    app_parameter_arns: Sequence[str] = ()
+    app_parameter_path_arns: Sequence[str] = ()
 
     @property
     def kind(self) -> str:
@@ -265,6 +269,15 @@ class JobFunctions(pulumi.ComponentResource):
             statements.append(statement(
                 "ReadAppSecrets", ["secretsmanager:GetSecretValue"],
                 list(spec.app_secret_arns), condition=only_this_function))
+        if spec.app_parameter_arns:
+            statements.append(statement(
+                "ReadAppParameters", ["ssm:GetParameters"], list(spec.app_parameter_arns),
+                condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}))
+        if spec.app_parameter_path_arns:
+            statements.append(statement(
+                "ReadAppParameterPaths", ["ssm:GetParametersByPath"],
+                list(spec.app_parameter_path_arns),
+                condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}))
         policy = aws.iam.RolePolicy(f"{name}-{job}-runtime", role=spec.role_name,
                                     policy=document(*statements), opts=child)
         env = {k: pulumi.Output.from_input(v)

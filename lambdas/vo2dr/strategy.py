@@ -116,12 +116,17 @@ class CodeSourceSpec:
 @dataclass(frozen=True)
 class ConfigSourceSpec:
     """The app's configuration: files matching ``paths`` at the default branch's head, and
-    the environment's secrets in AWS Secrets Manager (``vo2dr.sources.config``)."""
+    the environment's secrets in AWS Secrets Manager and SSM Parameter Store
+    (``vo2dr.sources.config``)."""
 
     data_class: str
     paths: tuple[str, ...]
     secret_names: tuple[str, ...] = ()
     secret_prefix: str = ""
+    # SSM Parameter Store: parameters by name, and every parameter under each path
+    # (recursively; a path starts and ends with "/").
+    parameter_names: tuple[str, ...] = ()
+    parameter_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,10 @@ class Application:
                              "paths": list(self.config.paths),
                              "secretNames": list(self.config.secret_names),
                              "secretPrefix": self.config.secret_prefix}
+            if self.config.parameter_names:
+                doc["config"]["parameterNames"] = list(self.config.parameter_names)
+            if self.config.parameter_paths:
+                doc["config"]["parameterPaths"] = list(self.config.parameter_paths)
         return doc
 
 
@@ -336,6 +345,46 @@ def parse_intraday(retention: Any, immutability: Any,
 
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]/-]+$")
+# SSM parameter names: letters, digits and _.- in "/"-separated levels, at most 15 levels and
+# 1011 characters; "aws" and "ssm" are reserved first levels (SSM User Guide, "Parameter name
+# requirements and constraints").
+_PARAMETER_LEVEL = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PARAMETER_MAX_LEVELS = 15
+_PARAMETER_MAX_CHARS = 1011
+
+
+def _parameter_levels(name: str) -> list[str] | None:
+    """The levels of an SSM parameter name or path, or None when it is not a valid one."""
+    if not isinstance(name, str) or not name or len(name) > _PARAMETER_MAX_CHARS:
+        return None
+    levels = name.strip("/").split("/")
+    if ("/" in name.strip("/") and not name.startswith("/")) or "//" in name \
+            or len(levels) > _PARAMETER_MAX_LEVELS \
+            or not all(_PARAMETER_LEVEL.match(x) for x in levels) \
+            or levels[0].lower().startswith(("aws", "ssm")):
+        return None
+    return levels
+
+
+def _parameter_settings(c: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(parameterNames, parameterPaths)`` of ``application.config``, validated."""
+    names = c.get("parameterNames", [])
+    if not isinstance(names, list) or not all(
+            _parameter_levels(n) and not n.endswith("/") for n in names):
+        raise ConfigError(f"{_app_key('config', 'parameterNames')} must be a list of SSM "
+                          "parameter names such as /vo2max/production/app/nextauth-secret "
+                          "(levels of letters, digits and _.-, not starting with aws or ssm)")
+    paths = c.get("parameterPaths", [])
+    if not isinstance(paths, list):
+        raise ConfigError(f"{_app_key('config', 'parameterPaths')} must be a list of SSM paths "
+                          "such as /vo2max/production/app/")
+    for path in paths:
+        if not (isinstance(path, str) and path.startswith("/") and path.endswith("/")
+                and path != "/" and _parameter_levels(path)):
+            raise ConfigError(f"{_app_key('config', 'parameterPaths')} has {path!r}: use an SSM "
+                              "path that starts and ends with / and is not / itself (every "
+                              "parameter under it is read, recursively)")
+    return tuple(names), tuple(paths)
 
 
 def _app_key(*parts: str) -> str:
@@ -406,9 +455,16 @@ def parse_application(raw: Any, data_classes: Mapping[str, DataClass]) -> Applic
         if prefix and not prefix.endswith("/"):
             raise ConfigError(f"{_app_key('config', 'secretPrefix')} {prefix!r} must end with /"
                               ": a bare prefix would also match other apps' secrets")
+        for extra in sorted(set(c) - {"dataClass", "paths", "secretNames", "secretPrefix",
+                                      "parameterNames", "parameterPaths"}):
+            raise ConfigError(f"{_app_key('config', extra)} is not a setting: use dataClass, "
+                              "paths, secretNames, secretPrefix, parameterNames or "
+                              "parameterPaths")
+        parameter_names, parameter_paths = _parameter_settings(c)
         config = ConfigSourceSpec(
             data_class=_source_class(c, "config", data_classes), paths=tuple(paths),
-            secret_names=tuple(names), secret_prefix=prefix)
+            secret_names=tuple(names), secret_prefix=prefix,
+            parameter_names=parameter_names, parameter_paths=parameter_paths)
     if code is None and config is None:
         raise ConfigError(f"{_app_key()} backs up nothing: add code and/or config")
     return Application(repository_url=url, code=code, config=config)

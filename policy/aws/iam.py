@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from policy.expectations import Expectations
@@ -77,30 +79,78 @@ def check_aws_iam_no_admin_policies(t: str, p: Mapping[str, Any],
             if arn.rsplit("/", 1)[-1] in AWS_ADMIN_POLICY_NAMES]
 
 
-_SECRET_READ = ("secretsmanager:getsecretvalue", "secretsmanager:*", "*")
+# Every action that returns a secret's or a parameter's value (matched against wildcards in the
+# granted actions: "ssm:GetParameter*", "secretsmanager:*", "*" all read).
+_SECRET_READ = ("secretsmanager:getsecretvalue",)
+_PARAMETER_READ = ("ssm:getparameter", "ssm:getparameters", "ssm:getparameterhistory")
+_PARAMETER_PATH_READ = "ssm:getparametersbypath"
 BACKUP_ROLE_SUFFIX = "-backup-writer"  # infra/aws: cfg.name("backup-writer")
+_SSM_PARAMETER_ARN = re.compile(r"^arn:aws[\w-]*:ssm:[^:]*:[^:]*:parameter(/.*)?$")
+
+
+def _reads(actions: list[str], reads: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(r, a) for a in actions for r in reads)
+
+
+def _secret_hits(res: str, c: Expectations) -> list[str]:
+    """The app's secrets ``res`` (a secret ARN, possibly a pattern) covers."""
+    if res in ("*", "arn:aws:secretsmanager:*"):
+        return list(c.app_secrets)
+    if ":secret:" not in res:
+        return []
+    part = res.split(":secret:", 1)[1]
+    # Secrets Manager appends "-" and six characters to the name in the ARN.
+    return [n for n in c.app_secrets if part.startswith(n) or fnmatch.fnmatchcase(f"{n}-Ab12Cd",
+                                                                                   part)]
+
+
+def _parameter_hits(res: str, by_path: bool, c: Expectations) -> list[str]:
+    """The app's parameters (names) and paths (ending in /) that ``res`` lets a reader reach:
+    a parameter ARN or pattern that matches one, or, for GetParametersByPath, any path at or
+    above one (it is authorised against the path and returns the whole subtree)."""
+    if res == "*":
+        return list(c.app_parameters)
+    m = _SSM_PARAMETER_ARN.match(res)
+    if not m:
+        return [p for p in c.app_parameters if fnmatch.fnmatchcase(
+            f"arn:aws:ssm:x:x:parameter/{p.strip('/')}", res)]
+    target = "/" + (m.group(1) or "/").strip("/")
+    hits = []
+    for p in c.app_parameters:
+        item = "/" + p.strip("/")
+        probe = item + "/x" if p.endswith("/") else item
+        matches = fnmatch.fnmatchcase(probe, target) or fnmatch.fnmatchcase(item, target)
+        under = p.endswith("/") and target.startswith(item + "/")  # one of the path's own
+        above = by_path and (target == "/" or (item + "/").startswith(target.rstrip("/") + "/"))
+        if matches or under or above:
+            hits.append(p)
+    return hits
 
 
 def check_aws_app_secrets_backup_only(t: str, p: Mapping[str, Any],
                                       c: Expectations | None) -> list[str]:
-    """Only the backup role's inline policy may read the app's secrets (the config source):
-    any other role, and any managed policy (attachable to anything), is refused."""
-    if c is None or not c.app_secrets:
+    """Only the backup role's inline policy may read the app's secrets (the config source's
+    Secrets Manager secrets and SSM parameters): any other role, and any managed policy
+    (attachable to anything), is refused."""
+    if c is None or not (c.app_secrets or c.app_parameters):
         return []
     doc = parse_policy_document(p.get("policy")) or {}
     role = str(p.get("role") or "")
     if t == "aws:iam/rolePolicy:RolePolicy" and role.endswith(BACKUP_ROLE_SUFFIX):
         return []
     out = []
+    who = f"role {role}" if role else "a managed policy"
     for st in _statements(doc):
-        actions = [str(a).lower() for a in _as_list(st.get("Action"))]
-        if st.get("Effect") != "Allow" or not any(a in _SECRET_READ for a in actions):
+        if st.get("Effect") != "Allow":
             continue
+        actions = [str(a).lower() for a in _as_list(st.get("Action"))]
+        secret = _reads(actions, _SECRET_READ)
+        parameter = _reads(actions, _PARAMETER_READ)
+        by_path = _reads(actions, (_PARAMETER_PATH_READ,))
         for res in (str(r) for r in _as_list(st.get("Resource"))):
-            hits = [n for n in c.app_secrets if f":secret:{n}" in res
-                    or res in ("*", "arn:aws:secretsmanager:*") or res.endswith(":secret:*")]
+            hits = (_secret_hits(res, c) if secret else []) + \
+                (_parameter_hits(res, by_path, c) if parameter or by_path else [])
             if hits:
-                who = f"role {role}" if role else "a managed policy"
                 out.append(f"{st.get('Sid', '?')} lets {who} read the app secret "
                            f"{hits[0]}: only the backup role ({BACKUP_ROLE_SUFFIX[1:]}) may")
     return out

@@ -67,3 +67,56 @@ def test_no_identity_but_the_backup_role_reads_the_app_secrets():
     doc["Statement"][0]["Resource"] = "arn:aws:secretsmanager:us-east-1:1:secret:other-AbCdEf"
     reader = {"role": "vo2dr-production-restore-reader", "policy": json.dumps(doc)}
     assert run(name, ("aws:iam/rolePolicy:RolePolicy", reader), WITH_APPLICATION) == []
+
+
+WITH_PARAMETERS = P.Expectations.from_dict({
+    **WITH_APPLICATION.to_dict(),
+    "appParameters": ["/vo2max/production/shared/sentry-dsn", "/vo2max/production/app/"]})
+SSM = "arn:aws:ssm:us-east-1:111111111111:parameter"
+
+
+def _ssm_policy(actions: list[str], resource: str, role: str = "") -> tuple[str, dict]:
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "S", "Effect": "Allow", "Action": actions, "Resource": resource}]}
+    if role:
+        return "aws:iam/rolePolicy:RolePolicy", {"role": role, "policy": json.dumps(doc)}
+    return "aws:iam/policy:Policy", {"name": "anything", "policy": json.dumps(doc)}
+
+
+def test_no_identity_but_the_backup_role_reads_the_app_ssm_parameters():
+    name = "aws-iam-policy-app-secrets-backup-only"
+    reader = "vo2dr-production-restore-reader"
+    # The backup role's own grant, exactly as the program writes it: passes.
+    for actions, resource in ((["ssm:GetParameters"], f"{SSM}/vo2max/production/shared/sentry-dsn"),
+                              (["ssm:GetParametersByPath"], f"{SSM}/vo2max/production/app")):
+        assert run(name, _ssm_policy(actions, resource, "vo2dr-production-backup-writer"),
+                   WITH_PARAMETERS) == []
+    # Any other identity reaching them is refused: the named parameter, one under the path, a
+    # wildcard action or resource, and GetParametersByPath on any path above the app's (it
+    # returns the whole subtree: authorised against the path in the request).
+    refused = [
+        (["ssm:GetParameter"], f"{SSM}/vo2max/production/shared/sentry-dsn"),
+        (["ssm:GetParameters"], f"{SSM}/vo2max/production/app/stripe-key"),
+        (["ssm:GetParameter*"], f"{SSM}/vo2max/production/app/*"),
+        (["ssm:*"], f"{SSM}/*"),
+        (["*"], "*"),
+        (["ssm:GetParametersByPath"], f"{SSM}/vo2max/production/app"),
+        (["ssm:GetParametersByPath"], f"{SSM}/vo2max"),
+        (["ssm:GetParametersByPath"], "arn:aws:ssm:*:*:parameter/*"),
+    ]
+    for actions, resource in refused:
+        found = run(name, _ssm_policy(actions, resource, reader), WITH_PARAMETERS)
+        assert any("only the backup role" in m and reader in m for m in found), \
+            (actions, resource)
+        assert run(name, _ssm_policy(actions, resource), WITH_PARAMETERS), (actions, resource)
+    # Not the app's: another app's parameters, a sibling path that only shares the text, a
+    # GetParametersByPath below nothing of the app's, and writes.
+    allowed = [
+        (["ssm:GetParameters"], f"{SSM}/other-app/x"),
+        (["ssm:GetParametersByPath"], f"{SSM}/vo2max/production/appx"),
+        (["ssm:GetParametersByPath"], f"{SSM}/vo2max/staging"),
+        (["ssm:PutParameter"], f"{SSM}/vo2max/production/app/x"),
+    ]
+    for actions, resource in allowed:
+        assert run(name, _ssm_policy(actions, resource, reader), WITH_PARAMETERS) == [], \
+            (actions, resource)

@@ -104,3 +104,44 @@ def test_a_secret_prefix_is_refused_by_the_program_naming_the_key():
         run_program("staging", {f"{NS}:application": app})
     assert "vo2max-dr:application.config.secretPrefix" in str(err.value)
     assert isinstance(err.value, ConfigError) or "secretPrefix" in str(err.value)
+
+
+def test_ssm_parameters_are_granted_to_the_config_function_exactly(stack):
+    """SSM Parameter Store (issue 16): parameter names get ssm:GetParameters on exactly their
+    ARNs; a path gets ssm:GetParametersByPath on exactly the path's own ARN (Parameter Store
+    authorises it against the path in the request, which the job sends without the trailing
+    slash); only the config function, only from inside it; the stack's policy pack passes."""
+    from policy.policies import evaluate, expectations_from_settings
+
+    settings = stack_settings(stack)
+    acct = settings[f"{NS}:clouds"]["aws"]["accountId"]
+    app = dict(settings[f"{NS}:application"])
+    app["config"] = {**app["config"],
+                     "parameterNames": [f"/vo2max/{stack}/shared/sentry-dsn"],
+                     "parameterPaths": [f"/vo2max/{stack}/app/"]}
+    g = run_program(stack, {f"{NS}:application": app})
+    ssm = f"arn:aws:ssm:us-east-1:{acct}:parameter"
+    found = {}
+    for policy in g.of_type(ROLE_POLICY) + g.of_type("aws:iam/policy:Policy"):
+        for st in json.loads(policy.inputs["policy"])["Statement"]:
+            if any(a.startswith("ssm:") for a in st["Action"]):
+                found[(policy.name, st["Sid"])] = (st["Action"], st["Resource"],
+                                                   json.dumps(st.get("Condition")))
+    config = g.one(ROLE_POLICY, "-backup-config-runtime").name
+    assert set(found) == {(config, "ReadAppParameters"), (config, "ReadAppParameterPaths")}
+    actions, resources, condition = found[(config, "ReadAppParameters")]
+    assert (actions, resources) == (["ssm:GetParameters"],
+                                    [f"{ssm}/vo2max/{stack}/shared/sentry-dsn"])
+    assert "lambda:SourceFunctionArn" in condition
+    actions, resources, condition = found[(config, "ReadAppParameterPaths")]
+    assert (actions, resources) == (["ssm:GetParametersByPath"], [f"{ssm}/vo2max/{stack}/app"])
+    assert "lambda:SourceFunctionArn" in condition
+    # The job gets the same names and paths in its strategy.
+    strategy = json.loads(g.outputs["restoreEnvironment"]["VO2DR_STRATEGY"])
+    assert strategy["application"]["config"]["parameterPaths"] == [f"/vo2max/{stack}/app/"]
+    # The pack judges this program (the rule knows the parameters) and finds nothing.
+    exp = expectations_from_settings({**settings, f"{NS}:application": app}, stack)
+    assert set(exp.app_parameters) == {f"/vo2max/{stack}/shared/sentry-dsn",
+                                       f"/vo2max/{stack}/app/"}
+    assert [v for v in evaluate(g, exp) if not v.unknown
+            and v.rule == "aws-iam-policy-app-secrets-backup-only"] == []

@@ -57,6 +57,42 @@ def test_bad_application_settings_name_the_key(change, key):
     assert "ghp_SECRETVALUE" not in str(err.value)
 
 
+SSM = {**GOOD["config"], "parameterNames": ["/vo2max/prod/shared/sentry-dsn", "top-level"],
+       "parameterPaths": ["/vo2max/prod/app/"]}
+
+
+def test_ssm_parameter_names_and_paths_parse_and_round_trip_through_json():
+    s = parse_strategy(CLASSES, application=app(config=SSM))
+    assert s.application is not None and s.application.config is not None
+    assert s.application.config.parameter_names == ("/vo2max/prod/shared/sentry-dsn",
+                                                    "top-level")
+    assert s.application.config.parameter_paths == ("/vo2max/prod/app/",)
+    assert load_strategy({"VO2DR_STRATEGY": s.to_json()}).application == s.application
+    # Without SSM settings the JSON has no SSM keys (older jobs read it unchanged).
+    plain = parse_strategy(CLASSES, application=GOOD).to_json()
+    assert "parameter" not in plain
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"parameterNames": "/vo2max/x"}, "parameterNames"),  # not a list
+    ({"parameterNames": ["/vo2max/bad name"]}, "parameterNames"),
+    ({"parameterNames": ["vo2max/no-leading-slash/x"]}, "parameterNames"),
+    ({"parameterNames": ["/aws/reference/secretsmanager/x"]}, "parameterNames"),  # reserved
+    ({"parameterNames": ["/vo2max/prod/app/"]}, "parameterNames"),  # a path, not a name
+    ({"parameterNames": ["/" + "/".join(["l"] * 16)]}, "parameterNames"),  # > 15 levels
+    ({"parameterPaths": ["/"]}, "parameterPaths"),  # the whole account
+    ({"parameterPaths": ["/vo2max/prod/app"]}, "parameterPaths"),  # no trailing /
+    ({"parameterPaths": ["vo2max/prod/app/"]}, "parameterPaths"),  # no leading /
+    ({"parameterPaths": ["/vo2max//app/"]}, "parameterPaths"),
+    ({"parameterPaths": ["/ssm/app/"]}, "parameterPaths"),
+    ({"parameterPrefix": "/vo2max/"}, "parameterPrefix"),  # not a setting
+])
+def test_bad_ssm_settings_name_the_key(change, key):
+    with pytest.raises(ConfigError) as err:
+        parse_strategy(CLASSES, application=app(config={**SSM, **change}))
+    assert f"vo2max-dr:application.config.{key}" in str(err.value)
+
+
 def test_an_unconfigured_source_is_a_config_error():
     s = parse_strategy(CLASSES, application=app(config=None))
     with pytest.raises(ConfigError, match=r"application\.config"):

@@ -1,13 +1,17 @@
 """The app's configuration as one tar archive: the files matching the stack's path globs at
-the default branch's head, and the environment's secrets from AWS Secrets Manager.
+the default branch's head, and the environment's secrets from AWS Secrets Manager and SSM
+Parameter Store.
 
-Archive members: ``files/<path in the repository>`` and ``secrets/<secret name>``, each mode
+Archive members: ``files/<path in the repository>``, ``secrets/<secret name>`` and
+``parameters/<SSM parameter name without its leading slash>``, each mode
 0600 with a fixed owner and time, so the same inputs give the same bytes. The archive is built
 in memory: secret values are never written to local disk in clear, and exist in clear only
 inside the encrypted body. The manifest's ``contents`` records each file's path, size and
-SHA-256, and each secret's name and version id, never a value.
+SHA-256, each secret's name and version id, and each parameter's name, version and type,
+never a value.
 
-Restore: into a new (or empty) directory, ``files/…`` and ``secrets/…``, every file mode 0600
+Restore: into a new (or empty) directory, ``files/…``, ``secrets/…`` and ``parameters/…``,
+every file mode 0600
 (directories 0700). ``--diff-against DIR`` compares instead, printing only names.
 """
 
@@ -27,11 +31,12 @@ from vo2dr.exceptions import IntegrityError, RestoreError, SourceError, one_line
 from vo2dr.sources.code import check_target_dir
 from vo2dr.sources.repo import fetch_mirror, public_url
 from vo2dr.sources.scratch import ScratchDir
-from vo2dr.sources.secrets import Secret, read_secrets
+from vo2dr.sources.secrets import Parameter, Secret, read_parameters, read_secrets
 from vo2dr.strategy import ConfigSourceSpec
 
 FILES = "files/"
 SECRETS = "secrets/"
+PARAMETERS = "parameters/"
 READ_SIZE = 1024 * 1024
 
 
@@ -40,12 +45,14 @@ class ConfigSource(ScratchDir):
     scratch_prefix = "vo2dr-config-"
 
     def __init__(self, repository_url: str, spec: ConfigSourceSpec, token: str = "", *,
-                 scratch_dir: str | None = None, secrets_client: Any = None) -> None:
+                 scratch_dir: str | None = None, secrets_client: Any = None,
+                 ssm_client: Any = None) -> None:
         self.repository_url = repository_url
         self.spec = spec
         self.token = token
         self.scratch_dir = scratch_dir
         self.secrets_client = secrets_client
+        self.ssm_client = ssm_client
         self._dir: Path | None = None
         self._contents: dict[str, Any] | None = None
 
@@ -55,12 +62,16 @@ class ConfigSource(ScratchDir):
         files, commit = self._files(mirror)
         secrets = read_secrets(self.spec.secret_names, self.spec.secret_prefix,
                                self.secrets_client)
+        parameters = read_parameters(self.spec.parameter_names, self.spec.parameter_paths,
+                                     self.ssm_client)
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for path, data in files:
                 _add(tar, FILES + path, data)
             for secret in secrets:
                 _add(tar, SECRETS + secret.name, secret.value)
+            for param in parameters:
+                _add(tar, PARAMETERS + param.member, param.value)
         self._contents = {
             "format": "tar",
             "repository": public_url(self.repository_url),
@@ -69,6 +80,8 @@ class ConfigSource(ScratchDir):
                       for p, d in files],
             "secrets": [_secret_fact(s) for s in secrets],
         }
+        if self.spec.parameter_names or self.spec.parameter_paths:
+            self._contents["parameters"] = [_parameter_fact(p) for p in parameters]
         view = buf.getbuffer()
         for start in range(0, len(view), READ_SIZE):
             yield bytes(view[start:start + READ_SIZE])
@@ -113,6 +126,10 @@ def _secret_fact(secret: Secret) -> dict[str, Any]:
     return {"name": secret.name, "version_id": secret.version_id, "binary": secret.binary}
 
 
+def _parameter_fact(param: Parameter) -> dict[str, Any]:
+    return {"name": param.name, "version": param.version, "type": param.type}
+
+
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -124,12 +141,17 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 # -- reading a verified archive ------------------------------------------------------------------
 
-def read_archive(plaintext: IO[bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """``(files, secrets)`` of an archive, each name -> bytes; only regular-file members named
-    ``files/…`` or ``secrets/…`` with a safe relative path are accepted."""
+Members = tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes]]
+
+
+def read_archive(plaintext: IO[bytes]) -> Members:
+    """``(files, secrets, parameters)`` of an archive, each name -> bytes; only regular-file
+    members named ``files/…``, ``secrets/…`` or ``parameters/…`` with a safe relative path are
+    accepted."""
     plaintext.seek(0)
     files: dict[str, bytes] = {}
     secrets: dict[str, bytes] = {}
+    parameters: dict[str, bytes] = {}
     try:
         with tarfile.open(fileobj=plaintext, mode="r:") as tar:
             for member in tar:
@@ -142,11 +164,13 @@ def read_archive(plaintext: IO[bytes]) -> tuple[dict[str, bytes], dict[str, byte
                     files[name[len(FILES):]] = f.read()
                 elif name.startswith(SECRETS):
                     secrets[name[len(SECRETS):]] = f.read()
+                elif name.startswith(PARAMETERS):
+                    parameters[name[len(PARAMETERS):]] = f.read()
                 else:
                     raise IntegrityError(f"unexpected archive member {name!r}")
     except tarfile.TarError as exc:
         raise IntegrityError(f"not a readable tar archive: {one_line(exc)}") from exc
-    return files, secrets
+    return files, secrets, parameters
 
 
 def _safe(name: str) -> bool:
@@ -155,9 +179,10 @@ def _safe(name: str) -> bool:
 
 
 def check_archive(contents: dict[str, Any], plaintext: IO[bytes]) -> list[str]:
-    """Every file of the manifest with its size and SHA-256, every secret name, nothing more."""
+    """Every file of the manifest with its size and SHA-256, every secret and parameter name,
+    nothing more."""
     try:
-        files, secrets = read_archive(plaintext)
+        files, secrets, parameters = read_archive(plaintext)
     except IntegrityError as exc:
         return [str(exc)]
     problems = []
@@ -170,22 +195,26 @@ def check_archive(contents: dict[str, Any], plaintext: IO[bytes]) -> list[str]:
     if set(secrets) != names:
         bad = sorted(names ^ set(secrets))
         problems.append(f"secrets differ from the manifest: {', '.join(bad)}")
+    members = {p["name"].lstrip("/") for p in contents.get("parameters", [])}
+    if set(parameters) != members:
+        bad = sorted(members ^ set(parameters))
+        problems.append(f"SSM parameters differ from the manifest: {', '.join(bad)}")
     return problems
 
 
 def restore_archive(contents: dict[str, Any], plaintext: IO[bytes],
                     target: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write a verified archive into a new (or empty) directory: ``files/…`` and
-    ``secrets/…``, files 0600, directories 0700. Returns names only."""
+    """Write a verified archive into a new (or empty) directory: ``files/…``, ``secrets/…``
+    and ``parameters/…``, files 0600, directories 0700. Returns names only."""
     path = check_target_dir(target)
     problems = check_archive(contents, plaintext)
     if problems:
         raise IntegrityError("; ".join(problems))
-    files, secrets = read_archive(plaintext)
+    files, secrets, parameters = read_archive(plaintext)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     root = path.resolve()
-    for prefix, members in ((FILES, files), (SECRETS, secrets)):
+    for prefix, members in ((FILES, files), (SECRETS, secrets), (PARAMETERS, parameters)):
         for name, data in members.items():
             dest = (root / prefix / name).resolve()
             if root not in dest.parents:
@@ -196,6 +225,7 @@ def restore_archive(contents: dict[str, Any], plaintext: IO[bytes],
                 out.write(data)
             os.chmod(dest, 0o600)
     return {"target": str(path), "files": sorted(files), "secrets": sorted(secrets),
+            **({"parameters": sorted(parameters)} if parameters else {}),
             "commit": contents.get("commit", "")}
 
 
@@ -216,7 +246,7 @@ def diff_against(contents: dict[str, Any], plaintext: IO[bytes],
     base = Path(directory)
     if not base.is_dir():
         raise RestoreError(f"--diff-against {base} is not a directory")
-    files, secrets = read_archive(plaintext)
+    files, secrets, parameters = read_archive(plaintext)
     restored = (base / "files").is_dir()
     file_root = base / "files" if restored else base
     globs = contents.get("paths") or []
@@ -233,7 +263,12 @@ def diff_against(contents: dict[str, Any], plaintext: IO[bytes],
         out["secrets"] = _compare(secrets, secret_root, present)
     else:
         out["secrets"] = {"differs": [], "missing": sorted(secrets), "extra": []}
-    out["same"] = not any(out[k][c] for k in ("files", "secrets")
+    if parameters or "parameters" in contents:
+        parameter_root = base / "parameters"
+        present = {p.relative_to(parameter_root).as_posix() for p in parameter_root.rglob("*")
+                   if p.is_file()} if parameter_root.is_dir() else set()
+        out["parameters"] = _compare(parameters, parameter_root, present)
+    out["same"] = not any(out[k][c] for k in ("files", "secrets", "parameters") if k in out
                           for c in ("differs", "missing", "extra"))
     return out
 

@@ -101,6 +101,8 @@ def _check(kind: str, target: Path, store: BackupStore, entry: Any,
            != f["sha256"]]
     missing = [s["name"] for s in contents.get("secrets", [])
                if not (target / "secrets" / s["name"]).is_file()]
+    missing += [p["name"] for p in contents.get("parameters", [])
+                if not (target / "parameters" / p["name"].lstrip("/")).is_file()]
     if bad or missing:
         raise IntegrityError(f"restored config differs from the manifest: files {bad}, "
                              f"secrets {missing}")
