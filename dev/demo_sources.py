@@ -92,7 +92,7 @@ def strategy_env(stack_file: Path, repository: Path) -> tuple[str, list[str]]:
     """``(VO2DR_STRATEGY, secret names)``: the stack's strategy with the repository URL pointed
     at the local repository (the stack names the real one on GitHub)."""
     stack = read_stack_file(stack_file)
-    app = {**(stack.get("application") or DEFAULT_APPLICATION),
+    app = {**DEFAULT_APPLICATION, **(stack.get("application") or {}),
            "repositoryUrl": str(repository)}
     strategy = parse_strategy(stack["dataClasses"], stack.get("retention"),
                               stack.get("immutability"), app)

@@ -287,7 +287,9 @@ class StackConfig:
 
     @property
     def data_classes(self) -> Mapping[str, DataClass]:
-        return self.strategy.data_classes
+        """The classes with a database backup (its function, schedule, standby job and
+        alarm); a class with ``tables: []`` serves application sources only."""
+        return self.strategy.database_classes
 
     def name(self, suffix: str) -> str:
         """Resource name prefix: ``vo2dr-<env>-<suffix>``."""

@@ -134,7 +134,7 @@ def run_backup(settings: Settings, data_class: str, now: datetime | None = None,
     from vo2dr.sources.database import DatabaseSource
 
     _check_settings(settings)
-    dc = settings.strategy().get(data_class)
+    dc = settings.strategy().database_class(data_class)
     return run_source_backup(settings, DatabaseSource(settings.database_url, dc), data_class,
                              now, progress, stores=stores, stall_timeout=stall_timeout)
 
@@ -177,9 +177,13 @@ def _run_source_backup(settings: Settings, source: Source, data_class: str, star
     t0 = time.monotonic()
     kind = source.kind
 
-    existing = existing_backup_times(stores, settings.environment, data_class, started.year,
-                                     source=kind)
-    tier = layout.choose_tier(started, existing)
+    # A snapshot source chooses from its complete snapshots only (vo2dr.snapshots.take).
+    chooser = getattr(source, "choose_tier", None)
+    tier = chooser(started) if chooser is not None else None
+    if tier is None:
+        existing = existing_backup_times(stores, settings.environment, data_class,
+                                         started.year, source=kind)
+        tier = layout.choose_tier(started, existing)
     lock = object_lock(strategy, tier, started)
     ref = layout.BackupRef(settings.environment, tier, data_class, started,
                            layout.new_backup_id(), kind)
@@ -216,6 +220,12 @@ def _run_source_backup(settings: Settings, source: Source, data_class: str, star
         # A copy counts only if this tool can restore it (for the dump: its archive's TOC
         # names exactly the tables the manifest lists, read the way restores read it).
         unrestorable = source.unrestorable()
+        # A snapshot's store that missed some of its new content gets no manifest.
+        store_failures: dict[str, str] = getattr(source, "store_failures", dict)()
+    for name, error in store_failures.items():
+        d = result.destinations.get(name)
+        if d is not None and d.status == DestinationStatus.VERIFIED:
+            d.status, d.error = DestinationStatus.FAILED, f"{name}: {error}"
     if unrestorable:
         log.error("backup %s: %s", ref.backup_id, unrestorable)
         for d in result.destinations.values():
@@ -413,7 +423,7 @@ def backup_if_missing(settings: Settings, data_class: str, now: datetime | None 
 
     ``now`` (tests) fixes both the window and the backup's time."""
     _check_settings(settings)
-    dc = settings.strategy().get(data_class)
+    dc = settings.strategy().database_class(data_class)
     if stores is None:
         stores = open_backup_stores(settings)
     at = (now or datetime.now(UTC)).astimezone(UTC)

@@ -178,7 +178,7 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
                 clock: Callable[[], float] = time.monotonic,
                 recovery_key_pem: bytes | None = None,
                 allow_superuser: bool = False) -> ClassReport:
-    dc = settings.strategy().get(data_class)
+    dc = settings.strategy().database_class(data_class)
     rto = rto_override_seconds if rto_override_seconds is not None else dc.rto_seconds
     report = ClassReport(data_class=data_class, rto_seconds=rto)
     reporter = reporter or QuietReporter()
@@ -247,9 +247,9 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
     server = Target.parse(settings.drill_database_url, "VO2DR_DRILL_DATABASE_URL")
     refuse_superuser(server, allow_superuser, reporter)
     strategy = settings.strategy()
-    names = data_classes or list(strategy.data_classes)
+    names = data_classes or list(strategy.database_classes)
     for n in names:
-        strategy.get(n)
+        strategy.database_class(n)
     opened_by_caller = stores is not None
     if stores is None:
         from vo2dr.stores import Access, open_stores
@@ -264,7 +264,7 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
     # together belongs to a drill that was killed.
     stale_dropped, stale_errors = drop_stale_scratch(
         server, started,
-        timedelta(seconds=sum(dc.rto_seconds for dc in strategy.data_classes.values())))
+        timedelta(seconds=sum(dc.rto_seconds for dc in strategy.database_classes.values())))
     reports = [drill_class(settings, n, stores=stores, source=source, server=server,
                            now=started, rto_override_seconds=rto_override_seconds,
                            reporter=reporter, clock=clock, recovery_key_pem=recovery_key_pem,

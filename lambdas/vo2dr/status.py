@@ -296,7 +296,7 @@ def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], enviro
     replicas: list[ReplicaCheck] = []
     breaches: list[str] = []
     messages: list[str] = []
-    for name, dc in strategy.data_classes.items():
+    for name, dc in strategy.database_classes.items():
         cs = freshness(catalog, dc, now, grace_seconds)
         classes[name] = cs
         for store, f in cs.stores.items():

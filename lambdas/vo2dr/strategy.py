@@ -19,7 +19,9 @@ from typing import Any
 
 from vo2dr.exceptions import ConfigError
 
-KNOWN_DATA_CLASSES = ("critical", "important", "full")
+# non-critical (the strategy's system logs) holds no table: application sources only.
+KNOWN_DATA_CLASSES = ("critical", "important", "full", "non-critical")
+NO_DATABASE_CLASSES = ("non-critical",)
 # Below this, back-to-back pg_dump runs and their uploads would overlap on a real database.
 MIN_RPO_MINUTES = 5
 MINUTES_PER_DAY = 24 * 60
@@ -37,7 +39,9 @@ MAX_COMPRESSION_THREADS = 8
 
 @dataclass(frozen=True)
 class DataClass:
-    """One data class: ``tables`` empty means the whole database (the full dump)."""
+    """One data class: ``tables`` empty means the whole database (the full dump), unless
+    ``has_database`` is false (``tables: []``): then the class backs up no table at all and
+    only application sources (snapshots of assets or logs) use its RPO, RTO and schedule."""
 
     name: str
     tables: tuple[str, ...]
@@ -45,10 +49,11 @@ class DataClass:
     rto_minutes: int
     daily_at_utc: str | None = None
     sanity_queries: tuple[str, ...] = field(default_factory=tuple)
+    has_database: bool = True
 
     @property
     def is_full(self) -> bool:
-        return not self.tables
+        return self.has_database and not self.tables
 
     @property
     def rpo_seconds(self) -> int:
@@ -73,7 +78,7 @@ class DataClass:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "tables": list(self.tables) or "all",
+            "tables": (list(self.tables) or "all") if self.has_database else [],
             "rpoMinutes": self.rpo_minutes,
             "rtoMinutes": self.rto_minutes,
             **({"dailyAtUtc": self.daily_at_utc} if self.daily_at_utc else {}),
@@ -130,19 +135,48 @@ class ConfigSourceSpec:
 
 
 @dataclass(frozen=True)
+class SnapshotSource:
+    """A source backed up as incremental snapshots (``vo2dr.snapshots``): one or more named,
+    read-only origins (``s3://bucket/prefix/``, ``gs://bucket/prefix/``, ``file:///dir/``);
+    object ``k`` under origin ``o`` is the snapshot entry ``o/k``."""
+
+    name: str
+    data_class: str
+    origins: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dataClass": self.data_class, "origins": dict(self.origins)}
+
+
+SNAPSHOT_SOURCES = ("assets", "logs")
+ORIGIN_SCHEMES = ("s3", "gs", "file")
+_ORIGIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
 class Application:
     """``vo2max-dr:application``: the application sources backed up beside the database. The
     repository's read-only token is a secret (``vo2max-dr:repositoryToken``), never here."""
 
-    repository_url: str
+    repository_url: str = ""
     code: CodeSourceSpec | None = None
     config: ConfigSourceSpec | None = None
+    # assets and/or logs (SNAPSHOT_SOURCES), by name
+    snapshots: Mapping[str, SnapshotSource] = field(default_factory=dict)
 
     def sources(self) -> dict[str, CodeSourceSpec | ConfigSourceSpec]:
+        """The single-body sources (code, config); the snapshot ones are :attr:`snapshots`."""
         return {k: v for k, v in (("code", self.code), ("config", self.config)) if v}
 
+    def all_sources(self) -> dict[str, CodeSourceSpec | ConfigSourceSpec | SnapshotSource]:
+        """Every configured application source, snapshot sources included."""
+        return {**self.sources(), **self.snapshots}
+
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"repositoryUrl": self.repository_url}
+        doc: dict[str, Any] = ({"repositoryUrl": self.repository_url}
+                               if self.repository_url else {})
+        doc.update({name: snap.to_json() for name, snap in self.snapshots.items()})
         if self.code:
             doc["code"] = {"dataClass": self.code.data_class}
         if self.config:
@@ -183,11 +217,34 @@ class Strategy:
 
     def source_class(self, source: str) -> DataClass:
         """The data class an application source belongs to (its RPO, RTO and schedule)."""
-        spec = self.application.sources().get(source) if self.application else None
+        spec = self.application.all_sources().get(source) if self.application else None
         if spec is None:
             raise ConfigError(f"the {source} source is not configured: set "
                               f"{STACK_NAMESPACE}:application.{source} in Pulumi.<stack>.yaml")
         return self.get(spec.data_class)
+
+    def snapshot(self, source: str) -> SnapshotSource:
+        """The settings of the ``assets`` or ``logs`` snapshot source."""
+        spec = self.application.snapshots.get(source) if self.application else None
+        if spec is None:
+            raise ConfigError(f"the {source} source is not configured: set "
+                              f"{STACK_NAMESPACE}:application.{source} in Pulumi.<stack>.yaml")
+        return spec
+
+    @property
+    def database_classes(self) -> Mapping[str, DataClass]:
+        """The classes with a database backup (every class but those with ``tables: []``)."""
+        return {n: c for n, c in self.data_classes.items() if c.has_database}
+
+    def database_class(self, name: str) -> DataClass:
+        """``name``, refused with a clear error when it backs up no table."""
+        dc = self.get(name)
+        if not dc.has_database:
+            raise ConfigError(
+                f"the {name} data class has no tables ({_key(name, 'tables')} is []): it "
+                "backs up application sources only, not the database; use one of "
+                f"{', '.join(self.database_classes)}")
+        return dc
 
     def get(self, name: str) -> DataClass:
         try:
@@ -236,8 +293,14 @@ def parse_data_class(name: str, raw: Mapping[str, Any]) -> DataClass:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{STACK_NAMESPACE}:dataClasses.{name} must be a mapping of settings")
     tables_raw = raw.get("tables")
+    has_database = True
     if tables_raw == "all":
         tables: tuple[str, ...] = ()
+    elif name in NO_DATABASE_CLASSES:
+        if tables_raw not in (None, []):
+            raise ConfigError(f"{_key(name, 'tables')} must be []: the {name} class holds "
+                              "application sources (logs) only, no table")
+        tables, has_database = (), False
     elif isinstance(tables_raw, list) and tables_raw:
         for t in tables_raw:
             if not isinstance(t, str) or not _TABLE_NAME.match(t):
@@ -298,6 +361,7 @@ def parse_data_class(name: str, raw: Mapping[str, Any]) -> DataClass:
         rto_minutes=rto,
         daily_at_utc=at,
         sanity_queries=tuple(queries),
+        has_database=has_database,
     )
 
 
@@ -401,14 +465,74 @@ def _source_class(raw: Mapping[str, Any], source: str,
     return str(name)
 
 
+def parse_origin(url: Any, key: str) -> tuple[str, str, str]:
+    """``(scheme, bucket or "", prefix or absolute directory)`` of an origin URL, or a
+    :class:`ConfigError` naming ``key``. Prefixes are "" or end with "/", so an origin never
+    reaches objects of a sibling prefix (``uploads`` would also match ``uploads-old/``)."""
+    from urllib.parse import urlparse
+
+    hint = ("use s3://bucket/prefix/, gs://bucket/prefix/ or file:///absolute/dir/")
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"{key} must be an origin URL: {hint}; got {url!r}")
+    parsed = urlparse(url)
+    if parsed.scheme not in ORIGIN_SCHEMES or parsed.query or parsed.fragment \
+            or parsed.password or parsed.username:
+        raise ConfigError(f"{key} is {url!r}: {hint} (no credentials, query or fragment)")
+    path = parsed.path
+    if ".." in path.split("/") or "//" in path:
+        raise ConfigError(f"{key} is {url!r}: the path must not contain .. or empty parts")
+    if parsed.scheme == "file":
+        if parsed.netloc or not path.startswith("/"):
+            raise ConfigError(f"{key} is {url!r}: a local origin is file:///absolute/dir/")
+        return "file", "", path.rstrip("/") or "/"
+    if not _BUCKET.match(parsed.netloc or ""):
+        raise ConfigError(f"{key} is {url!r}: {parsed.netloc!r} is not a bucket name")
+    prefix = path.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        raise ConfigError(f"{key} is {url!r}: end the prefix with / (a bare prefix would also "
+                          "match its siblings)")
+    return parsed.scheme, parsed.netloc, prefix
+
+
+def parse_snapshot_source(name: str, raw: Any,
+                          data_classes: Mapping[str, DataClass]) -> SnapshotSource:
+    """``vo2max-dr:application.<assets|logs>``: its data class and named origins."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{_app_key(name)} must be a mapping with dataClass and origins")
+    for extra in sorted(set(raw) - {"dataClass", "origins"}):
+        raise ConfigError(f"{_app_key(name, extra)} is not a setting: use dataClass and origins")
+    data_class = _source_class(raw, name, data_classes)
+    origins = raw.get("origins")
+    if not isinstance(origins, Mapping) or not origins:
+        raise ConfigError(f"{_app_key(name, 'origins')} must map origin names to URLs, e.g. "
+                          "uploads: s3://bucket/uploads/")
+    for origin, url in origins.items():
+        if not isinstance(origin, str) or not _ORIGIN_NAME.match(origin):
+            raise ConfigError(f"{_app_key(name, 'origins')} has the name {origin!r}: use "
+                              "lower-case letters, digits, - and _ (it is the entries' prefix)")
+        parse_origin(url, _app_key(name, "origins", origin))
+    return SnapshotSource(name=name, data_class=data_class,
+                          origins={str(k): str(v) for k, v in sorted(origins.items())})
+
+
 def parse_application(raw: Any, data_classes: Mapping[str, DataClass]) -> Application:
     """Validate ``vo2max-dr:application``: the repository URL (https, ssh or a local path;
     never with credentials in it), and per source its data class, the config's path globs
-    and secret names or prefix."""
+    and secret names or prefix, the snapshot sources' origins."""
     from urllib.parse import urlparse
 
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{_app_key()} must be a mapping with repositoryUrl, code and config")
+    snapshots = {name: parse_snapshot_source(name, raw[name], data_classes)
+                 for name in SNAPSHOT_SOURCES if raw.get(name) is not None}
+    for extra in sorted(set(raw) - {"repositoryUrl", "code", "config", *SNAPSHOT_SOURCES}):
+        raise ConfigError(f"{_app_key(extra)} is not a setting: use code, config, assets or "
+                          "logs")
+    if raw.get("code") is None and raw.get("config") is None and "repositoryUrl" not in raw:
+        if not snapshots:
+            raise ConfigError(f"{_app_key()} backs up nothing: add code, config, assets "
+                              "and/or logs")
+        return Application(snapshots=snapshots)
     url = raw.get("repositoryUrl")
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"{_app_key('repositoryUrl')} must be the repository's clone URL, "
@@ -422,8 +546,6 @@ def parse_application(raw: Any, data_classes: Mapping[str, DataClass]) -> Applic
         raise ConfigError(f"{_app_key('repositoryUrl')} carries credentials: remove them and "
                           f"set the read-only token with `pulumi config set --secret "
                           f"{STACK_NAMESPACE}:repositoryToken`")
-    for extra in sorted(set(raw) - {"repositoryUrl", "code", "config"}):
-        raise ConfigError(f"{_app_key(extra)} is not a setting: use code or config")
     code = None
     if raw.get("code") is not None:
         if not isinstance(raw["code"], Mapping):
@@ -465,9 +587,10 @@ def parse_application(raw: Any, data_classes: Mapping[str, DataClass]) -> Applic
             data_class=_source_class(c, "config", data_classes), paths=tuple(paths),
             secret_names=tuple(names), secret_prefix=prefix,
             parameter_names=parameter_names, parameter_paths=parameter_paths)
-    if code is None and config is None:
-        raise ConfigError(f"{_app_key()} backs up nothing: add code and/or config")
-    return Application(repository_url=url, code=code, config=config)
+    if code is None and config is None and not snapshots:
+        raise ConfigError(f"{_app_key()} backs up nothing: add code, config, assets and/or "
+                          "logs")
+    return Application(repository_url=url, code=code, config=config, snapshots=snapshots)
 
 
 def parse_compression(raw: Any) -> Compression:
@@ -508,6 +631,7 @@ def parse_strategy(data_classes: Any, retention: Any = None,
             f"{STACK_NAMESPACE}:dataClasses.full is missing: the daily full dump is required"
         )
     if not parsed["full"].is_full:
+        # (also refuses tables: [] there: the full class is the whole database)
         raise ConfigError(f"{_key('full', 'tables')} must be 'all': the full dump is everything")
     intraday = (parse_intraday(retention, immutability, parsed) if retention is not None
                 else None)

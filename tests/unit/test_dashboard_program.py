@@ -67,7 +67,9 @@ def series(props: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def classes_of(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return settings[f"{NS}:dataClasses"]
+    """The classes with a database backup (a class with ``tables: []`` backs up application
+    sources only: it has no backup function, schedule or drill of its own)."""
+    return {n: c for n, c in settings[f"{NS}:dataClasses"].items() if c.get("tables") != []}
 
 
 def stores_of(settings: dict[str, Any]) -> list[str]:
@@ -155,11 +157,12 @@ def test_a_class_added_to_the_stack_gets_its_widgets():
     """The job knows three classes (vo2dr.strategy.KNOWN_DATA_CLASSES): a stack without
     ``important`` draws none of its charts; with it (and other targets) it gets all of them."""
     settings = stack_settings("staging")
-    classes = dict(classes_of(settings))
+    classes = dict(settings[f"{NS}:dataClasses"])
     important = classes.pop("important")
-    # The application sources name the important class: they move to critical meanwhile.
+    # The application sources naming the important class move to critical meanwhile.
     app = settings[f"{NS}:application"]
-    app = {**app, **{k: {**app[k], "dataClass": "critical"} for k in ("code", "config")}}
+    app = {**app, **{k: {**v, "dataClass": "critical"} for k, v in app.items()
+                     if isinstance(v, dict) and v.get("dataClass") == "important"}}
     without = dashboard_body(run_program("staging", {f"{NS}:dataClasses": classes,
                                                      f"{NS}:application": app}))
     assert not [t for t in charts(without) if t.startswith("important:")]

@@ -83,7 +83,8 @@ def settings(stack) -> dict[str, Any]:
 
 
 def data_classes(settings: dict[str, Any]):
-    return parse_strategy(settings[f"{NS}:dataClasses"]).data_classes
+    """The classes with a database backup (its own function, schedule and standby job)."""
+    return parse_strategy(settings[f"{NS}:dataClasses"]).database_classes
 
 
 def monitoring(settings: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +242,8 @@ def test_functions_environment_names_the_secret_never_the_value(g, settings):
     assert "VO2DR_STRATEGY" not in backup_env
     assert backup_env["VO2DR_STACK_FILE"] == "/var/task/vo2dr-strategy.json"
     assert json.loads(g.outputs["restoreEnvironment"]["VO2DR_STRATEGY"]) == {
-        "dataClasses": {n: c.to_json() for n, c in data_classes(settings).items()},
+        "dataClasses": {n: c.to_json() for n, c in
+                        parse_strategy(settings[f"{NS}:dataClasses"]).data_classes.items()},
         "retention": {"intradayHours": settings[f"{NS}:retention"]["intradayHours"]},
         "immutability": {"mode": settings[f"{NS}:immutability"]["mode"]},
         # The stack's compression level and threads (issue 19).

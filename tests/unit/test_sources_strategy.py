@@ -117,4 +117,4 @@ def test_source_keys_follow_the_layout_and_parse_back():
     assert layout.parse_key("database/production/daily/full/"
                             "20260304T101500Z-0123456789ab.bundle.enc") is None
     with pytest.raises(ConfigError):
-        layout.environment_prefix("production", "assets")
+        layout.environment_prefix("production", "photos")

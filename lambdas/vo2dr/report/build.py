@@ -28,7 +28,7 @@ def _targets(cfg: ReportConfig) -> list[tuple[str, str, Any]]:
     """(label, source, data class) of every backed-up thing: the data classes, then the
     application sources under their class's schedule."""
     out: list[tuple[str, str, Any]] = [(n, "database", dc)
-                                       for n, dc in cfg.strategy.data_classes.items()]
+                                       for n, dc in cfg.strategy.database_classes.items()]
     if cfg.strategy.application is not None:
         for kind in cfg.strategy.application.sources():
             out.append((kind, kind, cfg.strategy.source_class(kind)))
@@ -60,7 +60,7 @@ def rpo_section(cfg: ReportConfig, h: History) -> dict[str, Any]:
     checks = list(metrics.status_checks(h.since, h.until, cfg.status_every_minutes,
                                         cfg.status_offset_minutes))
     out = {}
-    for name, dc in cfg.strategy.data_classes.items():
+    for name, dc in cfg.strategy.database_classes.items():
         dist = metrics.rpo_distribution(dc, h.for_class(name), checks)
         out[name] = {**dist.to_json(), "ages_seconds": dist.ages}
     return {"status_every_minutes": cfg.status_every_minutes,
@@ -70,7 +70,7 @@ def rpo_section(cfg: ReportConfig, h: History) -> dict[str, Any]:
 def drill_section(cfg: ReportConfig, h: History) -> dict[str, Any]:
     allowed = cfg.settings.rto_variance_percent
     out = {}
-    for name in cfg.strategy.data_classes:
+    for name in cfg.strategy.database_classes:
         runs = metrics.drill_history(h.drills, name, allowed)
         out[name] = {"rto_seconds": cfg.strategy.data_classes[name].rto_seconds,
                      "drills": runs, "last": runs[-1] if runs else None,
@@ -83,7 +83,7 @@ def drill_section(cfg: ReportConfig, h: History) -> dict[str, Any]:
 
 def growth_section(cfg: ReportConfig, h: History) -> dict[str, Any]:
     out = {}
-    for name in cfg.strategy.data_classes:
+    for name in cfg.strategy.database_classes:
         events = h.for_class(name)
         series = _series(events)
         plain = metrics.fit_trend([(e.time, e.plaintext_bytes) for e in events
@@ -104,7 +104,7 @@ def growth_section(cfg: ReportConfig, h: History) -> dict[str, Any]:
 
 def latest_sizes(cfg: ReportConfig, h: History, *, plaintext: bool) -> dict[str, float]:
     sizes = {}
-    for name in cfg.strategy.data_classes:
+    for name in cfg.strategy.database_classes:
         vals = [(e.plaintext_bytes if plaintext else e.ciphertext_bytes)
                 for e in h.for_class(name) if e.complete_anywhere]
         vals = [v for v in vals if v > 0]
