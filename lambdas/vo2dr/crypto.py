@@ -277,6 +277,26 @@ class ChunkReader:
 
 # -- encrypt ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class DataKeyCache:
+    """Reuse of one data key over many small messages (the snapshot content objects), through
+    the SDK's own ``CachingCryptoMaterialsManager``: KMS is asked once per ``max_age``
+    seconds or ``max_messages`` messages, not once per object. Each message still derives its
+    own key (HKDF over its random message id), so reuse never repeats a key+nonce; the bound
+    limits how much one leaked data key could decrypt."""
+
+    max_age_seconds: float
+    max_messages: int
+    capacity: int = 4
+
+
+def compressed_bound(size: int) -> int:
+    """An upper bound of the zstd output for ``size`` plaintext bytes (zstd's own bound is
+    size + size/256 + a frame header): the caching materials manager needs a length up front
+    and refuses to encrypt more than it."""
+    return size + (size >> 7) + 4096
+
+
 @dataclass
 class EncryptionInfo:
     """What the manifest records about a message's keys (filled in once the header exists)."""
@@ -304,7 +324,7 @@ class Encryptor:
 
     def __init__(self, *, kms_key_id: str, recovery_public_key_pem: bytes,
                  context: Mapping[str, str], frame_length: int = FRAME_LENGTH,
-                 botocore_session=None) -> None:
+                 botocore_session=None, cache: DataKeyCache | None = None) -> None:
         self.context = dict(context)
         for k, v in self.context.items():
             if k.startswith("aws-crypto-") or not isinstance(v, str):
@@ -322,15 +342,34 @@ class Encryptor:
         except _sdk_errors() as exc:
             raise EncryptionError(f"cannot set up encryption keys: {_cause(exc)}") from exc
         self._provider = provider
+        self._materials = None
+        if cache is not None:
+            from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
+            from aws_encryption_sdk.materials_managers.caching import (
+                CachingCryptoMaterialsManager,
+            )
+
+            self._materials = CachingCryptoMaterialsManager(
+                master_key_provider=provider, cache=LocalCryptoMaterialsCache(cache.capacity),
+                max_age=float(cache.max_age_seconds), max_messages_encrypted=cache.max_messages)
         self.info = EncryptionInfo(recovery_key_id=rid, encryption_context=dict(self.context))
 
-    def stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """Encrypt ``chunks`` (any sizes) into ciphertext chunks of about one frame each."""
+    def stream(self, chunks: Iterable[bytes],
+               max_plaintext: int | None = None) -> Iterator[bytes]:
+        """Encrypt ``chunks`` (any sizes) into ciphertext chunks of about one frame each.
+
+        With a :class:`DataKeyCache`, ``max_plaintext`` (an upper bound of the bytes to
+        encrypt) is required: the cache only serves messages of a known bound length."""
         source = ChunkReader(chunks)
+        keys: dict[str, Any] = {"key_provider": self._provider}
+        if self._materials is not None:
+            if max_plaintext is None:
+                raise EncryptionError("a cached data key needs the plaintext's upper bound")
+            keys = {"materials_manager": self._materials, "source_length": max_plaintext}
         try:
-            enc = _client().stream(mode="e", source=source, key_provider=self._provider,
-                                   encryption_context=self.context, algorithm=_algorithm(),
-                                   frame_length=self.frame_length)
+            enc = _client().stream(mode="e", source=source, encryption_context=self.context,
+                                   algorithm=_algorithm(), frame_length=self.frame_length,
+                                   **keys)
             first = True
             while True:
                 out = enc.read(self.frame_length)
@@ -397,10 +436,8 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
                     "(the manifest's encryption.kms_key_arn)")
             provider = _kms_provider(kms_key_id, botocore_session)
         if recovery_private_key_pem:
-            private = _load_private_key(recovery_private_key_pem, recovery_private_key_password)
-            rid = _fingerprint(private.public_key())
-            raw = _recovery_master_key(rid, recovery_private_key_pem, True,
-                                       recovery_private_key_password)
+            raw = _recovery_decryption_key(bytes(recovery_private_key_pem),
+                                           recovery_private_key_password)
             if provider is None:
                 provider = raw
             else:
@@ -409,6 +446,16 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
         raise EncryptionError(f"cannot set up decryption keys: {_cause(exc)}") from exc
     wanted_keys = sorted(tuple(k) for k in expected_data_keys) if expected_data_keys else None
     return _decrypt(chunks, provider, expected_context, wanted_keys)
+
+
+@functools.lru_cache(maxsize=4)
+def _recovery_decryption_key(pem: bytes, password: bytes | None) -> RawMasterKey:
+    """The recovery private key as the SDK's master key, loaded once per process: loading
+    (and validating) an RSA private key takes most of a second, which a restore of thousands
+    of snapshot content objects cannot pay per object."""
+    private = _load_private_key(pem, password)
+    rid = _fingerprint(private.public_key())
+    return _recovery_master_key(rid, pem, True, password)
 
 
 def _decrypt(chunks: Iterable[bytes], provider, expected_context,
