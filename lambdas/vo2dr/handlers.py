@@ -42,7 +42,9 @@ class BackupIncomplete(Vo2drError):
 
 def backup_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target: ``{"data_class": "critical"}`` (``dataClass`` also
-    accepted), or ``{"source": "code"|"config"}`` for an application source. Returns the
+    accepted), or ``{"source": "code"|"config"|"assets"|"logs"}`` for an application source.
+    A snapshot (assets, logs) stops taking new objects in time to end within the invocation's
+    remaining time (an incomplete snapshot, which the next run continues). Returns the
     summary; raises when any destination lacks a verified copy."""
     from vo2dr.backup import run_backup
 
@@ -50,7 +52,7 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
     bind_lambda_context(context)
     event = event or {}
     if event.get("source") not in (None, "database"):
-        return _backup_source(str(event["source"]))
+        return _backup_source(str(event["source"]), context)
     data_class = event.get("data_class") or event.get("dataClass")
     if not data_class:
         raise ConfigError('the event must name the data class: {"data_class": "critical"}')
@@ -66,12 +68,15 @@ def backup_handler(event: dict | None, context: Any = None) -> dict:
     return _logged_backup(run, {"data_class": data_class})
 
 
-def _backup_source(kind: str) -> dict:
+def _backup_source(kind: str, context: Any = None) -> dict:
     from vo2dr.sources.backup import backup_source
 
     settings = Settings.from_env()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    time_limit = remaining() / 1000 if callable(remaining) else None
     log.info("backup starting", extra={"source": kind, "settings": settings.redacted()})
-    return _logged_backup(lambda: backup_source(settings, kind), {"source": kind})
+    return _logged_backup(lambda: backup_source(settings, kind, time_limit=time_limit),
+                          {"source": kind})
 
 
 def _logged_backup(run: Callable[[], Any], what: dict[str, str]) -> dict:

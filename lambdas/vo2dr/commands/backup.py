@@ -2,6 +2,10 @@
 ``vo2dr backup --source code|config``: the app's repository (every ref, one git bundle) or its
 configuration (the config files and the environment secrets, one archive), each in the data
 class the stack file gives it (``vo2max-dr:application``), through the same pipeline.
+``vo2dr backup --source assets|logs [--time-limit SECONDS]``: an incremental snapshot of the
+uploads bucket or the log drain's prefixes (only new or changed objects are read and uploaded;
+``contents`` in the summary says how many and how many bytes); with a time limit it stops
+taking new objects in time and writes an incomplete snapshot that the next run continues.
 
 Prints the JSON summary on stdout (a progress bar on stderr when it is a terminal). Exit codes:
 0 every enabled destination holds a verified copy and its manifest (or, with ``--if-missing``,
@@ -27,9 +31,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "backup", help="dump, compress, encrypt and upload to every enabled store at once",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", "--kind", dest="kind", default="database",
-                   choices=("database", "code", "config"),
-                   help="what to back up (default: database); code and config take their data "
-                        "class from vo2max-dr:application")
+                   choices=("database", "code", "config", "assets", "logs"),
+                   help="what to back up (default: database); code, config, assets and logs "
+                        "take their data class from vo2max-dr:application")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="assets and logs: end within this many seconds (an incomplete "
+                        "snapshot, continued by the next run)")
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES,
                    help="the database's tables: the stack file's critical or important list, "
                         "or full (required for the database)")
@@ -53,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kind != "database":
         return _run_source(args)
+    if args.time_limit is not None:
+        raise ConfigError("--time-limit is for --source assets or logs")
     if not args.data_class:
         raise ConfigError("--data-class is required to back up the database: use critical, "
                           "important or full")
@@ -84,10 +93,14 @@ def _run_source(args: argparse.Namespace) -> int:
     if args.if_missing or args.null_destinations:
         raise ConfigError(f"--if-missing and --null-destinations are for the database, not "
                           f"--source {args.kind}")
+    if args.time_limit is not None and (args.kind not in ("assets", "logs")
+                                        or args.time_limit <= 0):
+        raise ConfigError("--time-limit is a positive number of seconds, for --source assets "
+                          "or logs")
     try:
         settings = load_settings(
             args, required=("environment", "recovery_public_key", "signing_key"), strategy=True)
-        summary = backup_source(settings, args.kind)
+        summary = backup_source(settings, args.kind, time_limit=args.time_limit)
     except Vo2drError as exc:
         print(json.dumps({"ok": False, "source": args.kind, "error": str(exc),
                           "error_type": type(exc).__name__}))

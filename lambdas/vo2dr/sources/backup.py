@@ -24,7 +24,8 @@ def check_source_settings(settings: Settings, kind: str) -> tuple[Application, s
     """``(application settings, data class)`` of ``kind``, before anything is contacted."""
     if kind not in APPLICATION_SOURCES:
         raise ConfigError(f"unknown source {kind!r}: use database, "
-                          f"{' or '.join(APPLICATION_SOURCES)}")
+                          f"{', '.join(APPLICATION_SOURCES)}, "
+                          f"{' or '.join(layout.SNAPSHOT_KINDS)}")
     settings.require("environment", "recovery_public_key", "signing_key")
     settings.validate(strategy=True)
     layout.environment_prefix(settings.environment, kind)
@@ -63,10 +64,19 @@ def make_source(settings: Settings, kind: str, app: Application) -> Source:
 
 def backup_source(settings: Settings, kind: str, now: datetime | None = None,
                   progress: Any = None, *, stores: Mapping[str, BackupStore] | None = None,
-                  stall_timeout: float | None = None) -> BackupSummary:
-    """Back up the ``code`` or ``config`` source to every enabled store; the summary."""
+                  stall_timeout: float | None = None,
+                  time_limit: float | None = None) -> BackupSummary:
+    """Back up the ``code`` or ``config`` source, or snapshot ``assets`` or ``logs``
+    (:mod:`vo2dr.snapshots`), to every enabled store; the summary. ``time_limit`` (seconds,
+    snapshots only): stop taking new objects in time to finish within it."""
     from vo2dr.backup import run_source_backup
 
+    if kind in layout.SNAPSHOT_KINDS:
+        from vo2dr.snapshots.take import Deadline, backup_snapshot
+
+        deadline = Deadline.within(time_limit) if time_limit else None
+        return backup_snapshot(settings, kind, now, progress, stores=stores,
+                               stall_timeout=stall_timeout, deadline=deadline)
     app, data_class = check_source_settings(settings, kind)
     try:
         source = make_source(settings, kind, app)

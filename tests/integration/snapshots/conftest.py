@@ -1,0 +1,118 @@
+"""Fixtures for the snapshot sources: an uploads bucket in moto (versioned, nested prefixes,
+MB-sized objects and one object large enough for multipart uploads to the stores), a log
+drain bucket with application and security prefixes, the three stores, a KMS key, and
+settings whose strategy snapshots both."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from vo2dr import crypto
+from vo2dr.settings import Settings
+
+from tests import signing_keys
+from tests.buckets import Buckets, make_buckets
+
+MiB = 1024 * 1024
+SMALL = 200  # small objects
+MEDIUM = 4  # MB-sized objects
+LARGE_SIZE = 20 * MiB  # above the stores' 8 MiB part size: multipart / resumable / blocks
+
+
+def strategy_json(uploads: str, logs: str) -> str:
+    return json.dumps({
+        "dataClasses": {
+            "critical": {"tables": ["users"], "rpoMinutes": 15, "rtoMinutes": 60},
+            "important": {"tables": ["app_config"], "rpoMinutes": 60, "rtoMinutes": 240},
+            "full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240,
+                     "dailyAtUtc": "02:00"},
+            "non-critical": {"tables": [], "rpoMinutes": 1440, "rtoMinutes": 1440,
+                             "dailyAtUtc": "03:00"},
+        },
+        "application": {
+            "assets": {"dataClass": "important",
+                       "origins": {"uploads": f"s3://{uploads}/uploads/"}},
+            "logs": {"dataClass": "non-critical",
+                     "origins": {"application": f"s3://{logs}/application/",
+                                 "security": f"s3://{logs}/security/"}},
+        },
+    })
+
+
+@dataclass
+class Snap:
+    settings: Settings
+    buckets: Buckets
+    uploads: str  # the origin bucket (uploads/ prefix)
+    logs: str  # the log drain bucket
+    recovery_private: bytes
+    objects: dict[str, bytes]  # key under uploads/ -> bytes, as the origin holds them now
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {"VO2DR_ENVIRONMENT": s.environment, "VO2DR_S3_BUCKET": s.s3_bucket,
+                "VO2DR_GCS_BUCKET": s.gcs_bucket,
+                "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
+                "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
+                "VO2DR_RECOVERY_PUBLIC_KEY": s.recovery_public_key, **signing_keys.ENV}
+
+    def put(self, key: str, data: bytes) -> None:
+        boto3.client("s3").put_object(Bucket=self.uploads, Key=f"uploads/{key}", Body=data)
+        self.objects[key] = data
+
+    def delete(self, key: str) -> None:
+        boto3.client("s3").delete_object(Bucket=self.uploads, Key=f"uploads/{key}")
+        del self.objects[key]
+
+
+@pytest.fixture(scope="session")
+def snapshot_recovery_keys() -> tuple[bytes, bytes]:
+    return crypto.generate_recovery_key(3072)
+
+
+def fill_uploads(bucket: str) -> dict[str, bytes]:
+    s3 = boto3.client("s3")
+    objects: dict[str, bytes] = {}
+    for i in range(SMALL):
+        # Nested prefixes, mixed compressibility (photos are random, JSON sidecars are not).
+        user = f"users/{i % 17:04d}"
+        if i % 5 == 0:
+            key, data = f"{user}/meta/{i:05d}.json", json.dumps({"i": i, "pad": "x" * i}).encode()
+        else:
+            key, data = f"{user}/photos/{i:05d}.jpg", os.urandom(1024 + 97 * i)
+        objects[key] = data
+    for i in range(MEDIUM):
+        objects[f"videos/clip-{i}.mp4"] = os.urandom(MiB + 4096 * i)
+    objects["exports/archive.tar"] = os.urandom(LARGE_SIZE)
+    for key, data in objects.items():
+        s3.put_object(Bucket=bucket, Key=f"uploads/{key}", Body=data)
+    s3.put_object(Bucket=bucket, Key="uploads-old/not-ours.jpg", Body=b"a sibling prefix")
+    return objects
+
+
+@pytest.fixture
+def snap(cloud_env, snapshot_recovery_keys) -> Snap:
+    s3 = boto3.client("s3")
+    run = uuid.uuid4().hex[:8]
+    uploads, logs = f"vo2max-uploads-{run}", f"vo2max-log-drain-{run}"
+    s3.create_bucket(Bucket=uploads)
+    s3.put_bucket_versioning(Bucket=uploads, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(Bucket=logs)
+    objects = fill_uploads(uploads)
+    for day in range(3):
+        for part in ("application", "security"):
+            s3.put_object(Bucket=logs, Key=f"{part}/2026/03/0{day + 1}/{part}.log",
+                          Body=(f"{part} line\n" * 5000).encode())
+    kms = boto3.client("kms").create_key(Description="vo2dr snapshots")["KeyMetadata"]["Arn"]
+    b = make_buckets("vo2dr-snap")
+    settings = Settings(
+        environment="staging", s3_bucket=b.s3, gcs_bucket=b.gcs, azure_container_url=b.azure_url,
+        kms_key_id=kms, recovery_public_key=snapshot_recovery_keys[1].decode(),
+        strategy_json=strategy_json(uploads, logs), **signing_keys.SETTINGS)
+    return Snap(settings=settings, buckets=b, uploads=uploads, logs=logs,
+                recovery_private=snapshot_recovery_keys[0], objects=objects)
