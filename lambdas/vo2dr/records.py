@@ -134,7 +134,6 @@ class Record:
     stores: list[str] = field(default_factory=list)  # the stores that list the key
     digest: str = ""  # SHA-256 of the signed payload: one event copied under two keys is one
 
-
     @property
     def valid(self) -> bool:
         return self.trust == "valid"

@@ -25,7 +25,11 @@ CHARTS = {"success-rate", "rpo", "drills", "growth", "storage", "cost"}
 
 
 def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    """Debian's chromium (``make install``), or ``$VO2DR_CHROMIUM``, or a Chrome the machine
+    already has (GitHub's Ubuntu runners)."""
+    path = os.environ.get("VO2DR_CHROMIUM") or next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+        None)
     if path is None:
         message = "chromium is not installed: `make install` installs it (apt-get, as root)"
         if os.environ.get("CI"):
