@@ -25,6 +25,9 @@ GFS_TIERS = ("daily", "weekly", "monthly", "yearly")
 # Every tier prefix of the layout (vo2dr.layout.TIERS), shortest-kept first.
 TIERS = (INTRADAY, *GFS_TIERS)
 CLOUDS = ("aws", "gcp", "azure")
+# The report records under reports/<env>/ (issue 18): drill results (written by the drill's
+# identity) and failed backup attempts (written by the backup's).
+REPORT_KINDS = ("drills", "attempts")
 
 # Storage classes per cloud for the three tiering steps, and each class's minimum storage
 # duration in days (deleting or moving an object earlier is billed as if it stayed).
@@ -305,6 +308,24 @@ class StackConfig:
         app = self.strategy.application
         return tuple(f"application/{self.environment}/{k}/" for k in sorted(app.sources())) \
             if app else ()
+    @property
+    def reports_prefix(self) -> str:
+        """The job's write-once report records (issue 18): drill results under ``drills/``,
+        backup attempts that failed before a manifest under ``attempts/``. Kept as long as the
+        yearly tier (:attr:`reports_expire_days`), under the stores' default lock."""
+        return f"reports/{self.environment}/"
+
+    def reports_writes(self, kind: str) -> str:
+        """The part of :attr:`reports_prefix` one job writes: ``drills`` or ``attempts``."""
+        if kind not in REPORT_KINDS:
+            raise ValueError(f"unknown report records {kind!r}: use one of {REPORT_KINDS}")
+        return f"{self.reports_prefix}{kind}/"
+
+    @property
+    def reports_expire_days(self) -> int:
+        """Report records outlive no backup they describe, and no audit asks for less than the
+        longest tier: they expire with the yearly tier, never before."""
+        return self.retention.yearly_days
 
     def prefix(self, tier: str | None = None) -> str:
         """Object key prefix of the write-once layout: ``database/<env>/[<tier>/]``."""

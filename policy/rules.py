@@ -95,6 +95,11 @@ from policy.multicloud.lifecycle import (
     check_lifecycle_min_duration,
     check_retention_floor,
 )
+from policy.multicloud.reports import (
+    check_aws_report_puts_write_once,
+    check_report_grants_scoped,
+    check_reports_retention,
+)
 from policy.multicloud.schedules import (
     check_schedule_drill,
     check_schedule_rpo,
@@ -684,6 +689,38 @@ RULES += (
         "gcp:projects/iAMCustomRole:IAMCustomRole",
         "gcp:organizations/iAMCustomRole:IAMCustomRole"],
        check_no_lock_shortening),
+    # --- The report records (issue 18): reports/<env>/ in every store
+    _r("multicloud-storage-reports-retention",
+       "The report records (drill results, failed backup attempts under reports/<env>/) are "
+       "kept at least as long as the yearly tier in every store, then expired, and never "
+       "moved to a class that needs a restore before it can be read.",
+       "high", ["AU-11", "CP-9", "SI-12"], ["CIS Controls v8 8.10", "CIS Controls v8 11.1"],
+       "Give the store a lifecycle rule for reports/<env>/ that expires after the yearly "
+       "tier's days (retention.yearlyYears), with no Glacier, Deep Archive or Archive step, "
+       "and no other rule that expires them sooner.",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/object-lifecycle-mgmt.html",
+       LIFECYCLE_TYPES, check_reports_retention, needs=True),
+    _r("aws-iam-policy-report-records-write-once",
+       "An S3 grant to put report records (reports/<env>/) requires If-None-Match: *, so no "
+       "record can be replaced, not even by the job that wrote it.",
+       "high", ["AU-9", "SI-7"], ["CIS Controls v8 3.3"],
+       "Add \"Condition\": {\"Null\": {\"s3:if-none-match\": \"false\"}} to the statement "
+       "that allows s3:PutObject under reports/<env>/.",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/conditional-writes-enforce.html",
+       [*AWS_POLICY_HOLDERS, f"{S3}bucket:Bucket", f"{S3}bucketLogging:BucketLogging"],
+       check_aws_report_puts_write_once, scope="stack"),
+    _r("multicloud-iam-report-grants-scoped",
+       "A conditional grant that lets an identity create report records (a GCS IAM Condition "
+       "on the object name, an Azure ABAC condition on the blob path) opens exactly one kind "
+       "of this stack's records, reports/<env>/drills/ or attempts/, and on Azure guards "
+       "every create action of the role.",
+       "high", ["AC-3", "AC-6"], ["CIS Controls v8 3.3", "CIS Controls v8 6.8"],
+       "GCS: condition expression resource.name.startsWith(\"projects/_/buckets/<bucket>/"
+       "objects/reports/<env>/drills/\"). Azure: guard blobs/write and blobs/add/action with "
+       "@Resource[...blobs:path] StringStartsWith 'reports/<env>/drills/' (version 2.0).",
+       f"{AZ_DOCS}/storage/blobs/storage-auth-abac-examples",
+       [*GCS_BUCKET_IAM_TYPES, "azure-native:authorization:RoleAssignment"],
+       check_report_grants_scoped),
 )
 
 RULES_BY_NAME = {r.name: r for r in RULES}

@@ -105,10 +105,14 @@ def build(cfg: StackConfig) -> AwsPrimary:
         object_lock_days=imm.lock_days, status_prefix=cfg.status_prefix, lifecycle=cfg.lifecycle,
         noncurrent_version_days=imm.noncurrent_version_days,
         abort_incomplete_upload_days=imm.abort_incomplete_upload_days,
-        log_bucket_name=log_bucket.bucket_name, log_prefix=f"{n.bucket}/", tags=tags))
+        log_bucket_name=log_bucket.bucket_name, log_prefix=f"{n.bucket}/", tags=tags,
+        reports_prefix=cfg.reports_prefix, reports_expire_days=cfg.reports_expire_days))
     permissions = JobPermissions(cfg.name("permissions"), JobPermissionsArgs(
         roles=roles, bucket_arn=bucket.arn, key_arn=key.arn, prefix=cfg.prefix(),
         region=cfg.aws.region, entra_federation=cfg.azure.enabled,
-        extra_prefixes=cfg.application_prefixes()))
+        extra_prefixes=cfg.application_prefixes(),
+        reports_prefix=cfg.reports_prefix,
+        attempt_records_prefix=cfg.reports_writes("attempts"),
+        drill_records_prefix=cfg.reports_writes("drills")))
     return AwsPrimary(key=key, bucket=bucket, log_bucket=log_bucket, roles=roles,
                       permissions=permissions, names=n)

@@ -102,6 +102,12 @@ class JobPermissionsArgs:
     entra_federation: bool = False
     # The application sources' prefixes (application/<env>/code/, …/config/): the same grants.
     extra_prefixes: tuple[str, ...] = ()
+    # The report records (issue 18, reports/<env>/): the writer creates the failed-attempt
+    # records, the reader (the drill) the drill results, each only under its own prefix; the
+    # reader (``vo2dr report``) reads and lists them all. Empty: no report records.
+    reports_prefix: str = ""
+    attempt_records_prefix: str = ""
+    drill_records_prefix: str = ""
 
 
 class JobPermissions(pulumi.ComponentResource):
@@ -129,6 +135,7 @@ class JobPermissions(pulumi.ComponentResource):
             condition={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}})
         through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}
         entra = [_entra_web_identity_tokens()] if args.entra_federation else []
+        reports = _report_records(args, through_s3)
 
         writer = document(
             # PutObject covers single and multipart uploads; AbortMultipartUpload lets a failed
@@ -148,6 +155,7 @@ class JobPermissions(pulumi.ComponentResource):
             # Key metadata only (state, ARN): the job checks the key is Enabled before
             # streaming, and resolves an id or alias to the ARN the bucket policy requires.
             statement("DescribeBackupKey", ["kms:DescribeKey"], args.key_arn),
+            *reports["writer"],
             *entra,
         )
         reader = document(
@@ -156,6 +164,7 @@ class JobPermissions(pulumi.ComponentResource):
             # Direct Decrypt: the job's envelope encryption wraps each dump's data key with
             # this key, besides S3's own SSE-KMS.
             statement("DecryptWithBackupKey", ["kms:Decrypt", "kms:DescribeKey"], args.key_arn),
+            *reports["reader"],
             *entra,
         )
         monitor = document(
@@ -174,6 +183,38 @@ class JobPermissions(pulumi.ComponentResource):
         self.monitor = aws.iam.RolePolicy(f"{name}-monitor", role=roles.monitor.id,
                                           policy=monitor, opts=child)
         self.register_outputs({})
+
+
+# A report record is written once: S3 takes the PutObject only with ``If-None-Match: *`` (the
+# stores' put_bytes sends it), so no record can be replaced, not even by the identity that
+# wrote it (S3 User Guide, "Enforce conditional writes"). Records are small single PutObjects,
+# so no multipart call needs exempting.
+WRITE_ONCE = {"Null": {"s3:if-none-match": "false"}}
+
+
+def _report_records(args: JobPermissionsArgs, through_s3: dict) -> dict[str, list[dict]]:
+    """Statements for the report records (issue 18): create-only, write-once, each job under
+    its own prefix; the reader reads and lists the whole ``reports/<env>/``."""
+    if not args.reports_prefix:
+        return {"writer": [], "reader": []}
+
+    def under(prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat(args.bucket_arn, "/", prefix, "*")
+
+    return {
+        "writer": [statement("PutAttemptRecordsOnce", ["s3:PutObject"],
+                             under(args.attempt_records_prefix), condition=WRITE_ONCE)],
+        "reader": [
+            statement("PutDrillRecordsOnce", ["s3:PutObject"], under(args.drill_records_prefix),
+                      condition=WRITE_ONCE),
+            # SSE-KMS with a bucket key: S3 asks KMS for the data key on the caller's behalf.
+            statement("EncryptDrillRecordsThroughS3", ["kms:GenerateDataKey"], args.key_arn,
+                      condition=through_s3),
+            statement("ReadReportRecords", ["s3:GetObject"], under(args.reports_prefix)),
+            statement("ListReportRecords", ["s3:ListBucket"], args.bucket_arn,
+                      condition={"StringLike": {"s3:prefix": [f"{args.reports_prefix}*"]}}),
+        ],
+    }
 
 
 def _entra_web_identity_tokens() -> dict:

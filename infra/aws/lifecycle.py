@@ -68,6 +68,21 @@ def status_rule(prefix: str, *, expire_days: int, noncurrent_version_days: int,
     )
 
 
+def reports_rule(prefix: str, *, expire_days: int, noncurrent_version_days: int,
+                 abort_incomplete_upload_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """The job's report records (``reports/<env>/``: drill results, failed backup attempts):
+    kept as long as the yearly tier, then expired like any version. No transition: each record
+    is a few KB (below S3's 128 KB minimum billable size in the infrequent classes, so moving
+    them costs more), and ``vo2dr report`` reads them all, which Glacier would refuse."""
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id="report-records",
+        status=ENABLED,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+        **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+    )
+
+
 def delete_marker_rule() -> aws.s3.BucketLifecycleConfigurationRuleArgs:
     """Bucket-wide: drop a delete marker once no version is left behind it. S3 does not allow
     this flag in a rule that also expires by days, hence its own rule."""

@@ -137,6 +137,10 @@ class BackupBucketArgs:
     log_bucket_name: pulumi.Input[str]
     log_prefix: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The report records (reports/<env>/) and how long they are kept (the yearly tier's days);
+    # empty: no such records.
+    reports_prefix: str = ""
+    reports_expire_days: int = 0
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -208,6 +212,11 @@ class BackupBucket(pulumi.ComponentResource):
                     args.status_prefix, expire_days=args.object_lock_days,
                     noncurrent_version_days=args.noncurrent_version_days,
                     abort_incomplete_upload_days=args.abort_incomplete_upload_days),
+                *([lifecycle.reports_rule(
+                    args.reports_prefix, expire_days=args.reports_expire_days,
+                    noncurrent_version_days=args.noncurrent_version_days,
+                    abort_incomplete_upload_days=args.abort_incomplete_upload_days)]
+                  if args.reports_prefix else []),
                 lifecycle.delete_marker_rule()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
         # Server access logs: who read or wrote which backup, kept outside this bucket.

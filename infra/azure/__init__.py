@@ -112,7 +112,8 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         soft_delete_days=imm.soft_delete_days,
         noncurrent_version_days=imm.noncurrent_version_days,
         production=imm.locked, tags=tags, depends_on=[key.ready],
-        intraday_days=cfg.retention.intraday_days))
+        intraday_days=cfg.retention.intraday_days, reports_prefix=cfg.reports_prefix,
+        reports_expire_days=cfg.reports_expire_days))
     access = ContainerAccess(cfg.name("azure-access"), ContainerAccessArgs(
         resource_group_id=group.id, resource_group_name=group.name,
         location=cfg.azure.location, subscription_id=subscription_id,
@@ -121,5 +122,6 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         reader_identity_name=n.reader_identity, role_name=n.writer_role,
         role_definition_guid=stable_guid(cfg.project, cfg.stack, "blob-writer-role"),
         aws_token_issuer=aws_token_issuer, aws_writer_role_arn=aws_writer_role_arn,
-        aws_reader_role_arns=dict(aws_reader_role_arns or {}), tags=tags))
+        aws_reader_role_arns=dict(aws_reader_role_arns or {}), tags=tags,
+        drill_records_prefix=cfg.reports_writes("drills")))
     return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n)

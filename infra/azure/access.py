@@ -61,6 +61,20 @@ class ContainerAccessArgs:
     tags: dict[str, str] = field(default_factory=dict)
     # The intraday tier's container (infra/azure/storage.py): the same two grants on it.
     intraday_container_id: pulumi.Input[str] | None = None
+    # The drill's result records (reports/<env>/drills/ in the main container): the reader
+    # identity, which the drill signs in as, may create blobs there and nowhere else.
+    drill_records_prefix: str = ""
+
+
+def blob_path_condition(prefix: str) -> str:
+    """An Azure ABAC role-assignment condition (version 2.0): creating or writing a blob is
+    allowed only under ``prefix`` (a blob path, without the container); every other action of
+    the role is left as the role grants it."""
+    if "'" in prefix:
+        raise ValueError(f"a blob prefix with a quote cannot go into a condition: {prefix!r}")
+    return ("((!(ActionMatches{'" + BLOBS + "/write'}) AND !(ActionMatches{'" + BLOBS
+            + "/add/action'})) OR (@Resource[" + BLOBS + ":path] StringStartsWith '"
+            + prefix + "'))")
 
 
 class ContainerAccess(pulumi.ComponentResource):
@@ -110,6 +124,14 @@ class ContainerAccess(pulumi.ComponentResource):
                 principal_type="ServicePrincipal",
                 role_definition_id=builtin_role(args.subscription_id, STORAGE_BLOB_DATA_READER),
                 scope=args.intraday_container_id, opts=child)]
+        # The drill writes its result records as the reader identity: the create-only role,
+        # on the main container, conditioned to their prefix.
+        self.reader_drill_records_grant = None if not args.drill_records_prefix else \
+            authorization.RoleAssignment(
+                f"{name}-reader-drill-records-grant", principal_id=self.reader.principal_id,
+                principal_type="ServicePrincipal", role_definition_id=self.writer_role.id,
+                scope=args.container_id, condition=blob_path_condition(args.drill_records_prefix),
+                condition_version="2.0", opts=child)
         # Keyless sign-in from AWS: the Lambda calls sts:GetWebIdentityToken (AWS IAM outbound
         # identity federation) with this audience and exchanges the JWT for an Entra token of
         # the writer identity. Entra accepts it only from this issuer (one AWS account) with

@@ -59,6 +59,25 @@ def management_rules(container: str, plan: Sequence[TierLifecycle],
     return rules
 
 
+def reports_rule(container: str, prefix: str, expire_days: int,
+                 noncurrent_version_days: int) -> storage.ManagementPolicyRuleArgs:
+    """The job's report records (``reports/<env>/`` in the main container, under its
+    immutability policy): deleted once as old as the yearly tier, never moved to a colder tier
+    (a few KB each, and ``vo2dr report`` reads them all; Archive would need a rehydration)."""
+    return storage.ManagementPolicyRuleArgs(
+        name="report-records", type="Lifecycle", enabled=True,
+        definition=storage.ManagementPolicyDefinitionArgs(
+            filters=storage.ManagementPolicyFilterArgs(
+                blob_types=["blockBlob"], prefix_match=[f"{container}/{prefix}"]),
+            actions=storage.ManagementPolicyActionArgs(
+                base_blob=storage.ManagementPolicyBaseBlobArgs(
+                    delete=storage.DateAfterModificationArgs(
+                        days_after_creation_greater_than=expire_days)),
+                version=storage.ManagementPolicyVersionArgs(
+                    delete=storage.DateAfterCreationArgs(
+                        days_after_creation_greater_than=noncurrent_version_days)))))
+
+
 @dataclass
 class BlobStoreArgs:
     resource_group_name: pulumi.Input[str]
@@ -78,6 +97,9 @@ class BlobStoreArgs:
     intraday_days: int = 0
     # The CMK identity's key grant: the account cannot be created with the key before it.
     depends_on: Sequence[pulumi.Resource] = ()
+    # The report records (reports/<env>/) and their expiry (the yearly tier's days).
+    reports_prefix: str = ""
+    reports_expire_days: int = 0
 
 
 class BlobStore(pulumi.ComponentResource):
@@ -166,8 +188,12 @@ class BlobStore(pulumi.ComponentResource):
         self.management_policy = storage.ManagementPolicy(
             f"{name}-lifecycle", account_name=self.account.name,
             resource_group_name=args.resource_group_name, management_policy_name="default",
-            policy=storage.ManagementPolicySchemaArgs(rules=management_rules(
-                args.container_name, args.lifecycle, args.noncurrent_version_days)),
+            policy=storage.ManagementPolicySchemaArgs(rules=[
+                *management_rules(args.container_name, args.lifecycle,
+                                  args.noncurrent_version_days),
+                *([reports_rule(args.container_name, args.reports_prefix,
+                                args.reports_expire_days, args.noncurrent_version_days)]
+                  if args.reports_prefix else [])]),
             opts=child)
         self.immutability_lock: ImmutabilityPolicyLock | None = None
         self.delete_lock = None

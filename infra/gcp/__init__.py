@@ -117,11 +117,13 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         noncurrent_version_days=cfg.immutability.noncurrent_version_days,
         soft_delete_days=cfg.immutability.soft_delete_days,
         abort_incomplete_upload_days=cfg.immutability.abort_incomplete_upload_days,
-        labels=labels, depends_on=[key.ready]))
+        labels=labels, depends_on=[key.ready], reports_prefix=cfg.reports_prefix,
+        reports_expire_days=cfg.reports_expire_days))
     access = BucketAccess(cfg.name("gcs-access"), BucketAccessArgs(
         project=project, bucket_name=bucket.bucket_name,
         writer_account_id=n.writer_account_id, reader_account_id=n.reader_account_id,
-        creator_role_id=n.creator_role_id, environment=cfg.environment))
+        creator_role_id=n.creator_role_id, environment=cfg.environment,
+        drill_records_prefix=cfg.reports_writes("drills")))
     federation = AwsFederation(cfg.name("gcs-federation"), AwsFederationArgs(
         project=project, project_number=cfg.gcp.project_number, pool_id=n.pool_id,
         provider_id=n.provider_id, aws_account_id=cfg.aws.account_id,

@@ -58,6 +58,17 @@ class BucketAccessArgs:
     # weeks after a delete.
     creator_role_id: str
     environment: str
+    # The drill's result records (reports/<env>/drills/): the reader service account, which the
+    # drill acts as, may create objects there and nowhere else (an IAM condition on the name).
+    drill_records_prefix: str = ""
+
+
+def object_prefix_condition(bucket_name: pulumi.Input[str],
+                            prefix: str) -> pulumi.Output[str]:
+    """CEL for "the object's name starts with ``prefix``" in ``bucket_name`` (IAM Conditions
+    see an object as ``projects/_/buckets/<bucket>/objects/<name>``)."""
+    return pulumi.Output.concat('resource.name.startsWith("projects/_/buckets/', bucket_name,
+                                f'/objects/{prefix}")')
 
 
 class BucketAccess(pulumi.ComponentResource):
@@ -100,6 +111,18 @@ class BucketAccess(pulumi.ComponentResource):
         self.reader_binding = gcp.storage.BucketIAMMember(
             f"{name}-reader-view", bucket=args.bucket_name, role=READER_ROLE,
             member=self.reader.member, opts=child)
+        # The drill writes its result records as the reader: create (with retention) under
+        # their prefix only. No delete, so no overwrite either (uniform bucket-level access).
+        self.reader_drill_records_binding = None if not args.drill_records_prefix else \
+            gcp.storage.BucketIAMMember(
+                f"{name}-reader-drill-records", bucket=args.bucket_name,
+                role=self.creator_role.name, member=self.reader.member,
+                condition=gcp.storage.BucketIAMMemberConditionArgs(
+                    title="drill records only",
+                    description=f"create objects under {args.drill_records_prefix} only",
+                    expression=object_prefix_condition(args.bucket_name,
+                                                       args.drill_records_prefix)),
+                opts=child)
         self.writer_email = self.writer.email
         self.reader_email = self.reader.email
         # projects/<project>/roles/<id>, for the standby job's own grant.

@@ -27,8 +27,19 @@ from infra.config import INTRADAY_NONCURRENT_DAYS, TierLifecycle
 SECONDS_PER_DAY = 86_400
 
 
+def reports_rule(prefix: str, expire_days: int) -> gcp.storage.BucketLifecycleRuleArgs:
+    """The job's report records (``reports/<env>/``): deleted (made noncurrent, then removed
+    with every other noncurrent version) once they are as old as the yearly tier. No class
+    change: records are a few KB and ``vo2dr report`` reads them all on every run."""
+    return gcp.storage.BucketLifecycleRuleArgs(
+        action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+        condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+            age=expire_days, matches_prefixes=[prefix], with_state="LIVE"))
+
+
 def lifecycle_rules(plan: Sequence[TierLifecycle], noncurrent_version_days: int,
-                    abort_incomplete_upload_days: int) -> list[gcp.storage.BucketLifecycleRuleArgs]:
+                    abort_incomplete_upload_days: int, reports_prefix: str = "",
+                    reports_expire_days: int = 0) -> list[gcp.storage.BucketLifecycleRuleArgs]:
     """One SetStorageClass rule per transition and one Delete rule per tier prefix, then the
     removal of noncurrent versions. The plan already dropped transitions an object would not
     outlive (class minimum durations), and gives the intraday tier none. Intraday objects
@@ -48,6 +59,8 @@ def lifecycle_rules(plan: Sequence[TierLifecycle], noncurrent_version_days: int,
             action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
             condition=gcp.storage.BucketLifecycleRuleConditionArgs(
                 age=tier.expire_days, matches_prefixes=[tier.prefix], with_state="LIVE")))
+    if reports_prefix:
+        rules.append(reports_rule(reports_prefix, reports_expire_days))
     # Same as S3: an intraday version, once expired (its own retention ended with its
     # window), goes the next day; any other stays recoverable for noncurrentVersionDays.
     rules.extend(
@@ -81,6 +94,9 @@ class BackupBucketArgs:
     soft_delete_days: int
     abort_incomplete_upload_days: int
     labels: dict[str, str] = field(default_factory=dict)
+    # The report records (reports/<env>/) and their expiry (the yearly tier's days).
+    reports_prefix: str = ""
+    reports_expire_days: int = 0
     # The KMS grant to the GCS service agent: the bucket cannot be created with a CMEK
     # default before the agent may use the key.
     depends_on: Sequence[pulumi.Resource] = ()
@@ -109,7 +125,8 @@ class BackupBucket(pulumi.ComponentResource):
             soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=args.soft_delete_days * SECONDS_PER_DAY),
             lifecycle_rules=lifecycle_rules(args.lifecycle, args.noncurrent_version_days,
-                                            args.abort_incomplete_upload_days),
+                                            args.abort_incomplete_upload_days,
+                                            args.reports_prefix, args.reports_expire_days),
             # Never empty a backup bucket to delete it.
             force_destroy=False,
             labels=args.labels,

@@ -120,10 +120,14 @@ def check_intraday_lock(resources: Sequence[Res], c: Expectations | None) -> lis
                                "production: use compliance", r.urn))
     for r in _of(resources, "aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
         doc = parse_policy_document(r.props.get("policy")) or {}
-        if _grants(doc, "s3:putobject") and any(
-                "database/" in str(res) for st in _statements(doc)
-                for res in _as_list(st.get("Resource"))) and not _grants(
-                doc, "s3:putobjectretention"):
+        # A put of backups (under database/), not any put: the drill's role puts its result
+        # records under reports/ with the bucket's default lock and reads database/.
+        puts_backups = any(
+            st.get("Effect") == "Allow"
+            and "s3:putobject" in [str(a).lower() for a in _as_list(st.get("Action"))]
+            and any("database/" in str(res) for res in _as_list(st.get("Resource")))
+            for st in _statements(doc))
+        if puts_backups and not _grants(doc, "s3:putobjectretention"):
             out.append(Finding(f"{r.name} writes backups without s3:PutObjectRetention: S3 "
                                "refuses an upload that carries its own (intraday) lock", r.urn))
     return out

@@ -653,3 +653,27 @@ CASES: dict[str, Case] = {
         in_json("policy", "Statement[0].Action[0]", "s3:BypassGovernanceRetention"),
         "allows s3:BypassGovernanceRetention, which can shorten or lift a lock"),
 }
+
+
+# ---- the report records (issue 18) ---------------------------------------------------------
+
+def _report_cases() -> dict[str, Case]:
+    from tests.policy import report_cases as R
+
+    return {
+        "multicloud-storage-reports-retention": Case(
+            (T_LIFECYCLE, R.s3_lifecycle_with_reports(s3_lifecycle())),
+            at("rules[0].expiration.days", 365.0),
+            "expires report records after 365 days, before the yearly tier's 2555"),
+        "aws-iam-policy-report-records-write-once": Case(
+            R.drill_stack(res), replace("drill-policy", "policy",
+                                        R.drill_role_policy({})["policy"]),
+            "without requiring If-None-Match"),
+        "multicloud-iam-report-grants-scoped": Case(
+            ("gcp:storage/bucketIAMMember:BucketIAMMember", R.gcs_drill_grant()),
+            lambda props: R.gcs_drill_grant("reports/production/"),
+            "does not open exactly one kind"),
+    }
+
+
+CASES.update(_report_cases())

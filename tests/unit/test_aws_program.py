@@ -183,7 +183,8 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
     rules = {r["id"]: r for r in lc.inputs["rules"]}
     # One per tier for the database, and one per tier for each application source (issue 16).
     assert set(rules) == {t.rule_id for t in cfg.lifecycle} | {"expired-delete-markers",
-                                                               "status-state"}
+                                                               "status-state",
+                                                               "report-records"}
     assert {f"gfs-{t}" for t in config.TIERS} | {f"gfs-{k}-{t}" for t in config.TIERS
                                                  for k in ("code", "config")} <= set(rules)
     # The intraday prefix expires at the window's end and never changes storage class.

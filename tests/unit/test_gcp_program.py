@@ -165,6 +165,9 @@ def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
             want.add(("Delete", None, (tier.prefix,), None, "ARCHIVED", 1))
     assert {t.prefix for t in cfg.lifecycle if t.tier == "intraday"} >= {
         f"database/{cfg.environment}/intraday/"}
+    # The report records: kept as long as the yearly tier (tests/unit/test_report_records.py).
+    want.add(("Delete", None, (f"reports/{cfg.environment}/",), cfg.retention.yearly_days,
+              "LIVE", None))
     want.add(("AbortIncompleteMultipartUpload", None, (),
               cfg.immutability.abort_incomplete_upload_days, None, None))
     assert len(rules) == len(want) and got == want
@@ -192,7 +195,10 @@ def test_writer_may_create_and_read_back_and_reader_only_view_on_the_bucket(run)
     bucket = graph.one(BUCKET).outputs["name"]
     writer = graph.one(ACCOUNT, "gcs-access-writer")
     reader = graph.one(ACCOUNT, "gcs-access-reader")
-    grants = {(g.inputs["member"], g.inputs["role"]) for g in ours(graph, BUCKET_MEMBER)}
+    # (The reader's one conditional grant, create under the drill records' prefix only, is
+    # checked in tests/unit/test_report_records.py.)
+    grants = {(g.inputs["member"], g.inputs["role"]) for g in ours(graph, BUCKET_MEMBER)
+              if not g.inputs.get("condition")}
     creator = graph.one(CUSTOM_ROLE)
     # No role carries storage.objects.delete, so none can delete or overwrite.
     assert grants == {(writer.outputs["member"], creator.outputs["name"]),
@@ -211,7 +217,9 @@ def test_the_creator_role_creates_with_retention_and_nothing_more(run):
     # Granted on the bucket only, never on the project.
     users = [g for g in graph.of_type(BUCKET_MEMBER)
              if g.inputs["role"] == role.outputs["name"]]
-    assert {g.name.rsplit("-", 2)[-2] for g in users} == {"writer", "job"}
+    assert {g.name.rsplit("-", 2)[-2] for g in users} == {"writer", "job", "drill"}
+    # The drill's (the reader's) grant only under its records' prefix.
+    assert all(g.inputs.get("condition") for g in users if "drill" in g.name)
 
 
 def test_no_gcp_grant_is_broader_than_the_bucket_key_or_writer(run):
@@ -278,10 +286,12 @@ def test_writer_role_acts_only_as_the_writer_and_read_roles_only_as_the_reader(r
     assert bindings == {(prefix + s["writer"], writer), (prefix + s["monitor"], reader),
                         (prefix + s["reader"], reader)}
     # The reader service account can view and list only: neither the monitor (status) nor the
-    # restore reader (drill) role gains create or delete through federation.
+    # restore reader (drill) role gains create or delete of a backup through federation (the
+    # drill creates its result records, only under their prefix: a conditional grant).
     reader_member = graph.one(ACCOUNT, "gcs-access-reader").outputs["member"]
     assert {g.inputs["role"] for g in graph.of_type(BUCKET_MEMBER)
-            if g.inputs["member"] == reader_member} == {"roles/storage.objectViewer"}
+            if g.inputs["member"] == reader_member
+            and not g.inputs.get("condition")} == {"roles/storage.objectViewer"}
 
 
 def test_exports_for_the_job(run):

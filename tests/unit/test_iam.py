@@ -101,7 +101,8 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     prefix = f"database/{stack}/"
     # The application sources' prefixes get the same grants as the database's (issue 16).
     prefixes = [prefix, *application_prefixes(stack)]
-    allowed = [bucket, *(f"{bucket}/{p}*" for p in prefixes), key]
+    reports = f"reports/{stack}/"  # the report records (issue 18)
+    allowed = [bucket, *(f"{bucket}/{p}*" for p in prefixes), f"{bucket}/{reports}*", key]
     # The store's own grants (the runtime adds separate policies for logs, queues, secrets;
     # those are held to the program-wide rule above).
     store = {r.urn for r in g.of_type("vo2dr:aws:JobPermissions")}
@@ -111,7 +112,7 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                              for n in ("backup-writer", "restore-reader", "monitor")}
     for role, document in policies.items():
         problems = check_policy(document, kind="identity", allowed_resources=allowed,
-                                list_prefixes=prefixes)
+                                list_prefixes=[*prefixes, reports])
         assert not problems, f"{role}: {problems}"
 
     def actions(role: str) -> set[str]:
@@ -133,7 +134,8 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                         "s3:ListBucket", "kms:Encrypt", "kms:GenerateDataKey",
                                         "kms:Decrypt", "kms:DescribeKey",
                                         "sts:GetWebIdentityToken"}
-    assert resources("backup-writer", "s3:PutObject") == {f"{bucket}/{p}*" for p in prefixes}
+    assert resources("backup-writer", "s3:PutObject") == {
+        *(f"{bucket}/{p}*" for p in prefixes), f"{bucket}/{reports}attempts/*"}
     assert resources("backup-writer", "kms:GenerateDataKey") == {key}
     assert resources("backup-writer", "kms:DescribeKey") == {key}
     # All three roles sign in to the Azure copy (the writer as the writer identity, the reader
@@ -145,10 +147,18 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
     writer_decrypt = [s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
                       if "kms:Decrypt" in s["Action"]]
     assert writer_decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
-    # Reader: gets, lists and decrypts, never writes (plus Entra-only tokens).
+    # Reader: gets, lists and decrypts, never writes a backup (plus Entra-only tokens); the
+    # drill writes its result records, and only those.
     assert actions("restore-reader") == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket",
-                                         "kms:Decrypt", "kms:DescribeKey",
-                                         "sts:GetWebIdentityToken"}
+                                         "kms:Decrypt", "kms:DescribeKey", "s3:PutObject",
+                                         "kms:GenerateDataKey", "sts:GetWebIdentityToken"}
+    assert resources("restore-reader", "s3:PutObject") == {f"{bucket}/{reports}drills/*"}
+    # Every report record is written once: S3 takes the put only with If-None-Match: *.
+    for role in ("backup-writer", "restore-reader"):
+        for st in policies[f"vo2dr-{stack}-{role}"]["Statement"]:
+            targets = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+            if "s3:PutObject" in st["Action"] and any(f"/{reports}" in t for t in targets):
+                assert st["Condition"] == {"Null": {"s3:if-none-match": "false"}}, (role, st)
     # Monitor: lists, and reads manifests only (plus Entra-only tokens).
     assert actions("monitor") == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt",
                                   "sts:GetWebIdentityToken"}
