@@ -33,7 +33,7 @@ from bench.common import RESULTS, Context, log, scale_env
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-SECTIONS = ("backup", "restore", "startup")
+SECTIONS = ("backup", "restore", "startup", "snapshots")
 DEFAULT_SCALES = (100.0, 400.0)
 
 

@@ -62,7 +62,7 @@ from vo2dr.stores.base import BackupStore
 
 log = logging.getLogger("vo2dr.snapshots")
 
-WORKERS = 8  # content objects in flight
+WORKERS = 16  # content objects in flight (uploads wait on the network, not the CPU)
 MAX_INFLIGHT_BYTES = 64 * 1024 * 1024  # plaintext bytes in flight (one bigger object alone)
 WINDOW = 256  # index lines waiting for the upload of an earlier key
 # Lambda: stop uploading this long before the time limit, stop listing half as long before.
