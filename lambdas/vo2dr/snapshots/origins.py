@@ -179,9 +179,9 @@ class GcsOrigin:
 
     def __init__(self, name: str, bucket: str, prefix: str, client: Any = None) -> None:
         if client is None:
-            from google.cloud import storage
+            from vo2dr.stores.gcs import make_client
 
-            client = storage.Client()
+            client = make_client()  # the job's default credentials (or the local emulator)
         self.name, self.prefix, self._client = name, prefix, client
         self._bucket = client.bucket(bucket)
         self.url = f"gs://{bucket}/{prefix}"
