@@ -290,19 +290,23 @@ def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
 def write_drill_record(settings: Settings, report: DrillReport,
                        stores: Mapping[str, BackupStore] | None = None) -> dict[str, str]:
     """The drill's durable, signed record in every enabled store (``stores`` when given, else
-    the enabled stores opened for writing). Signed with ``VO2DR_SIGNING_KEY`` when set;
-    without it the record is written unsigned, and the report shows it as not proven ours.
+    the enabled stores opened for writing). Signed with ``VO2DR_RECORD_SIGNING_KEY`` (a key
+    trusted for records only: the drill's identity should not hold the manifests' key), else
+    ``VO2DR_SIGNING_KEY``; with neither the record is written unsigned, and the report shows it
+    as not proven ours.
     Never raises: the restores are what the drill proves; a missing record is logged."""
     from vo2dr.records import record_drill
 
     signer = None
-    if settings.signing_key:
+    key = settings.record_signing_key or settings.signing_key
+    if key:
         try:
-            signer = signer_from_setting(settings.signing_key)
+            signer = signer_from_setting(key)
         except Vo2drError as exc:
             log.error("drill: cannot open the signing key for the drill record: %s", exc)
     else:
-        log.warning("drill: no VO2DR_SIGNING_KEY: the drill record is written unsigned")
+        log.warning("drill: neither VO2DR_RECORD_SIGNING_KEY nor VO2DR_SIGNING_KEY: the drill "
+                    "record is written unsigned")
     errors: dict[str, str] = {}
     if stores is None:
         from vo2dr.stores import Access, open_stores

@@ -45,6 +45,11 @@ VARIABLES = {
     # KMS key version or a PEM) and the PEM public keys every reader trusts.
     "signing_key": ("VO2DR_SIGNING_KEY", "--signing-key"),
     "signing_public_keys": ("VO2DR_SIGNING_PUBLIC_KEYS", "--signing-public-keys"),
+    # Durable records (vo2dr.records): a key that may sign records but never manifests (the
+    # drill's identity must not be able to sign a backup), and the public keys trusted for
+    # records only, beside the manifest keys.
+    "record_signing_key": ("VO2DR_RECORD_SIGNING_KEY", "--record-signing-key"),
+    "record_public_keys": ("VO2DR_RECORD_PUBLIC_KEYS", "--record-public-keys"),
     "drill_database_url": ("VO2DR_DRILL_DATABASE_URL", "--drill-database-url"),
     "drill_database_url_secret": ("VO2DR_DRILL_DATABASE_URL_SECRET",
                                   "--drill-database-url-secret"),
@@ -80,6 +85,10 @@ DESCRIPTIONS = {
     "signing_key": "the key manifests are signed with: a KMS key ARN, a Cloud KMS key version "
                    "or a PEM (text or file)",
     "signing_public_keys": "the PEM public keys (text or file) a backup must be signed by",
+    "record_signing_key": "the key the drill signs its record with, if not VO2DR_SIGNING_KEY "
+                          "(a KMS key ARN, a Cloud KMS key version or a PEM)",
+    "record_public_keys": "PEM public keys (text or file) trusted for records only, never "
+                          "for manifests",
     "drill_database_url": "the scratch server the drill restores into",
     "drill_database_url_secret": "Secrets Manager id holding the drill's database URL",
     "alert_webhook": "Slack-compatible webhook URL posted on a breach or a recovery",
@@ -121,13 +130,15 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "verify": ("environment", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "restore": ("environment", "spool_dir", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "drill": ("environment", "drill_database_url", "drill_database_url_secret", "spool_dir",
-              "signing_key", *TRUST_SETTINGS, *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
+              "signing_key", "record_signing_key", *TRUST_SETTINGS, *STRATEGY_SETTINGS,
+              *STORE_WRITE_SETTINGS),
     # status also reports the drill server's version when it knows the server.
     "status": ("environment", "alert_webhook", "alert_webhook_secret", "status_state_file",
                "drill_database_url", "drill_database_url_secret", "signing_public_keys",
                *STRATEGY_SETTINGS, *STORE_READ_SETTINGS),
     # the report reads the stack file (VO2DR_STRATEGY lacks the lifecycle and schedules)
-    "report": ("environment", "stack_file", "signing_public_keys", *STORE_READ_SETTINGS),
+    "report": ("environment", "stack_file", "signing_public_keys", "record_public_keys",
+               *STORE_READ_SETTINGS),
 }
 
 # URL-valued settings that may carry credentials: masked in logs.
@@ -158,6 +169,8 @@ class Settings:
     recovery_public_key: str = ""  # PEM text, or a path to a PEM file
     signing_key: str = ""
     signing_public_keys: str = ""  # PEM text (one or more keys), or a path to a PEM file
+    record_signing_key: str = ""
+    record_public_keys: str = ""  # like signing_public_keys, trusted for records only
     drill_database_url: str = ""
     drill_database_url_secret: str = ""
     alert_webhook: str = ""
@@ -286,6 +299,8 @@ class Settings:
                 value = "***"
             if f.name in _JSON and value:
                 value = "(json)"
+            if "PRIVATE KEY" in value:  # a local PEM signing key given as text
+                value = "(private key)"
             out[f.name] = value
         return out
 

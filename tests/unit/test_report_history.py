@@ -242,3 +242,42 @@ def test_a_replayed_record_counts_once_and_cannot_change_environment():
     prod = check_record(record_key("production", ATTEMPT, when, "critical", "3" * 12), data,
                         TRUSTED)
     assert prod.trust == "invalid" and "does not match" in prod.reason
+
+
+def test_records_signed_by_a_record_only_key_count_but_it_never_makes_a_manifest_valid():
+    """The drill's identity signs with a key trusted for records only: its drill records count,
+    and a backup manifest signed with that key is still refused."""
+    from vo2dr.layout import BackupRef
+    from vo2dr.signing import LocalSigner, generate_signing_key
+
+    from tests.unit.recovery_memstore import MemoryStore, add_backup
+
+    private, public = generate_signing_key()
+    record_signer = LocalSigner(private)
+    store = MemoryStore("s3")
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    when = day + timedelta(hours=9)
+    body = {"ok": True, "started_at": "2026-06-01T09:00:00Z", "seconds": 1,
+            "classes": [{"data_class": "full", "ok": True, "restore_seconds": 10.0,
+                         "rto_seconds": 14400, "tables": {}, "sanity": [], "reasons": []}]}
+    store.put_bytes(record_key("staging", "drill", when),
+                    __import__("json").dumps(make_record("drill", "staging", when, body,
+                                                         record_signer)).encode())
+    add_backup([store], BackupRef("staging", "daily", "full", day + timedelta(hours=2),
+                                  "c" * 12), signer=record_signer)
+    record_keys = TrustedKeys.from_pem(public)
+    h = load_history({"s3": store}, "staging", TRUSTED, day, day + timedelta(days=1),
+                     record_keys=record_keys)
+    assert len(h.drills) == 1 and h.drills[0].classes[0].ok
+    assert h.backups == [] and [u["trust"] for u in h.untrusted] == ["invalid"]
+    without = load_history({"s3": store}, "staging", TRUSTED, day, day + timedelta(days=1))
+    assert without.drills == [] and len(without.untrusted) == 2
+
+
+def test_a_private_pem_is_never_logged():
+    from vo2dr.settings import Settings
+
+    s = Settings(signing_key=signing_keys.PRIVATE.decode(),
+                 record_signing_key=signing_keys.PRIVATE.decode())
+    red = s.redacted()
+    assert red["signing_key"] == red["record_signing_key"] == "(private key)"

@@ -192,9 +192,13 @@ def listed_backups(stores: Mapping[str, BackupStore], environment: str,
 
 def load_history(stores: Mapping[str, BackupStore], environment: str, trusted: TrustedKeys,
                  since: datetime, until: datetime, *,
+                 record_keys: TrustedKeys | None = None,
                  progress: Callable[[str], None] | None = None) -> History:
-    """Read the records and list the backups of every store that can be reached."""
-    records, rec_errors = read_records(stores, environment, trusted, since=since,
+    """Read the records and list the backups of every store that can be reached. Records may
+    be signed by ``trusted`` (the manifests' keys) or ``record_keys`` (trusted for records
+    only); a manifest only ever by ``trusted``."""
+    for_records = TrustedKeys({**trusted.keys, **(record_keys.keys if record_keys else {})})
+    records, rec_errors = read_records(stores, environment, for_records, since=since,
                                        progress=progress)
     if progress:
         progress("listing the backups")

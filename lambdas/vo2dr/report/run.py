@@ -14,9 +14,10 @@ from vo2dr.exceptions import ConfigError, StoreError, one_line
 from vo2dr.layout import SOURCE_LAYOUT
 from vo2dr.records import prefix as records_prefix
 from vo2dr.settings import Settings, find_stack_file
+from vo2dr.signing import TrustedKeys
 from vo2dr.stores.base import BackupStore
 from vo2dr.strategy import read_stack_file
-from vo2dr.trust import Trust
+from vo2dr.trust import Trust, _text_or_file
 
 from . import build, cost
 from .config import ReportConfig, report_config
@@ -97,8 +98,11 @@ def generate(settings: Settings, stores: Mapping[str, BackupStore], *, since: da
     table = cost.load_price_table(cfg.settings)
     trust = Trust.from_settings(settings)  # the signing public keys, before any network
     until = now.astimezone(UTC)
+    record_keys = (TrustedKeys.from_pem(_text_or_file(settings.record_public_keys,
+                                                      "VO2DR_RECORD_PUBLIC_KEYS"))
+                   if settings.record_public_keys else None)
     history = load_history(stores, settings.environment, trust.signers, since, until,
-                           progress=progress)
+                           record_keys=record_keys, progress=progress)
     history.store_errors = {**(open_errors or {}), **history.store_errors}
     if progress:
         progress("listing every object for storage and cost")
