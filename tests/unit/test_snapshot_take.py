@@ -344,3 +344,17 @@ def test_postponed_uploads_never_bring_back_deleted_objects(origin):
     assert c["objects"] == first.contents["objects"] - 2 and c["new_objects"] == 0
     keys = {e.key for e in index_of(st["s3"], part)}
     assert f"uploads/{last}" not in keys and "uploads/a/y.txt" not in keys
+
+
+def test_a_store_down_from_the_start_gets_nothing_and_the_others_complete(origin):
+    st = stores()
+    st["gcs"].down = True
+    summary = snapshot(origin, st, T0)
+    assert not summary.ok and summary.destinations["s3"].status == "verified"
+    assert summary.destinations["gcs"].status == "failed"
+    assert summary.manifest_key in st["s3"].objects and not st["gcs"].objects
+    assert summary.contents["new_objects"] == summary.contents["objects"]
+    # Back up: no snapshot is in both, so the next one is full again, in both.
+    st["gcs"].down = False
+    again = snapshot(origin, st, T0 + timedelta(minutes=5))
+    assert again.ok and again.contents["base"] is None

@@ -340,22 +340,29 @@ class Listed:
 
 
 def list_snapshots(stores: Mapping[str, BackupStore], environment: str,
-                   kind: str) -> list[Listed]:
+                   kind: str, errors: dict[str, str] | None = None) -> list[Listed]:
     """Every snapshot of ``kind`` in the tier prefixes of each store (never ``content/``:
     it holds one object per version ever uploaded), oldest first. A store that cannot be
-    listed raises: its content could not be vouched for."""
+    listed raises, unless ``errors`` is given: its reason is then recorded there and the
+    store left out."""
     root = layout.environment_prefix(environment, kind)
     seen: dict[str, dict[str, set[str]]] = {}
     refs: dict[str, layout.BackupRef] = {}
     for name, store in stores.items():
-        for tier in layout.TIERS:
-            for info in store.list(f"{root}{tier}/"):
-                parsed = layout.parse_key(info.key)
-                if parsed is None or parsed[0].source != kind:
-                    continue
-                ref, part = parsed
-                refs.setdefault(ref.backup_id, ref)
-                seen.setdefault(ref.backup_id, {}).setdefault(name, set()).add(part)
+        try:
+            listed = [info for tier in layout.TIERS for info in store.list(f"{root}{tier}/")]
+        except StoreError as exc:
+            if errors is None:
+                raise
+            errors[name] = one_line(exc)
+            continue
+        for info in listed:
+            parsed = layout.parse_key(info.key)
+            if parsed is None or parsed[0].source != kind:
+                continue
+            ref, part = parsed
+            refs.setdefault(ref.backup_id, ref)
+            seen.setdefault(ref.backup_id, {}).setdefault(name, set()).add(part)
     out = [Listed(refs[bid], frozenset(n for n, parts in per.items()
                                        if parts == {"body", "manifest"}))
            for bid, per in seen.items()]
@@ -485,11 +492,17 @@ def backup_snapshot(settings: Any, kind: str, now: datetime | None = None,
     trust = (Trust.from_settings(settings) if settings.signing_public_keys else
              Trust(signers=TrustedKeys.of([signer.public_key()]),
                    kms_key_arn=settings.kms_key_id))
-    first = next(iter(stores))
-    reader = ManifestReader(stores[first], trust)
-    snapshots = list_snapshots(stores, env, kind)
+    # A store that cannot even be listed gets no content (it would fail every upload, slowly)
+    # and so no manifest; the base is the newest snapshot in all the others.
+    unreachable: dict[str, str] = {}
+    snapshots = list_snapshots(stores, env, kind, unreachable)
+    if len(unreachable) == len(stores):
+        raise StoreError("no store can be listed: " + "; ".join(
+            f"{n}: {e}" for n, e in unreachable.items()))
+    reachable = {n: s for n, s in stores.items() if n not in unreachable}
+    reader = ManifestReader(next(iter(reachable.values())), trust)
     base = None
-    candidates = [s for s in snapshots if s.stores >= set(stores)]
+    candidates = [s for s in snapshots if s.stores >= set(reachable)]
     if candidates:
         try:
             keys, _ = decryption_keys(reader.manifest(candidates[-1]), recovery_key_pem,
@@ -508,6 +521,9 @@ def backup_snapshot(settings: Any, kind: str, now: datetime | None = None,
                         taken_at=started, origin_urls=spec.origins, deadline=deadline,
                         workers=workers,
                         tier_chooser=lambda t: choose_snapshot_tier(t, year, reader.complete))
+    for name, error in unreachable.items():
+        log.error("%s cannot be listed; it gets no content and no manifest: %s", name, error)
+        take._failed[name] = f"cannot be listed: {error}"
     log.info("snapshot of %s (%s class) from %s, base %s", kind, data_class,
              ", ".join(spec.origins), base.backup_id if base else "none (full)")
     summary = run_source_backup(settings, take, data_class, started, progress, stores=stores,
