@@ -388,7 +388,7 @@ class CoveringBackup:
 
 def find_covering_backup(stores: Mapping[str, BackupStore], environment: str,
                          data_class: str, start: datetime,
-                         end: datetime) -> CoveringBackup | None:
+                         end: datetime, source: str = layout.DATABASE) -> CoveringBackup | None:
     """The newest complete backup of ``data_class`` taken in ``[start, end)``, in any store
     that can be listed. A store that cannot be listed (e.g. S3 while AWS is down) is skipped
     with a warning; a body without its manifest does not count."""
@@ -399,7 +399,7 @@ def find_covering_backup(stores: Mapping[str, BackupStore], environment: str,
     found: list[CoveringBackup] = []
     for name, store in stores.items():
         try:
-            for base in layout.class_prefixes(environment, data_class):
+            for base in layout.class_prefixes(environment, data_class, source=source):
                 for day in days:
                     for info in store.list(base + day):
                         parsed = layout.parse_key(info.key)

@@ -15,7 +15,7 @@ from vo2dr.settings import Settings
 from vo2dr.sources import APPLICATION_SOURCES, Source
 from vo2dr.stores.base import BackupStore
 from vo2dr.strategy import Application
-from vo2dr.summary import BackupSummary
+from vo2dr.summary import BackupSummary, SkippedBackup
 
 log = logging.getLogger("vo2dr.sources")
 
@@ -49,8 +49,12 @@ def repository_token(settings: Settings, client: Any = None) -> str:
     return token
 
 
-def make_source(settings: Settings, kind: str, app: Application) -> Source:
-    token = repository_token(settings)
+def make_source(settings: Settings, kind: str, app: Application, *, token: str | None = None,
+                with_secrets: bool = True) -> Source:
+    """``token``: the repository token when the caller has it already (the standby's comes
+    from GCP Secret Manager), else read from Secrets Manager. ``with_secrets=False``: the
+    config without the app's secrets (:class:`~vo2dr.sources.config.ConfigSource`)."""
+    token = repository_token(settings) if token is None else token
     if kind == "code":
         from vo2dr.sources.code import CodeSource
 
@@ -59,16 +63,18 @@ def make_source(settings: Settings, kind: str, app: Application) -> Source:
 
     assert app.config is not None
     return ConfigSource(app.repository_url, app.config, token,
-                        scratch_dir=settings.spool_dir or None)
+                        scratch_dir=settings.spool_dir or None, with_secrets=with_secrets)
 
 
 def backup_source(settings: Settings, kind: str, now: datetime | None = None,
                   progress: Any = None, *, stores: Mapping[str, BackupStore] | None = None,
                   stall_timeout: float | None = None,
-                  time_limit: float | None = None) -> BackupSummary:
+                  time_limit: float | None = None, token: str | None = None,
+                  with_secrets: bool = True) -> BackupSummary:
     """Back up the ``code`` or ``config`` source, or snapshot ``assets`` or ``logs``
     (:mod:`vo2dr.snapshots`), to every enabled store; the summary. ``time_limit`` (seconds,
-    snapshots only): stop taking new objects in time to finish within it."""
+    snapshots only): stop taking new objects in time to finish within it. ``token`` and
+    ``with_secrets``: see :func:`make_source` (the standby's)."""
     from vo2dr.backup import run_source_backup
 
     if kind in layout.SNAPSHOT_KINDS:
@@ -79,10 +85,47 @@ def backup_source(settings: Settings, kind: str, now: datetime | None = None,
                                stall_timeout=stall_timeout, deadline=deadline)
     app, data_class = check_source_settings(settings, kind)
     try:
-        source = make_source(settings, kind, app)
+        source = make_source(settings, kind, app, token=token, with_secrets=with_secrets)
     except SourceError:
         raise
     except OSError as exc:
         raise SourceError(f"cannot prepare the {kind} source: {one_line(exc)}") from exc
     return run_source_backup(settings, source, data_class, now, progress, stores=stores,
                              stall_timeout=stall_timeout)
+
+
+def source_backup_if_missing(settings: Settings, kind: str, now: datetime | None = None, *,
+                             stores: Mapping[str, BackupStore] | None = None,
+                             token: str | None = None, with_secrets: bool = True,
+                             stall_timeout: float | None = None) -> BackupSummary | SkippedBackup:
+    """:func:`backup_source`, unless a complete backup of ``kind`` already exists in the
+    current window of its class's schedule in any reachable store (the primary ran): the
+    standby's ``--source KIND --if-missing``, as :func:`vo2dr.backup.backup_if_missing` is for
+    a data class."""
+    from datetime import UTC
+
+    from vo2dr.backup import find_covering_backup, open_backup_stores, schedule_window
+
+    _, data_class = check_source_settings(settings, kind)
+    dc = settings.strategy().get(data_class)
+    if stores is None:
+        stores = open_backup_stores(settings)
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    start, end = schedule_window(dc, at)
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    covering = find_covering_backup(stores, settings.environment, data_class, start, end,
+                                    source=kind)
+    if covering is None:
+        log.info("no %s backup in the window %s to %s: backing up", kind, window["start"],
+                 window["end"])
+        summary = backup_source(settings, kind, now, stores=stores, token=token,
+                                with_secrets=with_secrets, stall_timeout=stall_timeout)
+        summary.window = window
+        return summary
+    skipped = SkippedBackup(
+        environment=settings.environment, data_class=data_class, window=window,
+        covered_by={"backup_id": covering.backup_id, "store": covering.store,
+                    "manifest_key": covering.manifest_key,
+                    "timestamp": layout.format_timestamp(covering.timestamp)})
+    log.info("%s backup %s", kind, skipped.status)
+    return skipped

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import logging
 import os
 import stat
 import tarfile
@@ -34,6 +35,12 @@ from vo2dr.sources.scratch import ScratchDir
 from vo2dr.sources.secrets import Parameter, Secret, read_parameters, read_secrets
 from vo2dr.strategy import ConfigSourceSpec
 
+log = logging.getLogger("vo2dr.sources.config")
+
+SECRETS_UNAVAILABLE = ("taken by the GCP standby, which does not read the app's secrets in AWS "
+                       "(Secrets Manager, SSM): this backup holds the config files only; take "
+                       "the secrets from the newest config backup that has them "
+                       "(vo2dr list --kind config)")
 FILES = "files/"
 SECRETS = "secrets/"
 PARAMETERS = "parameters/"
@@ -46,13 +53,20 @@ class ConfigSource(ScratchDir):
 
     def __init__(self, repository_url: str, spec: ConfigSourceSpec, token: str = "", *,
                  scratch_dir: str | None = None, secrets_client: Any = None,
-                 ssm_client: Any = None) -> None:
+                 ssm_client: Any = None, with_secrets: bool = True) -> None:
         self.repository_url = repository_url
         self.spec = spec
         self.token = token
         self.scratch_dir = scratch_dir
         self.secrets_client = secrets_client
         self.ssm_client = ssm_client
+        # False in the GCP standby: the app's secrets live in AWS (Secrets Manager, SSM), which
+        # the standby neither reaches nor may read (only the AWS backup role may: policy rule
+        # aws-iam-policy-app-secrets-backup-only), and it runs when AWS is what failed. It
+        # still backs up the files (they change with every deploy, and the repository host is
+        # not AWS); the manifest says the secrets are missing and why, the job warns loudly,
+        # and a restore of such a backup says so and points to the newest one with secrets.
+        self.with_secrets = with_secrets
         self._dir: Path | None = None
         self._contents: dict[str, Any] | None = None
 
@@ -60,10 +74,15 @@ class ConfigSource(ScratchDir):
         assert self._dir is not None, "use ConfigSource as a context manager"
         mirror = fetch_mirror(self.repository_url, self._dir / "mirror.git", self.token)
         files, commit = self._files(mirror)
-        secrets = read_secrets(self.spec.secret_names, self.spec.secret_prefix,
-                               self.secrets_client)
-        parameters = read_parameters(self.spec.parameter_names, self.spec.parameter_paths,
-                                     self.ssm_client)
+        secrets: list[Secret] = []
+        parameters: list[Parameter] = []
+        if self.with_secrets:
+            secrets = read_secrets(self.spec.secret_names, self.spec.secret_prefix,
+                                   self.secrets_client)
+            parameters = read_parameters(self.spec.parameter_names, self.spec.parameter_paths,
+                                         self.ssm_client)
+        elif self._expects_secrets():
+            log.warning("config backup WITHOUT the app's secrets: %s", SECRETS_UNAVAILABLE)
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for path, data in files:
@@ -82,6 +101,8 @@ class ConfigSource(ScratchDir):
         }
         if self.spec.parameter_names or self.spec.parameter_paths:
             self._contents["parameters"] = [_parameter_fact(p) for p in parameters]
+        if not self.with_secrets and self._expects_secrets():
+            self._contents["secrets_unavailable"] = SECRETS_UNAVAILABLE
         view = buf.getbuffer()
         for start in range(0, len(view), READ_SIZE):
             yield bytes(view[start:start + READ_SIZE])
@@ -113,6 +134,10 @@ class ConfigSource(ScratchDir):
             raise SourceError(f"no file of the repository {shown} at {mirror.head} matches "
                               f"vo2max-dr:application.config.paths {list(self.spec.paths)}")
         return sorted(out), commit.decode()
+
+    def _expects_secrets(self) -> bool:
+        s = self.spec
+        return bool(s.secret_names or s.secret_prefix or s.parameter_names or s.parameter_paths)
 
     def unrestorable(self) -> str:
         return ""  # built and checked by this module as it was read
@@ -226,6 +251,8 @@ def restore_archive(contents: dict[str, Any], plaintext: IO[bytes],
             os.chmod(dest, 0o600)
     return {"target": str(path), "files": sorted(files), "secrets": sorted(secrets),
             **({"parameters": sorted(parameters)} if parameters else {}),
+            **({"warning": f"no app secrets restored: {contents['secrets_unavailable']}"}
+               if contents.get("secrets_unavailable") else {}),
             "commit": contents.get("commit", "")}
 
 
