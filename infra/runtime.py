@@ -317,6 +317,15 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             standby_env.update({**_azure_sign_in(cfg, azure.writer_client_id),
                                 "VO2DR_AZURE_ASSERTION": "gcp"})
         standby_secrets = {"DATABASE_URL": cfg.secrets.database_url}
+        # The application sources too (issue 16), each on its class's schedule; the repository
+        # token as a Secret Manager secret of its own (the AWS copy is out of reach in an AWS
+        # outage), mounted into the source jobs only.
+        app = cfg.strategy.application
+        standby_sources = [(kind, cfg.strategy.source_class(kind))
+                           for kind in sorted(app.sources() if app else ())]
+        standby_source_secrets = ({"VO2DR_REPOSITORY_TOKEN": cfg.secrets.repository_token}
+                                  if standby_sources and cfg.secrets.repository_token is not None
+                                  else {})
         standby = Standby(cfg.name("standby"), StandbyArgs(
             project=cfg.gcp.project, region=cfg.gcp.region, name_prefix=f"vo2dr-{cfg.environment}",
             image=parse_image(rt.cloud_run_image, cfg.gcp.project),
@@ -326,7 +335,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
             max_retries=rt.schedule_max_retry_attempts, bucket_name=gcs_bucket,
             creator_role=gcp.access.creator_role_name,
             environment=standby_env, secrets=standby_secrets, labels=_labels(tags),
-            deletion_protection=cfg.is_production))
+            deletion_protection=cfg.is_production, sources=standby_sources,
+            source_secrets=standby_source_secrets))
         if standby_azure:
             azure.access.trust_google_service_account("standby", standby.job_sa.unique_id)
         standby_signing.allow_signer(standby.job_sa.email.apply(lambda e: f"serviceAccount:{e}"))

@@ -51,6 +51,15 @@ def standby_args(data_class: str) -> list[str]:
     return ["--data-class", data_class, "--if-missing"]
 
 
+def standby_source_args(kind: str) -> list[str]:
+    """The same for an application source (code, config). The config runs without the app's
+    secrets: they live in AWS Secrets Manager / SSM, which the standby cannot reach when it
+    is needed (AWS is what failed) and may not read at all (only the AWS backup role may), so
+    it backs up the files and the manifest records that the secrets are missing."""
+    return ["--source", kind, "--if-missing",
+            *(["--without-app-secrets"] if kind == "config" else [])]
+
+
 @dataclass(frozen=True)
 class ImageRef:
     location: str
@@ -109,6 +118,12 @@ class StandbyArgs:
     secrets: Mapping[str, pulumi.Input[str]]
     labels: Mapping[str, str] = field(default_factory=dict)
     deletion_protection: bool = True
+    # The application sources the standby also covers: (kind, its data class), one job each.
+    sources: Sequence[tuple[str, DataClass]] = ()
+    # Secret settings of the source jobs only (the repository token); like ``secrets``, each
+    # a Secret Manager secret only the job's service account may access. The database jobs
+    # do not get them, nor the source jobs the database URL.
+    source_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class Standby(pulumi.ComponentResource):
@@ -155,9 +170,11 @@ class Standby(pulumi.ComponentResource):
         ]
 
         self.secrets: dict[str, gcp.secretmanager.Secret] = {}
-        envs: list[dict] = [{"name": k, "value": v} for k, v in sorted(args.environment.items())]
-        envs.append({"name": "VO2DR_GCS_BUCKET", "value": args.bucket_name})
-        for var, value in sorted(args.secrets.items()):
+        base_envs: list[dict] = [{"name": k, "value": v}
+                                 for k, v in sorted(args.environment.items())]
+        base_envs.append({"name": "VO2DR_GCS_BUCKET", "value": args.bucket_name})
+        secret_envs: dict[str, dict] = {}
+        for var, value in sorted({**args.secrets, **args.source_secrets}.items()):
             secret_id = f"{args.name_prefix}-{var.lower().removeprefix('vo2dr_').replace('_', '-')}"
             secret = gcp.secretmanager.Secret(
                 f"{name}-{var.lower()}", project=project, secret_id=secret_id,
@@ -168,16 +185,22 @@ class Standby(pulumi.ComponentResource):
             gcp.secretmanager.SecretIamMember(
                 f"{name}-{var.lower()}-accessor", project=project, secret_id=secret.secret_id,
                 role="roles/secretmanager.secretAccessor", member=job_member, opts=child)
-            envs.append({"name": var, "value_source": {"secret_key_ref": {
-                "secret": secret.secret_id, "version": version.version}}})
+            secret_envs[var] = {"name": var, "value_source": {"secret_key_ref": {
+                "secret": secret.secret_id, "version": version.version}}}
             self.secrets[var] = secret
+        envs = base_envs + [secret_envs[v] for v in sorted(args.secrets)]
+        source_envs = base_envs + [secret_envs[v] for v in sorted(args.source_secrets)]
 
         self.jobs: dict[str, gcp.cloudrunv2.Job] = {}
         self.schedulers: dict[str, gcp.cloudscheduler.Job] = {}
-        for dc in args.data_classes:
-            job_name = f"{args.name_prefix}-standby-{dc.name}"
+        runs = [(dc.name, dc, standby_args(dc.name), envs, f"standby {dc.name} backup")
+                for dc in args.data_classes]
+        runs += [(kind, dc, standby_source_args(kind), source_envs,
+                  f"standby {kind} backup ({dc.name} class)") for kind, dc in args.sources]
+        for key, dc, job_args, job_envs, what in runs:
+            job_name = f"{args.name_prefix}-standby-{key}"
             job = gcp.cloudrunv2.Job(
-                f"{name}-{dc.name}", project=project, location=args.region, name=job_name,
+                f"{name}-{key}", project=project, location=args.region, name=job_name,
                 deletion_protection=args.deletion_protection, labels=labels,
                 template={
                     "task_count": 1,
@@ -188,8 +211,8 @@ class Standby(pulumi.ComponentResource):
                         "max_retries": args.max_retries,
                         "containers": [{
                             "image": args.image.reference,
-                            "args": standby_args(dc.name),
-                            "envs": envs,
+                            "args": job_args,
+                            "envs": job_envs,
                             "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
                         }],
                     },
@@ -197,14 +220,14 @@ class Standby(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self,
                                             depends_on=[*apis, self.repository]))
             gcp.cloudrunv2.JobIamMember(
-                f"{name}-{dc.name}-invoker", project=project, location=args.region,
+                f"{name}-{key}-invoker", project=project, location=args.region,
                 name=job.name, role="roles/run.invoker", member=scheduler_member, opts=child)
             uri = pulumi.Output.concat("https://run.googleapis.com/v2/projects/", project,
                                        "/locations/", args.region, "/jobs/", job.name, ":run")
-            self.schedulers[dc.name] = gcp.cloudscheduler.Job(
-                f"{name}-{dc.name}-trigger", project=project, region=args.region,
+            self.schedulers[key] = gcp.cloudscheduler.Job(
+                f"{name}-{key}-trigger", project=project, region=args.region,
                 name=f"{job_name}-trigger",
-                description=f"standby {dc.name} backup, {args.offset_minutes} min after the "
+                description=f"{what}, {args.offset_minutes} min after the "
                             "primary's window starts; a no-op if the primary already ran",
                 schedule=standby_cron(dc, args.offset_minutes), time_zone="Etc/UTC",
                 retry_config={"retry_count": args.max_retries},
@@ -212,7 +235,7 @@ class Standby(pulumi.ComponentResource):
                              "oauth_token": {"service_account_email": self.scheduler_sa.email,
                                              "scope": RUN_SCOPE}},
                 opts=after_apis)
-            self.jobs[dc.name] = job
+            self.jobs[key] = job
 
         self.job_names = {k: j.name for k, j in self.jobs.items()}
         self.scheduler_names = {k: s.name for k, s in self.schedulers.items()}

@@ -549,7 +549,9 @@ def test_exports_for_operators(g, settings):
     # previews and the export show it.
     assert "jobEnvironment" not in g.secret_outputs
     assert out["jobEnvironment"]["VO2DR_RECOVERY_PUBLIC_KEY"] == TEST_RECOVERY_PUBLIC_KEY
-    assert set(out["standbyJobNames"]) == set(data_classes(settings))
+    # One standby job per class and per application source (tests/unit/test_sources_program.py).
+    assert set(out["standbyJobNames"]) == {*data_classes(settings),
+                                           *(j.removeprefix("backup-") for j in SOURCE_JOBS)}
 
 
 def test_production_keeps_its_standby_jobs(stack):
@@ -566,8 +568,9 @@ def test_recovery_public_key_is_plain_config_so_the_environment_is_not_secret(g)
         assert env["variables"]["VO2DR_RECOVERY_PUBLIC_KEY"] == TEST_RECOVERY_PUBLIC_KEY
     # The standby reads it from its environment too, not from Secret Manager.
     secrets = g.of_type("gcp:secretmanager/secret:Secret")
-    assert [s.inputs["secretId"] for s in secrets] == [
-        f"vo2dr-{g.stack}-database-url"]
+    assert sorted(s.inputs["secretId"] for s in secrets) == [
+        f"vo2dr-{g.stack}-database-url",
+        f"vo2dr-{g.stack}-repository-token"]  # the application sources' (issue 16)
 
 
 def _fresh_private_key_pem() -> str:

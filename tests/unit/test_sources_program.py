@@ -145,3 +145,50 @@ def test_ssm_parameters_are_granted_to_the_config_function_exactly(stack):
                                        f"/vo2max/{stack}/app/"}
     assert [v for v in evaluate(g, exp) if not v.unknown
             and v.rule == "aws-iam-policy-app-secrets-backup-only"] == []
+
+
+def test_the_standby_covers_both_sources_with_its_own_token_secret(stack):
+    """The GCP standby (issue 16): one Cloud Run job and trigger per source, on the source's
+    class schedule offset after the primary's, ``--source KIND --if-missing`` (the config
+    ``--without-app-secrets``: they live in AWS); the repository token in a Secret Manager
+    secret of its own, which only the standby's service account may access, mounted into the
+    source jobs only (and the database URL into the database jobs only)."""
+    from infra.gcp.standby import standby_cron
+
+    g = graph_of(stack)
+    strategy, app = application(stack)
+    offset = stack_settings(stack)[f"{NS}:monitoring"]["standbyOffsetMinutes"]
+    job_sa = g.one("gcp:serviceaccount/account:Account", "standby-job-sa").outputs["member"]
+    secrets = {s.outputs["secretId"]: s for s in g.of_type("gcp:secretmanager/secret:Secret")}
+    token_id = f"vo2dr-{stack}-repository-token"
+    assert token_id in secrets
+    accessors = [a for a in g.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+                 if a.inputs["secretId"] == token_id]
+    assert [(a.inputs["role"], a.inputs["member"]) for a in accessors] == \
+        [("roles/secretmanager.secretAccessor", job_sa)]
+    version = next(v for v in g.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+                   if v.name.endswith("vo2dr_repository_token-value"))
+    assert TEST_SECRETS["repositoryToken"] not in json.dumps(
+        [j.inputs for j in g.of_type("gcp:cloudrunv2/job:Job")])
+    # Only in there, and marked secret (encrypted in the state).
+    assert isinstance(version.inputs["secretData"], dict)
+    assert version.inputs["secretData"]["value"] == TEST_SECRETS["repositoryToken"]
+    for kind in app.sources():
+        job = g.one("gcp:cloudrunv2/job:Job", f"-standby-{kind}")
+        container = job.inputs["template"]["template"]["containers"][0]
+        assert container["args"] == ["--source", kind, "--if-missing",
+                                     *(["--without-app-secrets"] if kind == "config" else [])]
+        env = {e["name"]: e for e in container["envs"]}
+        assert env["VO2DR_REPOSITORY_TOKEN"]["valueSource"]["secretKeyRef"]["secret"] \
+            == token_id
+        assert "value" not in env["VO2DR_REPOSITORY_TOKEN"]
+        assert "DATABASE_URL" not in env  # a source job never sees the database URL
+        assert "VO2DR_S3_BUCKET" not in env and "VO2DR_KMS_KEY_ID" not in env
+        trigger = g.one("gcp:cloudscheduler/job:Job", f"-standby-{kind}-trigger")
+        assert trigger.inputs["schedule"] == standby_cron(strategy.source_class(kind), offset)
+        assert trigger.inputs["httpTarget"]["uri"].endswith(f"/jobs/{job.inputs['name']}:run")
+    for name in strategy.data_classes:
+        container = g.one("gcp:cloudrunv2/job:Job", f"-standby-{name}").inputs[
+            "template"]["template"]["containers"][0]
+        assert "VO2DR_REPOSITORY_TOKEN" not in {e["name"] for e in container["envs"]}
+    assert set(g.outputs["standbyJobNames"]) == {*strategy.data_classes, *app.sources()}
