@@ -18,6 +18,7 @@ from tests.unit.test_runtime_program import (
     ROLE_POLICY,
     SECRET,
     STACKS,
+    data_classes,
     function,
     function_env,
     graph_of,
@@ -66,8 +67,10 @@ def test_repository_token_is_a_secret_named_to_the_source_functions_only(stack):
         own = next(st for st in policy["Statement"] if st["Sid"] == "ReadOwnSecrets")
         assert arn in own["Resource"]
     token = TEST_SECRETS["repositoryToken"]
+    # Only in the secrets' versions: Secrets Manager's, and Secret Manager's for the standby.
     assert not [r.name for r in g.resources if token in json.dumps(r.inputs, default=str)
-                and r.type != "aws:secretsmanager/secretVersion:SecretVersion"]
+                and r.type not in ("aws:secretsmanager/secretVersion:SecretVersion",
+                                   "gcp:secretmanager/secretVersion:SecretVersion")]
 
 
 def test_only_the_backup_role_reads_exactly_the_named_app_secrets(stack):
@@ -187,8 +190,9 @@ def test_the_standby_covers_both_sources_with_its_own_token_secret(stack):
         trigger = g.one("gcp:cloudscheduler/job:Job", f"-standby-{kind}-trigger")
         assert trigger.inputs["schedule"] == standby_cron(strategy.source_class(kind), offset)
         assert trigger.inputs["httpTarget"]["uri"].endswith(f"/jobs/{job.inputs['name']}:run")
-    for name in strategy.data_classes:
+    classes = data_classes(stack_settings(stack))  # those with a standby job of their own
+    for name in classes:
         container = g.one("gcp:cloudrunv2/job:Job", f"-standby-{name}").inputs[
             "template"]["template"]["containers"][0]
         assert "VO2DR_REPOSITORY_TOKEN" not in {e["name"] for e in container["envs"]}
-    assert set(g.outputs["standbyJobNames"]) == {*strategy.data_classes, *app.sources()}
+    assert set(g.outputs["standbyJobNames"]) == {*classes, *app.sources()}
