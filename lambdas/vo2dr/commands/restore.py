@@ -154,6 +154,9 @@ def _run_source(args: argparse.Namespace, settings) -> int:
         target=args.target_dir, diff_against=args.diff_against, backup=args.backup,
         before=before, recovery_key_pem=read_recovery_key(args.recovery_key))
     print(json.dumps(result, indent=2))
+    warning = (result.get("restored") or {}).get("warning")
+    if warning:  # a config backup the standby took without the app's secrets
+        print(f"vo2dr restore: WARNING: {warning}", file=sys.stderr)
     if "diff" in result and not result["diff"]["same"]:
         print(f"vo2dr restore: {args.diff_against} differs from backup {result['backup_id']}",
               file=sys.stderr)

@@ -84,6 +84,7 @@ def test_standby_backs_up_code_and_config_without_aws_and_skips_a_covered_window
     assert rc == 0, err
     assert doc["restored"]["secrets"] == [] and "no app secrets restored" in \
         doc["restored"]["warning"]
+    assert "WARNING: no app secrets restored" in err
     for name in CONFIG_FILES:
         assert (config_dir / "files" / name).read_bytes() == (app.repo / name).read_bytes()
     assert not (config_dir / "secrets").exists()
