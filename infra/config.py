@@ -17,7 +17,15 @@ from typing import Any
 import pulumi
 from vo2dr.exceptions import ConfigError
 from vo2dr.layout import INTRADAY
-from vo2dr.strategy import MINUTES_PER_DAY, DataClass, IntradayTier, Strategy, parse_strategy
+from vo2dr.strategy import (
+    MINUTES_PER_DAY,
+    DataClass,
+    IntradayTier,
+    ReportSettings,
+    Strategy,
+    parse_report_settings,
+    parse_strategy,
+)
 
 NS = "vo2max-dr"
 ENVIRONMENTS = ("staging", "production")
@@ -271,6 +279,9 @@ class StackConfig:
     # PEM bundle of the manifest signing public keys readers trust (docs/backup-authenticity.md):
     # plain config, like the recovery key. None until set after the first `pulumi up`.
     signing_public_keys: str | None = None
+    # vo2max-dr:report (the report's targets; the dashboard draws the RTO variance). None when
+    # the stack has no such section.
+    report: ReportSettings | None = None
 
     def require_recovery_public_key(self) -> str:
         """The recovery public key, or the ConfigError saying how to set it."""
@@ -762,12 +773,14 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         keys=parse_keys(raw.get("keys")),
         recovery_public_key=parse_recovery_public_key(raw.get("recoveryPublicKey")),
         signing_public_keys=parse_signing_public_keys(raw.get("signingPublicKeys")),
+        report=(parse_report_settings(raw["report"]) if raw.get("report") is not None
+                else None),
     )
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
         "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys", "compression",
-        "application")
+        "application", "report")
 # Plain strings; every other key is a YAML object.
 STRING_KEYS = ("environment", "recoveryPublicKey", "signingPublicKeys")
 SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl", "repositoryToken")

@@ -73,6 +73,9 @@ class DashboardArgs:
     # The backup functions' time limit: a backup nearing it is about to stop fitting.
     function_timeout_seconds: int
     function_names: Mapping[str, pulumi.Input[str]]  # job -> Lambda function name
+    # report.rtoVariancePercent: how far over the RTO a drill may go (the strategy's "within
+    # 10 % variance"); None: no such line.
+    rto_variance_percent: float | None = None
     alarm_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # key -> ARN
 
 
@@ -135,7 +138,10 @@ def class_widgets(name: str, targets: ClassTargets, args: DashboardArgs) -> list
         [_metric(metrics.DRILL_RESTORE_SECONDS, cls, "restore")],
         region=region, period=SECONDS_PER_DAY, stat="Maximum", unit="seconds",
         start=DRILL_HISTORY,
-        annotations=[{"label": f"RTO {_human(rto)}", "value": rto, "fill": "above"}])
+        annotations=[{"label": f"RTO {_human(rto)}", "value": rto},
+                     *([{"label": f"RTO +{args.rto_variance_percent:g} %",
+                         "value": rto * (1 + args.rto_variance_percent / 100), "fill": "above"}]
+                       if args.rto_variance_percent is not None else [])])
     return [age, duration, size, drill]
 
 
@@ -242,5 +248,6 @@ def build(cfg: StackConfig, runtime: Runtime) -> Dashboard:
                  for n, dc in cfg.data_classes.items()},
         stores=stores, status_period_seconds=cfg.monitoring.status_every_minutes * 60,
         function_timeout_seconds=cfg.runtime.lambda_timeout_seconds,
+        rto_variance_percent=cfg.report.rto_variance_percent if cfg.report else None,
         function_names=runtime.functions.function_names,
         alarm_arns={k: a.arn for k, a in runtime.alerts.alarms.items()}))

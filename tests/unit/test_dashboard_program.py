@@ -119,7 +119,9 @@ def test_every_class_has_age_duration_size_and_drill_charts(stack):
         assert duration["annotations"]["horizontal"][0]["value"] == \
             settings[f"{NS}:runtime"]["lambdaTimeoutSeconds"]
         drill = chart_of(body, cls, "drill restore time")
-        assert drill["annotations"]["horizontal"][0]["value"] == rto
+        variance = settings[f"{NS}:report"]["rtoVariancePercent"]
+        assert [a["value"] for a in drill["annotations"]["horizontal"]] == [
+            rto, pytest.approx(rto * (1 + variance / 100))]
         assert series(drill) == [("vo2dr", "DrillRestoreSeconds", {"DataClass": cls})]
 
 
@@ -178,6 +180,13 @@ def test_a_class_added_to_the_stack_gets_its_widgets():
     failed = series(charts(body)["failed backups and drills"])
     assert ("vo2dr", "BackupFailed", {"DataClass": "important"}) in failed
     assert len(charts(body)) == len(charts(without)) + 4
+
+
+def test_the_rto_variance_line_follows_the_stack():
+    body = dashboard_body(run_program("staging", {f"{NS}:report.rtoVariancePercent": 25}))
+    rto = classes_of(stack_settings("staging"))["critical"]["rtoMinutes"] * 60
+    line = chart_of(body, "critical", "drill restore time")["annotations"]["horizontal"][1]
+    assert line["value"] == pytest.approx(rto * 1.25) and line["label"] == "RTO +25 %"
 
 
 def test_a_disabled_cloud_leaves_the_charts():
