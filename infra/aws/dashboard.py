@@ -140,7 +140,8 @@ def class_widgets(name: str, targets: ClassTargets, args: DashboardArgs) -> list
         start=DRILL_HISTORY,
         annotations=[{"label": f"RTO {_human(rto)}", "value": rto},
                      *([{"label": f"RTO +{args.rto_variance_percent:g} %",
-                         "value": rto * (1 + args.rto_variance_percent / 100), "fill": "above"}]
+                         "value": round(rto * (1 + args.rto_variance_percent / 100), 3),
+                         "fill": "above"}]
                        if args.rto_variance_percent is not None else [])])
     return [age, duration, size, drill]
 
