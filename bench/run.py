@@ -108,6 +108,11 @@ def write_markdown(results: dict[str, Any]) -> None:
            "(VmHWM), an upper bound no spike between samples escapes.", ""]
     if results.get("note"):
         out += [f"**Note:** {results['note']}", ""]
+    if results.get("second_run"):
+        r2 = results["second_run"]
+        out += [f"**Two runs:** scale(s) {r2['scales']} were measured by a second run "
+                f"({r2['started_at']} to {r2['finished_at']}, commit `{r2['commit']}`, same "
+                "machine, same code under `lambdas/`), merged here.", ""]
     if results.get("partial"):
         out += [f"**Partial:** written after a finished scale; the run went on past "
                 f"{results['finished_at']} (scales asked for: {results['scales']}).", ""]
@@ -149,10 +154,10 @@ def plot(results: dict[str, Any]) -> None:
         xs = range(len(backup))
         for i, method in enumerate(METHODS):
             offs = [x + (i - (len(METHODS) - 1) / 2) * width for x in xs]
-            ax_t.bar(offs, [s["runs"][method]["wall_s"] for s in backup], width,
+            ax_t.bar(offs, [s["runs"].get(method, {}).get("wall_s", 0) for s in backup], width,
                      label=LABELS[method])
-            ax_m.bar(offs, [s["runs"][method]["peak_rss_mb"] for s in backup], width,
-                     label=LABELS[method])
+            ax_m.bar(offs, [s["runs"].get(method, {}).get("peak_rss_mb", 0) for s in backup],
+                     width, label=LABELS[method])
         ticks = [f"{s['data_mb'] / 1000:.1f} GB of data" for s in backup]
         for ax in (ax_t, ax_m):
             ax.set_xticks(list(xs))
