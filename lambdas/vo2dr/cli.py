@@ -23,7 +23,7 @@ from vo2dr.exceptions import ConfigError, SpaceError, Vo2drError, one_line
 from vo2dr.exitcodes import TABLE, ExitCode
 from vo2dr.settings import COMMAND_SETTINGS, DESCRIPTIONS, VARIABLES, Settings
 
-COMMANDS = ("backup", "list", "verify", "restore", "drill", "status", "report")
+COMMANDS = ("backup", "list", "verify", "restore", "drill", "status", "report", "prune")
 
 
 class Parser(argparse.ArgumentParser):

@@ -424,6 +424,15 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
     altered or truncated ciphertext, context mismatch) raises :class:`EncryptionError`; a
     consumer must treat the whole output as invalid when the iterator raises, even late.
     """
+    provider = _decryption_provider(kms_key_id, recovery_private_key_pem,
+                                    recovery_private_key_password, botocore_session)
+    wanted_keys = sorted(tuple(k) for k in expected_data_keys) if expected_data_keys else None
+    return _decrypt(chunks, provider, expected_context, wanted_keys)
+
+
+def _decryption_provider(kms_key_id: str | None, recovery_private_key_pem: bytes | None,
+                         recovery_private_key_password: bytes | None, botocore_session):
+    """The master key provider of :func:`decrypt_stream` and :class:`Decryptor`."""
     if not kms_key_id and not recovery_private_key_pem:
         raise EncryptionError(
             "no decryption key: give the KMS key ARN or the recovery private key")
@@ -444,8 +453,7 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
                 provider.add_master_key_provider(raw)
     except _sdk_errors() as exc:
         raise EncryptionError(f"cannot set up decryption keys: {_cause(exc)}") from exc
-    wanted_keys = sorted(tuple(k) for k in expected_data_keys) if expected_data_keys else None
-    return _decrypt(chunks, provider, expected_context, wanted_keys)
+    return provider
 
 
 @functools.lru_cache(maxsize=4)
@@ -459,12 +467,14 @@ def _recovery_decryption_key(pem: bytes, password: bytes | None) -> RawMasterKey
 
 
 def _decrypt(chunks: Iterable[bytes], provider, expected_context,
-             expected_data_keys=None) -> Iterator[bytes]:
+             expected_data_keys=None, materials=None) -> Iterator[bytes]:
     source = ChunkReader(chunks)
+    keys = {"materials_manager": materials} if materials is not None else \
+        {"key_provider": provider}
     try:
         # Not a ``with`` block: the SDK's __exit__ logs a traceback when closing a stream that
         # failed; we close it only on success (close() also checks the footer was read).
-        dec = _client().stream(mode="d", source=source, key_provider=provider)
+        dec = _client().stream(mode="d", source=source, **keys)
         if expected_context:
             actual = dec.header.encryption_context
             wrong = {k: actual.get(k) for k, v in expected_context.items() if actual.get(k) != v}
@@ -488,3 +498,35 @@ def _decrypt(chunks: Iterable[bytes], provider, expected_context,
         raise EncryptionError(f"decryption failed: {_cause(exc)}") from exc
     except (ValueError, EOFError) as exc:  # e.g. a corrupt header field or short read
         raise EncryptionError(f"decryption failed: ciphertext is malformed: {exc}") from exc
+
+
+class Decryptor:
+    """Decrypts many messages with one key setup: the snapshot content objects, thousands per
+    restore. The KMS client (or the recovery key) is set up once, not per object, and the
+    SDK's :class:`CachingCryptoMaterialsManager` keeps each unwrapped data key for
+    ``max_age_seconds``: the writer encrypts up to hundreds of objects under one data key
+    (:class:`DataKeyCache`), so they cost one KMS call, not one each. A cache hit needs the
+    very same wrapped data keys and encryption context, which only KMS (or the recovery key)
+    unwrapped before. Thread-safe (the cache locks); the same checks as
+    :func:`decrypt_stream` otherwise."""
+
+    def __init__(self, *, kms_key_id: str | None = None,
+                 recovery_private_key_pem: bytes | None = None,
+                 recovery_private_key_password: bytes | None = None,
+                 max_age_seconds: float = 300.0, capacity: int = 64,
+                 botocore_session=None) -> None:
+        from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
+        from aws_encryption_sdk.materials_managers.caching import (
+            CachingCryptoMaterialsManager as Caching,
+        )
+
+        self._provider = _decryption_provider(kms_key_id, recovery_private_key_pem,
+                                              recovery_private_key_password, botocore_session)
+        self._materials = Caching(master_key_provider=self._provider,
+                                  cache=LocalCryptoMaterialsCache(capacity),
+                                  max_age=float(max_age_seconds))
+
+    def stream(self, chunks: Iterable[bytes], *,
+               expected_context: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        """The plaintext of one message (see :func:`decrypt_stream` for the guarantees)."""
+        return _decrypt(chunks, self._provider, expected_context, materials=self._materials)

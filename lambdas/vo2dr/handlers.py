@@ -169,3 +169,43 @@ def _now():
 
 def _emit_with_invocation(line: str) -> None:
     print(json.dumps(with_invocation(json.loads(line)), separators=(",", ":")))
+
+
+class PruneIncomplete(Vo2drError):
+    """Raised by :func:`prune_handler` when a store was left alone or a delete failed, so the
+    invocation counts as failed; ``report`` is the JSON report."""
+
+    def __init__(self, report: dict) -> None:
+        super().__init__("; ".join(f"{r['store']}: {r['blocked'] or '; '.join(r['errors'])}"
+                                   for r in report["stores"] if not r["ok"]))
+        self.report = report
+
+
+def prune_handler(event: dict | None, context: Any = None) -> dict:
+    """EventBridge Scheduler target of the pruner identity: ``{"source": "assets"|"logs"}``
+    (``"dry_run": true`` to report only). Marks the unreferenced snapshot content whose lock
+    has ended (``VO2DR_LOCK_DAYS``) and deletes what an earlier run marked at least
+    ``VO2DR_PRUNE_GRACE_HOURS`` ago and is still unreferenced, in every store this identity
+    can open (:mod:`vo2dr.snapshots.prune`)."""
+    from vo2dr.snapshots.prune import grace_from_settings, lock_days_from_settings, prune
+    from vo2dr.stores import Access, open_stores
+    from vo2dr.trust import Trust
+
+    configure_json_logging()
+    bind_lambda_context(context)
+    event = event or {}
+    kind = str(event.get("source") or "")
+    settings = Settings.from_env()
+    settings.validate(required=("environment", "lock_days"))
+    log.info("prune starting", extra={"source": kind, "settings": settings.redacted()})
+    reports = prune(open_stores(settings, Access.READ), settings.environment, kind,
+                    Trust.from_settings(settings),
+                    lock_days=lock_days_from_settings(settings.lock_days),
+                    grace=grace_from_settings(settings.prune_grace_hours),
+                    dry_run=bool(event.get("dry_run")))
+    out = {"ok": all(r.ok for r in reports), "source": kind,
+           "stores": [r.to_json() for r in reports]}
+    log.info("prune finished", extra={"report": out})
+    if not out["ok"]:
+        raise PruneIncomplete(out)
+    return out

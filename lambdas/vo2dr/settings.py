@@ -67,6 +67,9 @@ VARIABLES = {
     "data_class": ("VO2DR_DATA_CLASS", "--data-class"),
     # Application sources (vo2dr.sources): the repository's read-only token, by secret id.
     "repository_token_secret": ("VO2DR_REPOSITORY_TOKEN_SECRET", "--repository-token-secret"),
+    # The snapshot pruner (vo2dr.snapshots.prune): the stores' lock, and the mark-sweep grace.
+    "lock_days": ("VO2DR_LOCK_DAYS", "--lock-days"),
+    "prune_grace_hours": ("VO2DR_PRUNE_GRACE_HOURS", "--prune-grace-hours"),
 }
 
 DESCRIPTIONS = {
@@ -107,6 +110,9 @@ DESCRIPTIONS = {
     "data_class": "the data class to back up (Cloud Run job)",
     "repository_token_secret": "Secrets Manager id holding the app repository's read-only "
                                "token (code and config sources)",
+    "lock_days": "the stack's immutability.lockDays: content is pruned only after its lock",
+    "prune_grace_hours": "hours between a prune mark and its sweep (default 24; longer than "
+                         "the longest snapshot run)",
 }
 
 # The settings each use of the stores needs: reading (list, verify, restore, status, drill)
@@ -126,7 +132,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "backup": ("environment", "database_url", "database_url_secret", "recovery_public_key",
                "signing_key", "signing_public_keys", "repository_token_secret",
                *STRATEGY_SETTINGS, *STORE_WRITE_SETTINGS),
-    "list": ("environment", *STORE_READ_SETTINGS),
+    "list": ("environment", "signing_public_keys", *STORE_READ_SETTINGS),
     "verify": ("environment", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "restore": ("environment", "spool_dir", *TRUST_SETTINGS, *STORE_READ_SETTINGS),
     "drill": ("environment", "drill_database_url", "drill_database_url_secret", "spool_dir",
@@ -139,6 +145,9 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     # the report reads the stack file (VO2DR_STRATEGY lacks the lifecycle and schedules)
     "report": ("environment", "stack_file", "signing_public_keys", "record_public_keys",
                *STORE_READ_SETTINGS),
+    # The pruner reads (and decrypts) indexes, writes prune plans and deletes content only.
+    "prune": ("environment", "lock_days", "prune_grace_hours", *TRUST_SETTINGS,
+              *STORE_READ_SETTINGS),
 }
 
 # URL-valued settings that may carry credentials: masked in logs.
@@ -185,6 +194,8 @@ class Settings:
     status_state_file: str = ""
     data_class: str = ""
     repository_token_secret: str = ""
+    lock_days: str = ""
+    prune_grace_hours: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,

@@ -21,8 +21,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="JSON even on a terminal")
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, help="only this data class")
-    p.add_argument("--kind", default="database", choices=("database", "code", "config"),
-                   help="what was backed up: the database (default), the code or the config")
+    p.add_argument("--kind", default="database",
+                   choices=("database", "code", "config", "assets", "logs"),
+                   help="what was backed up: the database (default), the code, the config, or "
+                        "the snapshots of assets or logs (objects, new bytes, partial)")
     return p
 
 
@@ -32,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.stores import Access, open_stores
 
     settings = load_settings(args, required=("environment",))
+    if args.kind in ("assets", "logs"):
+        from vo2dr.snapshots.cli import run_list
+
+        return run_list(args, settings)
     stores = open_stores(settings, Access.READ)
     catalog = build_catalog(stores, settings.environment, data_class=args.data_class,
                             source=args.kind)

@@ -58,9 +58,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the newest backup taken at or before this time (ISO 8601, UTC default)")
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, default="full",
                    help="data class for latest/--before (default: full)")
-    p.add_argument("--source", required=True, choices=("s3", "gcs", "azure"))
-    p.add_argument("--kind", default="database", choices=("database", "code", "config"),
-                   help="what to restore: the database (default), the code or the config")
+    p.add_argument("--source", choices=("s3", "gcs", "azure", "assets", "logs"),
+                   help="the store to restore from (required; --source assets|logs names a "
+                        "snapshot source, then --store names the store)")
+    p.add_argument("--kind", default="database",
+                   choices=("database", "code", "config", "assets", "logs"),
+                   help="what to restore: the database (default), the code, the config, or a "
+                        "snapshot of assets or logs")
     p.add_argument("--target-url", metavar="URL",
                    help="postgresql://user@host:port/<new or empty database> (the database)")
     p.add_argument("--target-dir", metavar="DIR",
@@ -71,7 +75,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="restore only this table (repeatable): users or public.users")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="parallel pg_restore jobs (default: one per core, capped by the "
-                        "target's free connection slots; 1: a single transaction)")
+                        "target's free connection slots; 1: a single transaction); for a "
+                        "snapshot, objects restored at once (default 8)")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="the offline recovery private key (PEM): decrypt without KMS")
     p.add_argument("--recovery-key-password-file", metavar="FILE",
@@ -88,6 +93,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--allow-superuser", action="store_true",
                    help="restore even when connected as a superuser (refused by default: a "
                         "dump can carry code that runs during the restore)")
+    from vo2dr.snapshots.cli import add_snapshot_flags
+
+    add_snapshot_flags(p, restore=True)
     return p
 
 
@@ -111,8 +119,14 @@ def run(args: argparse.Namespace) -> int:
     from vo2dr.progress import QuietReporter, default_reporter
     from vo2dr.recovery_key import read_recovery_key
     from vo2dr.restore import restore
+    from vo2dr.snapshots.cli import run_restore, snapshot_kind
 
     settings = load_settings(args, required=("environment",))
+    kind = snapshot_kind(args)
+    if kind:
+        return run_restore(args, settings, kind)
+    if args.source is None:
+        raise ConfigError("--source s3|gcs|azure is required: the store to restore from")
     if args.kind != "database":
         return _run_source(args, settings)
     if not args.target_url:

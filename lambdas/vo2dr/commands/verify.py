@@ -31,10 +31,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="with latest: the newest backup taken at or before this UTC time")
     p.add_argument("--data-class", choices=KNOWN_DATA_CLASSES, default="full",
                    help="data class for latest/--before (default: full)")
-    p.add_argument("--kind", default="database", choices=("database", "code", "config"),
-                   help="what was backed up: the database (default), the code or the config")
-    p.add_argument("--source", required=True, choices=("s3", "gcs", "azure", "all"),
-                   help="the store whose copy to check; all = every enabled store")
+    p.add_argument("--kind", default="database",
+                   choices=("database", "code", "config", "assets", "logs"),
+                   help="what was backed up: the database (default), the code, the config, "
+                        "or a snapshot of assets or logs")
+    p.add_argument("--source", choices=("s3", "gcs", "azure", "all", "assets", "logs"),
+                   help="the store whose copy to check; all = every enabled store (required "
+                        "but for --source assets|logs, which take --store)")
     p.add_argument("--recovery-key", metavar="PATH",
                    help="decrypt with the offline recovery private key (PEM) instead of KMS")
     p.add_argument("--recovery-key-password-file", metavar="FILE",
@@ -42,19 +45,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "encrypted; without it, asked on a terminal")
     p.add_argument("--allow-single-copy", action="store_true",
                    help="latest may be a copy held by one store only (risky: printed why)")
+    from vo2dr.snapshots.cli import add_snapshot_flags
+
+    add_snapshot_flags(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from vo2dr.catalog import build_catalog, parse_point_in_time
     from vo2dr.cli import load_settings
+    from vo2dr.exceptions import ConfigError
     from vo2dr.quorum import select_latest
     from vo2dr.recovery_key import read_recovery_key
+    from vo2dr.snapshots.cli import run_verify, snapshot_kind
     from vo2dr.stores import Access, open_stores
     from vo2dr.trust import Trust
     from vo2dr.verify import verify_copy
 
     settings = load_settings(args, required=("environment",))
+    kind = snapshot_kind(args)
+    if kind:
+        return run_verify(args, settings, kind)
+    if args.source is None or args.source not in ("s3", "gcs", "azure", "all"):
+        raise ConfigError("--source s3|gcs|azure|all is required")
     key = read_recovery_key(args.recovery_key, args.recovery_key_password_file)
     before = parse_point_in_time(args.before) if args.before else None
     stores = open_stores(settings, Access.READ,

@@ -66,6 +66,10 @@ def check_contents(source: str, contents: dict[str, Any], plaintext: IO[bytes]) 
         from vo2dr.sources.config import check_archive
 
         return check_archive(contents, plaintext)
+    if source in ("assets", "logs"):  # a snapshot's index (vo2dr.snapshots)
+        from vo2dr.snapshots.reader import check_index
+
+        return check_index(source, contents, plaintext)
     return [f"unknown source {source!r} in the manifest"]
 
 

@@ -1,0 +1,191 @@
+"""Reading a snapshot back: its index (verified as a whole before one entry is believed) and
+its content objects (each checked against the signed index while it is decrypted).
+
+The index is the snapshot's body. It goes through the same checks as every other backup body
+(:func:`vo2dr.verify.verify_copy`: signed manifest, ciphertext and plaintext SHA-256,
+authenticated decryption bound to this backup) into a private spool file, and only then is it
+read line by line: memory stays flat however many objects the snapshot holds, and no entry of
+an altered index is ever acted on.
+
+A content object is one aws-encryption-sdk message of zstd frames. :func:`content_chunks`
+checks, while streaming, the stored bytes' size and SHA-256 against the index, the message's
+authentication and its encryption context (``vo2dr:purpose``, environment and source, so a
+content object of another source or of a database backup cannot stand in), and the plaintext
+size and SHA-256. The plaintext it yields before the end is not yet proven: callers write it
+to a private temporary place and keep it only when the iterator finished without raising.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+from vo2dr.catalog import CatalogEntry
+from vo2dr.crypto import Decryptor
+from vo2dr.exceptions import IntegrityError, ObjectNotFound
+from vo2dr.manifest import Manifest
+from vo2dr.stores.base import BackupStore
+from vo2dr.trust import Trust
+
+SNAPSHOT_SOURCES = ("assets", "logs")
+READ_SIZE = 1024 * 1024
+
+
+def content_context(environment: str, source: str) -> dict[str, str]:
+    """The encryption context every content object of ``source`` carries (the contract's)."""
+    return {"vo2dr:purpose": "snapshot-content", "vo2dr:environment": environment,
+            "vo2dr:source": source}
+
+
+def check_index(source: str, contents: dict[str, Any], plaintext: IO[bytes]) -> list[str]:
+    """Problems between a decrypted, hash-checked index and its manifest's ``contents``: the
+    header names this source, every entry is well formed and keys strictly increase (the
+    index's own parser, :func:`vo2dr.snapshots.index.read_index`), and the counts agree.
+    Empty when they agree."""
+    from vo2dr.snapshots.index import read_index
+
+    plaintext.seek(0)
+    count = total = new = 0
+    try:
+        header, entries = read_index(iter(lambda: plaintext.read(READ_SIZE), b""))
+        if header.source != source:
+            return [f"the index is of source {header.source!r}, not {source!r}"]
+        for entry in entries:
+            count += 1
+            total += entry.size
+            new += entry.new
+    except IntegrityError as exc:
+        return [str(exc)]
+    problems = []
+    for name, got in (("objects", count), ("bytes", total), ("new_objects", new)):
+        if name in contents and contents[name] != got:
+            problems.append(f"the index holds {got} {name.replace('_', ' ')}, the manifest "
+                            f"says {contents[name]}")
+    return problems
+
+
+@dataclass
+class VerifiedIndex:
+    """A snapshot's index, verified end to end, in a private spool file. Iterate it for the
+    entries (dicts, in key order); :attr:`header` is its first line."""
+
+    manifest: Manifest
+    header: dict[str, Any]
+    key_used: str
+    spool: BinaryIO
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.spool.seek(0)
+        self.spool.readline()  # the header
+        for raw in self.spool:
+            yield json.loads(raw)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.contents.get("complete", True))
+
+    def close(self) -> None:
+        self.spool.close()
+
+    def __enter__(self) -> VerifiedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_index(store: BackupStore, entry: CatalogEntry, trust: Trust, *,
+               recovery_key_pem: bytes | None = None,
+               spool_dir: str | None = None) -> VerifiedIndex:
+    """``store``'s copy of the snapshot ``entry``'s index, verified (raises
+    :class:`~vo2dr.verify.VerificationFailed` naming what differed). Close it when done."""
+    from vo2dr.verify import VerificationFailed, verify_copy
+
+    spool = tempfile.TemporaryFile(  # noqa: SIM115 - owned by the VerifiedIndex returned
+        dir=spool_dir or os.environ.get("VO2DR_SPOOL_DIR") or None)
+    try:
+        result = verify_copy(store, entry, trust=trust, recovery_key_pem=recovery_key_pem,
+                             spool=spool)
+        if not result.ok:
+            raise VerificationFailed(result)
+        assert result.manifest is not None  # verified
+        spool.seek(0)
+        header = json.loads(spool.readline())
+        return VerifiedIndex(manifest=result.manifest, header=header,
+                             key_used=result.key_used, spool=spool)
+    except BaseException:
+        spool.close()
+        raise
+
+
+def content_decryptor(manifest: Manifest, recovery_key_pem: bytes | None,
+                      trust: Trust) -> tuple[Decryptor, str]:
+    """The decryptor of a snapshot's content objects and which key it uses (``kms`` or
+    ``recovery-key``): the configured KMS key or the recovery key only, as for every body
+    (:func:`vo2dr.verify.decryption_keys`)."""
+    from vo2dr.verify import decryption_keys
+
+    keys, used = decryption_keys(manifest, recovery_key_pem, trust)
+    return Decryptor(**keys), used
+
+
+class _Counting:
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        import hashlib
+
+        self._it = chunks
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._it:
+            self.sha.update(chunk)
+            self.bytes += len(chunk)
+            yield chunk
+
+
+def content_chunks(store: BackupStore, manifest: Manifest, line: dict[str, Any],
+                   decryptor: Decryptor) -> Iterator[bytes]:
+    """The plaintext of the index entry ``line``, from ``store``, checked as it streams (see
+    the module docstring); raises :class:`IntegrityError` (altered, truncated or missing
+    content, naming the entry) at the point it is found. ``decryptor``: one per restore or
+    verify (:func:`content_decryptor`), so keys are set up once."""
+    from vo2dr.exceptions import EncryptionError
+    from vo2dr.layout import content_key
+    from vo2dr.verify import _decompress, _is_key_unavailable
+
+    key = content_key(manifest.environment, manifest.source, line["content"])
+    name = line["key"]
+    try:
+        stored = _Counting(iter(store.get_stream(key, READ_SIZE)))
+        plain = _Counting(iter(_decompress(decryptor.stream(
+            iter(stored), expected_context=content_context(manifest.environment,
+                                                           manifest.source)),
+            manifest.compression)))
+        for chunk in plain:
+            if plain.bytes > line["size"]:
+                raise IntegrityError(f"{name}: more plaintext than the index's {line['size']} "
+                                     "bytes")
+            yield chunk
+    except ObjectNotFound as exc:
+        raise IntegrityError(f"{name}: content object {key} is missing in {store.name}") from exc
+    except EncryptionError as exc:
+        if _is_key_unavailable(exc):
+            raise
+        raise IntegrityError(f"{name}: content object {key} in {store.name} is not authentic: "
+                             f"{exc}") from exc
+    for _ in stored:  # the rest (an appended tail) must be hashed too
+        pass
+    if (stored.bytes, stored.sha.hexdigest()) != (line["stored_size"], line["stored_sha256"]):
+        raise IntegrityError(f"{name}: content object {key} in {store.name} differs from the "
+                             f"index: {stored.bytes} bytes with SHA-256 "
+                             f"{stored.sha.hexdigest()[:16]}…, the index says "
+                             f"{line['stored_size']} with {line['stored_sha256'][:16]}…")
+    if (plain.bytes, plain.sha.hexdigest()) != (line["size"], line["sha256"]):
+        raise IntegrityError(f"{name}: plaintext differs from the index: {plain.bytes} bytes "
+                             f"with SHA-256 {plain.sha.hexdigest()[:16]}…, the index says "
+                             f"{line['size']} with {line['sha256'][:16]}…")
