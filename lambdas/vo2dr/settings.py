@@ -111,7 +111,7 @@ DESCRIPTIONS = {
     "repository_token_secret": "Secrets Manager id holding the app repository's read-only "
                                "token (code and config sources)",
     "lock_days": "the stack's immutability.lockDays: content is pruned only after its lock",
-    "prune_grace_hours": "hours between a prune mark and its sweep (default 24; longer than "
+    "prune_grace_hours": "hours between a prune mark and its sweep (default 12; longer than "
                          "the longest snapshot run)",
 }
 

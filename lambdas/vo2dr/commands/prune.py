@@ -1,7 +1,7 @@
 """``vo2dr prune --kind assets|logs [--dry-run] [--store s3|gcs|azure]``: delete the snapshot
 content objects that no snapshot present in the store references any more, two-phase: a run
 marks the unreferenced content whose lock has ended (``VO2DR_LOCK_DAYS``) in a plan under
-``<root>prune/``; a later run, at least ``VO2DR_PRUNE_GRACE_HOURS`` after (default 24), deletes
+``<root>prune/``; a later run, at least ``VO2DR_PRUNE_GRACE_HOURS`` after (default 12), deletes
 those that are still unreferenced. Runs with the pruner's identity (the only one allowed to
 delete, and only content); see :mod:`vo2dr.snapshots.prune`.
 

@@ -42,7 +42,8 @@ from vo2dr.stores.base import BackupStore, ObjectInfo
 from vo2dr.trust import Trust
 
 PLAN_FORMAT = "vo2dr-prune-plan/1"
-DEFAULT_GRACE_HOURS = 24
+# A daily pruner sweeps the previous day's plan; any snapshot run is far shorter.
+DEFAULT_GRACE_HOURS = 12
 
 
 @dataclass
