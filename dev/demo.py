@@ -39,7 +39,7 @@ import psycopg  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from dev import demo_sources, localcloud, seed, servers  # noqa: E402
+from dev import demo_snapshots, demo_sources, localcloud, seed, servers  # noqa: E402
 
 DATA_CLASSES = ("full", "critical", "important")
 # Variables of the developer's own machine that must never reach the demo's job.
@@ -435,6 +435,8 @@ def demo(record: Record, scale: float) -> None:
 
         if "backup" in commands:
             application_sources(record, env, key_dir, cloud.recovery_private_key)
+            demo_snapshots.run(record, env, key_dir, cloud.recovery_private_key, run_job,
+                               _json_or_none)
 
         for name, args in (("drill", ["drill"]), ("status", ["status", "--json"])):
             if name not in commands:

@@ -118,7 +118,13 @@ def drill_sources(settings: Settings, *, stores: Mapping[str, BackupStore],
     app = settings.strategy().application
     if app is None:
         return []
-    return [drill_source(settings, kind, stores=stores,
-                         rto_override_seconds=rto_override_seconds, clock=clock,
-                         recovery_key_pem=recovery_key_pem)
-            for kind in app.sources()]
+    from vo2dr.snapshots.drill import drill_snapshot  # assets and logs: a sampled restore
+
+    return [*(drill_source(settings, kind, stores=stores,
+                           rto_override_seconds=rto_override_seconds, clock=clock,
+                           recovery_key_pem=recovery_key_pem)
+              for kind in app.sources()),
+            *(drill_snapshot(settings, kind, stores=stores,
+                             rto_override_seconds=rto_override_seconds, clock=clock,
+                             recovery_key_pem=recovery_key_pem)
+              for kind in app.snapshots)]

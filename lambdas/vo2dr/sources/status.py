@@ -51,5 +51,9 @@ def add_source_status(report: StatusReport, strategy: Strategy,
                 report.messages.extend(f"{kind} backup {entry.backup_id}: {p}"
                                        for p in rc.problems)
         report.store_errors.update(catalog.errors)
+    from vo2dr.snapshots.status import add_snapshot_status  # assets and logs
+
+    add_snapshot_status(report, strategy, stores, environment, now, deep=deep,
+                        grace_seconds=grace_seconds, trust=trust)
     report.breaches = sorted(set(report.breaches))
     report.ok = not report.breaches
