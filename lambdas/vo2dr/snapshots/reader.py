@@ -35,12 +35,6 @@ SNAPSHOT_SOURCES = ("assets", "logs")
 READ_SIZE = 1024 * 1024
 
 
-def content_context(environment: str, source: str) -> dict[str, str]:
-    """The encryption context every content object of ``source`` carries (the contract's)."""
-    return {"vo2dr:purpose": "snapshot-content", "vo2dr:environment": environment,
-            "vo2dr:source": source}
-
-
 def check_index(source: str, contents: dict[str, Any], plaintext: IO[bytes]) -> list[str]:
     """Problems between a decrypted, hash-checked index and its manifest's ``contents``: the
     header names this source, every entry is well formed and keys strictly increase (the
@@ -156,6 +150,7 @@ def content_chunks(store: BackupStore, manifest: Manifest, line: dict[str, Any],
     verify (:func:`content_decryptor`), so keys are set up once."""
     from vo2dr.exceptions import EncryptionError
     from vo2dr.layout import content_key
+    from vo2dr.snapshots.content import content_context
     from vo2dr.verify import _decompress, _is_key_unavailable
 
     key = content_key(manifest.environment, manifest.source, line["content"])
