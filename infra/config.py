@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 from vo2dr.exceptions import ConfigError
-from vo2dr.layout import INTRADAY
+from vo2dr.layout import INTRADAY, SOURCE_LAYOUT
 from vo2dr.strategy import (
     MINUTES_PER_DAY,
     DataClass,
@@ -44,6 +44,16 @@ STORAGE_CLASSES: dict[str, tuple[tuple[str, int], ...]] = {
     "gcp": (("NEARLINE", 30), ("COLDLINE", 90), ("ARCHIVE", 365)),
     "azure": (("Cool", 30), ("Cold", 90), ("Archive", 180)),
 }
+# The content pool of a snapshot source (``<root>content/``) has no expiry: an object stays
+# while any retained snapshot references it. Its transitions go only to classes that are read
+# like any other (no rehydration: S3 GLACIER and DEEP_ARCHIVE and Azure Archive need a restore
+# request hours before a read, and a restore reads content of every age), at the tiering's
+# infrequent and archive steps.
+CONTENT_STORAGE_CLASSES: dict[str, tuple[str, str]] = {
+    "aws": ("STANDARD_IA", "GLACIER_IR"),
+    "gcp": ("NEARLINE", "COLDLINE"),
+    "azure": ("Cool", "Cold"),
+}
 # S3 refuses a STANDARD_IA transition earlier than this many days after creation.
 S3_IA_EARLIEST_DAYS = 30
 # The shortest noncurrent-version expiry S3 accepts (NoncurrentDays >= 1): an expired intraday
@@ -67,6 +77,8 @@ AZURE_KEY_ROTATE_BEFORE_EXPIRY_DAYS = 7
 # Soft delete that every store accepts: GCS allows 7 to 90 days, Key Vault 7 to 90 days.
 SOFT_DELETE_DAYS_RANGE = (7, 90)
 _EVENTBRIDGE_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+# Once a day at a fixed UTC minute and hour.
+_EVENTBRIDGE_DAILY = re.compile(r"^cron\(([0-5]?\d) ([01]?\d|2[0-3]) \* \* \? \*\)$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
@@ -187,6 +199,47 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class SnapshotRoot:
+    """Where one snapshot source (``assets``, ``logs``) keeps its objects: the tiers of its
+    indexes and manifests (GFS lifecycle like the database's), its content pool (kept by
+    references: no expiry) and the pruner's plans."""
+
+    source: str
+    root: str  # application/<env>/assets/, logs/<env>/
+    data_class: str
+    origins: Mapping[str, str]
+
+    @property
+    def content_prefix(self) -> str:
+        return f"{self.root}content/"
+
+    @property
+    def prune_prefix(self) -> str:
+        return f"{self.root}prune/"
+
+    @property
+    def s3_origins(self) -> tuple[tuple[str, str], ...]:
+        """``(bucket, prefix)`` of each origin (``check_snapshot_origins`` admits S3 only)."""
+        return tuple(tuple(url[len("s3://"):].split("/", 1))  # type: ignore[misc]
+                     for _, url in sorted(self.origins.items()))
+
+
+@dataclass(frozen=True)
+class ContentLifecycle:
+    """Lifecycle of a content pool: transitions only (per cloud), never an expiry. Its
+    noncurrent versions (content the pruner deleted, after its lock) go after
+    ``immutability.noncurrentVersionDays`` like every other version."""
+
+    source: str
+    prefix: str  # <root>content/
+    transitions: Mapping[str, tuple[Transition, ...]]
+
+    @property
+    def rule_id(self) -> str:
+        return f"content-{self.source}"
+
+
+@dataclass(frozen=True)
 class AwsCloud:
     enabled: bool
     region: str
@@ -219,6 +272,9 @@ class Monitoring:
     # Minutes after each clock-aligned window start that the status check runs: after the
     # backups of that instant finished, so a backup's own duration never reads as a breach.
     status_offset_minutes: int
+    # When the snapshot pruner runs (EventBridge cron, once a day); required only when the
+    # stack has snapshot sources (assets, logs).
+    prune_schedule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,9 +371,10 @@ class StackConfig:
         return f"status/{self.environment}/"
 
     def application_prefixes(self) -> tuple[str, ...]:
-        """``application/<env>/<kind>/`` of each application source the stack backs up."""
+        """The root of each application source the stack backs up: ``application/<env>/
+        <kind>/`` (code, config, assets) and ``logs/<env>/`` (the layout's)."""
         app = self.strategy.application
-        return tuple(f"application/{self.environment}/{k}/" for k in sorted(app.sources())) \
+        return tuple(source_root(self.environment, k) for k in sorted(app.all_sources())) \
             if app else ()
     @property
     def reports_prefix(self) -> str:
@@ -337,6 +394,34 @@ class StackConfig:
         """Report records outlive no backup they describe, and no audit asks for less than the
         longest tier: they expire with the yearly tier, never before."""
         return self.retention.yearly_days
+
+    def writer_prefixes(self) -> tuple[str, ...] | None:
+        """Where the backup writer may create objects, when a snapshot source narrows it:
+        every root but, for a snapshot source, only its tiers and content pool (its
+        ``prune/`` is the pruner's). None: the writer writes under every root."""
+        snapshots = self.snapshot_roots()
+        if not snapshots:
+            return None
+        others = [p for p in self.application_prefixes()
+                  if p not in {r.root for r in snapshots}]
+        return (self.prefix(), *others,
+                *(p for r in snapshots for p in (*(f"{r.root}{t}/" for t in self.retention.tiers),
+                                                  r.content_prefix)))
+
+    def snapshot_roots(self) -> tuple[SnapshotRoot, ...]:
+        """The snapshot sources (assets, logs) with their roots, in name order."""
+        app = self.strategy.application
+        if app is None:
+            return ()
+        return tuple(SnapshotRoot(name, source_root(self.environment, name), snap.data_class,
+                                  dict(snap.origins))
+                     for name, snap in sorted(app.snapshots.items()))
+
+    def content_lifecycle(self) -> tuple[ContentLifecycle, ...]:
+        """One transitions-only rule per snapshot source's content pool."""
+        return tuple(ContentLifecycle(r.source, r.content_prefix,
+                                      content_transitions(self.tiering))
+                     for r in self.snapshot_roots())
 
     def prefix(self, tier: str | None = None) -> str:
         """Object key prefix of the write-once layout: ``database/<env>/[<tier>/]``."""
@@ -384,13 +469,32 @@ def parse_tiering(raw: Any) -> Tiering:
     return Tiering(*steps)
 
 
+def source_root(environment: str, source: str) -> str:
+    """The key prefix of an application source before its tiers (``vo2dr.layout``)."""
+    return SOURCE_LAYOUT[source][0].format(environment=environment)
+
+
+def content_transitions(tiering: Tiering,
+                        clouds: tuple[str, ...] = CLOUDS) -> dict[str, tuple[Transition, ...]]:
+    """A content pool's transitions per cloud: the infrequent and archive steps, into classes
+    read without rehydration (``CONTENT_STORAGE_CLASSES``). ``parse_tiering`` already keeps an
+    object in the first class for its minimum before the second step; the second class has no
+    next step and the pool no expiry."""
+    steps = (tiering.infrequent_after_days, tiering.archive_after_days)
+    return {cloud: tuple(Transition(day, cls) for day, cls
+                         in zip(steps, CONTENT_STORAGE_CLASSES[cloud], strict=True))
+            for cloud in clouds}
+
+
 def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
                    clouds: tuple[str, ...] = CLOUDS,
                    sources: tuple[str, ...] = ()) -> tuple[TierLifecycle, ...]:
     """Per tier and cloud: a transition happens only where the object then stays in the
     class for at least its minimum storage duration before it expires. Intraday objects never
     move: they are kept days, every colder class bills a month or more. Each application
-    source in ``sources`` (code, config) gets the same plan under its own prefix."""
+    source in ``sources`` (code, config, and the snapshot sources' indexes and manifests:
+    assets, logs) gets the same plan under its own root's tier prefixes; a snapshot source's
+    ``content/`` and ``prune/`` are beside the tiers, so no tier rule reaches them."""
     plan = []
     for tier in retention.tiers:
         expire = retention.days(tier)
@@ -402,7 +506,7 @@ def lifecycle_plan(environment: str, retention: Retention, tiering: Tiering,
                 if expire - day >= minimum
             )
         plan.append(TierLifecycle(tier, f"database/{environment}/{tier}/", expire, per_cloud))
-        plan.extend(TierLifecycle(tier, f"application/{environment}/{kind}/{tier}/", expire,
+        plan.extend(TierLifecycle(tier, f"{source_root(environment, kind)}{tier}/", expire,
                                   per_cloud, kind) for kind in sources)
     return tuple(plan)
 
@@ -601,7 +705,12 @@ def parse_monitoring(raw: Any, strategy: Strategy) -> Monitoring:
     email = raw.get("alertEmail")
     if not isinstance(email, str) or "@" not in email:
         raise _fail("monitoring.alertEmail", f"is {email!r}", "set the on-call email address")
-    return Monitoring(every, drill, offset, logs, email, status_offset)
+    prune = raw.get("pruneSchedule")
+    if prune is not None and (not isinstance(prune, str) or not _EVENTBRIDGE_DAILY.match(prune)):
+        raise _fail("monitoring.pruneSchedule", f"is {prune!r}",
+                    "use a daily EventBridge cron such as cron(30 4 * * ? *): the snapshot "
+                    "pruner sweeps a day after it marks")
+    return Monitoring(every, drill, offset, logs, email, status_offset, prune)
 
 
 def parse_runtime(raw: Any) -> Runtime:
@@ -723,6 +832,24 @@ def check_application(strategy: Strategy) -> None:
                     "every secret of the account")
 
 
+def check_snapshot_origins(strategy: Strategy) -> None:
+    """The deployed job reads a snapshot source's origins from S3 only, with read-only grants
+    on exactly those buckets and prefixes (infra/aws/runtime.py); ``gs://`` and ``file://``
+    origins work for local runs (``vo2dr backup --source``) but have no grant to deploy."""
+    app = strategy.application
+    for name, snap in sorted((app.snapshots if app else {}).items()):
+        for origin, url in sorted(snap.origins.items()):
+            bucket, _, prefix = url.removeprefix("s3://").partition("/")
+            if not url.startswith("s3://") or not bucket or "*" in url:
+                raise _fail(f"application.{name}.origins.{origin}", f"is {url!r}",
+                            "the deployed job reads origins from S3 only: use "
+                            "s3://bucket/prefix/ (gs:// and file:// are for local runs)")
+            if prefix and not prefix.endswith("/"):
+                raise _fail(f"application.{name}.origins.{origin}", f"is {url!r}",
+                            "end the prefix with '/': the read grant is on prefix*, and "
+                            f"s3://{bucket}/{prefix} would also grant {prefix}-other/")
+
+
 def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
           providers: Mapping[str, str] | None = None,
           secrets: Secrets | None = None) -> StackConfig:
@@ -741,6 +868,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
                               _mapping(raw.get("immutability"), "immutability"),
                               raw.get("application"), compression=raw.get("compression"))
     check_application(strategy)
+    check_snapshot_origins(strategy)
     retention = parse_retention(raw.get("retention"), strategy.intraday)
     tiering = parse_tiering(raw.get("tiering"))
     check_retention_outlives_tiers(retention, tiering)
@@ -752,7 +880,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
     immutability = parse_immutability(raw.get("immutability"), environment, retention)
     app = strategy.application
     lifecycle = lifecycle_plan(environment, retention, tiering,
-                               sources=tuple(sorted(app.sources())) if app else ())
+                               sources=tuple(sorted(app.all_sources())) if app else ())
     check_locks_end_by_expiry(lifecycle, immutability, strategy.intraday)
     return StackConfig(
         project=project,

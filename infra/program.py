@@ -25,13 +25,16 @@ def main() -> None:
     pulumi.export("awsBackupWriterRoleArn", aws.writer_role_arn)
     pulumi.export("awsRestoreReaderRoleArn", aws.reader_role_arn)
     pulumi.export("awsMonitorRoleArn", aws.monitor_role_arn)
+    if aws.pruner_role_arn is not None:
+        pulumi.export("awsPrunerRoleArn", aws.pruner_role_arn)
 
     # Secondary and tertiary stores, declared only where the stack enables them. Both trust the
     # AWS job roles through keyless federation (docs/cross-cloud-identity.md): the backup writer
     # role as their writer identity, the monitor (status) and restore reader (drill) roles as their
     # reader identity.
     readers = {"monitor": aws.monitor_role_arn, "restore-reader": aws.reader_role_arn}
-    gcp = infra.gcp.build(cfg, aws.writer_role_arn, readers) if cfg.gcp.enabled else None
+    gcp = infra.gcp.build(cfg, aws.writer_role_arn, readers,
+                          aws_pruner_role_arn=aws.pruner_role_arn) if cfg.gcp.enabled else None
     if gcp is not None:
         pulumi.export("gcsBucketName", gcp.bucket_name)
         pulumi.export("gcsKmsKeyId", gcp.key.key_id)
@@ -40,7 +43,9 @@ def main() -> None:
         pulumi.export("gcsWorkloadIdentityAudience", gcp.workload_identity_audience)
         pulumi.export("gcsCredentialConfig", gcp.credential_config)
         pulumi.export("gcsReaderCredentialConfig", gcp.reader_credential_config)
-    azure = infra.azure.build(cfg, aws.writer_role_arn, readers) if cfg.azure.enabled else None
+    azure = infra.azure.build(cfg, aws.writer_role_arn, readers,
+                              aws_pruner_role_arn=aws.pruner_role_arn) \
+        if cfg.azure.enabled else None
     if azure is not None:
         pulumi.export("azureContainerUrl", azure.container_url)
         pulumi.export("azureStorageAccount", azure.store.account_name)

@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 from vo2dr.exceptions import ConfigError
+from vo2dr.layout import MANIFEST_SUFFIX, SOURCE_LAYOUT
 from vo2dr.strategy import DataClass
 
 from infra import packaging
@@ -80,13 +81,21 @@ def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
         for name, dc in sorted(cfg.data_classes.items())
     ]
     app = cfg.strategy.application
-    for kind in sorted(app.sources() if app else ()):
+    for kind in sorted(app.all_sources() if app else ()):
         dc = cfg.strategy.source_class(kind)
         specs.append(ScheduleSpec(
             key=f"backup-{kind}", job=f"backup-{kind}", expression=eventbridge_cron(dc),
             input=json.dumps({"job": "backup", "source": kind}, sort_keys=True),
             description=f"{kind} backup, every {dc.rpo_minutes} min (the {dc.name} class's "
                         "RPO)"))
+    roots = cfg.snapshot_roots()
+    if roots:
+        prune = require_prune_schedule(cfg)
+        specs.extend(ScheduleSpec(
+            key=f"prune-{r.source}", job="prune", expression=prune,
+            input=json.dumps({"job": "prune", "source": r.source}, sort_keys=True),
+            description=f"{r.source} snapshot pruner: marks unreferenced content, deletes what "
+                        "an earlier run marked") for r in roots)
     every, offset = cfg.monitoring.status_every_minutes, cfg.monitoring.status_offset_minutes
     specs.append(ScheduleSpec(key="status", job="status", expression=status_cron(every, offset),
                               input=schedule_input("status"),
@@ -96,6 +105,20 @@ def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
                               input=schedule_input("drill"),
                               description="restore drill into a scratch database"))
     return specs
+
+
+def require_prune_schedule(cfg: StackConfig) -> str:
+    """``monitoring.pruneSchedule``, required once the stack has snapshot sources."""
+    if not cfg.monitoring.prune_schedule:
+        raise ConfigError("vo2max-dr:monitoring.pruneSchedule is not set: the snapshot sources "
+                          "(assets, logs) need their daily pruner, e.g. "
+                          "`pruneSchedule: cron(30 4 * * ? *)` under vo2max-dr:monitoring")
+    return cfg.monitoring.prune_schedule
+
+
+def snapshot_reads(root: str) -> tuple[str, str]:
+    """Key patterns of a snapshot source's own manifests and indexes (its dedup base)."""
+    return (f"{root}*{MANIFEST_SUFFIX}", f"{root}*{SOURCE_LAYOUT['assets'][1]}")
 
 
 def app_secret_grants(cfg: StackConfig) -> list[str]:
@@ -182,6 +205,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     # service account, a client id names an identity.
     writer_env: dict[str, pulumi.Input[str]] = {}
     reader_env: dict[str, pulumi.Input[str]] = {}
+    # The snapshot pruner signs in to GCS and Azure as its own identities (infra/*/pruner.py).
+    pruner_env: dict[str, pulumi.Input[str]] = {}
     if gcs_bucket is not None:
         settings["VO2DR_GCS_BUCKET"] = gcs_bucket
         settings["GOOGLE_CLOUD_PROJECT"] = cfg.gcp.project
@@ -189,10 +214,12 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         settings.update(gcp.retention_env)
         writer_env.update(_gcs_sign_in(_attr(gcp, "credential_config")))
         reader_env.update(_gcs_sign_in(_attr(gcp, "reader_credential_config")))
+        pruner_env.update(_gcs_sign_in(_attr(gcp, "pruner_credential_config")))
     if azure_container_url is not None:
         settings["VO2DR_AZURE_CONTAINER_URL"] = azure_container_url
         writer_env.update(_azure_sign_in(cfg, _attr(azure, "writer_client_id")))
         reader_env.update(_azure_sign_in(cfg, _attr(azure, "reader_client_id")))
+        pruner_env.update(_azure_sign_in(cfg, _attr(azure, "pruner_client_id")))
     # Manifest signatures (docs/backup-authenticity.md): the backup function signs with a KMS
     # key only its writer role may use; every reader trusts the configured public halves.
     signing = ManifestSigningKey(cfg.name("signing"), ManifestSigningKeyArgs(
@@ -232,6 +259,9 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
     app_parameter_arns, app_parameter_path_arns = app_parameter_grants(cfg)
     source_kinds = sorted(cfg.strategy.application.sources()) if cfg.strategy.application \
         else []
+    snapshots = cfg.snapshot_roots()
+    if snapshots:
+        require_prune_schedule(cfg)
     roles = aws.roles
     # Only the functions that connect to the database run in its VPC (when one is set); the
     # status check reads the stores only.
@@ -253,6 +283,19 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
                      else ())
         for kind in source_kinds
     ] + [
+        # One per snapshot source (issue 17): read-only on its origins and on its own
+        # manifests and indexes (the dedup base), pinned to the function; no secret, no VPC.
+        # The Lambda timeout is the snapshot's deadline: the job stops taking objects before
+        # it and writes a partial snapshot the next run continues from.
+        FunctionSpec(f"backup-{r.source}", cfg.name(f"backup-{r.source}"), roles.writer_name,
+                     roles.writer_arn, {}, writer_env, origins=r.s3_origins,
+                     read_objects=snapshot_reads(r.root))
+        for r in snapshots
+    ] + ([
+        # The snapshot pruner (infra/aws/pruner.py): its own role and cross-cloud identities.
+        FunctionSpec("prune", cfg.name("prune"), aws.pruner.name, aws.pruner.arn, {},
+                     pruner_env)
+    ] if snapshots else []) + [
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.
         FunctionSpec("status", cfg.name("status"), roles.monitor_name, roles.monitor_arn,

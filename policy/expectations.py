@@ -64,6 +64,19 @@ class Expectations:
     app_secrets: tuple[str, ...] = ()
     # Its SSM parameters: names ("/a/b") and paths ("/a/", every parameter under them).
     app_parameters: tuple[str, ...] = ()
+    # The snapshot sources' roots (``application/<env>/assets/``, ``logs/<env>/``): their tier
+    # prefixes are kept like the database's; their ``content/`` is never expired by age and
+    # only the pruner deletes there; their origins (``s3://bucket/prefix/``) are read-only.
+    snapshot_roots: tuple[str, ...] = ()
+    snapshot_origins: tuple[str, ...] = ()
+
+    @property
+    def content_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"{r}content/" for r in self.snapshot_roots)
+
+    @property
+    def prune_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"{r}prune/" for r in self.snapshot_roots)
 
     @property
     def production(self) -> bool:
@@ -79,7 +92,8 @@ class Expectations:
     def prefixes(self, tier: str) -> list[str]:
         """The tier's prefix for the database and for each application source."""
         return [self.prefix(tier), *(f"application/{self.environment}/{kind}/{tier}/"
-                                     for kind in self.sources)]
+                                     for kind in self.sources),
+                *(f"{root}{tier}/" for root in self.snapshot_roots)]
 
     def expected_transitions(self, cloud: str, tier: str) -> list[tuple[int, str]]:
         """Transitions a tier's objects should take: only into a class they then stay in for
@@ -104,6 +118,8 @@ class Expectations:
             "intradayDays": self.intraday_days,
             "sources": list(self.sources), "appSecrets": list(self.app_secrets),
             "appParameters": list(self.app_parameters),
+            "snapshotRoots": list(self.snapshot_roots),
+            "snapshotOrigins": list(self.snapshot_origins),
         }
 
     @classmethod
@@ -122,6 +138,8 @@ class Expectations:
             intraday_days=int(d.get("intradayDays", 0)),
             sources=tuple(d.get("sources", ())), app_secrets=tuple(d.get("appSecrets", ())),
             app_parameters=tuple(d.get("appParameters", ())),
+            snapshot_roots=tuple(d.get("snapshotRoots", ())),
+            snapshot_origins=tuple(d.get("snapshotOrigins", ())),
         )
 
     @classmethod
@@ -147,6 +165,9 @@ class Expectations:
             app_parameters=(*cfg.strategy.application.config.parameter_names,
                             *cfg.strategy.application.config.parameter_paths)
             if cfg.strategy.application and cfg.strategy.application.config else (),
+            snapshot_roots=tuple(r.root for r in cfg.snapshot_roots()),
+            snapshot_origins=tuple(url for r in cfg.snapshot_roots()
+                                   for _, url in sorted(r.origins.items())),
         )
 
 

@@ -105,6 +105,11 @@ from policy.multicloud.schedules import (
     check_schedule_rpo,
     check_schedule_status,
 )
+from policy.multicloud.snapshots import (
+    check_content_no_expiry,
+    check_delete_content_only,
+    check_origins_read_only,
+)
 from policy.multicloud.stores import STORE_TYPES, check_two_clouds
 from policy.resources import AZ, S3
 
@@ -721,6 +726,45 @@ RULES += (
        f"{AZ_DOCS}/storage/blobs/storage-auth-abac-examples",
        [*GCS_BUCKET_IAM_TYPES, "azure-native:authorization:RoleAssignment"],
        check_report_grants_scoped),
+)
+
+RULES += (
+    # --- snapshots with dedup (issue 17, kept together)
+    _r("multicloud-storage-lifecycle-content-no-expiry",
+       "No lifecycle rule of any cloud expires an object under a snapshot source's content/ "
+       "prefix (by age or date, whatever the rule's prefix: no broader rule reaches it either), "
+       "or moves one to a class that needs a rehydration before it can be read.",
+       "critical", ["CP-9", "SI-12", "AU-11"], ["CIS Controls v8 11.2", "CIS Controls v8 3.4"],
+       "Give <root>content/ its own transitions-only rule (infra/config.py content_transitions) "
+       "and keep every expiring rule on a tier prefix (<root><tier>/), never on <root> or "
+       "above.",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/intro-lifecycle-rules.html",
+       LIFECYCLE_TYPES, check_content_no_expiry, needs=True),
+    _r("multicloud-iam-delete-content-only",
+       "The only delete grant on a backup store is the snapshot pruner's: s3:DeleteObject, a "
+       "GCS delete-only role or an Azure delete-only role, limited to <root>content/ (resource "
+       "ARNs, an IAM Condition, an ABAC condition on the blob path); the backup writer never "
+       "deletes; and whoever deletes content writes only under <root>prune/.",
+       "critical", ["AC-6", "CP-9", "AC-3"], ["CIS Controls v8 5.4", "CIS Controls v8 11.3"],
+       "Declare the pruner with infra/aws/pruner.py, infra/gcp/pruner.py and "
+       "infra/azure/pruner.py; never grant a delete to the writer or on another prefix.",
+       f"{AZ_DOCS}/storage/blobs/storage-auth-abac-attributes",
+       ["aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/role:Role",
+        "gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:projects/iAMCustomRole:IAMCustomRole",
+        "azure-native:authorization:RoleAssignment",
+        "azure-native:authorization:RoleDefinition",
+        "azure-native:managedidentity:UserAssignedIdentity"],
+       check_delete_content_only, scope="stack"),
+    _r("aws-iam-policy-snapshot-origins-read-only",
+       "The snapshot origins (vo2max-dr:application.<source>.origins: the uploads bucket, the "
+       "log drain) are read-only to every identity of the stack: get, get a version, list.",
+       "high", ["AC-6", "AC-3"], ["CIS Controls v8 3.3"],
+       "Grant s3:GetObject, s3:GetObjectVersion on arn:aws:s3:::<bucket>/<prefix>* and "
+       "s3:ListBucket with an s3:prefix condition, to the source's backup function only.",
+       f"{AWS_DOCS}/AmazonS3/latest/userguide/security-best-practices.html",
+       ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role",
+        "aws:s3/bucketPolicy:BucketPolicy"],
+       check_origins_read_only, needs=True),
 )
 
 RULES_BY_NAME = {r.name: r for r in RULES}

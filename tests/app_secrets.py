@@ -20,7 +20,34 @@ def app_secret_arns(stack: str, settings: dict[str, Any] | None = None) -> list[
     return [f"arn:aws:secretsmanager:{region}:{account}:secret:{n}-??????" for n in names]
 
 
+# The roots of the application sources before their tiers (vo2dr.layout.SOURCE_LAYOUT), written
+# out here so the tests do not read them from the code they check.
+SOURCE_ROOTS = {"code": "application/{env}/code/", "config": "application/{env}/config/",
+                "assets": "application/{env}/assets/", "logs": "logs/{env}/"}
+SNAPSHOT_SOURCES = ("assets", "logs")
+
+
 def application_prefixes(stack: str, settings: dict[str, Any] | None = None) -> list[str]:
     settings = settings or stack_settings(stack)
     app = settings.get(f"{NS}:application") or {}
-    return [f"application/{stack}/{k}/" for k in ("code", "config") if app.get(k)]
+    return [SOURCE_ROOTS[k].format(env=stack) for k in SOURCE_ROOTS if app.get(k)]
+
+
+def snapshot_roots(stack: str, settings: dict[str, Any] | None = None) -> dict[str, str]:
+    """Snapshot source -> its root (issue 17)."""
+    settings = settings or stack_settings(stack)
+    app = settings.get(f"{NS}:application") or {}
+    return {k: SOURCE_ROOTS[k].format(env=stack) for k in SNAPSHOT_SOURCES if app.get(k)}
+
+
+def origin_arns(stack: str, settings: dict[str, Any] | None = None) -> list[str]:
+    """The snapshot origins as the ARNs a read grant names: each bucket, and its prefix's
+    objects."""
+    settings = settings or stack_settings(stack)
+    app = settings.get(f"{NS}:application") or {}
+    out = []
+    for source in SNAPSHOT_SOURCES:
+        for url in ((app.get(source) or {}).get("origins") or {}).values():
+            bucket, _, prefix = url.removeprefix("s3://").partition("/")
+            out += [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/{prefix}*"]
+    return out

@@ -112,6 +112,12 @@ KNOWN_FALSE_POSITIVES: tuple[KnownFalsePositive, ...] = (
         "role's credentials from the function's environment, for any action (Lambda "
         "Developer Guide, Using source function ARN to control function access behavior); "
         "parliament only knows service-specific keys per action."),
+    KnownFalsePositive(
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        {"detail": "Unknown condition lambda:SourceFunctionArn for action s3:"}, ("identity",),
+        "The same key on the snapshot functions' S3 reads (their origins, their own indexes: "
+        "infra/aws/runtime.py): Lambda sets it on every request made from the function's "
+        "execution environment, S3's included (same Lambda Developer Guide page)."),
 )
 
 

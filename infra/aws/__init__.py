@@ -14,6 +14,13 @@ import pulumi
 from infra.aws.access import JobPermissions, JobPermissionsArgs, JobRoles, JobRolesArgs
 from infra.aws.keys import BackupKey, BackupKeyArgs
 from infra.aws.policies import bucket_arn
+from infra.aws.pruner import (
+    PrunerPermissions,
+    PrunerPermissionsArgs,
+    PrunerRole,
+    PrunerRoleArgs,
+    snapshot_index_context,
+)
 from infra.aws.storage import (
     AccessLogBucket,
     AccessLogBucketArgs,
@@ -36,6 +43,7 @@ class Names:
     writer_role: str
     reader_role: str
     monitor_role: str
+    pruner_role: str
 
 
 def names(cfg: StackConfig) -> Names:
@@ -47,6 +55,7 @@ def names(cfg: StackConfig) -> Names:
         writer_role=cfg.name("backup-writer"),
         reader_role=cfg.name("restore-reader"),
         monitor_role=cfg.name("monitor"),
+        pruner_role=cfg.name("pruner"),
     )
 
 
@@ -58,6 +67,8 @@ class AwsPrimary:
     roles: JobRoles
     permissions: JobPermissions
     names: Names
+    # The snapshot pruner (infra/aws/pruner.py): only when the stack has snapshot sources.
+    pruner: PrunerRole | None = None
 
     @property
     def bucket_name(self) -> pulumi.Output[str]:
@@ -79,6 +90,10 @@ class AwsPrimary:
     def monitor_role_arn(self) -> pulumi.Output[str]:
         return self.roles.monitor_arn
 
+    @property
+    def pruner_role_arn(self) -> pulumi.Output[str] | None:
+        return self.pruner.arn if self.pruner is not None else None
+
 
 def build(cfg: StackConfig) -> AwsPrimary:
     """Declare the AWS primary store for this stack. Every number comes from ``cfg``."""
@@ -89,11 +104,18 @@ def build(cfg: StackConfig) -> AwsPrimary:
     roles = JobRoles(cfg.name("roles"), JobRolesArgs(
         account_id=cfg.aws.account_id, writer_role_name=n.writer_role,
         reader_role_name=n.reader_role, monitor_role_name=n.monitor_role, tags=tags))
+    snapshots = cfg.snapshot_roots()
+    pruner = PrunerRole(cfg.name("pruner"), PrunerRoleArgs(
+        account_id=cfg.aws.account_id, role_name=n.pruner_role, tags=tags)) if snapshots else None
+    index_condition = snapshot_index_context(cfg.environment, [r.source for r in snapshots]) \
+        if snapshots else None
     key = BackupKey(cfg.name("backup-key"), BackupKeyArgs(
         account_id=cfg.aws.account_id, region=cfg.aws.region, alias=n.key_alias,
         description=f"vo2dr {cfg.environment} backups: S3 SSE-KMS and the job's envelope key",
         writer_role_arn=roles.writer_arn, reader_role_arn=roles.reader_arn,
-        monitor_role_arn=roles.monitor_arn, rotation_days=cfg.keys.rotation_days, tags=tags))
+        monitor_role_arn=roles.monitor_arn, rotation_days=cfg.keys.rotation_days, tags=tags,
+        snapshot_index_condition=index_condition,
+        pruner_role_arn=pruner.arn if pruner else None))
     log_bucket = AccessLogBucket(cfg.name("access-logs"), AccessLogBucketArgs(
         bucket_name=n.log_bucket, account_id=cfg.aws.account_id,
         source_bucket_arns=[bucket_arn(n.bucket)],
@@ -106,13 +128,20 @@ def build(cfg: StackConfig) -> AwsPrimary:
         noncurrent_version_days=imm.noncurrent_version_days,
         abort_incomplete_upload_days=imm.abort_incomplete_upload_days,
         log_bucket_name=log_bucket.bucket_name, log_prefix=f"{n.bucket}/", tags=tags,
-        reports_prefix=cfg.reports_prefix, reports_expire_days=cfg.reports_expire_days))
+        reports_prefix=cfg.reports_prefix, reports_expire_days=cfg.reports_expire_days,
+        content_lifecycle=cfg.content_lifecycle(),
+        prune_prefixes={r.source: r.prune_prefix for r in cfg.snapshot_roots()},
+        prune_expire_days=cfg.retention.daily_days))
     permissions = JobPermissions(cfg.name("permissions"), JobPermissionsArgs(
         roles=roles, bucket_arn=bucket.arn, key_arn=key.arn, prefix=cfg.prefix(),
         region=cfg.aws.region, entra_federation=cfg.azure.enabled,
-        extra_prefixes=cfg.application_prefixes(),
+        extra_prefixes=cfg.application_prefixes(), writer_prefixes=cfg.writer_prefixes(),
         reports_prefix=cfg.reports_prefix,
         attempt_records_prefix=cfg.reports_writes("attempts"),
         drill_records_prefix=cfg.reports_writes("drills")))
+    if pruner is not None:
+        PrunerPermissions(cfg.name("pruner-permissions"), PrunerPermissionsArgs(
+            role=pruner, bucket_arn=bucket.arn, key_arn=key.arn, region=cfg.aws.region,
+            environment=cfg.environment, roots=snapshots, entra_federation=cfg.azure.enabled))
     return AwsPrimary(key=key, bucket=bucket, log_bucket=log_bucket, roles=roles,
-                      permissions=permissions, names=n)
+                      permissions=permissions, names=n, pruner=pruner)

@@ -102,6 +102,9 @@ class JobPermissionsArgs:
     entra_federation: bool = False
     # The application sources' prefixes (application/<env>/code/, …/config/): the same grants.
     extra_prefixes: tuple[str, ...] = ()
+    # Where the writer may create objects, when narrower than the prefixes: a snapshot
+    # source's tiers and content pool, never the pruner's plans (``<root>prune/``).
+    writer_prefixes: tuple[str, ...] | None = None
     # The report records (issue 18, reports/<env>/): the writer creates the failed-attempt
     # records, the reader (the drill) the drill results, each only under its own prefix; the
     # reader (``vo2dr report``) reads and lists them all. Empty: no report records.
@@ -135,6 +138,8 @@ class JobPermissions(pulumi.ComponentResource):
             condition={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}})
         through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}
         entra = [_entra_web_identity_tokens()] if args.entra_federation else []
+        written = objects if args.writer_prefixes is None else [
+            pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in args.writer_prefixes]
         reports = _report_records(args, through_s3)
 
         writer = document(
@@ -144,7 +149,7 @@ class JobPermissions(pulumi.ComponentResource):
             # lengthen a lock, never shorten one (that needs s3:BypassGovernanceRetention,
             # which no writer holds). No Get, no Delete, no bypass, no policy change.
             statement("PutNewBackups", ["s3:AbortMultipartUpload", "s3:PutObject",
-                                        "s3:PutObjectRetention"], objects),
+                                        "s3:PutObjectRetention"], written),
             list_prefix,
             statement("EncryptWithBackupKey", ["kms:Encrypt", "kms:GenerateDataKey"],
                       args.key_arn),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -63,6 +64,10 @@ class BackupKeyArgs:
     rotation_days: int  # cfg.keys.rotation_days: new key material this often
     tags: Mapping[str, str] = field(default_factory=dict)
     via_services: Sequence[str] = VIA_SERVICES
+    # Snapshot sources (infra/aws/pruner.py): the KMS condition that admits their indexes
+    # only, under which the writer (its dedup base) and the pruner role (references) decrypt.
+    snapshot_index_condition: Mapping[str, Any] | None = None
+    pruner_role_arn: pulumi.Input[str] | None = None
 
 
 class BackupKey(pulumi.ComponentResource):
@@ -84,9 +89,26 @@ class BackupKey(pulumi.ComponentResource):
         via = [f"{svc}.{args.region}.amazonaws.com" for svc in args.via_services]
         # In a key policy "Resource": "*" means "this key": a key policy cannot name other keys.
         this_key = "*"
+        snapshots = []
+        if args.snapshot_index_condition is not None:
+            # A snapshot backup reads its dedup base's index, and the pruner every index: both
+            # decrypt directly, but only what carries a snapshot index's encryption context
+            # (never a database dump, a code or config body, or a content object).
+            snapshots.append(statement(
+                "BackupWriterDecryptsSnapshotIndexes", ["kms:Decrypt"], this_key,
+                principal={"AWS": args.writer_role_arn},
+                condition=args.snapshot_index_condition))
+            if args.pruner_role_arn is not None:
+                snapshots += [
+                    statement("PrunerDecryptsSnapshotIndexes", ["kms:Decrypt"], this_key,
+                              principal={"AWS": args.pruner_role_arn},
+                              condition=args.snapshot_index_condition),
+                    statement("PrunerDescribesKey", ["kms:DescribeKey"], this_key,
+                              principal={"AWS": args.pruner_role_arn})]
         policy = document(
             statement("AccountAdministersKeyWithoutUsingIt", ADMIN_ACTIONS, this_key,
                       principal={"AWS": root}),
+            *snapshots,
             # The backup writer encrypts: GenerateDataKey for the job's envelope encryption and
             # for S3 SSE-KMS on PutObject, Encrypt for wrapping a data key. S3 also needs
             # kms:Decrypt for a multipart upload under SSE-KMS (it decrypts the data key to

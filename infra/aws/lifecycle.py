@@ -7,11 +7,11 @@ minimum storage duration), the expiry, the noncurrent-version expiry and the mul
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pulumi_aws as aws
 
-from infra.config import TierLifecycle, noncurrent_days
+from infra.config import ContentLifecycle, TierLifecycle, noncurrent_days
 
 ENABLED = "Enabled"
 
@@ -53,6 +53,38 @@ def tier_rules(plan: Iterable[TierLifecycle], *, noncurrent_version_days: int,
                             abort_incomplete_upload_days),
         ))
     return rules
+
+
+def content_rules(pools: Iterable[ContentLifecycle], *, noncurrent_version_days: int,
+                  abort_incomplete_upload_days: int
+                  ) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """One rule per snapshot content pool (``<root>content/``): transitions, and NO
+    expiration: a content object is kept while any retained snapshot references it, which no
+    age can tell (dedup shares one object between snapshots of every tier). Only the pruner,
+    after the object's lock, deletes one it found unreferenced; S3 then keeps the object as a
+    noncurrent version, which this rule removes after ``noncurrent_version_days``."""
+    return [aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=pool.rule_id,
+        status=ENABLED,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=pool.prefix),
+        transitions=[aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+            days=t.days, storage_class=t.storage_class) for t in pool.transitions["aws"]],
+        **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+    ) for pool in pools]
+
+
+def prune_rules(prefixes: Mapping[str, str], *, expire_days: int, noncurrent_version_days: int,
+                abort_incomplete_upload_days: int
+                ) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """The pruner's plans (``<root>prune/``, small JSON): kept as long as daily backups, far
+    past the one run that sweeps them."""
+    return [aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=f"prune-{source}",
+        status=ENABLED,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+        **_housekeeping(noncurrent_version_days, abort_incomplete_upload_days),
+    ) for source, prefix in sorted(prefixes.items())]
 
 
 def status_rule(prefix: str, *, expire_days: int, noncurrent_version_days: int,

@@ -55,11 +55,13 @@ SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 # The encryption context Secrets Manager puts on every KMS call for a secret's value, as a
 # condition key ("Secrets Manager encryption context", Secrets Manager user guide).
 SECRET_CONTEXT_KEY = "kms:EncryptionContext:SecretARN"  # noqa: S105 (a key name)
-JOBS = ("backup", "status", "drill")  # function kinds; backups are one function per class
+# Function kinds; backups are one function per class and per application source.
+JOBS = ("backup", "status", "drill", "prune")
 HANDLERS = {
     "backup": "vo2dr.handlers.backup_handler",
     "status": "vo2dr.handlers.status_handler",
     "drill": "vo2dr.handlers.drill_handler",
+    "prune": "vo2dr.handlers.prune_handler",
 }
 
 
@@ -127,6 +129,12 @@ class FunctionSpec:
     # exactly these paths (ssm:GetParametersByPath, recursive under the path).
     app_parameter_arns: Sequence[str] = ()
     app_parameter_path_arns: Sequence[str] = ()
+    # A snapshot source's origins (vo2dr.snapshots): (bucket, prefix) pairs this function, and
+    # no other, may list and read, never write.
+    origins: Sequence[tuple[str, str]] = ()
+    # Key patterns of the backup bucket this function alone may read (a snapshot source's own
+    # manifests and indexes: its dedup base).
+    read_objects: Sequence[str] = ()
 
     @property
     def kind(self) -> str:
@@ -264,8 +272,26 @@ class JobFunctions(pulumi.ComponentResource):
                               **through("secretsmanager")["StringEquals"],
                               SECRET_CONTEXT_KEY: secret_arns}}),
             ]
+        only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
+        if spec.read_objects:
+            statements.append(statement(
+                "ReadOwnSnapshotIndexes", ["s3:GetObject"],
+                [pulumi.Output.concat(args.bucket_arn, "/", k) for k in spec.read_objects],
+                condition=only_this_function))
+        if spec.origins:
+            # Read-only: objects and their versions under each origin prefix, and listing of
+            # those prefixes only.
+            statements += [
+                statement("ReadOriginObjects", ["s3:GetObject", "s3:GetObjectVersion"],
+                          [f"arn:{PARTITION}:s3:::{b}/{p}*" for b, p in spec.origins],
+                          condition=only_this_function),
+                *(statement(f"ListOrigin{i}", ["s3:ListBucket"], f"arn:{PARTITION}:s3:::{b}",
+                            condition={**only_this_function,
+                                       "StringLike": {"s3:prefix": sorted(
+                                           f"{p}*" for bb, p in spec.origins if bb == b)}})
+                  for i, b in enumerate(sorted({b for b, _ in spec.origins}))),
+            ]
         if spec.app_secret_arns:
-            only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
             statements.append(statement(
                 "ReadAppSecrets", ["secretsmanager:GetSecretValue"],
                 list(spec.app_secret_arns), condition=only_this_function))

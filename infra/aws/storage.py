@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from infra.aws import lifecycle
 from infra.aws.policies import document, statement
-from infra.config import TierLifecycle
+from infra.config import ContentLifecycle, TierLifecycle
 
 # S3 server access logging cannot write to a bucket whose default encryption is SSE-KMS: the
 # logging service has no way to use a customer key. SSE-S3 (AES256) is what AWS supports for the
@@ -141,6 +141,11 @@ class BackupBucketArgs:
     # empty: no such records.
     reports_prefix: str = ""
     reports_expire_days: int = 0
+    # Snapshot sources: their content pools (no expiry) and the pruner's plan prefixes
+    # (expired after prune_expire_days).
+    content_lifecycle: Sequence[ContentLifecycle] = ()
+    prune_prefixes: Mapping[str, str] = field(default_factory=dict)  # source -> <root>prune/
+    prune_expire_days: int = 0
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -208,6 +213,13 @@ class BackupBucket(pulumi.ComponentResource):
             rules=[*lifecycle.tier_rules(
                 args.lifecycle, noncurrent_version_days=args.noncurrent_version_days,
                 abort_incomplete_upload_days=args.abort_incomplete_upload_days),
+                *lifecycle.content_rules(
+                    args.content_lifecycle, noncurrent_version_days=args.noncurrent_version_days,
+                    abort_incomplete_upload_days=args.abort_incomplete_upload_days),
+                *lifecycle.prune_rules(
+                    args.prune_prefixes, expire_days=args.prune_expire_days,
+                    noncurrent_version_days=args.noncurrent_version_days,
+                    abort_incomplete_upload_days=args.abort_incomplete_upload_days),
                 lifecycle.status_rule(
                     args.status_prefix, expire_days=args.object_lock_days,
                     noncurrent_version_days=args.noncurrent_version_days,

@@ -18,6 +18,7 @@ from pulumi_azure_native import authorization, resources
 
 from infra.azure.access import ContainerAccess, ContainerAccessArgs, stable_guid
 from infra.azure.keys import StorageKey, StorageKeyArgs
+from infra.azure.pruner import PrunerIdentity, PrunerIdentityArgs
 from infra.azure.storage import BlobStore, BlobStoreArgs
 from infra.config import StackConfig
 
@@ -38,6 +39,8 @@ class Names:
     writer_identity: str
     reader_identity: str
     writer_role: str
+    pruner_identity: str
+    pruner_delete_role: str
 
 
 def names(cfg: StackConfig) -> Names:
@@ -53,6 +56,8 @@ def names(cfg: StackConfig) -> Names:
         writer_identity=cfg.name("blob-writer"),
         reader_identity=cfg.name("blob-reader"),
         writer_role=f"vo2dr {cfg.environment} backup blob writer",
+        pruner_identity=cfg.name("blob-pruner"),
+        pruner_delete_role=f"vo2dr {cfg.environment} snapshot content delete",
     )
 
 
@@ -63,6 +68,8 @@ class AzureTertiary:
     store: BlobStore
     access: ContainerAccess
     names: Names
+    # The snapshot pruner's identity (only with snapshot sources).
+    pruner: PrunerIdentity | None = None
 
     @property
     def container_url(self) -> pulumi.Output[str]:
@@ -76,10 +83,15 @@ class AzureTertiary:
     def reader_client_id(self) -> pulumi.Output[str]:
         return self.access.reader_client_id
 
+    @property
+    def pruner_client_id(self) -> pulumi.Output[str] | None:
+        return self.pruner.client_id if self.pruner is not None else None
+
 
 def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
           aws_reader_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
-          aws_token_issuer: pulumi.Input[str] | None = None) -> AzureTertiary:
+          aws_token_issuer: pulumi.Input[str] | None = None,
+          aws_pruner_role_arn: pulumi.Input[str] | None = None) -> AzureTertiary:
     """Declare the Azure tertiary store. Every number comes from ``cfg``.
 
     ``aws_token_issuer`` is the AWS account's outbound identity federation issuer URL; when not
@@ -113,7 +125,10 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         noncurrent_version_days=imm.noncurrent_version_days,
         production=imm.locked, tags=tags, depends_on=[key.ready],
         intraday_days=cfg.retention.intraday_days, reports_prefix=cfg.reports_prefix,
-        reports_expire_days=cfg.reports_expire_days))
+        reports_expire_days=cfg.reports_expire_days,
+        content_lifecycle=cfg.content_lifecycle(),
+        prune_prefixes={r.source: r.prune_prefix for r in cfg.snapshot_roots()},
+        prune_expire_days=cfg.retention.daily_days))
     access = ContainerAccess(cfg.name("azure-access"), ContainerAccessArgs(
         resource_group_id=group.id, resource_group_name=group.name,
         location=cfg.azure.location, subscription_id=subscription_id,
@@ -124,4 +139,15 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         aws_token_issuer=aws_token_issuer, aws_writer_role_arn=aws_writer_role_arn,
         aws_reader_role_arns=dict(aws_reader_role_arns or {}), tags=tags,
         drill_records_prefix=cfg.reports_writes("drills")))
-    return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n)
+    snapshots = cfg.snapshot_roots()
+    pruner = PrunerIdentity(cfg.name("azure-pruner"), PrunerIdentityArgs(
+        resource_group_id=group.id, resource_group_name=group.name,
+        location=cfg.azure.location, subscription_id=subscription_id,
+        container_id=store.container_id, intraday_container_id=store.intraday_container_id,
+        identity_name=n.pruner_identity, delete_role_name=n.pruner_delete_role,
+        delete_role_guid=stable_guid(cfg.project, cfg.stack, "blob-content-delete-role"),
+        writer_role_id=access.writer_role.id, roots=snapshots,
+        aws_token_issuer=aws_token_issuer, aws_pruner_role_arn=aws_pruner_role_arn,
+        tags=tags)) if snapshots and aws_pruner_role_arn is not None else None
+    return AzureTertiary(resource_group=group, key=key, store=store, access=access, names=n,
+                         pruner=pruner)

@@ -12,7 +12,7 @@ routes the keys)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -20,7 +20,7 @@ from pulumi_azure_native import authorization, storage
 from vo2dr.layout import INTRADAY, intraday_container
 
 from infra.azure.immutability_lock import ImmutabilityPolicyLock
-from infra.config import INTRADAY_NONCURRENT_DAYS, TierLifecycle
+from infra.config import INTRADAY_NONCURRENT_DAYS, ContentLifecycle, TierLifecycle
 
 # Lifecycle action per Azure class name of the plan (config.STORAGE_CLASSES["azure"]).
 _TIER_ACTION = {"Cool": "tier_to_cool", "Cold": "tier_to_cold", "Archive": "tier_to_archive"}
@@ -78,6 +78,43 @@ def reports_rule(container: str, prefix: str, expire_days: int,
                         days_after_creation_greater_than=noncurrent_version_days)))))
 
 
+def snapshot_management_rules(container: str, content: Sequence[ContentLifecycle],
+                              prune_prefixes: Mapping[str, str], prune_expire_days: int,
+                              noncurrent_version_days: int
+                              ) -> list[storage.ManagementPolicyRuleArgs]:
+    """A snapshot source's content pool (always in the main container: content is never
+    intraday) only changes tier, to Cool and Cold (read like Hot; Archive needs rehydration):
+    no base-blob delete at any age. A blob the pruner deletes (unreferenced, its lock over)
+    becomes a previous version, removed after noncurrentVersionDays like the tiers'. The
+    pruner's plans are deleted like daily backups."""
+    version = storage.ManagementPolicyVersionArgs(delete=storage.DateAfterCreationArgs(
+        days_after_creation_greater_than=noncurrent_version_days))
+    rules = [storage.ManagementPolicyRuleArgs(
+        name=pool.rule_id, type="Lifecycle", enabled=True,
+        definition=storage.ManagementPolicyDefinitionArgs(
+            filters=storage.ManagementPolicyFilterArgs(
+                blob_types=["blockBlob"], prefix_match=[f"{container}/{pool.prefix}"]),
+            actions=storage.ManagementPolicyActionArgs(
+                base_blob=storage.ManagementPolicyBaseBlobArgs(**{
+                    _TIER_ACTION[step.storage_class]: storage.DateAfterModificationArgs(
+                        days_after_creation_greater_than=step.days)
+                    for step in pool.transitions["azure"]}),
+                version=version)))
+        for pool in content]
+    rules.extend(storage.ManagementPolicyRuleArgs(
+        name=f"prune-{source}", type="Lifecycle", enabled=True,
+        definition=storage.ManagementPolicyDefinitionArgs(
+            filters=storage.ManagementPolicyFilterArgs(
+                blob_types=["blockBlob"], prefix_match=[f"{container}/{prefix}"]),
+            actions=storage.ManagementPolicyActionArgs(
+                base_blob=storage.ManagementPolicyBaseBlobArgs(
+                    delete=storage.DateAfterModificationArgs(
+                        days_after_creation_greater_than=prune_expire_days)),
+                version=version)))
+        for source, prefix in sorted(prune_prefixes.items()))
+    return rules
+
+
 @dataclass
 class BlobStoreArgs:
     resource_group_name: pulumi.Input[str]
@@ -100,6 +137,10 @@ class BlobStoreArgs:
     # The report records (reports/<env>/) and their expiry (the yearly tier's days).
     reports_prefix: str = ""
     reports_expire_days: int = 0
+    # Snapshot sources: content pools (tiering only) and the pruner's plan prefixes.
+    content_lifecycle: Sequence[ContentLifecycle] = ()
+    prune_prefixes: Mapping[str, str] = field(default_factory=dict)  # source -> <root>prune/
+    prune_expire_days: int = 0
 
 
 class BlobStore(pulumi.ComponentResource):
@@ -193,7 +234,10 @@ class BlobStore(pulumi.ComponentResource):
                                   args.noncurrent_version_days),
                 *([reports_rule(args.container_name, args.reports_prefix,
                                 args.reports_expire_days, args.noncurrent_version_days)]
-                  if args.reports_prefix else [])]),
+                  if args.reports_prefix else []),
+                *snapshot_management_rules(args.container_name, args.content_lifecycle,
+                                           args.prune_prefixes, args.prune_expire_days,
+                                           args.noncurrent_version_days)]),
             opts=child)
         self.immutability_lock: ImmutabilityPolicyLock | None = None
         self.delete_lock = None

@@ -18,6 +18,7 @@ from infra.config import StackConfig
 from infra.gcp.access import AwsFederation, AwsFederationArgs, BucketAccess, BucketAccessArgs
 from infra.gcp.keys import BucketKey, BucketKeyArgs
 from infra.gcp.labels import gcp_labels
+from infra.gcp.pruner import PrunerAccess, PrunerAccessArgs
 from infra.gcp.storage import BackupBucket, BackupBucketArgs
 
 __all__ = ["GcpSecondary", "build", "names"]
@@ -36,6 +37,8 @@ class Names:
     creator_role_id: str
     pool_id: str
     provider_id: str
+    pruner_account_id: str
+    pruner_delete_role_id: str
 
 
 def names(cfg: StackConfig) -> Names:
@@ -50,6 +53,8 @@ def names(cfg: StackConfig) -> Names:
         # meanwhile, so the id is stable per environment.
         pool_id=cfg.name("aws"),
         provider_id=f"aws-{cfg.aws.account_id}",
+        pruner_account_id=cfg.name("gcs-pruner"),
+        pruner_delete_role_id=cfg.name("gcs-content-delete").replace("-", "_"),
     )
 
 
@@ -62,6 +67,8 @@ class GcpSecondary:
     names: Names
     # What every GCS writer (backup Lambda, standby job) sets so each upload is retained.
     retention_env: Mapping[str, str]
+    # The snapshot pruner's service account (only with snapshot sources).
+    pruner: PrunerAccess | None = None
 
     @property
     def bucket_name(self) -> pulumi.Output[str]:
@@ -74,6 +81,12 @@ class GcpSecondary:
     @property
     def reader_email(self) -> pulumi.Output[str]:
         return self.access.reader_email
+
+    @property
+    def pruner_credential_config(self) -> pulumi.Output[str] | None:
+        """The same for the pruner Lambda (AWS pruner role), acting as the pruner service
+        account; None without snapshot sources."""
+        return self.federation.pruner_credential_config
 
     @property
     def workload_identity_audience(self) -> pulumi.Output[str]:
@@ -93,7 +106,8 @@ class GcpSecondary:
 
 
 def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
-          aws_reader_role_arns: Mapping[str, pulumi.Input[str]] | None = None) -> GcpSecondary:
+          aws_reader_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
+          aws_pruner_role_arn: pulumi.Input[str] | None = None) -> GcpSecondary:
     """Declare the GCS secondary store. Every number comes from ``cfg``.
 
     ``aws_reader_role_arns`` (key -> role ARN, e.g. ``{"monitor": ..., "restore-reader":
@@ -118,18 +132,30 @@ def build(cfg: StackConfig, aws_writer_role_arn: pulumi.Input[str],
         soft_delete_days=cfg.immutability.soft_delete_days,
         abort_incomplete_upload_days=cfg.immutability.abort_incomplete_upload_days,
         labels=labels, depends_on=[key.ready], reports_prefix=cfg.reports_prefix,
-        reports_expire_days=cfg.reports_expire_days))
+        reports_expire_days=cfg.reports_expire_days,
+        content_lifecycle=cfg.content_lifecycle(),
+        prune_prefixes=[r.prune_prefix for r in cfg.snapshot_roots()],
+        prune_expire_days=cfg.retention.daily_days))
     access = BucketAccess(cfg.name("gcs-access"), BucketAccessArgs(
         project=project, bucket_name=bucket.bucket_name,
         writer_account_id=n.writer_account_id, reader_account_id=n.reader_account_id,
         creator_role_id=n.creator_role_id, environment=cfg.environment,
         drill_records_prefix=cfg.reports_writes("drills")))
+    snapshots = cfg.snapshot_roots()
+    pruner = PrunerAccess(cfg.name("gcs-pruner"), PrunerAccessArgs(
+        project=project, bucket_name=bucket.bucket_name, account_id=n.pruner_account_id,
+        delete_role_id=n.pruner_delete_role_id, creator_role=access.creator_role_name,
+        roots=snapshots, environment=cfg.environment)) \
+        if snapshots and aws_pruner_role_arn is not None else None
     federation = AwsFederation(cfg.name("gcs-federation"), AwsFederationArgs(
         project=project, project_number=cfg.gcp.project_number, pool_id=n.pool_id,
         provider_id=n.provider_id, aws_account_id=cfg.aws.account_id,
         aws_writer_role_arn=aws_writer_role_arn,
         writer_service_account=access.writer.name, writer_email=access.writer_email,
         environment=cfg.environment, aws_reader_role_arns=dict(aws_reader_role_arns or {}),
-        reader_service_account=access.reader.name, reader_email=access.reader_email))
+        reader_service_account=access.reader.name, reader_email=access.reader_email,
+        aws_pruner_role_arn=aws_pruner_role_arn if pruner else None,
+        pruner_service_account=pruner.name if pruner else None,
+        pruner_email=pruner.email if pruner else None))
     return GcpSecondary(key=key, bucket=bucket, access=access, federation=federation, names=n,
-                        retention_env=cfg.immutability.gcs_retention_env())
+                        retention_env=cfg.immutability.gcs_retention_env(), pruner=pruner)

@@ -180,6 +180,11 @@ class AwsFederationArgs:
     aws_reader_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     reader_service_account: pulumi.Input[str] | None = None
     reader_email: pulumi.Input[str] | None = None
+    # The snapshot pruner (infra/gcp/pruner.py): the AWS pruner role acts as the pruner
+    # service account, and only as it.
+    aws_pruner_role_arn: pulumi.Input[str] | None = None
+    pruner_service_account: pulumi.Input[str] | None = None
+    pruner_email: pulumi.Input[str] | None = None
 
 
 class AwsFederation(pulumi.ComponentResource):
@@ -204,6 +209,11 @@ class AwsFederation(pulumi.ComponentResource):
         session_arn = pulumi.Output.from_input(args.aws_writer_role_arn).apply(assumed_role_arn)
         reader_sessions = {key: pulumi.Output.from_input(arn).apply(assumed_role_arn)
                            for key, arn in sorted(args.aws_reader_role_arns.items())}
+        pruner_session = (None if args.aws_pruner_role_arn is None else
+                          pulumi.Output.from_input(args.aws_pruner_role_arn).apply(
+                              assumed_role_arn))
+        admitted = [session_arn, *reader_sessions.values(),
+                    *([pruner_session] if pruner_session is not None else [])]
         self.pool = gcp.iam.WorkloadIdentityPool(
             f"{name}-pool", workload_identity_pool_id=args.pool_id, project=args.project,
             display_name=f"vo2dr {args.environment} AWS",
@@ -218,7 +228,7 @@ class AwsFederation(pulumi.ComponentResource):
             aws=gcp.iam.WorkloadIdentityPoolProviderAwsArgs(account_id=args.aws_account_id),
             attribute_mapping=AWS_ATTRIBUTE_MAPPING,
             # ...and of those, only sessions of the job's roles are accepted.
-            attribute_condition=pulumi.Output.all(session_arn, *reader_sessions.values()).apply(
+            attribute_condition=pulumi.Output.all(*admitted).apply(
                 lambda arns: attribute_condition(list(arns))),
             opts=child)
 
@@ -238,6 +248,14 @@ class AwsFederation(pulumi.ComponentResource):
                 role=WORKLOAD_IDENTITY_USER, member=principal_set(session), opts=child)
             for key, session in reader_sessions.items()
         }
+        self.pruner_impersonation = None
+        if pruner_session is not None:
+            if args.pruner_service_account is None or args.pruner_email is None:
+                raise ValueError("aws_pruner_role_arn needs pruner_service_account and "
+                                 "pruner_email")
+            self.pruner_impersonation = gcp.serviceaccount.IAMMember(
+                f"{name}-pruner-impersonation", service_account_id=args.pruner_service_account,
+                role=WORKLOAD_IDENTITY_USER, member=principal_set(pruner_session), opts=child)
         self.audience = pulumi.Output.all(self.pool.workload_identity_pool_id,
                                           self.provider.workload_identity_pool_provider_id).apply(
             lambda a: (f"//iam.googleapis.com/projects/{args.project_number}/locations/global/"
@@ -248,6 +266,10 @@ class AwsFederation(pulumi.ComponentResource):
             pulumi.Output.all(self.audience, args.reader_email).apply(
                 lambda a: credential_config(a[0], a[1]))
             if reader_sessions else None)
+        self.pruner_credential_config = (
+            pulumi.Output.all(self.audience, args.pruner_email).apply(
+                lambda a: credential_config(a[0], a[1]))
+            if pruner_session is not None else None)
         self.register_outputs({"audience": self.audience,
                                "credential_config": self.credential_config,
                                "reader_credential_config": self.reader_credential_config})

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_gcp as gcp
 from vo2dr.layout import INTRADAY
 
-from infra.config import INTRADAY_NONCURRENT_DAYS, TierLifecycle
+from infra.config import INTRADAY_NONCURRENT_DAYS, ContentLifecycle, TierLifecycle
 
 SECONDS_PER_DAY = 86_400
 
@@ -35,6 +35,26 @@ def reports_rule(prefix: str, expire_days: int) -> gcp.storage.BucketLifecycleRu
         action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
         condition=gcp.storage.BucketLifecycleRuleConditionArgs(
             age=expire_days, matches_prefixes=[prefix], with_state="LIVE"))
+
+
+def snapshot_rules(content: Sequence[ContentLifecycle], prune_prefixes: Sequence[str],
+                   prune_expire_days: int) -> list[gcp.storage.BucketLifecycleRuleArgs]:
+    """A snapshot source's content pool only changes class: no Delete by age (a content object
+    is kept while a retained snapshot references it; the pruner deletes it once unreferenced
+    and unlocked, and the bucket's noncurrent rule removes the version later). Its pruner's
+    plans expire like daily backups."""
+    rules = [gcp.storage.BucketLifecycleRuleArgs(
+        action=gcp.storage.BucketLifecycleRuleActionArgs(
+            type="SetStorageClass", storage_class=step.storage_class),
+        condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+            age=step.days, matches_prefixes=[pool.prefix]))
+        for pool in content for step in pool.transitions["gcp"]]
+    rules.extend(gcp.storage.BucketLifecycleRuleArgs(
+        action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+        condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+            age=prune_expire_days, matches_prefixes=[prefix], with_state="LIVE"))
+        for prefix in prune_prefixes)
+    return rules
 
 
 def lifecycle_rules(plan: Sequence[TierLifecycle], noncurrent_version_days: int,
@@ -100,6 +120,10 @@ class BackupBucketArgs:
     # The KMS grant to the GCS service agent: the bucket cannot be created with a CMEK
     # default before the agent may use the key.
     depends_on: Sequence[pulumi.Resource] = ()
+    # Snapshot sources: content pools (transitions only) and the pruner's plan prefixes.
+    content_lifecycle: Sequence[ContentLifecycle] = ()
+    prune_prefixes: Sequence[str] = ()
+    prune_expire_days: int = 0
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -124,9 +148,12 @@ class BackupBucket(pulumi.ComponentResource):
             enable_object_retention=True,
             soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=args.soft_delete_days * SECONDS_PER_DAY),
-            lifecycle_rules=lifecycle_rules(args.lifecycle, args.noncurrent_version_days,
-                                            args.abort_incomplete_upload_days,
-                                            args.reports_prefix, args.reports_expire_days),
+            lifecycle_rules=[
+                *lifecycle_rules(args.lifecycle, args.noncurrent_version_days,
+                                 args.abort_incomplete_upload_days,
+                                 args.reports_prefix, args.reports_expire_days),
+                *snapshot_rules(args.content_lifecycle, args.prune_prefixes,
+                                args.prune_expire_days)],
             # Never empty a backup bucket to delete it.
             force_destroy=False,
             labels=args.labels,

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from policy.expectations import Expectations
+from policy.multicloud.snapshots import content_delete_statement
 from policy.parsing import (
     _as_list,
     _days,
@@ -191,13 +192,15 @@ def _policy_documents(r: Res) -> list[Mapping[str, Any]]:
 
 def check_aws_backup_grants(resources: Sequence[Res], _c: Expectations | None) -> list[Finding]:
     """No IAM, role or bucket policy allows deleting or overwriting backups in a backup bucket
-    (the buckets that are not only access-log targets)."""
+    (the buckets that are not only access-log targets). The one exception is the snapshot
+    pruner's s3:DeleteObject on ``<root>content/*`` (multicloud-iam-delete-content-only judges
+    who holds it); on a versioned Object Lock bucket it only adds a delete marker."""
     buckets = _backup_bucket_arns(resources)
     out = []
     for r in _of(resources, *AWS_POLICY_HOLDERS):
         for doc in _policy_documents(r):
             for st in _statements(doc):
-                if st.get("Effect") != "Allow":
+                if st.get("Effect") != "Allow" or content_delete_statement(st, _c):
                     continue
                 patterns = [str(x) for x in _as_list(st.get("Resource"))]
                 # A pattern reaches the bucket when its bucket part (before the first "/")

@@ -9,6 +9,7 @@ from typing import Any
 
 from policy.azure.storage import _account_of
 from policy.expectations import Expectations
+from policy.multicloud.snapshots import azure_content_delete_assignment, azure_delete_only_role
 from policy.parsing import _as_list, get
 from policy.resources import AZ, Finding, Res, _of
 
@@ -111,6 +112,11 @@ def check_azure_backup_grants(resources: Sequence[Res],
         ops = [str(op) for d in custom for perm in _as_list(d.props.get("permissions"))
                for key in ("actions", "dataActions") for op in _as_list(get(perm, key))]
         bad = [op for op in ops if AZURE_DESTRUCTIVE_OPERATION.search(op)]
+        # The snapshot pruner's delete-only role, assigned with a content-path condition
+        # (multicloud-iam-delete-content-only holds it there).
+        if bad and len(custom) == 1 and azure_delete_only_role(custom[0]) \
+                and azure_content_delete_assignment(a, _c):
+            bad = []
         if bad:
             out.append(Finding(f"{a.name} assigns a role that allows {', '.join(bad)} on backup "
                                f"store {reached[0].name}", a.urn))

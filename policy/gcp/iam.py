@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policy.expectations import Expectations
+from policy.multicloud.snapshots import gcp_delete_only_role
 from policy.parsing import _as_list, parse_policy_document
 
 GCP_PRIMITIVE_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
@@ -22,6 +23,10 @@ GCP_DESTRUCTIVE_PERMISSIONS = re.compile(
 
 
 def check_gcp_custom_role(_t: str, p: Mapping[str, Any], _c: Expectations | None) -> list[str]:
+    # The snapshot pruner's delete-only role: bound only with a content-prefix condition,
+    # which multicloud-iam-delete-content-only checks on every binding of it.
+    if gcp_delete_only_role(_as_list(p.get("permissions"))):
+        return []
     return [f"custom role grants {perm}, which can destroy or expose backups"
             for perm in map(str, _as_list(p.get("permissions")))
             if GCP_DESTRUCTIVE_PERMISSIONS.match(perm)]

@@ -10,6 +10,11 @@ from typing import Any
 
 from policy.expectations import Expectations
 from policy.multicloud.lifecycle import lifecycle_rules
+from policy.multicloud.snapshots import (
+    azure_delete_only_permissions,
+    content_delete_statement,
+    gcp_delete_only_role,
+)
 from policy.parsing import _as_list, _days, _num, _statements, get, parse_policy_document
 from policy.resources import AZ, Finding, Res, _of
 
@@ -137,12 +142,20 @@ def check_no_lock_shortening(t: str, p: Mapping[str, Any], _c: Expectations | No
     """No identity may shorten or lift a lock, or delete a locked backup: S3 governance bypass
     or object-lock configuration changes, Azure's blob immutability or delete actions, GCS's
     retention override or object delete. Setting a lock at creation stays allowed."""
+    # The snapshot pruner's delete-only roles and its content-only S3 delete pass here: a
+    # delete never lifts a lock (the clouds refuse deleting a locked blob or retained object,
+    # and S3 DeleteObject only adds a delete marker), and multicloud-iam-delete-content-only
+    # holds every such grant to <root>content/.
     if t == "azure-native:authorization:RoleDefinition":
+        if azure_delete_only_permissions(p.get("permissions")):
+            return []
         return [f"role definition grants {a}, which can shorten a lock or delete a backup"
                 for perm in _as_list(p.get("permissions"))
                 for a in map(str, _as_list(get(perm, "dataActions")))
                 if AZURE_LOCK_BREAKING.search(a)]
     if t.endswith("iAMCustomRole:IAMCustomRole"):
+        if gcp_delete_only_role(_as_list(p.get("permissions"))):
+            return []
         return [f"custom role grants {perm}, which can shorten a retention or delete a backup"
                 for perm in map(str, _as_list(p.get("permissions")))
                 if GCP_LOCK_BREAKING.match(perm)]
@@ -152,7 +165,7 @@ def check_no_lock_shortening(t: str, p: Mapping[str, Any], _c: Expectations | No
     out = []
     for doc in docs:
         for st in _statements(doc or {}):
-            if st.get("Effect") != "Allow":
+            if st.get("Effect") != "Allow" or content_delete_statement(st, _c):
                 continue
             out += [f"statement {st.get('Sid', '?')} allows {a}, which can shorten or lift a "
                     "lock or delete a locked backup"

@@ -67,10 +67,11 @@ def lifecycle_rules(t: str, p: Mapping[str, Any]) -> tuple[str, list[TierRule]]:
 def _base_of(prefix: str) -> str | None:
     """A lifecycle prefix from its ``database/`` or ``application/`` part (Azure prefixes start
     with the container name)."""
-    i = prefix.find("database/")
-    if i < 0:
-        i = prefix.find("application/")
-    return prefix[i:] if i >= 0 else None
+    for root in ("database/", "application/", "logs/"):
+        i = prefix.find(root)
+        if i >= 0:
+            return prefix[i:]
+    return None
 
 
 def _tier_of(prefix: str, ctx: Expectations | None) -> str | None:
@@ -80,7 +81,7 @@ def _tier_of(prefix: str, ctx: Expectations | None) -> str | None:
     if base is None:
         return None
     parts = base.strip("/").split("/")
-    size = 3 if parts[0] == "database" else 4
+    size = 4 if parts[0] == "application" else 3  # database/<env>/<tier>, logs/<env>/<tier>
     if len(parts) == size and parts[-1] in GFS_TIERS and (ctx is None or
                                                          parts[1] == ctx.environment):
         return parts[-1]

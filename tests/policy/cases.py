@@ -677,3 +677,8 @@ def _report_cases() -> dict[str, Case]:
 
 
 CASES.update(_report_cases())
+
+# The snapshot rules' cases live beside their fixtures (issue 17).
+from tests.policy.snapshot_cases import SNAPSHOT_CASES  # noqa: E402
+
+CASES.update(SNAPSHOT_CASES)

@@ -182,9 +182,12 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
     lc = of_bucket(g, LIFECYCLE, backup_bucket(g))
     rules = {r["id"]: r for r in lc.inputs["rules"]}
     # One per tier for the database, and one per tier for each application source (issue 16).
+    # And per snapshot source (issue 17) its content pool and its pruner's plans.
+    snapshots = {f"{kind}-{r.source}" for r in cfg.snapshot_roots()
+                 for kind in ("content", "prune")}
     assert set(rules) == {t.rule_id for t in cfg.lifecycle} | {"expired-delete-markers",
                                                                "status-state",
-                                                               "report-records"}
+                                                               "report-records"} | snapshots
     assert {f"gfs-{t}" for t in config.TIERS} | {f"gfs-{k}-{t}" for t in config.TIERS
                                                  for k in ("code", "config")} <= set(rules)
     # The intraday prefix expires at the window's end and never changes storage class.
@@ -195,7 +198,8 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
         assert rule["status"] == "Enabled"
         assert rule["filter"] == {"prefix": tier.prefix}
         assert tier.prefix in (f"database/{stack}/{tier.tier}/",
-                               f"application/{stack}/{tier.source}/{tier.tier}/")
+                               f"application/{stack}/{tier.source}/{tier.tier}/",
+                               f"logs/{stack}/{tier.tier}/")
         assert rule["expiration"] == {"days": tier.expire_days}
         assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [
             (t.days, t.storage_class) for t in tier.transitions["aws"]]

@@ -213,8 +213,9 @@ def test_management_policy_tiers_and_deletes_per_gfs_prefix(run):
     graph, cfg = run
     rules = graph.one(MANAGEMENT).inputs["policy"]["rules"]
     main, intraday = (c.outputs["name"] for c in main_and_intraday(graph, CONTAINER))
-    # One rule per tier prefix, and the report records' (tests/unit/test_report_records.py).
-    assert len(rules) == len(cfg.lifecycle) + 1
+    # One rule per tier prefix, the report records' (tests/unit/test_report_records.py), and
+    # per snapshot source its content pool and prune plans (tests/unit/test_snapshot_program.py).
+    assert len(rules) == len(cfg.lifecycle) + 1 + 2 * len(cfg.snapshot_roots())
     by_prefix = {r["definition"]["filters"]["prefixMatch"][0]: r for r in rules}
     for tier in cfg.lifecycle:
         container = intraday if tier.tier == "intraday" else main
@@ -237,7 +238,7 @@ def test_management_policy_tiers_and_deletes_per_gfs_prefix(run):
 
 def test_writer_role_creates_and_reads_blobs_but_never_deletes(run):
     graph, _ = run
-    role = graph.one(ROLE_DEF).inputs
+    role = graph.one(ROLE_DEF, "access-writer-role").inputs
     assert role["roleType"] == "CustomRole"
     [perm] = role["permissions"]
     assert set(perm["dataActions"]) == set(WRITER_DATA_ACTIONS)
@@ -253,8 +254,10 @@ def test_every_role_assignment_is_scoped_to_the_container_or_the_key(run):
     containers = [c.outputs["id"] for c in main_and_intraday(graph, CONTAINER)]
     key = graph.one(KEY).outputs["id"]
     writer, reader = identity(graph, "access-writer"), identity(graph, "access-reader")
-    custom = graph.one(ROLE_DEF).outputs["id"]
-    assignments = graph.of_type(ASSIGNMENT)
+    custom = graph.one(ROLE_DEF, "access-writer-role").outputs["id"]
+    # The snapshot pruner's assignments are conditioned and tested on their own
+    # (tests/unit/test_snapshot_program.py).
+    assignments = [a for a in graph.of_type(ASSIGNMENT) if "-pruner-" not in a.name]
     # Plus the drill's create-only grant on its records' prefix, checked in
     # tests/unit/test_report_records.py.
     assert len(assignments) == 6
@@ -277,7 +280,8 @@ def test_every_role_assignment_is_scoped_to_the_container_or_the_key(run):
 def federations(graph: Graph) -> dict[str, set[tuple[str, str]]]:
     """Identity ("writer"/"reader") -> the (issuer, subject) pairs it trusts."""
     names = {identity(graph, f"access-{k}").outputs["name"]: k for k in ("writer", "reader")}
-    out: dict[str, set[tuple[str, str]]] = {"writer": set(), "reader": set()}
+    names[identity(graph, "pruner-identity").outputs["name"]] = "pruner"
+    out: dict[str, set[tuple[str, str]]] = {"writer": set(), "reader": set(), "pruner": set()}
     for cred in graph.of_type(FEDERATED):
         c = cred.inputs
         assert c["audiences"] == ["api://AzureADTokenExchange"], cred.name
@@ -302,6 +306,8 @@ def test_each_identity_trusts_exactly_its_roles_without_a_secret(run):
                    ("https://accounts.google.com", standby_sa.outputs["uniqueId"])},
         "reader": {(aws_issuer, o["awsMonitorRoleArn"]),
                    (aws_issuer, o["awsRestoreReaderRoleArn"])},
+        # The snapshot pruner's identity: the AWS pruner role only.
+        "pruner": {(aws_issuer, o["awsPrunerRoleArn"])},
     }
     # No client secret or certificate credential of any kind.
     assert not [r for r in graph.resources if is_azure(r) and re.search(
@@ -314,7 +320,7 @@ def test_federated_credentials_are_within_entra_limits_and_created_one_at_a_time
     by_identity: dict[str, list[Resource]] = {}
     for cred in graph.of_type(FEDERATED):
         by_identity.setdefault(cred.inputs["resourceName"], []).append(cred)
-    assert len(by_identity) == 2
+    assert len(by_identity) == 3  # writer, reader, snapshot pruner
     for creds in by_identity.values():
         assert len(creds) <= MAX_FEDERATED_CREDENTIALS == 20
         assert len({c.inputs["federatedIdentityCredentialResourceName"] for c in creds}) == len(
@@ -362,13 +368,14 @@ def test_all_three_clouds_tier_and_expire_on_the_configured_days(run):
     s3 = {r["filter"]["prefix"]: r for rule in graph.of_type(
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
         for r in rule.inputs["rules"]
-        if r["filter"].get("prefix", "").startswith(("database/", "application/"))}
+        if r["filter"].get("prefix", "").startswith(("database/", "application/", "logs/"))}
     gcs = graph.one("gcp:storage/bucket:Bucket").inputs["lifecycleRules"]
     azure = {r["definition"]["filters"]["prefixMatch"][0].split("/", 1)[1]: r
              for r in graph.one(MANAGEMENT).inputs["policy"]["rules"]}
     for tier in cfg.lifecycle:
         # The database's tiers, and the same for each application source (issue 16).
         assert tier.prefix == (f"database/{env}/{tier.tier}/" if tier.source == "database"
+                               else f"logs/{env}/{tier.tier}/" if tier.source == "logs"
                                else f"application/{env}/{tier.source}/{tier.tier}/")
         want = {c: sorted(s.days for s in tier.transitions[c]) for c in config.CLOUDS}
         got = {

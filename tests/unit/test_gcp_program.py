@@ -170,6 +170,14 @@ def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
               "LIVE", None))
     want.add(("AbortIncompleteMultipartUpload", None, (),
               cfg.immutability.abort_incomplete_upload_days, None, None))
+    # A snapshot source's content pool only changes class (no Delete by age: issue 17), and
+    # its pruner's plans go like daily backups.
+    for pool in cfg.content_lifecycle():
+        for step in pool.transitions["gcp"]:
+            want.add(("SetStorageClass", step.storage_class, (pool.prefix,), step.days, None,
+                      None))
+    for root in cfg.snapshot_roots():
+        want.add(("Delete", None, (root.prune_prefix,), cfg.retention.daily_days, "LIVE", None))
     assert len(rules) == len(want) and got == want
     # Every transition is one the object outlives by the class minimum.
     minimum = dict(config.STORAGE_CLASSES["gcp"])
@@ -199,8 +207,9 @@ def test_writer_may_create_and_read_back_and_reader_only_view_on_the_bucket(run)
     # checked in tests/unit/test_report_records.py.)
     grants = {(g.inputs["member"], g.inputs["role"]) for g in ours(graph, BUCKET_MEMBER)
               if not g.inputs.get("condition")}
-    creator = graph.one(CUSTOM_ROLE)
-    # No role carries storage.objects.delete, so none can delete or overwrite.
+    creator = graph.one(CUSTOM_ROLE, "gcs-access-creator-role")
+    # No role carries storage.objects.delete, so none can delete or overwrite (the snapshot
+    # pruner's content-only delete is tested in tests/unit/test_snapshot_program.py).
     assert grants == {(writer.outputs["member"], creator.outputs["name"]),
                       (writer.outputs["member"], "roles/storage.objectViewer"),
                       (reader.outputs["member"], "roles/storage.objectViewer")}
@@ -210,16 +219,22 @@ def test_writer_may_create_and_read_back_and_reader_only_view_on_the_bucket(run)
 
 def test_the_creator_role_creates_with_retention_and_nothing_more(run):
     graph, cfg = run
-    role = graph.one(CUSTOM_ROLE)
+    role = graph.one(CUSTOM_ROLE, "gcs-access-creator-role")
     assert sorted(role.inputs["permissions"]) == ["storage.objects.create",
                                                   "storage.objects.setRetention"]
     assert role.inputs["project"] == cfg.gcp.project
-    # Granted on the bucket only, never on the project.
+    # Granted on the bucket only, never on the project: to the writer, the standby and (under
+    # <root>prune/ only, by an IAM condition) the snapshot pruner.
     users = [g for g in graph.of_type(BUCKET_MEMBER)
              if g.inputs["role"] == role.outputs["name"]]
-    assert {g.name.rsplit("-", 2)[-2] for g in users} == {"writer", "job", "drill"}
+    assert sorted(g.name.rsplit("-", 2)[-2] for g in users if "pruner" not in g.name) == \
+        ["drill", "job", "writer"]
     # The drill's (the reader's) grant only under its records' prefix.
     assert all(g.inputs.get("condition") for g in users if "drill" in g.name)
+    # The snapshot pruner's, under <root>prune/ only (an IAM condition).
+    pruner = [g for g in users if "pruner" in g.name]
+    assert [g.name for g in pruner] == [cfg.name("gcs-pruner-write-plans")]
+    assert "/prune/" in pruner[0].inputs["condition"]["expression"]
 
 
 def test_no_gcp_grant_is_broader_than_the_bucket_key_or_writer(run):
@@ -231,9 +246,11 @@ def test_no_gcp_grant_is_broader_than_the_bucket_key_or_writer(run):
         assert role not in FORBIDDEN_ROLES and "admin" not in role.lower(), role
     writer = graph.one(ACCOUNT, "gcs-access-writer").outputs["name"]
     reader = graph.one(ACCOUNT, "gcs-access-reader").outputs["name"]
-    # Service-account bindings exist only for federation (workloadIdentityUser), on the two
-    # store accounts: no token creator, no key admin, nothing on the project.
-    assert {r.inputs["serviceAccountId"] for r in ours(graph, SA_MEMBER)} == {writer, reader}
+    pruner = graph.one(ACCOUNT, "gcs-pruner-account").outputs["name"]
+    # Service-account bindings exist only for federation (workloadIdentityUser), on the store
+    # accounts and the snapshot pruner's: no token creator, no key admin, nothing on the project.
+    assert {r.inputs["serviceAccountId"] for r in ours(graph, SA_MEMBER)} == {writer, reader,
+                                                                              pruner}
     assert {r.inputs["role"] for r in ours(graph, SA_MEMBER)} == {"roles/iam.workloadIdentityUser"}
 
 
@@ -250,7 +267,7 @@ def sessions(graph: Graph, cfg: config.StackConfig) -> dict[str, str]:
     """The session-independent ARN each AWS job role presents to Google."""
     out = {k: assumed_role_arn(graph.outputs[o]) for k, o in (
         ("writer", "awsBackupWriterRoleArn"), ("monitor", "awsMonitorRoleArn"),
-        ("reader", "awsRestoreReaderRoleArn"))}
+        ("reader", "awsRestoreReaderRoleArn"), ("pruner", "awsPrunerRoleArn"))}
     assert out["writer"] == (
         f"arn:aws:sts::{cfg.aws.account_id}:assumed-role/{cfg.name('backup-writer')}")
     return out
@@ -283,8 +300,9 @@ def test_writer_role_acts_only_as_the_writer_and_read_roles_only_as_the_reader(r
     bindings = {(b.inputs["member"], b.inputs["serviceAccountId"])
                 for b in ours(graph, SA_MEMBER)
                 if b.inputs["role"] == "roles/iam.workloadIdentityUser"}
+    pruner = graph.one(ACCOUNT, "gcs-pruner-account").outputs["name"]
     assert bindings == {(prefix + s["writer"], writer), (prefix + s["monitor"], reader),
-                        (prefix + s["reader"], reader)}
+                        (prefix + s["reader"], reader), (prefix + s["pruner"], pruner)}
     # The reader service account can view and list only: neither the monitor (status) nor the
     # restore reader (drill) role gains create or delete of a backup through federation (the
     # drill creates its result records, only under their prefix: a conditional grant).

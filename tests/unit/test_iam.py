@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dev.mockrun import Graph, Resource, run_program, walk
-from tests.app_secrets import app_secret_arns, application_prefixes
+from tests.app_secrets import app_secret_arns, application_prefixes, origin_arns, snapshot_roots
 from tests.iam_check import check_policy
 
 STACKS = ("staging", "production")
@@ -84,8 +84,9 @@ def test_every_aws_policy_document_is_found(graphs, stack) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_aws_policy_document_is_least_privilege(graphs, stack) -> None:
     g = graphs[stack]
-    # Declared resources, and the app's secrets the backup function reads (issue 16).
-    allowed = [*declared_arns(g), *app_secret_arns(stack)]
+    # Declared resources, the app's secrets the backup function reads (issue 16), and the
+    # snapshot origins the assets and logs functions read (issue 17).
+    allowed = [*declared_arns(g), *app_secret_arns(stack), *origin_arns(stack)]
     problems = []
     for r, field, kind, document in documents(g):
         found = check_policy(document, kind=kind, allowed_resources=allowed)
@@ -134,8 +135,13 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                         "s3:ListBucket", "kms:Encrypt", "kms:GenerateDataKey",
                                         "kms:Decrypt", "kms:DescribeKey",
                                         "sts:GetWebIdentityToken"}
+    # A snapshot source's tiers and content pool, never its pruner's plans (issue 17).
+    snapshots = snapshot_roots(stack)
+    written = [p for p in prefixes if p not in snapshots.values()] + [
+        f"{root}{part}/" for root in snapshots.values()
+        for part in ("intraday", "daily", "weekly", "monthly", "yearly", "content")]
     assert resources("backup-writer", "s3:PutObject") == {
-        *(f"{bucket}/{p}*" for p in prefixes), f"{bucket}/{reports}attempts/*"}
+        *(f"{bucket}/{p}*" for p in written), f"{bucket}/{reports}attempts/*"}
     assert resources("backup-writer", "kms:GenerateDataKey") == {key}
     assert resources("backup-writer", "kms:DescribeKey") == {key}
     # All three roles sign in to the Azure copy (the writer as the writer identity, the reader
