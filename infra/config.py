@@ -708,7 +708,7 @@ def parse_monitoring(raw: Any, strategy: Strategy) -> Monitoring:
     prune = raw.get("pruneSchedule")
     if prune is not None and (not isinstance(prune, str) or not _EVENTBRIDGE_DAILY.match(prune)):
         raise _fail("monitoring.pruneSchedule", f"is {prune!r}",
-                    "use a daily EventBridge cron such as cron(30 4 * * ? *): the snapshot "
+                    "use a daily EventBridge cron, cron(<minute> <hour> * * ? *): the snapshot "
                     "pruner sweeps a day after it marks")
     return Monitoring(every, drill, offset, logs, email, status_offset, prune)
 

@@ -112,7 +112,7 @@ def require_prune_schedule(cfg: StackConfig) -> str:
     if not cfg.monitoring.prune_schedule:
         raise ConfigError("vo2max-dr:monitoring.pruneSchedule is not set: the snapshot sources "
                           "(assets, logs) need their daily pruner, e.g. "
-                          "`pruneSchedule: cron(30 4 * * ? *)` under vo2max-dr:monitoring")
+                          "`pruneSchedule: cron(<minute> <hour> * * ? *)` under vo2max-dr:monitoring")
     return cfg.monitoring.prune_schedule
 
 

@@ -21,6 +21,7 @@ from tests.unit.test_runtime_program import (
     ROOT,
     SCHEDULE,
     SECRET,
+    SNAPSHOT_JOBS,
     STACKS,
     _runtime_resources,
     data_classes,
@@ -97,7 +98,9 @@ def test_secret_decrypt_is_scoped_by_service_and_encryption_context(g, settings)
         assert cond["StringEquals"]["kms:ViaService"] == f"secretsmanager.{region}.amazonaws.com"
         assert sorted(cond["StringEquals"]["kms:EncryptionContext:SecretARN"]) == sorted(own)
         assert decrypt[0]["Action"] == ["kms:Decrypt"]
-    assert seen == len(ALL_JOBS)  # each backup (database URL), status (webhook), drill
+    # each backup (database URL), status (webhook), drill; the snapshot functions and the
+    # pruner read no secret
+    assert seen == len(ALL_JOBS) - len(SNAPSHOT_JOBS)
 
 
 def test_each_data_class_backs_up_in_its_own_function_with_no_reservation(g, settings):

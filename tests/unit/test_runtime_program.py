@@ -30,7 +30,7 @@ from dev.mockrun import (
     run_program,
     stack_settings,
 )
-from tests.app_secrets import app_secret_arns
+from tests.app_secrets import app_secret_arns, origin_arns, snapshot_roots
 from tests.cron_eval import Cron, max_gap_seconds
 from tests.iam_check import RESOURCELESS_ACTION, check_policy
 
@@ -54,7 +54,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BACKUP_JOBS = ("backup-critical", "backup-full", "backup-important")
 # One per application source (issue 16; both stack files set vo2max-dr:application).
 SOURCE_JOBS = ("backup-code", "backup-config")
-ALL_JOBS = (*BACKUP_JOBS, *SOURCE_JOBS, "status", "drill")
+# One per snapshot source and the snapshot pruner (issue 17: tests/unit/test_snapshot_program.py).
+SNAPSHOT_JOBS = ("backup-assets", "backup-logs", "prune")
+ALL_JOBS = (*BACKUP_JOBS, *SOURCE_JOBS, *SNAPSHOT_JOBS, "status", "drill")
 
 # ---- the program -------------------------------------------------------------------------
 
@@ -444,7 +446,8 @@ def test_standby_identities_have_the_minimum_roles(g):
     bucket_roles = [b for b in g.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
                     if b.inputs["member"] == job_sa]
     # The store's own creator role (create with a retention, no delete) and viewer.
-    creator = g.one("gcp:projects/iAMCustomRole:IAMCustomRole").outputs["name"]
+    creator = g.one("gcp:projects/iAMCustomRole:IAMCustomRole",
+                    "gcs-access-creator-role").outputs["name"]
     assert {b.inputs["role"] for b in bucket_roles} == {creator, "roles/storage.objectViewer"}
     secrets = {s.outputs["secretId"] for s in g.of_type("gcp:secretmanager/secret:Secret")}
     accessors = g.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
@@ -473,14 +476,18 @@ def test_runtime_policies_are_least_privilege(g, settings):
     allowed = [key_arn(g), bucket, f"{bucket}/{state}*",
                *(q.outputs["arn"] for q in g.of_type(QUEUE)),
                *(s.outputs["arn"] for s in g.of_type(SECRET)),
-               *(f.outputs["arn"] for f in g.of_type(FUNCTION)), *app_secret_arns(env)]
+               *(f.outputs["arn"] for f in g.of_type(FUNCTION)), *app_secret_arns(env),
+               # The snapshot functions: their origins, their own manifests and indexes.
+               *origin_arns(env), *(f"{bucket}/{r}*" for r in snapshot_roots(env).values())]
+    origin_prefixes = [a.split("/", 1)[1].rstrip("*") for a in origin_arns(env) if "/" in a]
     own_logs = {f"arn:aws:logs:{region}:{acct}:log-group:/aws/lambda/vo2dr-{env}-{j}:*"
                 for j in ALL_JOBS}
     policies = _runtime_resources(g, ROLE_POLICY)
     assert len(policies) == len(ALL_JOBS) + 1  # one per function, one for the scheduler
     for p in policies:
         doc = json.loads(p.inputs["policy"])
-        problems = [x for x in check_policy(doc, kind="identity", list_prefixes=[state],
+        problems = [x for x in check_policy(doc, kind="identity",
+                                            list_prefixes=[state, *origin_prefixes],
                                             allowed_resources=[*allowed, *own_logs])
                     # A function's own log streams: "<log group ARN>:*" is the narrowest form.
                     if not any(f"wildcard resource {arn!r}" in x for arn in own_logs)]
@@ -491,6 +498,13 @@ def test_runtime_policies_are_least_privilege(g, settings):
                            else st["Resource"]) == 1
             if any(a.startswith("kms:") for a in st["Action"]):
                 assert "kms:ViaService" in json.dumps(st.get("Condition", {})), p.name
+            if any(a.startswith("s3:") for a in st["Action"]) and "status" not in p.name:
+                # Else only a snapshot function, reading its origins and its own indexes.
+                assert any(f"-backup-{src}-runtime" in p.name for src in snapshot_roots(env))
+                assert set(st["Action"]) <= {"s3:GetObject", "s3:GetObjectVersion",
+                                             "s3:ListBucket"}, (p.name, st)
+                assert "lambda:SourceFunctionArn" in json.dumps(st["Condition"])
+                continue
             if any(a.startswith("s3:") for a in st["Action"]):
                 assert "status" in p.name, p.name  # only the status check, only its state
                 assert all(r == bucket or r.startswith(f"{bucket}/{state}")
@@ -623,7 +637,7 @@ def test_vpc_config_puts_backup_and_drill_in_the_subnets_with_eni_rights_only():
     for job in ALL_JOBS:
         policy = g.one(ROLE_POLICY, f"-{job}-runtime")
         statements = {st["Sid"]: st for st in json.loads(policy.inputs["policy"])["Statement"]}
-        if job in ("status", *SOURCE_JOBS):
+        if job in ("status", *SOURCE_JOBS, *SNAPSHOT_JOBS):
             assert not [a for st in statements.values() for a in st["Action"]
                         if a.startswith("ec2:")]
             continue
