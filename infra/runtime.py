@@ -293,8 +293,9 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         for r in snapshots
     ] + ([
         # The snapshot pruner (infra/aws/pruner.py): its own role and cross-cloud identities.
+        # It marks content only once its lock has ended (last modified + lockDays).
         FunctionSpec("prune", cfg.name("prune"), aws.pruner.name, aws.pruner.arn, {},
-                     pruner_env)
+                     {**pruner_env, "VO2DR_LOCK_DAYS": str(cfg.immutability.lock_days)})
     ] if snapshots else []) + [
         # The status check keeps its last alert under status/<env>/ (vo2dr.status), so it posts
         # to the webhook on a change only.

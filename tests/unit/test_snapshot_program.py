@@ -128,6 +128,8 @@ def test_the_pruner_runs_daily_as_its_own_identity_in_every_cloud(stack):
         assert s.inputs["target"]["arn"] == fn.outputs["arn"]
         assert json.loads(s.inputs["target"]["input"]) == {"job": "prune", "source": source}
     env = function_env(g, "prune")
+    # Content is marked only once its lock has ended.
+    assert env["VO2DR_LOCK_DAYS"] == str(stack_settings(stack)[f"{NS}:immutability"]["lockDays"])
     settings = stack_settings(stack)[f"{NS}:clouds"]
     if settings["gcp"]["enabled"]:
         sa = g.one("gcp:serviceaccount/account:Account", "gcs-pruner-account").outputs["email"]
