@@ -111,8 +111,8 @@ def require_prune_schedule(cfg: StackConfig) -> str:
     """``monitoring.pruneSchedule``, required once the stack has snapshot sources."""
     if not cfg.monitoring.prune_schedule:
         raise ConfigError("vo2max-dr:monitoring.pruneSchedule is not set: the snapshot sources "
-                          "(assets, logs) need their daily pruner, e.g. "
-                          "`pruneSchedule: cron(<minute> <hour> * * ? *)` under vo2max-dr:monitoring")
+                          "(assets, logs) need their daily pruner: set `pruneSchedule: "
+                          "cron(<minute> <hour> * * ? *)` under vo2max-dr:monitoring")
     return cfg.monitoring.prune_schedule
 
 

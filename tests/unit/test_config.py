@@ -57,7 +57,12 @@ def test_good_stack_files_parse(stack: str) -> None:
     assert [t.tier for t in cfg.lifecycle if t.source == "database"] == list(config.TIERS)
     # The application sources are tiered like the database (issue 16).
     assert [t.tier for t in cfg.lifecycle if t.source == "code"] == list(config.TIERS)
-    assert {t.source for t in cfg.lifecycle} == {"database", "code", "config"}
+    # And the snapshot sources' indexes and manifests (issue 17), under their own roots.
+    assert {t.source for t in cfg.lifecycle} == {"database", "code", "config", "assets", "logs"}
+    assert {t.prefix for t in cfg.lifecycle if t.source == "logs"} == {
+        f"logs/{stack}/{tier}/" for tier in config.TIERS}
+    assert {r.content_prefix for r in cfg.snapshot_roots()} == {
+        f"application/{stack}/assets/content/", f"logs/{stack}/content/"}
     assert cfg.immutability.s3_mode == ("COMPLIANCE" if stack == "production" else "GOVERNANCE")
     assert cfg.tags["environment"] == stack and cfg.tags["owner"]
     assert cfg.tags["data-classification"]
