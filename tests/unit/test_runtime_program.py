@@ -139,11 +139,12 @@ def test_one_backup_schedule_per_class_meets_its_rpo(g, settings):
     hour, minute = classes["full"].daily_at_utc.split(":")
     runs = Cron(full).runs(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
     assert {(r.hour, r.minute) for r in runs} == {(int(hour), int(minute))}
-    # One per data class, and one per application source (tests/unit/test_sources_program.py).
+    # One per data class, and one per application source, snapshot sources included
+    # (tests/unit/test_sources_program.py, tests/unit/test_snapshot_program.py).
     app = parse_strategy(settings[f"{NS}:dataClasses"],
                          application=settings.get(f"{NS}:application")).application
     assert len([r for r in g.of_type(SCHEDULE) if r.inputs["name"].startswith("backup-")]) == \
-        len(classes) + len(app.sources() if app else ())
+        len(classes) + len(app.all_sources() if app else ())
 
 
 def test_status_and_drill_schedules_come_from_monitoring(g, settings):

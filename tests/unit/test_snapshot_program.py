@@ -214,3 +214,23 @@ def test_snapshot_sources_need_a_prune_schedule():
     with pytest.raises(Exception) as err:
         run_program("staging", {f"{NS}:monitoring.pruneSchedule": None})
     assert "vo2max-dr:monitoring.pruneSchedule" in str(err.value)
+
+
+def test_azure_keeps_the_snapshots_intraday_tier_in_the_intraday_container(stack):
+    if not stack_settings(stack)[f"{NS}:clouds"]["azure"]["enabled"]:
+        pytest.skip("no Azure copy in this stack")
+    g = graph_of(stack)
+    rules = g.one("azure-native:storage:ManagementPolicy").inputs["policy"]["rules"]
+    containers = [c.inputs["containerName"]
+                  for c in g.of_type("azure-native:storage:BlobContainer")]
+    intraday = next(c for c in containers if c.endswith("-intraday"))
+    hours = stack_settings(stack)[f"{NS}:retention"]["intradayHours"]
+    for source, root in snapshot_roots(stack).items():
+        rule = next(r for r in rules if r["definition"]["filters"]["prefixMatch"] == [
+            f"{intraday}/{root}intraday/"])
+        assert rule["definition"]["actions"]["baseBlob"]["delete"] == {
+            "daysAfterCreationGreaterThan": hours // 24}, source
+        # Nothing of a snapshot source but its intraday tier is in that container.
+        assert not [r["name"] for r in rules if any(
+            p.startswith(f"{intraday}/{root}") and p != f"{intraday}/{root}intraday/"
+            for p in r["definition"]["filters"]["prefixMatch"])]
