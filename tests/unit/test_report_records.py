@@ -223,7 +223,7 @@ def test_azure_the_drill_creates_only_under_its_records_prefix(stack):
     assert f"!(ActionMatches{{'{BLOBS}/write'}})" in cond
     assert f"!(ActionMatches{{'{BLOBS}/add/action'}})" in cond
     assert f"@Resource[{BLOBS}:path] StringStartsWith '{reports}drills/'" in cond
-    role = g.one("azure-native:authorization:RoleDefinition")
+    role = g.one("azure-native:authorization:RoleDefinition", "access-writer-role")
     assert grant.inputs["roleDefinitionId"] == role.outputs["id"]
     assert not any("delete" in a.lower()
                    for p in role.inputs["permissions"] for a in p["dataActions"])
