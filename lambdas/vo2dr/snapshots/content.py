@@ -17,14 +17,15 @@ offline recovery key, :class:`vo2dr.crypto.Encryptor`), with two differences:
 No metadata is sent (no name, key or plaintext hash); object locks are the store's default
 (``lockDays``): content is kept by references, never by tier (see ``vo2dr prune``).
 
-Reading (:func:`content_plaintext`): authenticated decryption with the expected context, then
-zstd, checking the stored and plaintext sizes and SHA-256s against the index entry.
+Reading (:func:`checked_plaintext`, the one check every reader uses, and
+:func:`content_plaintext`): authenticated decryption with the expected context, then zstd,
+checking the stored and plaintext sizes and SHA-256s against the index entry.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,36 +112,55 @@ class _Counted:
             yield chunk
 
 
-def content_plaintext(ciphertext: Iterable[bytes], entry: Entry, *, environment: str,
-                      source: str, **keys: Any) -> Iterator[bytes]:
-    """The verified plaintext of ``entry``'s content object, from its stored bytes.
+Decrypt = Callable[[Iterable[bytes], Mapping[str, str]], Iterable[bytes]]
 
-    ``keys`` are :func:`vo2dr.crypto.decrypt_stream`'s (``kms_key_id=`` the configured key
-    ARN, or ``recovery_private_key_pem=``). Each frame is authenticated before it is yielded
-    and the context must be this source's content context; at the end the stored size and
-    SHA-256 and the plaintext size and SHA-256 must be the entry's, or
-    :class:`IntegrityError` (or :class:`EncryptionError`) is raised. As with every streamed
-    decryption, a consumer keeps the output only when the iterator finished without raising.
-    """
+
+def checked_plaintext(ciphertext: Iterable[bytes], decrypt: Decrypt, *, environment: str,
+                      source: str, size: int, sha256: str, stored_size: int,
+                      stored_sha256: str, what: str,
+                      compression: str = "zstd") -> Iterator[bytes]:
+    """The one check of a content object, used by every reader: ``decrypt(chunks,
+    expected_context)`` (a :class:`vo2dr.crypto.Decryptor`'s or
+    :func:`vo2dr.crypto.decrypt_stream`'s) must authenticate the message under this source's
+    content context; then the plaintext may not outgrow ``size``, and at the end the stored
+    size and SHA-256 and the plaintext size and SHA-256 must be the index entry's, or
+    :class:`IntegrityError` names ``what``. The plaintext yielded before the end is not yet
+    proven: a consumer keeps it only when the iterator finished without raising."""
     from vo2dr.verify import _decompress
 
     stored = _Counted(ciphertext)
-    plain = _Counted(_decompress(
-        decrypt_stream(stored, expected_context=content_context(environment, source), **keys),
-        "zstd"))
+    plain = _Counted(_decompress(decrypt(stored, content_context(environment, source)),
+                                 compression))
     for chunk in plain:
-        if plain.bytes > entry.size:
-            raise IntegrityError(f"content {entry.content} of {entry.key} is longer than the "
-                                 f"{entry.size} bytes its index entry records")
+        if plain.bytes > size:
+            raise IntegrityError(f"{what} is longer than the {size} bytes its index entry "
+                                 "records")
         yield chunk
-    for _ in stored:  # the rest of the message (its footer) was read by the decryptor
+    for _ in stored:  # the rest of the message (an appended tail) must be hashed too
         pass
-    if (stored.bytes, stored.sha.hexdigest()) != (entry.stored_size, entry.stored_sha256):
-        raise IntegrityError(f"content {entry.content} of {entry.key}: the stored object is "
-                             f"{stored.bytes} bytes with SHA-256 {stored.sha.hexdigest()[:16]}…,"
-                             f" the index says {entry.stored_size} bytes "
-                             f"{entry.stored_sha256[:16]}…")
-    if (plain.bytes, plain.sha.hexdigest()) != (entry.size, entry.sha256):
-        raise IntegrityError(f"content {entry.content} of {entry.key} decrypts to "
-                             f"{plain.bytes} bytes with SHA-256 {plain.sha.hexdigest()[:16]}…, "
-                             f"the index says {entry.size} bytes {entry.sha256[:16]}…")
+    if (stored.bytes, stored.sha.hexdigest()) != (stored_size, stored_sha256):
+        raise IntegrityError(f"{what}: the stored object is {stored.bytes} bytes with SHA-256 "
+                             f"{stored.sha.hexdigest()[:16]}…, the index says {stored_size} "
+                             f"bytes {stored_sha256[:16]}…")
+    if (plain.bytes, plain.sha.hexdigest()) != (size, sha256):
+        raise IntegrityError(f"{what} decrypts to {plain.bytes} bytes with SHA-256 "
+                             f"{plain.sha.hexdigest()[:16]}…, the index says {size} bytes "
+                             f"{sha256[:16]}…")
+
+
+def content_plaintext(ciphertext: Iterable[bytes], entry: Entry, *, environment: str,
+                      source: str, **keys: Any) -> Iterator[bytes]:
+    """The verified plaintext of ``entry``'s content object, from its stored bytes
+    (:func:`checked_plaintext`).
+
+    ``keys`` are :func:`vo2dr.crypto.decrypt_stream`'s (``kms_key_id=`` the configured key
+    ARN, or ``recovery_private_key_pem=``). Raises :class:`IntegrityError` (or
+    :class:`EncryptionError`); as with every streamed decryption, a consumer keeps the output
+    only when the iterator finished without raising.
+    """
+    return checked_plaintext(
+        ciphertext, lambda chunks, context: decrypt_stream(chunks, expected_context=context,
+                                                           **keys),
+        environment=environment, source=source, size=entry.size, sha256=entry.sha256,
+        stored_size=entry.stored_size, stored_sha256=entry.stored_sha256,
+        what=f"content {entry.content} of {entry.key}")

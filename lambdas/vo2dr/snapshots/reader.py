@@ -8,7 +8,8 @@ read line by line: memory stays flat however many objects the snapshot holds, an
 an altered index is ever acted on.
 
 A content object is one aws-encryption-sdk message of zstd frames. :func:`content_chunks`
-checks, while streaming, the stored bytes' size and SHA-256 against the index, the message's
+checks (:func:`vo2dr.snapshots.content.checked_plaintext`, the one check of content), while
+streaming, the stored bytes' size and SHA-256 against the index, the message's
 authentication and its encryption context (``vo2dr:purpose``, environment and source, so a
 content object of another source or of a database backup cannot stand in), and the plaintext
 size and SHA-256. The plaintext it yields before the end is not yet proven: callers write it
@@ -127,45 +128,29 @@ def content_decryptor(manifest: Manifest, recovery_key_pem: bytes | None,
     return Decryptor(**keys), used
 
 
-class _Counting:
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        import hashlib
-
-        self._it = chunks
-        self.sha = hashlib.sha256()
-        self.bytes = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._it:
-            self.sha.update(chunk)
-            self.bytes += len(chunk)
-            yield chunk
-
-
 def content_chunks(store: BackupStore, manifest: Manifest, line: dict[str, Any],
                    decryptor: Decryptor) -> Iterator[bytes]:
-    """The plaintext of the index entry ``line``, from ``store``, checked as it streams (see
-    the module docstring); raises :class:`IntegrityError` (altered, truncated or missing
-    content, naming the entry) at the point it is found. ``decryptor``: one per restore or
-    verify (:func:`content_decryptor`), so keys are set up once."""
+    """The plaintext of the index entry ``line``, from ``store``, checked as it streams
+    (:func:`vo2dr.snapshots.content.checked_plaintext`); raises :class:`IntegrityError`
+    (altered, truncated or missing content, naming the entry) at the point it is found.
+    ``decryptor``: one per restore or verify (:func:`content_decryptor`), so keys are set up
+    once."""
     from vo2dr.exceptions import EncryptionError
     from vo2dr.layout import content_key
-    from vo2dr.snapshots.content import content_context
-    from vo2dr.verify import _decompress, _is_key_unavailable
+    from vo2dr.snapshots.content import checked_plaintext
+    from vo2dr.verify import _is_key_unavailable
 
     key = content_key(manifest.environment, manifest.source, line["content"])
     name = line["key"]
     try:
-        stored = _Counting(iter(store.get_stream(key, READ_SIZE)))
-        plain = _Counting(iter(_decompress(decryptor.stream(
-            iter(stored), expected_context=content_context(manifest.environment,
-                                                           manifest.source)),
-            manifest.compression)))
-        for chunk in plain:
-            if plain.bytes > line["size"]:
-                raise IntegrityError(f"{name}: more plaintext than the index's {line['size']} "
-                                     "bytes")
-            yield chunk
+        yield from checked_plaintext(
+            store.get_stream(key, READ_SIZE),
+            lambda chunks, context: decryptor.stream(chunks, expected_context=context),
+            environment=manifest.environment, source=manifest.source, size=line["size"],
+            sha256=line["sha256"], stored_size=line["stored_size"],
+            stored_sha256=line["stored_sha256"],
+            what=f"{name}: content object {key} in {store.name}",
+            compression=manifest.compression)
     except ObjectNotFound as exc:
         raise IntegrityError(f"{name}: content object {key} is missing in {store.name}") from exc
     except EncryptionError as exc:
@@ -173,14 +158,3 @@ def content_chunks(store: BackupStore, manifest: Manifest, line: dict[str, Any],
             raise
         raise IntegrityError(f"{name}: content object {key} in {store.name} is not authentic: "
                              f"{exc}") from exc
-    for _ in stored:  # the rest (an appended tail) must be hashed too
-        pass
-    if (stored.bytes, stored.sha.hexdigest()) != (line["stored_size"], line["stored_sha256"]):
-        raise IntegrityError(f"{name}: content object {key} in {store.name} differs from the "
-                             f"index: {stored.bytes} bytes with SHA-256 "
-                             f"{stored.sha.hexdigest()[:16]}…, the index says "
-                             f"{line['stored_size']} with {line['stored_sha256'][:16]}…")
-    if (plain.bytes, plain.sha.hexdigest()) != (line["size"], line["sha256"]):
-        raise IntegrityError(f"{name}: plaintext differs from the index: {plain.bytes} bytes "
-                             f"with SHA-256 {plain.sha.hexdigest()[:16]}…, the index says "
-                             f"{line['size']} with {line['sha256'][:16]}…")
