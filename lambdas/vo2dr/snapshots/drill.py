@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from vo2dr.exceptions import Vo2drError
 from vo2dr.settings import Settings
-from vo2dr.sources.drill import SourceReport
+from vo2dr.sources.drill import SourceReport, drill_scratch
 from vo2dr.stores.base import BackupStore
 
 DEFAULT_SAMPLE = 200
@@ -42,13 +40,7 @@ def drill_snapshot(settings: Settings, kind: str, *, stores: Mapping[str, Backup
     from vo2dr.snapshots.verify import reservoir
     from vo2dr.trust import Trust
 
-    dc = settings.strategy().source_class(kind)
-    report = SourceReport(source=kind, data_class=dc.name,
-                          rto_seconds=(rto_override_seconds if rto_override_seconds is not None
-                                       else dc.rto_seconds))
-    scratch = Path(tempfile.mkdtemp(prefix=f"vo2dr-drill-{kind}-",
-                                    dir=settings.spool_dir or None))
-    try:
+    with drill_scratch(settings, kind, rto_override_seconds) as (report, scratch):
         trust = Trust.from_settings(settings)
         found = None
         misses = []
@@ -97,12 +89,6 @@ def drill_snapshot(settings: Settings, kind: str, *, stores: Mapping[str, Backup
             report.errors.append(f"a full restore would take about {projected:.0f}s (sampled "
                                  f"{len(picked)} objects in {elapsed:.1f}s), over the RTO of "
                                  f"{report.rto_seconds:.0f}s")
-    except Vo2drError as exc:
-        report.errors.append(str(exc))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        report.removed = not scratch.exists()
-    report.ok = not report.errors
     return report
 
 

@@ -61,7 +61,7 @@ def add_snapshot_status(report: StatusReport, strategy: Strategy,
                         trust: Trust) -> None:
     """Add each configured snapshot source to ``report`` (breach keys ``rpo:<kind>:<store>``
     and ``replica:<kind>:<snapshot id>``)."""
-    from vo2dr.status import check_replicas, freshness
+    from vo2dr.sources.status import add_freshness, add_replica_check
 
     if strategy.application is None:
         return
@@ -69,25 +69,13 @@ def add_snapshot_status(report: StatusReport, strategy: Strategy,
         dc = strategy.source_class(kind)
         full = build_catalog(stores, environment, source=kind)
         catalog, _ = complete_catalog(full, stores, trust)
-        cs = freshness(catalog, dc, now, grace_seconds)
-        report.sources[kind] = cs
-        for store, f in cs.stores.items():
-            if not f.ok:
-                report.breaches.append(f"rpo:{kind}:{store}")
-                report.messages.append(f"{kind} ({dc.name} class) in {store}: {f.reason}")
+        add_freshness(report, kind, dc, catalog, now, grace_seconds)
         order = tuple(full.stores)
         if catalog.entries:
             entry = max(catalog.entries, key=lambda e: (e.timestamp, e.backup_id))
             original = next(e for e in full.entries if e.backup_id == entry.backup_id)
-            rc = check_replicas(original, {k: v for k, v in stores.items()
-                                           if k not in full.errors}, order, deep, trust=trust)
-            rc.data_class = kind
-            report.replicas.append(rc)
-            if not rc.agree:
-                report.replica_mismatches += 1
-                report.breaches.append(f"replica:{kind}:{entry.backup_id}")
-                report.messages.extend(f"{kind} snapshot {entry.backup_id}: {p}"
-                                       for p in rc.problems)
+            add_replica_check(report, kind, original, stores, full.errors, order, deep,
+                              trust=trust, noun="snapshot")
         report.store_errors.update(full.errors)
     report.breaches = sorted(set(report.breaches))
     report.ok = not report.breaches

@@ -10,7 +10,8 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,29 @@ class SourceReport:
     errors: list[str] = field(default_factory=list)
 
 
+@contextmanager
+def drill_scratch(settings: Settings, kind: str,
+                  rto_override_seconds: float | None) -> Iterator[tuple[SourceReport, Path]]:
+    """The report of a drill of ``kind`` (RTO: its class's, or the override) and a private
+    scratch directory for the drill's restore. A :class:`Vo2drError` raised inside is the
+    report's error; the scratch copy is removed whatever happened (``report.removed`` says
+    whether it was) and ``report.ok`` set at the end."""
+    dc = settings.strategy().source_class(kind)
+    report = SourceReport(source=kind, data_class=dc.name,
+                          rto_seconds=(rto_override_seconds if rto_override_seconds is not None
+                                       else dc.rto_seconds))
+    scratch = Path(tempfile.mkdtemp(prefix=f"vo2dr-drill-{kind}-",
+                                    dir=settings.spool_dir or None))
+    try:
+        yield report, scratch
+    except Vo2drError as exc:
+        report.errors.append(str(exc))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        report.removed = not scratch.exists()
+    report.ok = not report.errors
+
+
 def drill_source(settings: Settings, kind: str, *, stores: Mapping[str, BackupStore],
                  rto_override_seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic,
@@ -44,13 +68,7 @@ def drill_source(settings: Settings, kind: str, *, stores: Mapping[str, BackupSt
     from vo2dr.sources.restore import latest_entry, restore_source
     from vo2dr.trust import Trust
 
-    dc = settings.strategy().source_class(kind)
-    report = SourceReport(source=kind, data_class=dc.name,
-                          rto_seconds=(rto_override_seconds if rto_override_seconds is not None
-                                       else dc.rto_seconds))
-    scratch = Path(tempfile.mkdtemp(prefix=f"vo2dr-drill-{kind}-",
-                                    dir=settings.spool_dir or None))
-    try:
+    with drill_scratch(settings, kind, rto_override_seconds) as (report, scratch):
         catalog = build_catalog(stores, settings.environment, source=kind)
         entry = latest_entry(catalog)
         store = next(n for n in catalog.stores if entry.complete_in(n))
@@ -66,12 +84,6 @@ def drill_source(settings: Settings, kind: str, *, stores: Mapping[str, BackupSt
         if not report.within_rto:
             report.errors.append(f"restore took {report.restore_seconds:.1f}s, over the RTO "
                                  f"of {report.rto_seconds:.0f}s")
-    except Vo2drError as exc:
-        report.errors.append(str(exc))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        report.removed = not scratch.exists()
-    report.ok = not report.errors
     return report
 
 
