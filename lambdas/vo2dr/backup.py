@@ -437,10 +437,17 @@ def backup_if_missing(settings: Settings, data_class: str, now: datetime | None 
                              stall_timeout=stall_timeout)
         summary.window = window
         return summary
+    return skipped_backup(settings.environment, data_class, window, covering, data_class)
+
+
+def skipped_backup(environment: str, data_class: str, window: dict[str, str],
+                   covering: CoveringBackup, label: str) -> SkippedBackup:
+    """The run that did nothing because ``covering`` already covers ``window`` (logged as
+    ``<label> backup skipped: ...``)."""
     skipped = SkippedBackup(
-        environment=settings.environment, data_class=data_class, window=window,
+        environment=environment, data_class=data_class, window=window,
         covered_by={"backup_id": covering.backup_id, "store": covering.store,
                     "manifest_key": covering.manifest_key,
                     "timestamp": layout.format_timestamp(covering.timestamp)})
-    log.info("%s backup %s", data_class, skipped.status)
+    log.info("%s backup %s", label, skipped.status)
     return skipped

@@ -23,10 +23,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from vo2dr.exceptions import Vo2drError
 from vo2dr.logs import configure_json_logging
 from vo2dr.settings import Settings
+
+if TYPE_CHECKING:
+    from vo2dr.summary import BackupSummary, SkippedBackup
 
 log = logging.getLogger("vo2dr.cloudrun")
 
@@ -34,7 +39,6 @@ log = logging.getLogger("vo2dr.cloudrun")
 def main(argv: list[str] | None = None) -> int:
     from vo2dr.backup import backup_if_missing, run_backup
     from vo2dr.secret_urls import resolve_database_url
-    from vo2dr.summary import SkippedBackup
 
     parser = argparse.ArgumentParser(prog="python -m vo2dr.cloudrun")
     parser.add_argument("--data-class", default="",
@@ -60,39 +64,41 @@ def main(argv: list[str] | None = None) -> int:
                                        "if_missing": args.if_missing,
                                        "settings": settings.redacted()})
     run = backup_if_missing if args.if_missing else run_backup
-    try:
+
+    def backup() -> BackupSummary | SkippedBackup:
         settings.validate(required=("database_url", "environment", "recovery_public_key"),
                           strategy=True)
-        summary = run(resolve_database_url(settings), data_class)
-    except Vo2drError as exc:
-        log.error("backup failed: %s", exc, extra={"data_class": data_class,
-                                                   "error_type": type(exc).__name__})
-        return 2
-    if isinstance(summary, SkippedBackup):
-        log.info("backup %s", summary.status, extra={"summary": summary.to_json()})
-        return 0
-    log.info("backup finished", extra={"summary": summary.to_json()})
-    return 0 if summary.ok else 1
+        return run(resolve_database_url(settings), data_class)
+
+    return _logged_run(backup, {"data_class": data_class})
 
 
 def _source(kind: str, if_missing: bool, with_secrets: bool) -> int:
     import os
 
     from vo2dr.sources.backup import backup_source, source_backup_if_missing
-    from vo2dr.summary import SkippedBackup
 
     settings = Settings.from_env()
     token = os.environ.get("VO2DR_REPOSITORY_TOKEN")  # never logged
     log.info("backup starting", extra={"source": kind, "if_missing": if_missing,
                                        "with_app_secrets": with_secrets,
                                        "settings": settings.redacted()})
+    return _logged_run(
+        lambda: (source_backup_if_missing(settings, kind, token=token, with_secrets=with_secrets)
+                 if if_missing
+                 else backup_source(settings, kind, token=token, with_secrets=with_secrets)),
+        {"source": kind})
+
+
+def _logged_run(backup: Callable[[], BackupSummary | SkippedBackup],
+                extra: dict[str, str]) -> int:
+    """Run ``backup`` and log its outcome; the exit code (module docstring)."""
+    from vo2dr.summary import SkippedBackup
+
     try:
-        summary = (source_backup_if_missing(settings, kind, token=token,
-                                            with_secrets=with_secrets) if if_missing
-                   else backup_source(settings, kind, token=token, with_secrets=with_secrets))
+        summary = backup()
     except Vo2drError as exc:
-        log.error("backup failed: %s", exc, extra={"source": kind,
-                                                   "error_type": type(exc).__name__})
+        log.error("backup failed: %s", exc, extra={**extra, "error_type": type(exc).__name__})
         return 2
     if isinstance(summary, SkippedBackup):
         log.info("backup %s", summary.status, extra={"summary": summary.to_json()})

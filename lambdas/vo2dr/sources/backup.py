@@ -104,7 +104,12 @@ def source_backup_if_missing(settings: Settings, kind: str, now: datetime | None
     a data class."""
     from datetime import UTC
 
-    from vo2dr.backup import find_covering_backup, open_backup_stores, schedule_window
+    from vo2dr.backup import (
+        find_covering_backup,
+        open_backup_stores,
+        schedule_window,
+        skipped_backup,
+    )
 
     _, data_class = check_source_settings(settings, kind)
     dc = settings.strategy().get(data_class)
@@ -122,10 +127,4 @@ def source_backup_if_missing(settings: Settings, kind: str, now: datetime | None
                                 with_secrets=with_secrets, stall_timeout=stall_timeout)
         summary.window = window
         return summary
-    skipped = SkippedBackup(
-        environment=settings.environment, data_class=data_class, window=window,
-        covered_by={"backup_id": covering.backup_id, "store": covering.store,
-                    "manifest_key": covering.manifest_key,
-                    "timestamp": layout.format_timestamp(covering.timestamp)})
-    log.info("%s backup %s", kind, skipped.status)
-    return skipped
+    return skipped_backup(settings.environment, data_class, window, covering, kind)
