@@ -31,6 +31,7 @@ from vo2dr.stores.base import BackupStore
 from dev import servers
 from tests import signing_keys
 from tests.buckets import make_buckets
+from tests.cli_env import store_env
 
 CRITICAL = ["users", "training_protocols", "vo2max_calculations", "session_metrics"]
 IMPORTANT = ["app_config", "app.audit_logs"]
@@ -216,12 +217,8 @@ class World:
 
     def env(self) -> dict[str, str]:
         """The CLI's settings as environment variables."""
-        s = self.settings
-        return {"VO2DR_ENVIRONMENT": s.environment, "VO2DR_S3_BUCKET": s.s3_bucket,
-                "VO2DR_GCS_BUCKET": s.gcs_bucket,
-                "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
-                "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
-                "VO2DR_SIGNING_PUBLIC_KEYS": s.signing_public_keys,
+        return {**store_env(self.settings),
+                "VO2DR_SIGNING_PUBLIC_KEYS": self.settings.signing_public_keys,
                 "VO2DR_DRILL_DATABASE_URL": self.settings.drill_database_url}
 
     def restorer_url(self, database: str = "postgres") -> str:

@@ -22,28 +22,8 @@ from vo2dr.settings import Settings
 
 from tests import signing_keys
 from tests.buckets import Buckets, make_buckets
-
-UPLOADS_PREFIX = "uploads/"
-
-
-def strategy_json(uploads: str, drain: str) -> str:
-    return json.dumps({
-        "dataClasses": {
-            "critical": {"tables": ["users"], "rpoMinutes": 15, "rtoMinutes": 60},
-            "important": {"tables": ["app_config"], "rpoMinutes": 60, "rtoMinutes": 240},
-            "full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240,
-                     "dailyAtUtc": "02:00"},
-            "non-critical": {"tables": [], "rpoMinutes": 1440, "rtoMinutes": 1440,
-                             "dailyAtUtc": "03:00"},
-        },
-        "application": {
-            "assets": {"dataClass": "important",
-                       "origins": {"uploads": f"s3://{uploads}/{UPLOADS_PREFIX}"}},
-            "logs": {"dataClass": "non-critical",
-                     "origins": {"application": f"s3://{drain}/application/",
-                                 "security": f"s3://{drain}/security/"}},
-        },
-    })
+from tests.cli_env import job_env
+from tests.snapshot_strategy import UPLOADS_PREFIX, strategy_json
 
 
 @dataclass
@@ -102,12 +82,7 @@ class Snap:
     rng: random.Random
 
     def env(self) -> dict[str, str]:
-        s = self.settings
-        return {"VO2DR_ENVIRONMENT": s.environment, "VO2DR_S3_BUCKET": s.s3_bucket,
-                "VO2DR_GCS_BUCKET": s.gcs_bucket,
-                "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
-                "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
-                "VO2DR_RECOVERY_PUBLIC_KEY": s.recovery_public_key, **signing_keys.ENV}
+        return job_env(self.settings)
 
     def assets_now(self) -> dict[str, bytes]:
         return entries(self.uploads.objects(UPLOADS_PREFIX), UPLOADS_PREFIX, "uploads")

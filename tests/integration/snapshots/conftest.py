@@ -17,31 +17,13 @@ from vo2dr.settings import Settings
 
 from tests import signing_keys
 from tests.buckets import Buckets, make_buckets
+from tests.cli_env import job_env
+from tests.snapshot_strategy import strategy_json
 
 MiB = 1024 * 1024
 SMALL = 200  # small objects
 MEDIUM = 4  # MB-sized objects
 LARGE_SIZE = 20 * MiB  # above the stores' 8 MiB part size: multipart / resumable / blocks
-
-
-def strategy_json(uploads: str, logs: str) -> str:
-    return json.dumps({
-        "dataClasses": {
-            "critical": {"tables": ["users"], "rpoMinutes": 15, "rtoMinutes": 60},
-            "important": {"tables": ["app_config"], "rpoMinutes": 60, "rtoMinutes": 240},
-            "full": {"tables": "all", "rpoMinutes": 1440, "rtoMinutes": 240,
-                     "dailyAtUtc": "02:00"},
-            "non-critical": {"tables": [], "rpoMinutes": 1440, "rtoMinutes": 1440,
-                             "dailyAtUtc": "03:00"},
-        },
-        "application": {
-            "assets": {"dataClass": "important",
-                       "origins": {"uploads": f"s3://{uploads}/uploads/"}},
-            "logs": {"dataClass": "non-critical",
-                     "origins": {"application": f"s3://{logs}/application/",
-                                 "security": f"s3://{logs}/security/"}},
-        },
-    })
 
 
 @dataclass
@@ -54,12 +36,7 @@ class Snap:
     objects: dict[str, bytes]  # key under uploads/ -> bytes, as the origin holds them now
 
     def env(self) -> dict[str, str]:
-        s = self.settings
-        return {"VO2DR_ENVIRONMENT": s.environment, "VO2DR_S3_BUCKET": s.s3_bucket,
-                "VO2DR_GCS_BUCKET": s.gcs_bucket,
-                "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
-                "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
-                "VO2DR_RECOVERY_PUBLIC_KEY": s.recovery_public_key, **signing_keys.ENV}
+        return job_env(self.settings)
 
     def put(self, key: str, data: bytes) -> None:
         boto3.client("s3").put_object(Bucket=self.uploads, Key=f"uploads/{key}", Body=data)

@@ -18,6 +18,7 @@ from vo2dr.settings import Settings
 
 from tests import signing_keys
 from tests.buckets import Buckets, make_buckets
+from tests.cli_env import job_env
 
 CONFIG_PATHS = [".env.*", "docker-compose*.yml", "vercel.json", "railway.toml", "render.yaml",
                 "prisma/schema.prisma"]
@@ -98,12 +99,7 @@ class App:
     marker: str  # a secret string also written into the repo's .env files
 
     def env(self) -> dict[str, str]:
-        s = self.settings
-        return {"VO2DR_ENVIRONMENT": s.environment, "VO2DR_S3_BUCKET": s.s3_bucket,
-                "VO2DR_GCS_BUCKET": s.gcs_bucket,
-                "VO2DR_AZURE_CONTAINER_URL": s.azure_container_url,
-                "VO2DR_KMS_KEY_ID": s.kms_key_id, "VO2DR_STRATEGY": s.strategy_json,
-                "VO2DR_RECOVERY_PUBLIC_KEY": s.recovery_public_key, **signing_keys.ENV}
+        return job_env(self.settings)
 
 
 @pytest.fixture(scope="session")

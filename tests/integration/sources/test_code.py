@@ -31,6 +31,15 @@ def use_env(app, monkeypatch) -> None:
         monkeypatch.setenv(k, v)
 
 
+def aws_down_with_recovery_key(app, monkeypatch, tmp_path):
+    """AWS unreachable from here on (S3, KMS, everything); the offline recovery key's file."""
+    key = tmp_path / "recovery.pem"
+    key.write_bytes(app.recovery_private)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{servers.free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    return key
+
+
 def test_code_round_trip_from_each_store(app, tmp_path):
     summary = backup_source(app.settings, "code")
     assert summary.ok, summary.error
@@ -91,10 +100,7 @@ def test_cli_backup_list_verify_and_recovery_key_restore_with_aws_down(app, caps
     assert doc["backup_id"] == backup_id and all(c["ok"] for c in doc["copies"])
 
     # AWS unreachable (S3, KMS, everything): restore from Azure with the recovery key.
-    key = tmp_path / "recovery.pem"
-    key.write_bytes(app.recovery_private)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{servers.free_port()}")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    key = aws_down_with_recovery_key(app, monkeypatch, tmp_path)
     target = tmp_path / "offline.git"
     code, doc, err = run_cli(capsys, "restore", "--kind", "code", "--source", "azure",
                              "--target-dir", str(target), "--recovery-key", str(key))

@@ -14,10 +14,8 @@ import pytest
 from vo2dr.manifest import Manifest
 from vo2dr.stores import Access, open_stores
 
-from dev import servers
-
 from .conftest import CONFIG_FILES, git
-from .test_code import run_cli, use_env
+from .test_code import aws_down_with_recovery_key, run_cli, use_env
 
 pytestmark = pytest.mark.integration
 
@@ -60,10 +58,7 @@ def test_config_round_trip_offline_and_no_secret_outside_the_body(app, capsys, m
     assert code == 0, err
 
     # AWS entirely unreachable; restore from GCS with the offline recovery key.
-    key = tmp_path / "recovery.pem"
-    key.write_bytes(app.recovery_private)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{servers.free_port()}")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    key = aws_down_with_recovery_key(app, monkeypatch, tmp_path)
     target = tmp_path / "restored-config"
     code, doc, err = run_cli(capsys, "restore", "--kind", "config", "--source", "gcs",
                              "--target-dir", str(target), "--recovery-key", str(key))
