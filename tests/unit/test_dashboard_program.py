@@ -24,22 +24,16 @@ from vo2dr.strategy import parse_strategy
 from vo2dr.summary import BackupSummary, DestinationStatus, DestinationSummary
 
 from dev.mockrun import Graph, run_program, stack_settings
+from tests.program_graphs import STACKS, GraphCache
 from tests.unit.recovery_memstore import TRUST, MemoryStore, add_backup
 
-STACKS = ("staging", "production")
 NS = "vo2max-dr"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 STORE_OF_CLOUD = {"aws": "s3", "gcp": "gcs", "azure": "azure"}
 GRID = 24
 
-_GRAPHS: dict[str, Graph] = {}
-
-
-def graph_of(stack: str) -> Graph:
-    if stack not in _GRAPHS:
-        _GRAPHS[stack] = run_program(stack)
-    return _GRAPHS[stack]
+graph_of = GraphCache()
 
 
 @pytest.fixture(params=STACKS)

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from dev.mockrun import Graph, run_program, stack_settings
+from tests.program_graphs import STACKS, GraphCache
 
-STACKS = ("staging", "production")
 NS = "vo2max-dr"
 DAYS_PER_YEAR = 365
 S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
@@ -38,13 +38,7 @@ AZ_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 NEEDS_RESTORE = {"GLACIER", "DEEP_ARCHIVE", "Archive", "tierToArchive"}
 BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
 
-_GRAPHS: dict[str, Graph] = {}
-
-
-def graph_of(stack: str) -> Graph:
-    if stack not in _GRAPHS:
-        _GRAPHS[stack] = run_program(stack)
-    return _GRAPHS[stack]
+graph_of = GraphCache()
 
 
 @pytest.fixture(params=STACKS)

@@ -33,8 +33,8 @@ from dev.mockrun import (
 from tests.app_secrets import app_secret_arns, origin_arns, snapshot_roots
 from tests.cron_eval import Cron, max_gap_seconds
 from tests.iam_check import RESOURCELESS_ACTION, check_policy
+from tests.program_graphs import STACKS, GraphCache
 
-STACKS = ("staging", "production")
 NS = "vo2max-dr"
 FUNCTION = "aws:lambda/function:Function"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
@@ -60,13 +60,7 @@ ALL_JOBS = (*BACKUP_JOBS, *SOURCE_JOBS, *SNAPSHOT_JOBS, "status", "drill")
 
 # ---- the program -------------------------------------------------------------------------
 
-_GRAPHS: dict[str, Graph] = {}
-
-
-def graph_of(stack: str) -> Graph:
-    if stack not in _GRAPHS:
-        _GRAPHS[stack] = run_program(stack)
-    return _GRAPHS[stack]
+graph_of = GraphCache()
 
 
 @pytest.fixture(params=STACKS)
