@@ -72,6 +72,8 @@ def _test_signing_public_keys(count: int = 2) -> str:
 
 
 TEST_SIGNING_PUBLIC_KEYS = _test_signing_public_keys()
+# And of the drill record signing key (recordPublicKeys: trusted for records only).
+TEST_RECORD_PUBLIC_KEYS = _test_signing_public_keys(1)
 
 
 # Provider SDK packages that, when first loaded, emit a DeprecationWarning for every deprecated
@@ -467,7 +469,8 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
     """Run the program (``__main__.py``) for ``stack`` with its stack file, ``overrides`` applied
     (``{"vo2max-dr:clouds.gcp.enabled": False}``), and ``secrets`` (default: TEST_SECRETS) set as
     secret config. ``vo2max-dr:recoveryPublicKey`` is TEST_RECOVERY_PUBLIC_KEY and
-    ``signingPublicKeys`` TEST_SIGNING_PUBLIC_KEYS, as plain config, unless an override
+    ``signingPublicKeys`` TEST_SIGNING_PUBLIC_KEYS and ``recordPublicKeys``
+    TEST_RECORD_PUBLIC_KEYS, as plain config, unless an override
     replaces or removes (``None``) it. Returns every declared resource.
 
     ``preview=True`` runs it as a first ``pulumi preview`` does: nothing exists, so every id
@@ -477,6 +480,7 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None,
     settings = stack_settings(stack)
     settings.setdefault(f"{PROJECT}:recoveryPublicKey", TEST_RECOVERY_PUBLIC_KEY)
     settings.setdefault(f"{PROJECT}:signingPublicKeys", TEST_SIGNING_PUBLIC_KEYS)
+    settings.setdefault(f"{PROJECT}:recordPublicKeys", TEST_RECORD_PUBLIC_KEYS)
     for path, value in (overrides or {}).items():
         _set(settings, path, value)
     secrets = TEST_SECRETS if secrets is None else secrets

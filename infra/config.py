@@ -335,6 +335,10 @@ class StackConfig:
     # PEM bundle of the manifest signing public keys readers trust (docs/backup-authenticity.md):
     # plain config, like the recovery key. None until set after the first `pulumi up`.
     signing_public_keys: str | None = None
+    # PEM bundle of the drill record signing public keys (infra/aws/signing.py, purpose
+    # "records"): trusted for records only, never for a manifest. None until set after the
+    # first `pulumi up`; until then cloud drill records are shown unsigned and not counted.
+    record_public_keys: str | None = None
     # vo2max-dr:report (the report's targets; the dashboard draws the RTO variance). None when
     # the stack has no such section.
     report: ReportSettings | None = None
@@ -791,23 +795,44 @@ def parse_recovery_public_key(value: Any) -> str | None:
 
 SIGNING_KEYS_FIX = ("after the first `pulumi up`, put the public halves of the AWS and Cloud "
                     "KMS signing keys in it: see docs/backup-authenticity.md (plain config)")
+RECORD_KEYS_FIX = ("after the first `pulumi up`, put the public half of the AWS KMS record "
+                   "signing key (output awsRecordSigningKeyArn) in it: see "
+                   "docs/backup-authenticity.md (plain config)")
 
 
-def parse_signing_public_keys(value: Any) -> str | None:
-    """``vo2max-dr:signingPublicKeys``: one or more PEM P-256 public keys (the job's own check,
-    ``vo2dr.signing.load_public_keys``). None when unset."""
+def parse_signing_public_keys(value: Any, key: str = "signingPublicKeys",
+                              fix: str = SIGNING_KEYS_FIX) -> str | None:
+    """``vo2max-dr:signingPublicKeys`` (or ``recordPublicKeys``): one or more PEM P-256 public
+    keys (the job's own check, ``vo2dr.signing.load_public_keys``). None when unset."""
     if value is None or value == "":
         return None
     from vo2dr.signing import load_public_keys
 
     if not isinstance(value, str) or "PRIVATE KEY" in value:
-        raise _fail("signingPublicKeys", "is not a PEM bundle of public keys (never put a "
-                    "private key in config)", SIGNING_KEYS_FIX)
+        raise _fail(key, "is not a PEM bundle of public keys (never put a private key in "
+                    "config)", fix)
     try:
         load_public_keys(value)
     except ConfigError as exc:
-        raise _fail("signingPublicKeys", f"is not usable: {exc}", SIGNING_KEYS_FIX) from exc
+        raise _fail(key, f"is not usable: {exc}", fix) from exc
     return value
+
+
+def parse_record_public_keys(value: Any, signing_public_keys: str | None) -> str | None:
+    """``vo2max-dr:recordPublicKeys``: the drill record keys' public halves, none of which may
+    also be a manifest key: a key trusted for manifests would let the drill's identity sign a
+    backup every reader accepts."""
+    records = parse_signing_public_keys(value, "recordPublicKeys", RECORD_KEYS_FIX)
+    if records is None or signing_public_keys is None:
+        return records
+    from vo2dr.signing import load_public_keys
+
+    shared = set(load_public_keys(records)) & set(load_public_keys(signing_public_keys))
+    if shared:
+        raise _fail("recordPublicKeys", f"shares {len(shared)} key(s) with signingPublicKeys "
+                    "(a record key must never be trusted for manifests)",
+                    "keep the record signing key's public half in recordPublicKeys only")
+    return records
 
 
 def parse_tags(raw: Any, environment: str) -> dict[str, str]:
@@ -901,16 +926,18 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = NS,
         keys=parse_keys(raw.get("keys")),
         recovery_public_key=parse_recovery_public_key(raw.get("recoveryPublicKey")),
         signing_public_keys=parse_signing_public_keys(raw.get("signingPublicKeys")),
+        record_public_keys=parse_record_public_keys(
+            raw.get("recordPublicKeys"), parse_signing_public_keys(raw.get("signingPublicKeys"))),
         report=(parse_report_settings(raw["report"]) if raw.get("report") is not None
                 else None),
     )
 
 
 KEYS = ("environment", "tags", "clouds", "dataClasses", "retention", "tiering", "immutability",
-        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys", "compression",
-        "application", "report")
+        "monitoring", "runtime", "keys", "recoveryPublicKey", "signingPublicKeys",
+        "recordPublicKeys", "compression", "application", "report")
 # Plain strings; every other key is a YAML object.
-STRING_KEYS = ("environment", "recoveryPublicKey", "signingPublicKeys")
+STRING_KEYS = ("environment", "recoveryPublicKey", "signingPublicKeys", "recordPublicKeys")
 SECRET_KEYS = ("databaseUrl", "alertWebhookUrl", "drillDatabaseUrl", "repositoryToken")
 
 

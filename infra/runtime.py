@@ -38,9 +38,10 @@ from infra.aws.runtime import (
     JobSchedules,
     JobSchedulesArgs,
     ScheduleSpec,
+    function_arn,
     schedule_input,
 )
-from infra.aws.signing import ManifestSigningKey, ManifestSigningKeyArgs
+from infra.aws.signing import SigningKey, SigningKeyArgs
 from infra.config import StackConfig
 
 # Names (not values) of the Secrets Manager secrets.
@@ -222,7 +223,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         pruner_env.update(_azure_sign_in(cfg, _attr(azure, "pruner_client_id")))
     # Manifest signatures (docs/backup-authenticity.md): the backup function signs with a KMS
     # key only its writer role may use; every reader trusts the configured public halves.
-    signing = ManifestSigningKey(cfg.name("signing"), ManifestSigningKeyArgs(
+    signing = SigningKey(cfg.name("signing"), SigningKeyArgs(
         account_id=cfg.aws.account_id, alias=f"alias/{cfg.name('signing')}",
         description=f"{cfg.name('signing')}: signs every backup manifest of the job",
         signer_role_arn=aws.roles.writer_arn, tags=tags, protect=cfg.is_production))
@@ -233,6 +234,26 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         pulumi.log.warn(f"{cfg.name('signing')}: vo2max-dr:signingPublicKeys is not set: until "
                         "it is, backups are signed but every reader (status, drill, restore) "
                         "refuses them; see docs/backup-authenticity.md")
+    # Drill records (vo2dr.records) are signed with a key of their own that only the drill
+    # function may use (not its role, which operators assume; infra/aws/signing.py), trusted
+    # for records only: the drill can never sign a manifest.
+    record_signing = SigningKey(cfg.name("record-signing"), SigningKeyArgs(
+        account_id=cfg.aws.account_id, alias=f"alias/{cfg.name('record-signing')}",
+        description=f"{cfg.name('record-signing')}: signs the drill's records, never a manifest",
+        signer_role_arn=aws.roles.reader_arn, purpose="records",
+        signer_function_arn=function_arn(cfg.aws.region, cfg.aws.account_id, cfg.name("drill")),
+        signer_role_name=aws.roles.reader_name, tags=tags, protect=cfg.is_production))
+    drill_env: dict[str, pulumi.Input[str]] = {"VO2DR_RECORD_SIGNING_KEY": record_signing.arn}
+    # Who reads records (`vo2dr report`, run with restoreEnvironment) trusts these for records
+    # only; no function reads records.
+    record_trust: dict[str, pulumi.Input[str]] = {}
+    if cfg.record_public_keys:
+        record_trust["VO2DR_RECORD_PUBLIC_KEYS"] = cfg.record_public_keys
+    else:
+        pulumi.log.warn(f"{cfg.name('record-signing')}: vo2max-dr:recordPublicKeys is not set: "
+                        "until it is, the drill signs its records but `vo2dr report` shows "
+                        "them as not proven ours and does not count them; see "
+                        "docs/backup-authenticity.md")
     # The recovery public key is plain config (a public key), so the functions' environment
     # holds no secret and previews show it. The strategy is not in the functions' environment
     # (Lambda allows 4 KB of it, and the strategy grows with its sanity queries): it ships in
@@ -303,8 +324,8 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
                      status_secrets, reader_env, state_prefix=cfg.status_prefix),
         # The drill restores into a scratch database on its own server, dropped afterwards.
         FunctionSpec("drill", cfg.name("drill"), roles.reader_name, roles.reader_arn,
-                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DRILL_DATABASE_URL}, reader_env,
-                     in_vpc=vpc),
+                     {"VO2DR_DRILL_DATABASE_URL_SECRET": SECRET_DRILL_DATABASE_URL},
+                     {**reader_env, **drill_env}, in_vpc=vpc),
     ]
     rt, mon = cfg.runtime, cfg.monitoring
     functions = JobFunctions(cfg.name("functions"), JobFunctionsArgs(
@@ -388,9 +409,10 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
 
     # What a restore laptop sets (plus its own credentials and --target-url): no secret in it.
     # Having assumed the restore-reader role, it signs in to GCS and Azure as their readers.
-    restore_env = {**{k: v for k, v in settings.items()}, **reader_env,
+    restore_env = {**{k: v for k, v in settings.items()}, **reader_env, **record_trust,
                    "AWS_REGION": cfg.aws.region, "AWS_DEFAULT_REGION": cfg.aws.region}
     pulumi.export("awsSigningKeyArn", signing.arn)
+    pulumi.export("awsRecordSigningKeyArn", record_signing.arn)
     pulumi.export("lambdaFunctionNames", functions.function_names)
     pulumi.export("scheduleGroupName", job_schedules.group.name)
     pulumi.export("scheduleNames", job_schedules.schedule_names)

@@ -28,7 +28,11 @@ from policy.aws.iam import (
     check_aws_iam_no_admin_policies,
     check_aws_iam_no_wildcards,
 )
-from policy.aws.kms import _cmk_check, check_aws_kms_key_rotation, check_aws_kms_signing_key
+from policy.aws.kms import (
+    _cmk_check,
+    check_aws_kms_key_rotation,
+    check_aws_signing_keys_one_signer,
+)
 from policy.aws.runtime import (
     check_lambda_no_credentials,
     check_log_group_cmk,
@@ -343,15 +347,23 @@ RULES: tuple[Rule, ...] = (
        "aws.scheduler.Schedule.",
        f"{AWS_DOCS}/scheduler/latest/UserGuide/configuring-schedule-dlq.html",
        ["aws:scheduler/schedule:Schedule"], check_scheduler_retry_dlq),
-    _r("aws-kms-signing-key-writer-only",
-       "The manifest signing key is an ECC_NIST_P256 SIGN_VERIFY key that only the backup "
-       "writer role may sign with: no account root, wildcard or grant.",
-       "high", ["SC-12", "SC-13", "SI-7"], ["CIS Controls v8 3.11"],
-       "In the aws.kms.Key's policy, allow kms:Sign to the backup writer role alone, give the "
-       "account administration without kms:Sign or kms:CreateGrant, and use "
-       "customer_master_key_spec='ECC_NIST_P256'.",
-       f"{AWS_DOCS}/kms/latest/developerguide/asymmetric-key-specs.html",
-       ["aws:kms/key:Key"], check_aws_kms_signing_key),
+    _r("aws-kms-signing-key-one-signer",
+       "Each signing key is an ECC_NIST_P256 SIGN_VERIFY key with one signer: the manifest key "
+       "the backup writer role alone; the drill record key the drill function alone (its "
+       "role's IAM policy pinned with lambda:SourceFunctionArn, so operators who assume the "
+       "role cannot sign). No account root, wildcard or grant; the record key never signs "
+       "manifests, the drill never holds the manifest key.",
+       "high", ["SC-12", "SC-13", "SI-7", "AC-6"], ["CIS Controls v8 3.11"],
+       "In the manifest aws.kms.Key's policy, allow kms:Sign to the backup writer role alone. "
+       "In the record key's policy, allow kms:Sign to the account only with ArnEquals "
+       "aws:PrincipalArn <drill role>, and grant it in that role's policy only with ArnEquals "
+       "lambda:SourceFunctionArn <drill function ARN>. Give the account administration "
+       "without kms:Sign or kms:CreateGrant; use customer_master_key_spec='ECC_NIST_P256'; "
+       "pass the record key as VO2DR_RECORD_SIGNING_KEY to the drill only.",
+       f"{AWS_DOCS}/lambda/latest/dg/permissions-source-function-arn.html",
+       ["aws:kms/key:Key", "aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/role:Role", "aws:lambda/function:Function"],
+       check_aws_signing_keys_one_signer, scope="stack"),
     # --- GCP
     _r("gcp-kms-signing-key-one-signer",
        "The standby's manifest signing key is EC_SIGN_P256_SHA256, and its signer role is held "

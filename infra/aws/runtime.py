@@ -84,6 +84,12 @@ def checked_environment(function_name: str, variables: Mapping[str, str]) -> dic
     return dict(variables)
 
 
+def function_arn(region: str, account_id: str, name: str) -> str:
+    """A function's ARN from its physical name: known before deploy, so policies can pin to it
+    (``lambda:SourceFunctionArn``) without an Output of the function (and no cycle)."""
+    return f"arn:{PARTITION}:lambda:{region}:{account_id}:function:{name}"
+
+
 def schedule_group_arn(region: str, account_id: str, group_name: str) -> str:
     """The ARN EventBridge Scheduler sends as ``aws:SourceArn`` when it assumes a schedule's
     execution role: the schedule group's (Scheduler user guide, "Confused deputy prevention")."""
@@ -223,8 +229,7 @@ class JobFunctions(pulumi.ComponentResource):
             kms_key_id=args.key_arn, tags=tags, opts=child)
         # Known before deploy, so the role policy and the scheduler role need no Output from
         # the function (and no dependency cycle).
-        function_arn = (f"arn:{PARTITION}:lambda:{args.region}:{args.account_id}:function:"
-                        f"{spec.name}")
+        this_function = function_arn(args.region, args.account_id, spec.name)
         log_arn = (f"arn:{PARTITION}:logs:{args.region}:{args.account_id}:log-group:"
                    f"{log_name}:*")
         through = lambda svc: {"StringEquals": {  # noqa: E731
@@ -264,7 +269,7 @@ class JobFunctions(pulumi.ComponentResource):
             secret_arns = [self.secrets[k].arn for k in secret_keys]
             statements += [
                 statement("ReadOwnSecrets", ["secretsmanager:GetSecretValue"], secret_arns,
-                          condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}),
+                          condition={"ArnEquals": {"lambda:SourceFunctionArn": this_function}}),
                 # The encryption context is a string condition key (KMS: "kms:EncryptionContext:
                 # context-key", String): StringEquals, not ArnEquals (IAM lint, parliament).
                 statement("DecryptOwnSecretsThroughSecretsManager", ["kms:Decrypt"],
@@ -272,7 +277,7 @@ class JobFunctions(pulumi.ComponentResource):
                               **through("secretsmanager")["StringEquals"],
                               SECRET_CONTEXT_KEY: secret_arns}}),
             ]
-        only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}
+        only_this_function = {"ArnEquals": {"lambda:SourceFunctionArn": this_function}}
         if spec.read_objects:
             statements.append(statement(
                 "ReadOwnSnapshotIndexes", ["s3:GetObject"],
@@ -298,12 +303,12 @@ class JobFunctions(pulumi.ComponentResource):
         if spec.app_parameter_arns:
             statements.append(statement(
                 "ReadAppParameters", ["ssm:GetParameters"], list(spec.app_parameter_arns),
-                condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}))
+                condition={"ArnEquals": {"lambda:SourceFunctionArn": this_function}}))
         if spec.app_parameter_path_arns:
             statements.append(statement(
                 "ReadAppParameterPaths", ["ssm:GetParametersByPath"],
                 list(spec.app_parameter_path_arns),
-                condition={"ArnEquals": {"lambda:SourceFunctionArn": function_arn}}))
+                condition={"ArnEquals": {"lambda:SourceFunctionArn": this_function}}))
         policy = aws.iam.RolePolicy(f"{name}-{job}-runtime", role=spec.role_name,
                                     policy=document(*statements), opts=child)
         env = {k: pulumi.Output.from_input(v)

@@ -475,19 +475,6 @@ CASES: dict[str, Case] = {
         ("aws:scheduler/schedule:Schedule", dict(schedules()[0].props)),
         at("target.deadLetterConfig", None), "no dead-letter queue"),
     # GCP
-    "aws-kms-signing-key-writer-only": Case(
-        ("aws:kms/key:Key", {"keyUsage": "SIGN_VERIFY", "customerMasterKeySpec": "ECC_NIST_P256",
-                             "policy": json.dumps({"Statement": [
-                                 {"Sid": "Admin", "Effect": "Allow",
-                                  "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-                                  "Action": ["kms:DescribeKey", "kms:PutKeyPolicy"]},
-                                 {"Sid": "WriterSigns", "Effect": "Allow",
-                                  "Principal": {"AWS": "arn:aws:iam::111122223333:role/w"},
-                                  "Action": ["kms:Sign", "kms:GetPublicKey"]}]})}),
-        at("policy", json.dumps({"Statement": [
-            {"Sid": "Admin", "Effect": "Allow",
-             "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["kms:*"]}]})),
-        "lets 'arn:aws:iam::111122223333:root' sign: only the backup writer role may"),
     "gcp-kms-signing-key-one-signer": Case(
         ("gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding",
          {"role": "roles/cloudkms.signer",
@@ -682,3 +669,10 @@ CASES.update(_report_cases())
 from tests.policy.snapshot_cases import SNAPSHOT_CASES  # noqa: E402
 
 CASES.update(SNAPSHOT_CASES)
+
+# The signing keys' rule: the manifest key and the drill record key (signing_cases).
+from tests.policy import signing_cases as SC  # noqa: E402
+
+CASES["aws-kms-signing-key-one-signer"] = Case(
+    SC.signing_stack(), SC.with_props("record-signer", policy=SC.sign_policy({})),
+    "without pinning it to one function")
