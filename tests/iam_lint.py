@@ -118,6 +118,13 @@ KNOWN_FALSE_POSITIVES: tuple[KnownFalsePositive, ...] = (
         "The same key on the snapshot functions' S3 reads (their origins, their own indexes: "
         "infra/aws/runtime.py): Lambda sets it on every request made from the function's "
         "execution environment, S3's included (same Lambda Developer Guide page)."),
+    KnownFalsePositive(
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        {"detail": "Unknown condition lambda:SourceFunctionArn for action kms:"}, ("identity",),
+        "The same key on the drill's kms:Sign and kms:GetPublicKey with the record signing key "
+        "(infra/aws/signing.py): Lambda sets it on every request made from the function's "
+        "execution environment, KMS's included (same Lambda Developer Guide page); it is what "
+        "keeps operators who assume the drill's role from signing."),
 )
 
 
