@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from dev import mockrun, plan
+from tests.program_graphs import program_graph
 
 
 @pytest.fixture(scope="session")
 def graphs() -> dict[str, mockrun.Graph]:
-    return {stack: mockrun.run_program(stack) for stack in plan.STACKS}
+    return {stack: program_graph(stack) for stack in plan.STACKS}
 
 
 @pytest.fixture(scope="session")

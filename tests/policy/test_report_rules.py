@@ -166,11 +166,12 @@ def test_azure_condition_must_guard_every_create_action_and_one_prefix():
 def test_the_real_program_passes_the_report_rules():
     """Both stacks' graphs against their own stack files, as `make plan` runs the pack: no
     finding of these three, and each has something to judge."""
-    from dev.mockrun import run_program, stack_settings
+    from dev.mockrun import stack_settings
+    from tests.program_graphs import program_graph
 
     for stack in ("staging", "production"):
         ctx = P.expectations_from_settings(stack_settings(stack), stack)
-        resources = P.resources_from_graph(run_program(stack))
+        resources = P.resources_from_graph(program_graph(stack))
         assert [f.message for f in WRITE_ONCE.check(resources, ctx)] == []
         for rule in (RETENTION, SCOPED):
             hits = [r for r in resources if r.type in rule.types]

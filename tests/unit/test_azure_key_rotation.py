@@ -16,6 +16,7 @@ import pytest
 
 from dev.mockrun import run_program, stack_config
 from infra.azure import keys
+from tests.program_graphs import program_graph
 
 GET_KEY = "azure-native:keyvault:getKey"
 
@@ -31,7 +32,7 @@ def live_key(rotate: str, expire: str, extra_notify: bool = True) -> dict:
 
 def test_a_first_deploy_creates_the_key_with_its_policy():
     # The default mock answers getKey as ARM does before the first deploy: not found.
-    graph = run_program("staging")
+    graph = program_graph("staging")
     key = graph.one("azure-native:keyvault:Key")
     cfg = stack_config("staging")
     assert key.inputs["properties"]["rotationPolicy"]["lifetimeActions"][0]["trigger"] == {

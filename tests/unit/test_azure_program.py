@@ -15,6 +15,7 @@ from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
 from infra.azure.access import MAX_FEDERATED_CREDENTIALS, WRITER_DATA_ACTIONS
 from infra.azure.immutability_lock import LOCK_TYPE
+from tests.program_graphs import program_graph
 
 STACKS = ("staging", "production")
 GROUP = "azure-native:resources:ResourceGroup"
@@ -53,7 +54,7 @@ def cfg_of(stack: str) -> config.StackConfig:
 
 @pytest.fixture(scope="module", params=STACKS)
 def run(request) -> tuple[Graph, config.StackConfig]:
-    return run_program(request.param), cfg_of(request.param)
+    return program_graph(request.param), cfg_of(request.param)
 
 
 def is_azure(r: Resource) -> bool:
@@ -403,7 +404,7 @@ def test_all_three_clouds_tier_and_expire_on_the_configured_days(run):
 # ---- on/off --------------------------------------------------------------------------------
 
 def test_disabling_azure_removes_exactly_the_azure_resources():
-    full = run_program("production")
+    full = program_graph("production")
     off = run_program("production", {"vo2max-dr:clouds.azure.enabled": False})
     assert not [r for r in off.resources if is_azure(r)]
     assert {(r.type, r.name) for r in off.resources} == {

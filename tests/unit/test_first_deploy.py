@@ -18,7 +18,8 @@ import re
 
 import pytest
 
-from dev.mockrun import Graph, Resource, run_program
+from dev.mockrun import Graph, Resource
+from tests.program_graphs import program_graph
 
 SLEEP = "time:index/sleep:Sleep"
 STACKS = ("staging", "production")
@@ -26,7 +27,7 @@ STACKS = ("staging", "production")
 
 @pytest.fixture(scope="module")
 def graphs() -> dict[str, Graph]:
-    return {stack: run_program(stack) for stack in STACKS}
+    return {stack: program_graph(stack) for stack in STACKS}
 
 
 def seconds(duration: str) -> int:

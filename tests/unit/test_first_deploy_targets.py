@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dev.mockrun import Graph, run_program
+from dev.mockrun import Graph
+from tests.program_graphs import program_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "vo2max-dr"
@@ -60,7 +61,7 @@ def readme_targets(stack: str) -> set[str]:
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_first_deploy_targets_the_repository_and_exactly_what_it_needs(stack):
-    graph = run_program(stack)
+    graph = program_graph(stack)
     (repository,) = graph.of_type(REPOSITORY)
     want = needed_for(graph, repository.urn)
     assert len(want) > 1  # the repository has a parent and dependencies: all must be targeted

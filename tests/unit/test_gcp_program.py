@@ -15,6 +15,7 @@ from vo2dr.stores.credentials import gcs_credentials
 from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
 from infra.gcp.access import assumed_role_arn
+from tests.program_graphs import program_graph
 
 STACKS = ("staging", "production")
 DAY = 86_400
@@ -46,7 +47,7 @@ def cfg_of(stack: str) -> config.StackConfig:
 
 @pytest.fixture(scope="module", params=STACKS)
 def run(request) -> tuple[Graph, config.StackConfig]:
-    return run_program(request.param), cfg_of(request.param)
+    return program_graph(request.param), cfg_of(request.param)
 
 
 def is_gcp(r: Resource) -> bool:
@@ -345,7 +346,7 @@ def test_assumed_role_arn_drops_the_role_path_and_rejects_non_roles():
 # ---- on/off --------------------------------------------------------------------------------
 
 def test_disabling_gcp_removes_exactly_the_gcp_resources():
-    full = run_program("staging")
+    full = program_graph("staging")
     off = run_program("staging", {"vo2max-dr:clouds.gcp.enabled": False})
     assert not [r for r in off.resources if is_gcp(r)]
     # Besides the GCP resources, only Azure's trust in the standby's service account goes.

@@ -14,6 +14,7 @@ import pytest
 from dev.mockrun import Graph, Resource, run_program, walk
 from tests.app_secrets import app_secret_arns, application_prefixes, origin_arns, snapshot_roots
 from tests.iam_check import check_policy
+from tests.program_graphs import program_graph
 
 STACKS = ("staging", "production")
 # Where each AWS resource type keeps a policy document, and what kind of document it is.
@@ -45,7 +46,7 @@ ENTRA_TOKEN_STATEMENT = {
 
 @pytest.fixture(scope="module")
 def graphs() -> dict[str, Graph]:
-    return {stack: run_program(stack) for stack in STACKS}
+    return {stack: program_graph(stack) for stack in STACKS}
 
 
 def documents(g: Graph) -> Iterator[tuple[Resource, str, str, dict[str, Any]]]:

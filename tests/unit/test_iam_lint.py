@@ -9,14 +9,15 @@ import json
 
 import pytest
 
-from dev.mockrun import Graph, run_program
+from dev.mockrun import Graph
 from tests.iam_lint import KNOWN_FALSE_POSITIVES, findings, lint
+from tests.program_graphs import program_graph
 from tests.unit.test_iam import STACKS, documents
 
 
 @pytest.fixture(scope="module")
 def graphs() -> dict[str, Graph]:
-    return {stack: run_program(stack) for stack in STACKS}
+    return {stack: program_graph(stack) for stack in STACKS}
 
 
 @pytest.mark.parametrize("stack", STACKS)

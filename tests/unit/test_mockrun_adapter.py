@@ -13,6 +13,7 @@ import pulumi
 import pytest
 
 from dev import mockrun, pulumi_adapter
+from tests.program_graphs import program_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,7 +105,7 @@ def test_workload_identity_pool_name_uses_the_project_number():
 def test_a_first_preview_declares_the_same_resources_with_unknown_outputs(stack):
     """As on a first ``pulumi preview``: the same resources, but ids, ARNs and every input
     built from them unknown (Pulumi's sentinel on the wire)."""
-    deployed = mockrun.run_program(stack)
+    deployed = program_graph(stack)
     preview = mockrun.run_program(stack, preview=True)
     assert sorted(r.urn for r in preview.resources) == sorted(r.urn for r in deployed.resources)
     key = preview.one("aws:kms/key:Key", "backup-key")

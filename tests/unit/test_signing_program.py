@@ -14,6 +14,7 @@ from dev.mockrun import TEST_RECORD_PUBLIC_KEYS, TEST_SIGNING_PUBLIC_KEYS, Graph
 from policy import policies as P
 from policy.aws.kms import check_aws_kms_signing_key
 from policy.resources import resources_from_graph
+from tests.program_graphs import program_graph
 
 STACKS = ("staging", "production")
 _GRAPHS: dict[str, Graph] = {}
@@ -22,7 +23,7 @@ _GRAPHS: dict[str, Graph] = {}
 @pytest.fixture(params=STACKS)
 def g(request) -> Graph:
     if request.param not in _GRAPHS:
-        _GRAPHS[request.param] = run_program(request.param)
+        _GRAPHS[request.param] = program_graph(request.param)
     return _GRAPHS[request.param]
 
 
