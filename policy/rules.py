@@ -718,11 +718,15 @@ RULES += (
        f"{AWS_DOCS}/AmazonS3/latest/userguide/object-lifecycle-mgmt.html",
        LIFECYCLE_TYPES, check_reports_retention, needs=True),
     _r("aws-iam-policy-report-records-write-once",
-       "An S3 grant to put report records (reports/<env>/) requires If-None-Match: *, so no "
-       "record can be replaced, not even by the job that wrote it.",
+       "An S3 grant to put report records (reports/<env>/) or snapshot content "
+       "(<root>content/) requires If-None-Match: *, so no record or content object can be "
+       "replaced, not even by the job that wrote it (a grant limited to the parts of a "
+       "multipart upload, s3:ObjectCreationOperation false, creates nothing and passes).",
        "high", ["AU-9", "SI-7"], ["CIS Controls v8 3.3"],
        "Add \"Condition\": {\"Null\": {\"s3:if-none-match\": \"false\"}} to the statement "
-       "that allows s3:PutObject under reports/<env>/.",
+       "that allows s3:PutObject under reports/<env>/ or <root>content/ (and, for multipart "
+       "uploads, allow the parts in a statement of their own with \"Bool\": "
+       "{\"s3:ObjectCreationOperation\": \"false\"}).",
        f"{AWS_DOCS}/AmazonS3/latest/userguide/conditional-writes-enforce.html",
        [*AWS_POLICY_HOLDERS, f"{S3}bucket:Bucket", f"{S3}bucketLogging:BucketLogging"],
        check_aws_report_puts_write_once, scope="stack"),

@@ -37,7 +37,9 @@ Entra-only statement when the Azure copy is on); ``tests/unit/test_iam.py`` pins
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -207,3 +209,62 @@ def assert_least_privilege(document: str | Mapping[str, Any], *, name: str = "",
                            **kwargs: Any) -> None:
     problems = check_policy(document, **kwargs)
     assert not problems, f"{name}: " + "; ".join(problems)
+
+
+# ---- evaluating a request against an identity policy ----------------------------------------
+# Enough of IAM's evaluation logic to ask "would this role's own policy let this request
+# through?" in a test that drives a real SDK against a local server which enforces no IAM (moto):
+# an explicit Deny wins, then any Allow, else the implicit deny. Actions and resources match
+# as IAM's wildcards do (``*`` across ``/``, ``?`` one character; actions case-insensitive).
+# Conditions: the operators the project's documents use on the requests judged here; any
+# other operator raises rather than guess.
+
+def _glob(pattern: str, value: str, *, case: bool = True) -> bool:
+    if not case:
+        pattern, value = pattern.lower(), value.lower()
+    # fnmatch's [...] classes are no IAM syntax: escape them.
+    translated = fnmatch.translate(pattern.replace("[", "\0")).replace("\0", r"\[")
+    return re.match(translated, value, re.DOTALL) is not None
+
+
+def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool:
+    ctx = {k.lower(): v for k, v in context.items()}
+    for op, keys in condition.items():
+        for key, expected in keys.items():
+            values = [str(v) for v in _as_list(expected)]
+            present = key.lower() in ctx
+            actual = ctx.get(key.lower())
+            if op == "Null":
+                if [v.lower() for v in values] != [str(not present).lower()]:
+                    return False
+            elif op == "Bool":
+                if not present or str(actual).lower() not in [v.lower() for v in values]:
+                    return False
+            elif op == "StringEquals":
+                if not present or actual not in values:
+                    return False
+            elif op == "StringLike":
+                if not present or not any(_glob(v, str(actual)) for v in values):
+                    return False
+            else:
+                raise NotImplementedError(f"condition operator {op!r} is not evaluated here")
+    return True
+
+
+def allows(document: str | Mapping[str, Any], action: str, resource: str,
+           context: Mapping[str, str] | None = None) -> bool:
+    """Whether identity policy ``document`` allows ``action`` on ``resource`` for a request
+    whose condition keys are ``context`` (a key absent from it is absent from the request)."""
+    context = context or {}
+    allowed = False
+    for st in _as_list(load(document).get("Statement")):
+        if not any(_glob(a, action, case=False) for a in _as_list(st.get("Action"))):
+            continue
+        if not any(_glob(r, resource) for r in _as_list(st.get("Resource"))):
+            continue
+        if not _condition_holds(st.get("Condition") or {}, context):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        allowed = True
+    return allowed

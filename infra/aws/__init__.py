@@ -136,6 +136,7 @@ def build(cfg: StackConfig) -> AwsPrimary:
         roles=roles, bucket_arn=bucket.arn, key_arn=key.arn, prefix=cfg.prefix(),
         region=cfg.aws.region, entra_federation=cfg.azure.enabled,
         extra_prefixes=cfg.application_prefixes(), writer_prefixes=cfg.writer_prefixes(),
+        content_prefixes=tuple(r.content_prefix for r in cfg.snapshot_roots()),
         reports_prefix=cfg.reports_prefix,
         attempt_records_prefix=cfg.reports_writes("attempts"),
         drill_records_prefix=cfg.reports_writes("drills")))

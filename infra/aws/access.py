@@ -105,6 +105,9 @@ class JobPermissionsArgs:
     # Where the writer may create objects, when narrower than the prefixes: a snapshot
     # source's tiers and content pool, never the pruner's plans (``<root>prune/``).
     writer_prefixes: tuple[str, ...] | None = None
+    # The snapshot content pools (``<root>content/``, among ``writer_prefixes``): the writer
+    # creates objects there only write-once (:data:`WRITE_ONCE`), see :func:`_content_puts`.
+    content_prefixes: tuple[str, ...] = ()
     # The report records (issue 18, reports/<env>/): the writer creates the failed-attempt
     # records, the reader (the drill) the drill results, each only under its own prefix; the
     # reader (``vo2dr report``) reads and lists them all. Empty: no report records.
@@ -138,8 +141,12 @@ class JobPermissions(pulumi.ComponentResource):
             condition={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}})
         through_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}
         entra = [_entra_web_identity_tokens()] if args.entra_federation else []
+        if args.content_prefixes and not set(args.content_prefixes) <= set(
+                args.writer_prefixes or ()):
+            raise ValueError("content_prefixes must be among writer_prefixes")
         written = objects if args.writer_prefixes is None else [
-            pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in args.writer_prefixes]
+            pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in args.writer_prefixes
+            if p not in args.content_prefixes]
         reports = _report_records(args, through_s3)
 
         writer = document(
@@ -150,6 +157,7 @@ class JobPermissions(pulumi.ComponentResource):
             # which no writer holds). No Get, no Delete, no bypass, no policy change.
             statement("PutNewBackups", ["s3:AbortMultipartUpload", "s3:PutObject",
                                         "s3:PutObjectRetention"], written),
+            *_content_puts(args),
             list_prefix,
             statement("EncryptWithBackupKey", ["kms:Encrypt", "kms:GenerateDataKey"],
                       args.key_arn),
@@ -195,6 +203,27 @@ class JobPermissions(pulumi.ComponentResource):
 # wrote it (S3 User Guide, "Enforce conditional writes"). Records are small single PutObjects,
 # so no multipart call needs exempting.
 WRITE_ONCE = {"Null": {"s3:if-none-match": "false"}}
+# The calls of a multipart upload that create no object (CreateMultipartUpload, UploadPart,
+# UploadPartCopy) accept no conditional header, so S3 evaluates s3:if-none-match as absent on
+# them; ``s3:ObjectCreationOperation`` is false for exactly those calls and true for PutObject,
+# CopyObject and CompleteMultipartUpload (S3 User Guide, "Enforce conditional writes").
+UPLOAD_PARTS = {"Bool": {"s3:ObjectCreationOperation": "false"}}
+
+
+def _content_puts(args: JobPermissionsArgs) -> list[dict]:
+    """The writer's grants on the snapshot content pools: every object-creating call
+    (PutObject, CompleteMultipartUpload, CopyObject) only with ``If-None-Match: *``, so a
+    stolen writer credential cannot replace a content object that years of snapshots may
+    reference (its genuine version would outlive the lock only as a noncurrent version); the
+    parts of a multipart upload without it (they create nothing until the completion), and
+    aborting its own failed upload. No PutObjectRetention: content carries the bucket's
+    default lock only. The job's stores send the header on every write (vo2dr.stores.s3)."""
+    if not args.content_prefixes:
+        return []
+    pools = [pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in args.content_prefixes]
+    return [statement("PutContentOnce", ["s3:PutObject"], pools, condition=WRITE_ONCE),
+            statement("UploadContentParts", ["s3:PutObject"], pools, condition=UPLOAD_PARTS),
+            statement("AbortContentUploads", ["s3:AbortMultipartUpload"], pools)]
 
 
 def _report_records(args: JobPermissionsArgs, through_s3: dict) -> dict[str, list[dict]]:

@@ -5,8 +5,10 @@
   as the yearly tier (no rule reaching them expires them sooner, and one rule does expire
   them, so they do not pile up forever), in a class ``vo2dr report`` can read without a
   restore (not S3 Glacier or Deep Archive, not Azure Archive);
-- :func:`check_aws_report_puts_write_once`: an S3 grant to put under ``reports/`` holds only
-  with ``If-None-Match: *`` (``s3:if-none-match``), so no record is ever replaced;
+- :func:`check_aws_report_puts_write_once`: an S3 grant to put under ``reports/``, or in a
+  snapshot source's content pool (``<root>content/``, issue 17), holds only with
+  ``If-None-Match: *`` (``s3:if-none-match``), so no record and no content object is ever
+  replaced (a grant limited to the parts of a multipart upload, which create nothing, passes);
 - :func:`check_report_grants_scoped`: a GCS IAM Condition or Azure ABAC condition that opens
   the report records to an identity opens exactly one kind of this stack's records
   (``reports/<env>/drills/`` or ``attempts/``), and on Azure guards every create action.
@@ -91,12 +93,45 @@ def _write_once(condition: Any) -> bool:
     return False
 
 
+def _parts_only(condition: Any) -> bool:
+    """``{"Bool": {"s3:ObjectCreationOperation": "false"}}``: only the calls of a multipart
+    upload that create no object (CreateMultipartUpload, UploadPart, UploadPartCopy); the
+    completion that creates it is held to :func:`_write_once` by another statement."""
+    if not isinstance(condition, Mapping) or set(condition) != {"Bool"}:
+        return False
+    keys = condition["Bool"]
+    return isinstance(keys, Mapping) and {str(k).lower(): [str(v).lower() for v in _as_list(x)]
+                                          for k, x in keys.items()} == {
+        "s3:objectcreationoperation": ["false"]}
+
+
+CONTENT_ID = "0123456789abcdef0123456789abcdef"  # vo2dr.layout: 32 hex
+
+
+_ENVIRONMENT = re.compile(r"^(?:reports|logs|application)/(?P<env>[a-z0-9-]+)/")
+
+
+def _write_once_keys(c: Expectations | None, pattern: str) -> list[str]:
+    """Sample keys of what is written once: a report record of each kind and a content object
+    of each snapshot source. Without the stack's expectations, of any environment: ``*``, or
+    the one ``pattern`` names."""
+    if c is not None:
+        envs, pools = [c.environment], list(c.content_prefixes)
+    else:
+        m = _ENVIRONMENT.match(pattern)
+        envs = ["*", *([m["env"]] if m else [])]
+        pools = [p for e in envs for p in (f"application/{e}/assets/content/",
+                                           f"logs/{e}/content/")]
+    return [*(f"{REPORTS}{env}/{kind}/x.json" for env in envs for kind in REPORT_KINDS),
+            *(f"{p}{CONTENT_ID}" for p in pools)]
+
+
 def _reaches_reports(resource: str, buckets: list[str], c: Expectations | None) -> bool:
-    """An S3 resource pattern that matches some report record of the stack in a backup
-    bucket (its bucket part, before the first "/", matches one of ``buckets``)."""
-    env = c.environment if c is not None else "*"
-    keys = [f"{REPORTS}{env}/{kind}/x.json" for kind in REPORT_KINDS]
+    """An S3 resource pattern that matches some report record or snapshot content object of
+    the stack in a backup bucket (its bucket part, before the first "/", matches one of
+    ``buckets``)."""
     bucket_part, _, obj = resource.partition("/")
+    keys = _write_once_keys(c, obj)
     if not any(fnmatch.fnmatchcase(b, bucket_part) for b in buckets):
         return False
     if not obj:
@@ -107,7 +142,8 @@ def _reaches_reports(resource: str, buckets: list[str], c: Expectations | None) 
 def check_aws_report_puts_write_once(resources: Sequence[Res],
                                      c: Expectations | None) -> list[Finding]:
     """Every IAM or bucket policy statement that allows a put reaching a backup bucket's report
-    records (not the access-log bucket's logs) requires If-None-Match: *."""
+    records or snapshot content (not the access-log bucket's logs) requires If-None-Match: *,
+    or is limited to the parts of a multipart upload."""
     buckets = _backup_bucket_arns(resources)
     out = []
     for r in _of(resources, *AWS_POLICY_HOLDERS):
@@ -120,11 +156,13 @@ def check_aws_report_puts_write_once(resources: Sequence[Res],
                     continue
                 reached = [str(x) for x in _as_list(st.get("Resource"))
                            if _reaches_reports(str(x), buckets, c)]
-                if reached and not _write_once(st.get("Condition")):
+                condition = st.get("Condition")
+                if reached and not (_write_once(condition) or _parts_only(condition)):
                     out.append(Finding(
                         f"{r.name} statement {st.get('Sid', '?')} allows s3:PutObject on "
-                        f"report records ({reached[0]}) without requiring If-None-Match: * "
-                        "(s3:if-none-match), so a record could be replaced", r.urn))
+                        f"write-once objects ({reached[0]}: report records, snapshot content) "
+                        "without requiring If-None-Match: * (s3:if-none-match), so one could "
+                        "be replaced", r.urn))
     return out
 
 

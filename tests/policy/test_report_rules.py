@@ -118,7 +118,7 @@ def test_a_wider_put_that_reaches_the_records_is_caught():
                              ("*", "s3:*")):
         (msg,) = _findings(R.drill_stack(res, statement={
             "Sid": "Wide", "Effect": "Allow", "Action": [action], "Resource": resource}))
-        assert "statement Wide allows s3:PutObject on report records" in msg, resource
+        assert "statement Wide allows s3:PutObject on write-once objects" in msg, resource
 
 
 def test_puts_elsewhere_and_denies_are_not_judged():

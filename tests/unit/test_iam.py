@@ -160,6 +160,21 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                          "kms:Decrypt", "kms:DescribeKey", "s3:PutObject",
                                          "kms:GenerateDataKey", "sts:GetWebIdentityToken"}
     assert resources("restore-reader", "s3:PutObject") == {f"{bucket}/{reports}drills/*"}
+    # A snapshot content object is written once too (a stolen writer credential must not
+    # replace one that years of snapshots reference): the creating calls only with
+    # If-None-Match: *, the parts of a multipart upload (which create nothing) without it, and
+    # no other writer grant reaches the pool.
+    pools = {f"{bucket}/{root}content/*" for root in snapshots.values()}
+    assert pools, stack
+    content = {s["Sid"]: s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
+               if pools & set([s["Resource"]] if isinstance(s["Resource"], str)
+                              else s["Resource"])}
+    assert {sid: (s["Action"], set(s["Resource"]), s.get("Condition"))
+            for sid, s in content.items()} == {
+        "PutContentOnce": (["s3:PutObject"], pools, {"Null": {"s3:if-none-match": "false"}}),
+        "UploadContentParts": (["s3:PutObject"], pools,
+                               {"Bool": {"s3:ObjectCreationOperation": "false"}}),
+        "AbortContentUploads": (["s3:AbortMultipartUpload"], pools, None)}
     # Every report record is written once: S3 takes the put only with If-None-Match: *.
     for role in ("backup-writer", "restore-reader"):
         for st in policies[f"vo2dr-{stack}-{role}"]["Statement"]:
