@@ -119,6 +119,10 @@ class StatusReport:
     drill_server_error: str = ""
     # The application sources (code, config): freshness against their class's RPO.
     sources: dict[str, ClassStatus] = field(default_factory=dict)
+    # Observations that are no breach, one line each (e.g. the newest config backup was taken
+    # without the app's secrets: vo2dr.sources.secrets_status), and that check per store.
+    notes: list[str] = field(default_factory=list)
+    config_secrets: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         render(report)
     for line in report.messages:
         print(f"vo2dr status: breach: {line}", file=sys.stderr)
+    for line in report.notes:
+        print(f"vo2dr status: note: {line}", file=sys.stderr)
     if report.alert.get("error"):
         print(f"vo2dr status: {report.alert['error']}", file=sys.stderr)
     return 0 if report.ok else 1
@@ -116,6 +118,8 @@ def render(report) -> None:
         console.print("drill server: " + (f"PostgreSQL {report.drill_server_version}"
                                           if report.drill_server_version
                                           else f"[red]{report.drill_server_error}[/]"))
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {note}")
     if report.alert.get("kind"):
         sent = "sent" if report.alert.get("sent") else "not sent"
         console.print(f"alert: {report.alert['kind']} ({sent})")

@@ -62,6 +62,10 @@ def add_source_status(report: StatusReport, strategy: Strategy,
         dc = strategy.source_class(kind)
         catalog = build_catalog(stores, environment, source=kind)
         add_freshness(report, kind, dc, catalog, now, grace_seconds)
+        if kind == "config":  # the standby's backups hold the files only: say so
+            from vo2dr.sources.secrets_status import add_config_secrets
+
+            add_config_secrets(report, catalog, stores, dc.rpo_seconds, now, trust=trust)
         order = tuple(catalog.stores)
         complete = [e for e in catalog.entries if e.complete_stores(order)]
         if complete:
