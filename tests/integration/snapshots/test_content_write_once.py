@@ -32,7 +32,6 @@ from vo2dr import crypto, layout
 from vo2dr.snapshots.content import ContentWriter
 from vo2dr.stores.s3 import make_client as s3_client
 
-from dev.mockrun import run_program
 from tests.iam_check import allows
 from tests.integration.stores.cases import (
     MiB,
@@ -42,6 +41,7 @@ from tests.integration.stores.cases import (
     make_s3_case,
 )
 from tests.integration.stores.test_s3_writer_role import complete_like_s3
+from tests.program_graphs import program_graph
 
 pytestmark = pytest.mark.integration
 CONTENT_ID = "5" * 32
@@ -102,7 +102,7 @@ S3_CALLS = {
 @pytest.fixture(scope="module")
 def writer_policy() -> tuple[str, dict[str, Any]]:
     """The staging program's bucket and its backup writer role's S3 policy document."""
-    g = run_program("staging")
+    g = program_graph("staging")
     store = {r.urn for r in g.of_type("vo2dr:aws:JobPermissions")}
     (doc,) = [json.loads(r.inputs["policy"]) for r in g.of_type("aws:iam/rolePolicy:RolePolicy")
               if r.parent in store and r.inputs["role"] == "vo2dr-staging-backup-writer"]
