@@ -14,8 +14,12 @@ Per data class, one row:
 * **backup size** (encrypted bytes) per store and in total;
 * **drill restore time** against the RTO (``DrillRestoreSeconds``), the RTO as an annotation.
 
-Then one row of failures: failed backups and drills and replica mismatches per class, status
-breaches, each function's errors, and the alarms' states.
+Per application source (code, config), by ``Source``: its **backup duration** and **backup
+size**, per store and in total, a point per its class's RPO.
+
+Then one row of failures: failed backups (per class and per application source) and drills
+and replica mismatches per class, status breaches, each function's errors, and the alarms'
+states.
 
 Layout numbers (widths, heights) are presentation, not strategy. Periods come from the
 strategy: a backup chart's period is its class's RPO (one backup per point), an age chart's
@@ -77,6 +81,9 @@ class DashboardArgs:
     # 10 % variance"); None: no such line.
     rto_variance_percent: float | None = None
     alarm_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # key -> ARN
+    # The application sources that print backup metrics (vo2dr.metrics.APP_SOURCES) and are
+    # configured -> their class's RPO in seconds (one backup per point).
+    sources: Mapping[str, int] = field(default_factory=dict)
 
 
 def _human(seconds: int) -> str:
@@ -146,6 +153,26 @@ def class_widgets(name: str, targets: ClassTargets, args: DashboardArgs) -> list
     return [age, duration, size, drill]
 
 
+def source_widgets(source: str, rpo: int, args: DashboardArgs) -> list[dict[str, Any]]:
+    """The two charts of one application source (without positions): its backups' duration
+    and size, by ``Source`` (never by its class: the database's numbers are there)."""
+    key = {metrics.SOURCE: source}
+    per_store = [{**key, metrics.STORE: s} for s in args.stores]
+    duration = _chart(
+        f"{source}: backup duration",
+        [_metric(metrics.BACKUP_SECONDS, key, "whole run"),
+         *(_metric(metrics.BACKUP_SECONDS, d, d[metrics.STORE]) for d in per_store)],
+        region=args.region, period=rpo, stat="Maximum", unit="seconds",
+        annotations=[{"label": f"Lambda limit {_human(args.function_timeout_seconds)}",
+                      "value": args.function_timeout_seconds}])
+    size = _chart(
+        f"{source}: backup size (encrypted)",
+        [_metric(metrics.BACKUP_BYTES, key, "body"),
+         *(_metric(metrics.BACKUP_BYTES, d, d[metrics.STORE]) for d in per_store)],
+        region=args.region, period=rpo, stat="Maximum", unit="bytes")
+    return [duration, size]
+
+
 def failure_widgets(args: DashboardArgs, function_names: Mapping[str, str],
                     alarm_arns: Mapping[str, str]) -> list[dict[str, Any]]:
     """Failures: per class, per function, and the alarms (without positions)."""
@@ -156,6 +183,8 @@ def failure_widgets(args: DashboardArgs, function_names: Mapping[str, str],
         "failed backups and drills",
         [*(_metric(metrics.BACKUP_FAILED, {metrics.DATA_CLASS: c}, f"{c} backup")
            for c in classes),
+         *(_metric(metrics.BACKUP_FAILED, {metrics.SOURCE: s}, f"{s} backup")
+           for s in sorted(args.sources)),
          *(_metric(metrics.DRILL_FAILED, {metrics.DATA_CLASS: c}, f"{c} drill")
            for c in classes)],
         region=region, period=period, stat="Sum", unit="count")
@@ -195,6 +224,9 @@ def body(args: DashboardArgs, function_names: Mapping[str, str],
     """The dashboard body (``DashboardBody`` JSON) with every widget placed on the grid."""
     rows = [[header(args)]]
     rows += [class_widgets(n, args.classes[n], args) for n in sorted(args.classes)]
+    if args.sources:
+        rows.append([w for s in sorted(args.sources)
+                     for w in source_widgets(s, args.sources[s], args)])
     rows.append(failure_widgets(args, function_names, alarm_arns))
     widgets, y = [], 0
     for row in rows:
@@ -237,12 +269,16 @@ class Dashboard(pulumi.ComponentResource):
 
 def build(cfg: StackConfig, runtime: Runtime) -> Dashboard:
     """The stack's dashboard: the functions' names and the alarms come from ``runtime``."""
+    from vo2dr.metrics import APP_SOURCES
     from vo2dr.stores import STORE_NAMES
 
     from infra.config import CLOUDS
 
     stores = tuple(store for cloud, store in zip(CLOUDS, STORE_NAMES, strict=True)
                    if cloud in cfg.enabled_clouds)
+    app = cfg.strategy.application
+    sources = {k: cfg.strategy.source_class(k).rpo_seconds for k in APP_SOURCES
+               if app is not None and k in app.sources()}
     return Dashboard(cfg.name("dashboard"), DashboardArgs(
         dashboard_name=cfg.name("dr"), region=cfg.aws.region, environment=cfg.environment,
         classes={n: ClassTargets(dc.rpo_seconds, dc.rto_seconds)
@@ -251,4 +287,4 @@ def build(cfg: StackConfig, runtime: Runtime) -> Dashboard:
         function_timeout_seconds=cfg.runtime.lambda_timeout_seconds,
         rto_variance_percent=cfg.report.rto_variance_percent if cfg.report else None,
         function_names=runtime.functions.function_names,
-        alarm_arns={k: a.arn for k, a in runtime.alerts.alarms.items()}))
+        alarm_arns={k: a.arn for k, a in runtime.alerts.alarms.items()}, sources=sources))

@@ -91,6 +91,9 @@ def _logged_backup(run: Callable[[], Any], what: dict[str, str]) -> dict:
         if "data_class" in what:  # the dashboard's failure count (vo2dr.metrics)
             _emit_metrics(metrics.failed_backup_documents(
                 Settings.from_env().environment or "", what["data_class"], _now()))
+        elif "source" in what:
+            _emit_metrics(metrics.failed_source_documents(
+                Settings.from_env().environment or "", what["source"], _now()))
         raise
     doc = summary.to_json()
     log.info("backup finished", extra={"summary": doc})

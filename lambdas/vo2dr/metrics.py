@@ -15,8 +15,12 @@ A backup prints, for the database's data classes:
 
 A run that fails before it has a summary (the database unreachable, a store that cannot be
 opened) prints ``BackupFailed`` = 1 for its class alone, so failures count even when no byte
-moved. Application sources (code, config) print nothing here: their class's numbers would mix
-with the database's; their functions' errors are on the dashboard.
+moved.
+
+The application sources (code, config) print the same three metrics by ``Source`` instead
+of ``DataClass`` (per ``Source`` and per ``Source, Store``), never by their class: the class's
+numbers would mix with the database's. A source run that fails before its summary prints
+``BackupFailed`` = 1 by ``Source``. The snapshot sources (assets, logs) print nothing here.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from vo2dr.status import METRIC_NAMESPACE
 
 DATA_CLASS = "DataClass"
 STORE = "Store"
+SOURCE = "Source"
+# The application sources whose backups print metrics (by SOURCE).
+APP_SOURCES = ("code", "config")
 # status (vo2dr.status.emf_documents)
 BACKUP_AGE = "BackupAgeSeconds"
 REPLICA_MISMATCH = "ReplicaMismatch"
@@ -42,9 +49,10 @@ BACKUP_BYTES = "BackupBytes"
 BACKUP_FAILED = "BackupFailed"
 
 __all__ = [
-    "BACKUP_AGE", "BACKUP_BYTES", "BACKUP_FAILED", "BACKUP_SECONDS", "DATA_CLASS",
-    "DRILL_FAILED", "DRILL_RESTORE_SECONDS", "METRIC_NAMESPACE", "REPLICA_MISMATCH",
-    "STATUS_BREACHES", "STORE", "backup_documents", "failed_backup_documents",
+    "APP_SOURCES", "BACKUP_AGE", "BACKUP_BYTES", "BACKUP_FAILED", "BACKUP_SECONDS",
+    "DATA_CLASS", "DRILL_FAILED", "DRILL_RESTORE_SECONDS", "METRIC_NAMESPACE",
+    "REPLICA_MISMATCH", "SOURCE", "STATUS_BREACHES", "STORE", "backup_documents",
+    "failed_backup_documents", "failed_source_documents",
 ]
 
 
@@ -64,20 +72,23 @@ def _millis(when: datetime) -> int:
 
 
 def backup_documents(summary: Any, namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
-    """The EMF documents of one finished backup (a :class:`vo2dr.summary.BackupSummary`);
-    none for a skipped run (``--if-missing``) or an application source."""
-    if getattr(summary, "skipped", False) or getattr(summary, "source", "database") != "database":
+    """The EMF documents of one finished backup (a :class:`vo2dr.summary.BackupSummary`): by
+    ``DataClass`` for the database's, by ``Source`` for code and config; none for a skipped
+    run (``--if-missing``) or a snapshot source."""
+    source = getattr(summary, "source", "database")
+    if getattr(summary, "skipped", False) or source not in ("database", *APP_SOURCES):
         return []
     # The backup's own instant (its key's timestamp): the point lands in its schedule window.
     ts = _millis(parse_timestamp(summary.timestamp) if summary.timestamp else datetime.now(UTC))
-    env, cls = summary.environment, summary.data_class
-    out = [_document(env, ts, {DATA_CLASS: cls}, {
+    env = summary.environment
+    key = {DATA_CLASS: summary.data_class} if source == "database" else {SOURCE: source}
+    out = [_document(env, ts, key, {
         BACKUP_SECONDS: (summary.seconds, "Seconds"),
         BACKUP_BYTES: (summary.ciphertext.get("bytes", 0), "Bytes"),
         BACKUP_FAILED: (0 if summary.ok else 1, "Count"),
     }, namespace)]
     for store, dest in summary.destinations.items():
-        out.append(_document(env, ts, {DATA_CLASS: cls, STORE: store}, {
+        out.append(_document(env, ts, {**key, STORE: store}, {
             BACKUP_SECONDS: (dest.seconds, "Seconds"),
             BACKUP_BYTES: (dest.bytes, "Bytes"),
         }, namespace))
@@ -88,4 +99,14 @@ def failed_backup_documents(environment: str, data_class: str, when: datetime,
                             namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
     """The EMF document of a backup run that failed before it had a summary."""
     return [_document(environment, _millis(when), {DATA_CLASS: data_class},
+                      {BACKUP_FAILED: (1, "Count")}, namespace)]
+
+
+def failed_source_documents(environment: str, source: str, when: datetime,
+                            namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
+    """The EMF document of an application source's run (code, config) that failed before it
+    had a summary; none for another source."""
+    if source not in APP_SOURCES:
+        return []
+    return [_document(environment, _millis(when), {SOURCE: source},
                       {BACKUP_FAILED: (1, "Count")}, namespace)]

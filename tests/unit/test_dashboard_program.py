@@ -71,6 +71,14 @@ def stores_of(settings: dict[str, Any]) -> list[str]:
     return [STORE_OF_CLOUD[c] for c in ("aws", "gcp", "azure") if clouds[c]["enabled"]]
 
 
+def app_sources_of(settings: dict[str, Any]) -> dict[str, int]:
+    """The configured code and config sources -> their class's RPO in seconds."""
+    app = settings.get(f"{NS}:application") or {}
+    classes = settings[f"{NS}:dataClasses"]
+    return {k: classes[app[k]["dataClass"]]["rpoMinutes"] * 60
+            for k in ("code", "config") if app.get(k)}
+
+
 def chart_of(body: dict[str, Any], cls: str, what: str) -> dict[str, Any]:
     found = [p for t, p in charts(body).items() if t.startswith(f"{cls}: {what}")]
     assert len(found) == 1, (cls, what, list(charts(body)))
@@ -119,13 +127,34 @@ def test_every_class_has_age_duration_size_and_drill_charts(stack):
         assert series(drill) == [("vo2dr", "DrillRestoreSeconds", {"DataClass": cls})]
 
 
+def test_every_application_source_has_duration_and_size_charts(stack):
+    body, settings = dashboard_body(graph_of(stack)), stack_settings(stack)
+    stores = stores_of(settings)
+    sources = app_sources_of(settings)
+    assert set(sources) == {"code", "config"}, stack
+    for source, rpo in sources.items():
+        for what, metric in (("backup duration", "BackupSeconds"),
+                             ("backup size", "BackupBytes")):
+            chart = chart_of(body, source, what)
+            assert chart["period"] == rpo  # one backup per point
+            assert series(chart) == [
+                ("vo2dr", metric, {"Source": source}),
+                *(("vo2dr", metric, {"Source": source, "Store": s}) for s in stores)]
+    # Never drawn by their class: the class charts carry the database's numbers only.
+    for props in charts(body).values():
+        assert all(not ("Source" in d and "DataClass" in d) for _, _, d in series(props))
+
+
 def test_failures_row_covers_every_class_function_and_alarm(stack):
     g, settings = graph_of(stack), stack_settings(stack)
     body = dashboard_body(g)
     classes = set(classes_of(settings))
     failed = series(charts(body)["failed backups and drills"])
-    assert {(m, d["DataClass"]) for _, m, d in failed} == {
+    assert {(m, d["DataClass"]) for _, m, d in failed if "DataClass" in d} == {
         (m, c) for c in classes for m in ("BackupFailed", "DrillFailed")}
+    # The application sources' failed backups, by Source.
+    assert {(m, d["Source"]) for _, m, d in failed if "Source" in d} == {
+        ("BackupFailed", s) for s in app_sources_of(settings)}
     errors = series(charts(body)["function errors"])
     functions = {r.inputs["name"] for r in g.of_type("aws:lambda/function:Function")}
     assert {d["FunctionName"] for ns, m, d in errors if ns == "AWS/Lambda"} == functions
@@ -162,7 +191,7 @@ def test_a_class_added_to_the_stack_gets_its_widgets():
     without = dashboard_body(run_program("staging", {f"{NS}:dataClasses": classes,
                                                      f"{NS}:application": app}))
     assert not [t for t in charts(without) if t.startswith("important:")]
-    assert all(d["DataClass"] != "important"
+    assert all(d.get("DataClass") != "important"
                for _, _, d in series(charts(without)["failed backups and drills"]))
     added = {**classes, "important": {**important, "rpoMinutes": 30, "rtoMinutes": 90}}
     body = dashboard_body(run_program("staging", {f"{NS}:dataClasses": added}))
@@ -208,7 +237,7 @@ def _emitted(docs: list[dict[str, Any]]) -> set[tuple[str, str, frozenset[str]]]
     return out
 
 
-def _summary(cls: str, ok: bool = True) -> BackupSummary:
+def _summary(cls: str, ok: bool = True, source: str = "database") -> BackupSummary:
     dest = {s: DestinationSummary(status=DestinationStatus.VERIFIED,
                                   body=DestinationStatus.VERIFIED, manifest="written",
                                   bytes=4096, seconds=1.5) for s in ("s3", "gcs", "azure")}
@@ -218,7 +247,7 @@ def _summary(cls: str, ok: bool = True) -> BackupSummary:
         plaintext={"bytes": 9000, "sha256": "0" * 64}, compressed_bytes=5000,
         ciphertext={"bytes": 4096, "sha256": "1" * 64}, server_version="18", pg_dump_version="18",
         kms_key_arn="arn", recovery_key_id="r", destinations=dest, seconds=3.0,
-        plaintext_mb_per_s=1.0)
+        plaintext_mb_per_s=1.0, source=source)
 
 
 def job_metrics() -> set[tuple[str, str, frozenset[str]]]:
@@ -235,7 +264,9 @@ def job_metrics() -> set[tuple[str, str, frozenset[str]]]:
                         classes=[ClassReport("critical", ok=True, restore_seconds=8.0)])
     return (_emitted(status_emf(status)) | _emitted(drill_emf(drill))
             | _emitted(metrics.backup_documents(_summary("critical")))
-            | _emitted(metrics.failed_backup_documents("staging", "critical", T0)))
+            | _emitted(metrics.failed_backup_documents("staging", "critical", T0))
+            | _emitted(metrics.backup_documents(_summary("important", source="code")))
+            | _emitted(metrics.failed_source_documents("staging", "config", T0)))
 
 
 def test_every_metric_drawn_is_one_the_job_emits(stack):
@@ -252,6 +283,8 @@ def test_the_contract_check_catches_a_renamed_metric():
     assert ("vo2dr", "BackupAge", frozenset({"DataClass"})) not in job_metrics()
     assert ("vo2dr", "DrillRestoreSeconds", frozenset({"DataClass", "Store"})) \
         not in job_metrics()
+    assert ("vo2dr", "BackupBytes", frozenset({"Source", "Store"})) in job_metrics()
+    assert ("vo2dr", "BackupFailed", frozenset({"Source"})) in job_metrics()
 
 
 # ---- the backup function prints its metrics --------------------------------------------------
@@ -292,6 +325,28 @@ def test_a_backup_failing_before_its_summary_counts_as_failed(monkeypatch):
         [("full", 1, "production")]
     with pytest.raises(StoreError):
         handlers._logged_backup(broken, {"data_class": "full"})
+
+
+def test_an_application_source_prints_by_source_never_by_its_class(monkeypatch):
+    docs = _printed(lambda: handlers._logged_backup(
+        lambda: _summary("important", source="config"), {"source": "config"}))
+    assert docs and all("DataClass" not in d for d in docs)
+    total = next(d for d in docs if "Store" not in d)
+    assert (total["Source"], total["BackupSeconds"], total["BackupBytes"],
+            total["BackupFailed"]) == ("config", 3.0, 4096, 0)
+    assert {d["Store"] for d in docs if "Store" in d} == {"s3", "gcs", "azure"}
+    # A snapshot source prints nothing here.
+    assert metrics.backup_documents(_summary("important", source="assets")) == []
+
+    monkeypatch.setenv("VO2DR_ENVIRONMENT", "staging")
+
+    def broken():
+        raise StoreError("gcs unreachable", store="gcs")
+
+    docs = _printed(lambda: handlers._logged_backup(broken, {"source": "code"}))
+    assert [(d["Source"], d["BackupFailed"], d["Environment"]) for d in docs] == \
+        [("code", 1, "staging")]
+    assert _printed(lambda: handlers._logged_backup(broken, {"source": "logs"})) == []
 
 
 # ---- make plan shows it ----------------------------------------------------------------------
