@@ -268,3 +268,21 @@ def allows(document: str | Mapping[str, Any], action: str, resource: str,
             return False
         allowed = True
     return allowed
+
+
+def denies(document: str | Mapping[str, Any], action: str, resource: str,
+           context: Mapping[str, str] | None = None) -> bool:
+    """Whether a Deny statement of ``document`` (an identity or a resource policy; its
+    principals are not judged) matches the request: an explicit deny, which no Allow
+    anywhere overrides."""
+    context = context or {}
+    for st in _as_list(load(document).get("Statement")):
+        if st.get("Effect") != "Deny":
+            continue
+        if not any(_glob(a, action, case=False) for a in _as_list(st.get("Action"))):
+            continue
+        if not any(_glob(r, resource) for r in _as_list(st.get("Resource"))):
+            continue
+        if _condition_holds(st.get("Condition") or {}, context):
+            return True
+    return False

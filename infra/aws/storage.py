@@ -124,6 +124,23 @@ class AccessLogBucket(pulumi.ComponentResource):
         self.register_outputs({"bucket_name": self.bucket_name, "arn": self.arn})
 
 
+def _content_write_once(bucket_arn: pulumi.Output[str],
+                        pools: Sequence[ContentLifecycle]) -> list[dict]:
+    """For everyone, not only the writer role: no call that creates an object in a snapshot
+    content pool (PutObject, CopyObject, CompleteMultipartUpload; ``s3:ObjectCreationOperation``
+    true) without ``If-None-Match``, so no credential of the account that can put objects can
+    replace content that years of snapshots reference (S3 User Guide, "Enforce conditional
+    writes"). The parts of a multipart upload carry no such header and create nothing: left
+    alone. The job's writes all send it (vo2dr.stores.s3)."""
+    if not pools:
+        return []
+    return [statement("DenyContentOverwrites", ["s3:PutObject"],
+                      [pulumi.Output.concat(bucket_arn, "/", p.prefix, "*") for p in pools],
+                      effect="Deny", principal="*",
+                      condition={"Null": {"s3:if-none-match": "true"},
+                                 "Bool": {"s3:ObjectCreationOperation": "true"}})]
+
+
 @dataclass(frozen=True)
 class BackupBucketArgs:
     bucket_name: str
@@ -196,6 +213,7 @@ class BackupBucket(pulumi.ComponentResource):
                           effect="Deny", principal="*",
                           condition={"StringNotEquals": {SSE_KEY_HEADER: args.key_arn},
                                      "Null": {SSE_KEY_HEADER: "false"}}),
+                *_content_write_once(self.bucket.arn, args.content_lifecycle),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]))
         # Default retention: every new object version is locked for lock_days. GOVERNANCE lets a

@@ -19,6 +19,7 @@ import pytest
 
 from dev.mockrun import Graph, Resource, run_program, stack_config
 from infra import config
+from tests.app_secrets import snapshot_roots
 from tests.program_graphs import program_graph
 
 STACKS = ("staging", "production")
@@ -162,6 +163,15 @@ def test_backup_bucket_policy_denies_uploads_not_encrypted_with_the_key(graphs, 
         "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
         "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}}
     assert sts["DenyOldTls"]["Condition"] == {"NumericLessThan": {"s3:TlsVersion": "1.2"}}
+    # A snapshot content object is never replaced, by any principal: every call that creates
+    # one needs If-None-Match (the parts of a multipart upload create nothing: not denied).
+    pools = sorted(f"{b.outputs['arn']}/{root}content/*"
+                   for root in snapshot_roots(stack).values())
+    overwrite = sts["DenyContentOverwrites"]
+    assert pools and (overwrite["Effect"], overwrite["Principal"], overwrite["Action"],
+                      sorted(overwrite["Resource"])) == ("Deny", "*", ["s3:PutObject"], pools)
+    assert overwrite["Condition"] == {"Null": {"s3:if-none-match": "true"},
+                                      "Bool": {"s3:ObjectCreationOperation": "true"}}
     # Nothing in the bucket policy grants access: access comes from the roles alone.
     assert all(s["Effect"] == "Deny" for s in sts.values())
 

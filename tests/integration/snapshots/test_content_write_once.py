@@ -14,7 +14,9 @@ content that years of snapshots reference.
   real writer policy (tests/iam_check.allows) before it reaches moto. The job's multipart
   upload passes; a plain PutObject, a CopyObject or a multipart completion without
   ``If-None-Match`` onto a content key is refused by the policy, whatever the object's
-  existence."""
+  existence.
+- The bucket policy's deny, for any other principal of the account that may put objects:
+  the same creating calls onto a content key are refused, parts and other keys are not."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from vo2dr import crypto, layout
 from vo2dr.snapshots.content import ContentWriter
 from vo2dr.stores.s3 import make_client as s3_client
 
-from tests.iam_check import allows
+from tests.iam_check import allows, denies
 from tests.integration.stores.cases import (
     MiB,
     StoreCase,
@@ -109,6 +111,17 @@ def writer_policy() -> tuple[str, dict[str, Any]]:
     return g.outputs["awsBucketName"], doc
 
 
+@pytest.fixture(scope="module")
+def content_deny() -> dict[str, Any]:
+    """The staging backup bucket policy's deny of content overwrites, for every principal."""
+    g = program_graph("staging")
+    bucket = g.outputs["awsBucketName"]
+    (doc,) = [json.loads(r.inputs["policy"]) for r in g.of_type("aws:s3/bucketPolicy:BucketPolicy")
+              if r.inputs["bucket"] == bucket]
+    (st,) = [s for s in doc["Statement"] if s["Sid"] == "DenyContentOverwrites"]
+    return st
+
+
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
@@ -118,9 +131,12 @@ class _Raw:
 
 
 def police(client: Any, bucket: str, program_bucket: str, document: dict[str, Any],
-           decisions: list[tuple[str, str, bool]]) -> None:
-    """Judge every object call of ``client`` on ``bucket`` by ``document`` as if the bucket
-    were the program's, and answer a refused one 403 AccessDenied as S3 does."""
+           decisions: list[tuple[str, str, bool]],
+           bucket_denies: tuple[dict[str, Any], ...] = ()) -> None:
+    """Judge every object call of ``client`` on ``bucket`` by the identity policy
+    ``document`` and the bucket policy's ``bucket_denies`` statements, as if the bucket were
+    the program's, and answer a refused one 403 AccessDenied as S3 does."""
+    bucket_policy = {"Version": "2012-10-17", "Statement": list(bucket_denies)}
 
     def judge(request: Any, event_name: str, **_: Any) -> Any:
         op = event_name.rsplit(".", 1)[-1]
@@ -133,7 +149,9 @@ def police(client: Any, bucket: str, program_bucket: str, document: dict[str, An
             "s3:ObjectCreationOperation": str(creating).lower()}
         if request.headers.get("If-None-Match") is not None:
             context["s3:if-none-match"] = request.headers["If-None-Match"]
-        ok = allows(document, action, f"arn:aws:s3:::{program_bucket}/{key}", context)
+        arn = f"arn:aws:s3:::{program_bucket}/{key}"
+        ok = allows(document, action, arn, context) and not denies(bucket_policy, action, arn,
+                                                                   context)
         decisions.append((op, key, ok))
         if ok:
             return None
@@ -204,3 +222,38 @@ def test_the_writer_policy_takes_the_jobs_upload_and_refuses_an_overwrite(
     assert hashlib.sha256(body).hexdigest() == stored.stored_sha256
     versions = s3_case.sdk.list_object_versions(Bucket=s3_case.bucket, Prefix=KEY)
     assert len(versions.get("Versions", [])) == 1
+
+
+def test_the_bucket_policy_refuses_an_overwrite_by_any_principal(s3_case, writer_policy,
+                                                                 content_deny):
+    """Another credential of the account that may put anywhere in the bucket (an operator's,
+    a leaked deploy key's): the bucket policy alone still refuses every creating call onto a
+    content key without If-None-Match, and lets a conditional one reach S3, which refuses the
+    existing key. The parts of a multipart upload are not its business."""
+    program_bucket, _ = writer_policy
+    anything = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+        "Resource": f"arn:aws:s3:::{program_bucket}/*"}]}
+    s3_case.sdk.put_object(Bucket=s3_case.bucket, Key=KEY, Body=b"genuine", IfNoneMatch="*")
+    decisions: list[tuple[str, str, bool]] = []
+    other = s3_client()
+    police(other, s3_case.bucket, program_bucket, anything, decisions, (content_deny,))
+    put = dict(Bucket=s3_case.bucket, Key=KEY, Body=b"replaced")
+    assert _refused(lambda: other.put_object(**put)) == "AccessDenied"
+    assert _refused(lambda: other.copy_object(
+        Bucket=s3_case.bucket, Key=KEY,
+        CopySource={"Bucket": s3_case.bucket, "Key": KEY})) == "AccessDenied"
+    upload = other.create_multipart_upload(Bucket=s3_case.bucket, Key=KEY)["UploadId"]
+    part = other.upload_part(Bucket=s3_case.bucket, Key=KEY, UploadId=upload, PartNumber=1,
+                             Body=b"replaced")
+    assert _refused(lambda: other.complete_multipart_upload(
+        Bucket=s3_case.bucket, Key=KEY, UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})) == "AccessDenied"
+    other.abort_multipart_upload(Bucket=s3_case.bucket, Key=KEY, UploadId=upload)
+    assert _refused(lambda: other.put_object(**put, IfNoneMatch="*")) in (
+        "PreconditionFailed", "412")
+    # Outside the pools the deny does not reach: a tier key takes a plain put.
+    tier = "application/staging/assets/daily/important/x.index.enc"
+    other.put_object(Bucket=s3_case.bucket, Key=tier, Body=b"index")
+    assert s3_case.sdk.get_object(Bucket=s3_case.bucket, Key=KEY)["Body"].read() == b"genuine"
+    assert ("PutObject", tier, True) in decisions
