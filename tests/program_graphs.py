@@ -1,11 +1,12 @@
 """The mocked program's resource graph of each stack with its stack file as written, run once
-per test session (``program_graph(stack)``): running the program under mocks takes seconds,
-and about thirty fixtures and tests across the unit and policy suites only read that graph.
+per test session (``program_graph(stack)``, and ``preview=True`` as a first preview runs it):
+running the program under mocks takes seconds, and about thirty fixtures and tests across the
+unit and policy suites only read that graph.
 
 Each caller gets its own deep copy (a fifth of a second against a program run), so a test that
-changes a graph cannot change what another test reads. Runs with overrides, secrets, invokes or
-``preview`` are not cached: call ``dev.mockrun.run_program`` for those, and where the run itself
-is under test (deprecation warnings, a failing invoke)."""
+changes a graph cannot change what another test reads. Runs with overrides, secrets or
+invokes are not cached: call ``dev.mockrun.run_program`` for those, and where the run itself is
+under test (deprecation warnings, a failing invoke)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from dev.mockrun import Graph, run_program
 
 STACKS = ("staging", "production")
 
-_SESSION: dict[str, Graph] = {}
+_SESSION: dict[tuple[str, bool], Graph] = {}
 
 
-def program_graph(stack: str) -> Graph:
-    """``run_program(stack)``, run once per session; a private copy for each call."""
-    if stack not in _SESSION:
-        _SESSION[stack] = run_program(stack)
-    return copy.deepcopy(_SESSION[stack])
+def program_graph(stack: str, *, preview: bool = False) -> Graph:
+    """``run_program(stack, preview=preview)``, run once per session; a private copy for each
+    call."""
+    if (stack, preview) not in _SESSION:
+        _SESSION[stack, preview] = run_program(stack, preview=preview)
+    return copy.deepcopy(_SESSION[stack, preview])
 
 
 class GraphCache:

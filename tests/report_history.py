@@ -23,6 +23,7 @@ Period: 2026-06-01T00:00Z to 2026-08-30T00:00Z (90 days), the staging stack's st
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -141,3 +142,14 @@ def stack() -> dict:
 
 def ts(when: datetime) -> str:
     return format_timestamp(when)
+
+
+_BUILT: dict[str, MemoryStore] = {}
+
+
+def shared_stores() -> dict[str, MemoryStore]:
+    """:func:`build_stores` once per test session (signing about 11,000 records takes seconds):
+    a private deep copy for each caller, so no caller sees another's writes."""
+    if not _BUILT:
+        _BUILT.update(build_stores())
+    return copy.deepcopy(_BUILT)

@@ -22,6 +22,7 @@ from pulumi_policy import proxy
 from dev import mockrun, plan
 from policy import policies as P
 from tests.policy.pack_server import pack_server
+from tests.program_graphs import program_graph
 
 ROOT = mockrun.ROOT
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -29,7 +30,7 @@ PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 
 @pytest.fixture(scope="module")
 def previews() -> dict[str, mockrun.Graph]:
-    return {stack: mockrun.run_program(stack, preview=True) for stack in plan.STACKS}
+    return {stack: program_graph(stack, preview=True) for stack in plan.STACKS}
 
 
 @pytest.fixture(scope="module")

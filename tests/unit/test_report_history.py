@@ -20,7 +20,7 @@ TRUSTED = TrustedKeys.from_pem(signing_keys.TRUSTED)
 
 @pytest.fixture(scope="module")
 def stores():
-    return H.build_stores()
+    return H.shared_stores()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    stores = H.build_stores()
+    stores = H.shared_stores()
     cfg = report_config(H.stack(), "staging")
     h = load_history(stores, H.ENV, TrustedKeys.from_pem(signing_keys.TRUSTED), H.SINCE,
                      H.UNTIL)
