@@ -15,6 +15,9 @@ from vo2dr.dbadmin import Target, database_contents, truncate_identifier
 from vo2dr.exceptions import RestoreError, Vo2drError, one_line
 from vo2dr.progress import Reporter
 
+# How long a promote without ``terminate`` waits for sessions that are ending (see promote).
+CLOSING_GRACE_SECONDS = 5.0
+
 
 def preserved_name(original: str, when: datetime) -> str:
     return truncate_identifier(original,
@@ -57,8 +60,15 @@ def promote(server: Target, restored: str, original: str, when: datetime,
                 conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
                     ident(db)))
             if not terminate:
-                busy = _count(conn, "SELECT count(*) FROM pg_stat_activity WHERE datname IN "
-                              "(%s, %s) AND pid <> pg_backend_pid()", (original, restored))
+                # A session closed just before (this run's own row counts) stays listed until
+                # its backend has exited, later on a busy server. New sessions are refused now,
+                # so give those a moment, as PostgreSQL's own DROP and RENAME do (5 s), before
+                # refusing for the sessions that stay.
+                deadline = time.monotonic() + min(wait_seconds, CLOSING_GRACE_SECONDS)
+                while (busy := _count(conn, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                      "datname IN (%s, %s) AND pid <> pg_backend_pid()",
+                                      (original, restored))) and time.monotonic() < deadline:
+                    time.sleep(0.1)
                 if busy:
                     raise RestoreError(
                         f"{busy} session(s) are connected to {original!r}: close them and "

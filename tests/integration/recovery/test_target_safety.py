@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 
 import psycopg
@@ -206,3 +209,40 @@ def test_the_drill_refuses_a_superuser_and_runs_as_its_own_role(world):
                             ).fetchone() == (False,)
     report = run_drill(world.settings, data_classes=["important"], source="s3")
     assert report.ok, report.to_json()
+
+
+def test_replacing_an_empty_target_waits_for_ending_sessions_not_for_open_ones(pg):
+    """The swap into an existing empty target terminates no session: it refuses while one is
+    connected. A session whose client is gone stays listed until its backend exits (the
+    restore's own row counts close just before the swap; on a busy server their backends
+    linger): that one must not fail the swap. One still open must, renaming nothing."""
+    from vo2dr.progress import QuietReporter
+    from vo2dr.promote import replace_empty
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    empty, restored = new_database(pg, "empty"), new_database(pg, "restored")
+    with psycopg.connect(pg.url(restored), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int)")
+    # A client killed while its backend is busy: the backend ends only when the sleep does.
+    client = subprocess.Popen([sys.executable, "-c", "import psycopg, sys; psycopg.connect("
+                               "sys.argv[1]).execute('SELECT pg_sleep(2)')", pg.url(restored)])
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        for _ in range(600):
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND "
+                            "query LIKE 'SELECT pg_sleep%%'", (restored,)).fetchone()[0]:
+                break
+            time.sleep(0.05)
+    client.kill()
+    client.wait()
+    out = replace_empty(Target.parse(pg.url(empty)), restored, when, QuietReporter())
+    assert out["original"] == empty and out["preserved_as"] is None
+    assert not database_exists(pg, restored)
+    assert database_contents(Target.parse(pg.url(empty))) != []  # the restored copy
+
+    empty, restored = new_database(pg, "empty"), new_database(pg, "restored")
+    with psycopg.connect(pg.url(empty), autocommit=True) as held:
+        with pytest.raises(RestoreError, match=r"1 session\(s\) are connected .*nothing was "):
+            replace_empty(Target.parse(pg.url(empty)), restored, when, QuietReporter())
+        held.execute("SELECT 1")  # not terminated
+    assert database_exists(pg, empty) and database_exists(pg, restored)
+    assert database_contents(Target.parse(pg.url(empty))) == []
