@@ -210,7 +210,11 @@ def scale_env(scale: float) -> Iterator[ScaleEnv]:
                        exe=vo2dr_exe() or "vo2dr", pg_bin=servers.PG_BIN, key_dir=key_dir,
                        data_mb=round(report.data_mb, 1), database_mb=round(report.database_mb, 1),
                        rows=sum(s.rows for s in report.tables.values()),
-                       seed_s=round(report.seconds, 1), scratch=scratch)
+                       seed_s=round(report.seconds, 1), scratch=scratch,
+                       # the emulators' process groups, to read their CPU use from /proc
+                       facts={"emulator_pgids": {
+                           n: svc.proc.pid if svc.proc else 0
+                           for n, svc in zip(("s3", "gcs", "azure"), services, strict=True)}})
 
 
 @dataclass
