@@ -39,7 +39,12 @@ import zstandard
 from vo2dr import pgtools
 from vo2dr.archive import Toc, TocReader, qualified, read_toc
 from vo2dr.catalog import CatalogEntry
-from vo2dr.crypto import ChunkReader, decrypt_stream, recovery_key_id_from_private
+from vo2dr.crypto import (
+    FRAME_LENGTH,
+    ChunkReader,
+    decrypt_stream,
+    recovery_key_id_from_private,
+)
 from vo2dr.exceptions import (
     EncryptionError,
     IntegrityError,
@@ -130,24 +135,39 @@ class _Digesting:
 
 class _BackgroundWriter:
     """Writes chunks to a file on its own thread, through a bounded queue (memory: ``depth``
-    chunks). A write error (a full disk) is raised by the next :meth:`write` or by
-    :meth:`finish`, as the ``OSError`` the file raised."""
+    chunks), and counts and hashes them there (``sha``, ``bytes``: every chunk given, written
+    or not). A write error (a full disk) is raised by the next :meth:`write` or by
+    :meth:`finish`, as the ``OSError`` the file raised.
+
+    The SHA-256 runs here rather than on the thread that decompresses: a restore's critical
+    path is that thread (decompression, about 0.55 CPU-s per 464 MB of archive, against 0.35
+    for the hash and 0.3 for the writes), and both the hash and the writes release the GIL, so
+    the three stages then run side by side on two cores."""
 
     def __init__(self, fh: BinaryIO, depth: int = 8) -> None:
         self._fh = fh
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
         self._error: OSError | None = None
         self._stopped = threading.Event()
+        self.sha = hashlib.sha256()
+        self.bytes = 0
         self._thread = threading.Thread(target=self._run, name="vo2dr-spool", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
-            if self._error is None and not self._stopped.is_set():
+            if self._stopped.is_set():
+                continue
+            self.sha.update(chunk)
+            self.bytes += len(chunk)
+            if self._error is None:
                 try:
                     self._fh.write(chunk)
                 except OSError as exc:
                     self._error = exc
+
+    def hexdigest(self) -> str:
+        return self.sha.hexdigest()
 
     def write(self, chunk: bytes) -> None:
         if self._error is not None:
@@ -229,9 +249,12 @@ def _decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
         return
     if not compression.startswith("zstd"):
         raise IntegrityError(f"unknown compression {compression!r} in the manifest")
-    # Any object with read() will do; ChunkReader is not an IO[bytes].
+    # Any object with read() will do; ChunkReader is not an IO[bytes]. read_size: the
+    # decrypted frames are FRAME_LENGTH bytes, which ChunkReader then hands on without a copy
+    # (zstd's default, 128 KiB, would slice and copy every compressed byte once more).
     reader = zstandard.ZstdDecompressor().stream_reader(
-        ChunkReader(chunks), read_across_frames=True)  # type: ignore[arg-type]
+        ChunkReader(chunks),  # type: ignore[arg-type]
+        read_size=FRAME_LENGTH, read_across_frames=True)
     try:
         while True:
             out = reader.read(READ_SIZE)
@@ -483,14 +506,21 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
                                                    for k in manifest.encryption.data_keys],
                                **keys)
     decrypting = _Prefetched(decrypted)
-    plain = _Digesting(_decompress(decrypting, manifest.compression))
     sink = _TocSink() if spool is None else None
-    # The spool's writes run on their own thread, overlapping the download and decryption.
+    # The spool's writes (and the plaintext's hash) run on their own thread, overlapping the
+    # download, the decryption and the decompression.
     writer = _BackgroundWriter(spool) if spool is not None else None
+    plain: _Digesting | _BackgroundWriter
+    if writer is None:
+        plain = _Digesting(_decompress(decrypting, manifest.compression))
+        plaintext: Iterable[bytes] = plain
+    else:
+        plain = writer
+        plaintext = _decompress(decrypting, manifest.compression)
     toc: Toc | None = None
     try:
         try:
-            for chunk in plain:
+            for chunk in plaintext:
                 if sink is not None:
                     sink.write(chunk)
                 else:

@@ -262,8 +262,12 @@ class AzureBlobStore(BackupStore):
             return b""
         try:
             with self._translating("download range", key):
-                return bytes(self._for(key).download_blob(
-                    key, offset=start, length=length, max_concurrency=1).readall())
+                downloader = self._for(key).download_blob(key, offset=start, length=length,
+                                                          max_concurrency=1)
+                # The SDK's chunks (max_chunk_get_size each) joined once; readall() would
+                # copy them through a growing BytesIO and out again (three copies, and a
+                # part's size twice over in memory per range in flight).
+                return b"".join(downloader.chunks())
         except StoreError as exc:
             if "InvalidRange" in str(exc) or "416" in str(exc):
                 return b""  # at or past the end of the object

@@ -421,7 +421,8 @@ class S3Store(BackupStore):
             if "InvalidRange" in str(exc):  # at or past the end of the object
                 return b""
             raise
-        return b"".join(self._read(resp["Body"], key, 8 * MiB))
+        # One read of the whole range (a join of one chunk is that chunk, not a copy).
+        return b"".join(self._read(resp["Body"], key, length))
 
     def _read(self, body: Any, key: str, chunk_size: int) -> Iterator[bytes]:
         try:
