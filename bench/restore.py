@@ -16,12 +16,20 @@ At the scale nearest 1 GB of data (``BENCH_RESTORE_MB``, default 1000):
                    drill reports, and its wall time.
 
 N is the CPU count of the machine (the target server runs here).
+
+Once per store, before the restores, ``bench.restore_profile`` splits vo2dr's own step before
+pg_restore (``download_verify``) into its parts on the same backup body: the emulator's raw
+download by the cloud SDK alone (one plain GET, and the SDK's own parallel ranged download),
+vo2dr's ranged download, decryption, decompression, hashing, spool writes, and the whole
+``verify_copy``, with the emulator's own CPU; a MISS quotes these numbers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from typing import Any
 
 from bench.common import Context, ScaleEnv, log, logged, measure, ratio, verdict
@@ -47,6 +55,8 @@ def at_scale(env: ScaleEnv, ctx: Context) -> dict[str, Any] | None:
         return {"scale": env.scale, "error": backup.get("stderr_tail", "backup failed")}
     out = backup.get("output") or {}
     backup_id = out.get("backup_id", "")
+
+    profiles = {store: _profile(env, store) for store in STORES}
 
     archive = env.scratch / "local.dump"
     plain = env.scratch / "local.sql"
@@ -96,7 +106,23 @@ def at_scale(env: ScaleEnv, ctx: Context) -> dict[str, Any] | None:
     runs["drill"] = logged("drill", measure([env.exe, "drill", "--data-class", "full",
                                              "--allow-superuser"], env.env))
     return {"scale": env.scale, "data_mb": env.data_mb, "jobs": jobs, "backup_id": backup_id,
-            "runs": runs}
+            "runs": runs, "profiles": profiles}
+
+
+def _profile(env: ScaleEnv, store: str) -> dict[str, Any]:
+    """``bench.restore_profile`` for one store, in the job's environment (its own process)."""
+    log(f"scale {env.scale:g}: download_verify's parts from {store} (raw SDK download, ours, "
+        "decryption, decompression, hashing, spool)")
+    pgid = (env.facts.get("emulator_pgids") or {}).get(store, 0)
+    proc = subprocess.run([sys.executable, "-m", "bench.restore_profile", "--store", store,
+                           "--emulator-pgid", str(pgid)], env=env.env, capture_output=True,
+                          text=True, check=False, timeout=900)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        return {"error": tail[0]}
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["load"] = round(os.getloadavg()[0], 1)
+    return out
 
 
 def _wall(runs: dict[str, Any], name: str) -> float | None:
@@ -126,13 +152,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 rr = ratio(_wall(runs, mine), _wall(runs, base))
                 why = ""
                 if rr is not None and rr > TARGET_RESTORE_OVER_PG_RESTORE:
-                    sec = _seconds(runs[mine])
-                    why = (f"vo2dr's own steps: download+decrypt+verify into the spool "
-                           f"{sec.get('download_verify', '?')} s, then pg_restore "
-                           f"{sec.get('pg_restore', '?')} s (local pg_restore alone "
-                           f"{_wall(runs, base)} s); verification completes before any byte "
-                           "reaches PostgreSQL, so the download/verify time adds to "
-                           "pg_restore's instead of overlapping it")
+                    why = _why(store, runs[mine], _wall(runs, base),
+                               (s.get("profiles") or {}).get(store) or {})
                 mode = "one transaction" if n == 1 else f"--jobs {n}"
                 rows.append(verdict(
                     f"restore from {store} ({mode}) ≤ {TARGET_RESTORE_OVER_PG_RESTORE}x "
@@ -154,6 +175,86 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                             "pg_restore included)", None, f"< {TARGET_PEAK_RSS_MB:.0f} MB",
                             peak < TARGET_PEAK_RSS_MB))
     return rows
+
+
+def _stage(profile: dict[str, Any], name: str, key: str = "wall_s") -> Any:
+    return ((profile.get("stages") or {}).get(name) or {}).get(key, "?")
+
+
+def _why(store: str, run: dict[str, Any], base: float | None,
+         profile: dict[str, Any]) -> str:
+    """A MISS explained by what limits it: vo2dr's own step before pg_restore against what the
+    emulator alone takes to serve the same body, and the CPU of the parts."""
+    sec = _seconds(run)
+    why = (f"vo2dr's own steps: download+decrypt+verify into the spool "
+           f"{sec.get('download_verify', '?')} s, then pg_restore {sec.get('pg_restore', '?')} s "
+           f"(local pg_restore alone {base} s); every check completes before any byte reaches "
+           "PostgreSQL, so that step adds to pg_restore's time")
+    if "stages" not in profile:
+        return why + (f" (parts not measured: {profile['error']})" if profile.get("error")
+                      else "")
+    mb = profile["ciphertext_bytes"] / 1e6
+    raw, dv = _stage(profile, "raw_single"), sec.get("download_verify")
+    vwall, vcpu = _stage(profile, "verify_copy"), _stage(profile, "verify_copy", "cpu_s")
+    share = (f"; so the emulator's own download is {raw / dv:.0%} of download_verify, and the "
+             "rest is the CPU that verification needs (the parts above), on a machine where "
+             f"that pass took {vwall / vcpu:.1f}x its CPU time"
+             if isinstance(raw, float) and isinstance(vwall, float) and isinstance(vcpu, float)
+             and dv and vcpu else "")
+    return why + (
+        f". Measured on the same {mb:.0f} MB body (load {profile.get('load', '?')}): the "
+        f"{EMULATOR[store]} alone serves it to the SDK's plain download in "
+        f"{_stage(profile, 'raw_single')} s (emulator CPU "
+        f"{_stage(profile, 'raw_single', 'emulator_cpu_s')} s) and to its parallel ranged "
+        f"download in {_stage(profile, 'raw_parallel')} s; vo2dr's ranged download alone takes "
+        f"{_stage(profile, 'ranged')} s, and the whole verified download into the spool "
+        f"{_stage(profile, 'verify_copy')} s for {_stage(profile, 'verify_copy', 'cpu_s')} "
+        f"CPU-s of vo2dr (decryption {_stage(profile, 'decrypt', 'cpu_s')}, decompression "
+        f"{_stage(profile, 'decompress', 'cpu_s')}, plaintext SHA-256 "
+        f"{_stage(profile, 'sha256', 'cpu_s')}, spool writes "
+        f"{_stage(profile, 'spool_write', 'cpu_s')} CPU-s) plus "
+        f"{_stage(profile, 'verify_copy', 'emulator_cpu_s')} CPU-s of the emulator, on "
+        f"{os.cpu_count()} cores shared with the emulator" + share)
+
+
+EMULATOR = {"s3": "moto server (S3; it reads the whole object to answer each range)",
+            "gcs": "gcp-storage-emulator (one thread)", "azure": "Azurite (Node)"}
+STAGE_LABELS = {
+    "raw_single": "emulator → SDK plain download (one GET, no vo2dr code)",
+    "raw_parallel": "emulator → SDK's own parallel ranged download",
+    "ranged": "vo2dr's ranged download (get_range, parts in parallel)",
+    "decrypt": "decryption alone (from memory)",
+    "decompress": "zstd decompression alone (from memory)",
+    "sha256": "plaintext SHA-256 alone",
+    "spool_write": "spool writes alone (plaintext size, 1 MiB writes)",
+    "verify_copy": "vo2dr's whole verified download into the spool",
+}
+
+
+def _profile_lines(profiles: dict[str, Any]) -> list[str]:
+    if not profiles:
+        return []
+    out = ["", "Where `download_verify` goes (`bench/restore_profile.py`, each part a separate "
+           "pass over the same body; CPU is vo2dr's process, emulator CPU the emulator's "
+           "process group):", "",
+           "| store | part | wall (s) | CPU (s) | emulator CPU (s) | MB/s |",
+           "|---|---|---:|---:|---:|---:|"]
+    for store, p in profiles.items():
+        if "stages" not in p:
+            out.append(f"| {store} | not measured: {p.get('error')} | | | | |")
+            continue
+        for name, r in p["stages"].items():
+            label = STAGE_LABELS.get(name, name)
+            if name == "ranged":
+                label += f", {r.get('part_mib')} MiB x {r.get('concurrency')}"
+            if name == "verify_copy" and r.get("threads_cpu_s"):
+                label += " (CPU by thread: " + ", ".join(
+                    f"{k} {v}" for k, v in r["threads_cpu_s"].items()) + ")"
+            out.append(f"| {store} | {label} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | "
+                       f"{r.get('emulator_cpu_s', '')} | {r.get('mb_per_s', '')} |")
+    loads = ", ".join(f"{k} {p.get('load', '?')}" for k, p in profiles.items())
+    out += ["", f"(load average at the end of each store's measurement: {loads})"]
+    return out
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
@@ -187,6 +288,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
                        f"pg_restore = {cells}" + (
                            f"; psql of the plain dump takes {ratio(psql, base)}x pg_restore"
                            if n == 1 else ""))
+        out += _profile_lines(s.get("profiles") or {})
         out.append("")
     return out
 
