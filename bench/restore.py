@@ -188,8 +188,12 @@ def _why(store: str, run: dict[str, Any], base: float | None,
     sec = _seconds(run)
     why = (f"vo2dr's own steps: download+decrypt+verify into the spool "
            f"{sec.get('download_verify', '?')} s, then pg_restore {sec.get('pg_restore', '?')} s "
-           f"(local pg_restore alone {base} s); every check completes before any byte reaches "
-           "PostgreSQL, so that step adds to pg_restore's time")
+           f"(local pg_restore alone {base} s)"
+           + (f", besides {sec['prepare']} s to find the backup, check the target and reserve "
+              f"the spool and {sec['row_counts']} s of row counts after pg_restore"
+              if "prepare" in sec and "row_counts" in sec else "")
+           + "; every check completes before any byte reaches PostgreSQL, so that step adds "
+           "to pg_restore's time")
     if "stages" not in profile:
         return why + (f" (parts not measured: {profile['error']})" if profile.get("error")
                       else "")

@@ -6,8 +6,8 @@ from bench.restore import markdown, targets
 
 
 def _run(wall: float, download_verify: float | None = None) -> dict:
-    out = {"seconds": {"download_verify": download_verify, "pg_restore": 40.0}} \
-        if download_verify else None
+    out = {"seconds": {"prepare": 1.5, "download_verify": download_verify, "pg_restore": 40.0,
+                       "row_counts": 2.5}} if download_verify else None
     return {"rc": 0, "wall_s": wall, "cpu_s": 1.0, "peak_rss_mb": 200.0, "output": out}
 
 
@@ -38,6 +38,8 @@ def test_a_miss_quotes_the_raw_download_against_download_verify():
     assert "plain download in 0.25 s" in miss["why"]
     assert "download+decrypt+verify into the spool 5.0 s" in miss["why"]
     assert "5% of download_verify" in miss["why"]  # 0.25 s of 5.0 s
+    assert "besides 1.5 s to find the backup" in miss["why"]
+    assert "2.5 s of row counts" in miss["why"]
     passed = [r for t, r in rows.items() if t.startswith("restore from gcs (one transaction)")]
     assert passed[0]["verdict"] == "PASS" and passed[0]["why"] == ""
 
