@@ -40,7 +40,7 @@ from vo2dr.archive import TocReader, sql_name
 from vo2dr.crypto import Encryptor
 from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
 from vo2dr.manifest import DataKey, Destination, Digest, Encryption, Manifest
-from vo2dr.pipeline import DestinationResult, PipelineResult, run_pipeline
+from vo2dr.pipeline import CHUNK_SIZE, DestinationResult, PipelineResult, run_pipeline
 from vo2dr.records import attempt_body, record_attempt
 from vo2dr.settings import Settings
 from vo2dr.signing import Signer, key_fingerprint, signer_from_setting
@@ -192,7 +192,7 @@ def _run_source_backup(settings: Settings, source: Source, data_class: str, star
     if kind != layout.DATABASE:
         context["source"] = kind  # a body cannot pass for another source's backup
     encryptor = Encryptor(kms_key_id=settings.kms_key_id, recovery_public_key_pem=recovery_pem,
-                          context=context)
+                          context=context, frame_length=CHUNK_SIZE)
     warnings = [NO_KMS_WARNING] if encryptor.recovery_only else []
     for warning in warnings:
         log.warning("backup %s: %s", ref.backup_id, warning)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import fcntl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -37,18 +36,18 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from vo2dr import pgtools
+from vo2dr import pgtools, piperead
 from vo2dr.archive import qualified
 from vo2dr.exceptions import ConfigError, DumpError, one_line
 from vo2dr.manifest import TableCount
 from vo2dr.strategy import DataClass
 
-READ_SIZE = 1024 * 1024
-PIPE_SIZE = 1024 * 1024
+# pg_dump's output is handed on in pieces of this size (one per hash / compress call).
+READ_SIZE = 4 * 1024 * 1024
+PIPE_SIZE = piperead.PIPE_SIZE
 SNAPSHOT_APP = "vo2dr-snapshot"
 DUMP_APP = "vo2dr-pg_dump"
 LOCK_WAIT_TIMEOUT = "120s"
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 # Ordinary user tables (partitions are counted as their leaves), not those of extensions.
 _ALL_TABLES = """
@@ -126,6 +125,7 @@ class Dump:
         self._stderr_thread: threading.Thread | None = None
         self._count_thread: threading.Thread | None = None
         self._count_error: BaseException | None = None
+        self._pipe_size = 0
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ class Dump:
             self._proc = subprocess.Popen(
                 self._pg_dump_args(conninfo), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL if filters is None else subprocess.PIPE,
-                env=pgtools.tool_env(password, DUMP_APP), bufsize=self.read_size)
+                env=pgtools.tool_env(password, DUMP_APP))
         except OSError as exc:
             raise DumpError(f"cannot start pg_dump: {exc}") from exc
         assert self._proc.stdout is not None  # stdout=PIPE
@@ -233,8 +233,7 @@ class Dump:
                 self._proc.stdin.write(filters.encode("utf-8"))
             with contextlib.suppress(BrokenPipeError, OSError):
                 self._proc.stdin.close()
-        with contextlib.suppress(OSError):  # fewer, larger reads; not essential
-            fcntl.fcntl(self._proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
+        self._pipe_size = piperead.enlarge(self._proc.stdout.fileno(), PIPE_SIZE)
         self._stderr_thread = threading.Thread(target=self._read_stderr, name="vo2dr-pg_dump-err",
                                                daemon=True)
         self._stderr_thread.start()
@@ -282,18 +281,16 @@ class Dump:
                 break
         return text
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[memoryview]:
+        """pg_dump's output in pieces of ``read_size`` bytes; each piece is a view of one
+        reused buffer, valid until the next is asked for (the pipeline hashes and compresses
+        it before that)."""
         assert self._proc is not None and self._proc.stdout is not None
-        read = self._proc.stdout.read
-        size = self.read_size
-        while True:
-            try:
-                chunk = read(size)
-            except (OSError, ValueError) as exc:
-                raise DumpError(f"reading pg_dump output failed: {exc}") from exc
-            if not chunk:
-                break
-            yield chunk
+        try:
+            yield from piperead.read_pieces(self._proc.stdout.fileno(), self.read_size,
+                                            self._pipe_size)
+        except (OSError, ValueError) as exc:
+            raise DumpError(f"reading pg_dump output failed: {exc}") from exc
         rc = self._proc.wait()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=10)

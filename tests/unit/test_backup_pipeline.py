@@ -17,7 +17,15 @@ from moto import mock_aws
 from vo2dr import crypto, pipeline
 from vo2dr.exceptions import DumpError, EncryptionError, StoreError
 from vo2dr.pipeline import PipelineAborted, run_pipeline
+from vo2dr.stores.base import PutResult
 from vo2dr.stores.null import NullStore
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch):
+    """256 KiB zstd pieces instead of the production 4 MiB, so a few MiB of test data make
+    many chunks (detaching after N chunks, queues filling up)."""
+    monkeypatch.setattr(pipeline, "CHUNK_SIZE", 256 * 1024)
 
 
 class MemStore(NullStore):
@@ -82,6 +90,32 @@ def test_a_failing_destination_is_detached_and_the_others_complete():
     assert result.destinations["bad"].error == "bad: connection reset"
     assert [result.destinations[n].status for n in ("ok1", "ok2")] == ["verified"] * 2
     assert "k" not in stores["bad"].data
+
+
+def test_a_destination_is_checked_against_the_pipelines_size_and_sha256():
+    """Stores leave the SHA-256 of a streamed body to the pipeline (PutResult): one that
+    reports none is verified by its size and recorded with the pipeline's SHA-256; one that
+    kept fewer bytes, or reports another SHA-256, is failed."""
+
+    class Reporting(MemStore):
+        def __init__(self, name, lie):
+            super().__init__(name)
+            self.lie = lie
+
+        def put_stream(self, key, chunks, *, metadata=None, lock=None):
+            r = super().put_stream(key, chunks)
+            size, sha = {"none": (r.size, ""), "short": (r.size - 1, ""),
+                         "other": (r.size, "0" * 64)}[self.lie]
+            return PutResult(key=key, size=size, sha256=sha, checksum="test:x")
+
+    stores = {lie: Reporting(lie, lie) for lie in ("none", "short", "other")}
+    result = run_pipeline(source(), encrypt=identity, stores=stores, key="k")
+    ok, short, other = (result.destinations[n] for n in ("none", "short", "other"))
+    assert ok.status == "verified" and ok.sha256 == result.ciphertext_sha256
+    assert hashlib.sha256(stores["none"].data["k"]).hexdigest() == ok.sha256
+    assert short.status == "failed" and "IntegrityError" in short.error
+    assert f"holds {result.ciphertext_bytes - 1} bytes" in short.error
+    assert other.status == "failed" and "sha256 00000000" in other.error
 
 
 def test_a_stalled_destination_is_detached_after_the_stall_timeout():

@@ -44,7 +44,13 @@ class PutResult:
 
     key: str
     size: int
-    sha256: str  # hex SHA-256 of exactly the bytes the store accepted
+    # Hex SHA-256 of exactly the bytes the store accepted, where the store computes one anyway
+    # (put_bytes; S3's single PutObject, whose checksum it is). Empty after a streamed body:
+    # its caller (the pipeline) already hashed the very same immutable bytes, and a second
+    # SHA-256 per destination (issue 19) cost as much CPU as encryption; the byte count and
+    # ``checksum`` (which the *service* verified against the bytes it received) then prove
+    # the transport, and the pipeline compares the size with its own.
+    sha256: str
     checksum: str  # the store-side checksum it reported and that matched the local one
 
 
@@ -66,7 +72,8 @@ class BackupStore(abc.ABC):
 
         Write-once: raises :class:`ObjectExists` if ``key`` exists, and never replaces it.
         The store's own checksum of what it received is compared with one computed locally
-        on the fly; a mismatch raises :class:`IntegrityError`.
+        on the fly (the cheapest one the service verifies); a mismatch raises
+        :class:`IntegrityError`. The result's ``sha256`` may be empty (see :class:`PutResult`).
         If ``chunks`` raises, or the upload fails, the incomplete upload is aborted (or left
         to the bucket's incomplete-upload lifecycle when the abort itself cannot reach the
         store), no object becomes visible under ``key``, and the error propagates: the

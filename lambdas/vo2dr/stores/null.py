@@ -1,4 +1,4 @@
-"""The null destination: hashes and discards. The benchmark (``backup --null-destinations N``)
+"""The null destination: counts and discards. The benchmark (``backup --null-destinations N``)
 measures the pipeline with it, without any network; tests use it as an in-memory listing."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from vo2dr.stores.base import BackupStore, ObjectInfo, PutResult
 
 
 class NullStore(BackupStore):
-    """A destination that hashes and discards: measures the pipeline without any network.
+    """A destination that counts and discards: measures the pipeline without any network.
 
-    It remembers only the size and hash of what it was given (never the bytes), so
+    It remembers only the size (and a put_bytes object's hash) of what it was given, so
     ``stat``/``list`` behave like a real store's for the backup job's checks."""
 
     def __init__(self, name: str = "null") -> None:
@@ -28,15 +28,17 @@ class NullStore(BackupStore):
             if key in self._objects:
                 raise ObjectExists(f"{key} exists", store=self.name, key=key)
             self._objects[key] = ObjectInfo(key=key, size=size, last_modified=datetime.now(UTC),
-                                            checksum=f"sha256hex:{sha256}")
-        return PutResult(key=key, size=size, sha256=sha256, checksum=f"sha256hex:{sha256}")
+                                            checksum=f"sha256hex:{sha256}" if sha256 else "")
+        return PutResult(key=key, size=size, sha256=sha256,
+                         checksum=f"sha256hex:{sha256}" if sha256 else "")
 
     def put_stream(self, key, chunks, *, metadata=None, lock=None) -> PutResult:
-        h, size = hashlib.sha256(), 0
+        # Counts only: like a real store it leaves the SHA-256 of a streamed body to its caller,
+        # and there is no service whose checksum it could compute (PutResult).
+        size = 0
         for chunk in chunks:
-            h.update(chunk)
             size += len(chunk)
-        return self._record(key, size, h.hexdigest())
+        return self._record(key, size, "")
 
     def put_bytes(self, key, data, *, metadata=None, lock=None) -> PutResult:
         return self._record(key, len(data), hashlib.sha256(data).hexdigest())
