@@ -178,7 +178,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 + f"; one-shot zstd {st['zstd_oneshot']['cpu_s']:.2f}. What the pipeline must "
                 "do besides compressing (the plaintext SHA-256 for the manifest, the Encryption "
                 "SDK's AES-GCM and its ECDSA-P384 message signature, which hashes the whole "
-                "ciphertext with SHA-384, and each destination's own SHA-256) costs more than "
+                "ciphertext with SHA-384, and the ciphertext's SHA-256, computed once for every "
+                "destination) costs more than "
                 f"the {100 * (1 / TARGET_PER_CORE - 1):.0f}% the target leaves")
         if not st:
             continue

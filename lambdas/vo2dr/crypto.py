@@ -219,7 +219,7 @@ class ChunkReader:
 
     The SDK treats a short read as the end of the source, so this must never return short
     early. Holds at most one input chunk plus ``n`` bytes. A chunk of exactly ``n`` bytes is
-    handed on as it is (the pipeline's 1 MiB zstd pieces are exactly one encryption frame), and
+    handed on as it is (the pipeline's zstd pieces are exactly one encryption frame), and
     any other read copies each byte once."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:

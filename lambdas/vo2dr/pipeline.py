@@ -14,7 +14,10 @@ Isolation between destinations:
   chunk iterator raises the next time its uploader asks for data, so its store aborts the
   incomplete upload; it cannot hold the others back for longer than that;
 * a destination never sees another's bytes: each reads only its own queue, and its result is
-  checked against the producer's own SHA-256 and size of the ciphertext.
+  checked against the producer's own size (and SHA-256, where the store reports one) of the
+  ciphertext. The ciphertext is hashed once, here, for every destination: each store proves
+  its transport with the checksum its service verifies (S3's per-part SHA-256, GCS's CRC32C,
+  Azure's per-block MD5), not with a SHA-256 of its own (``PutResult``).
 
 If the source (pg_dump) or the encryption fails, every upload is aborted (each chunk iterator
 raises :class:`PipelineAborted` inside the store, which aborts its multipart / resumable /

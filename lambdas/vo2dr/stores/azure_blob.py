@@ -32,6 +32,7 @@ backoff (``ExponentialRetry``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import heapq
 import os
@@ -199,7 +200,8 @@ class AzureBlobStore(BackupStore):
                   metadata: dict[str, str] | None = None,
                   lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
-        return self.put_stream(key, [bytes(data)], metadata=metadata, lock=lock)
+        result = self.put_stream(key, [bytes(data)], metadata=metadata, lock=lock)
+        return dataclasses.replace(result, sha256=hashlib.sha256(data).hexdigest())
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
                    metadata: dict[str, str] | None = None,
@@ -210,7 +212,10 @@ class AzureBlobStore(BackupStore):
         self._refuse_existing(key)
         blob = self._for(key).get_blob_client(key)
         token = uuid.uuid4().hex[:16]
-        sha, md5 = hashlib.sha256(), _md5()
+        # MD5 of the whole blob: Azure keeps it as the blob's Content-MD5, which reads verify
+        # (each block's own MD5 is checked by the service on staging). No SHA-256: the caller
+        # hashed these very bytes already (PutResult).
+        md5 = _md5()
         size = 0
         block_ids: list[str] = []
         with UploadWindow(MAX_IN_FLIGHT, "azure-block") as window:
@@ -220,7 +225,6 @@ class AzureBlobStore(BackupStore):
                                      store=self.name, key=key)
                 if not block:  # an empty object: commit an empty block list
                     break
-                sha.update(block)
                 md5.update(block)
                 size += len(block)
                 block_id = f"{token}-{number:06d}"
@@ -242,7 +246,7 @@ class AzureBlobStore(BackupStore):
         if info.size != size or info.checksum != local:
             raise IntegrityError(f"azure blob {key!r}: Azure reports {info.size} bytes "
                                  f"{info.checksum}, sent {size} bytes {local}")
-        return PutResult(key=key, size=size, sha256=sha.hexdigest(), checksum=local)
+        return PutResult(key=key, size=size, sha256="", checksum=local)
 
     def _stage(self, blob: Any, key: str, block_id: str, data: bytes) -> None:
         with self._translating(f"stage block {block_id}", key, writing=True):

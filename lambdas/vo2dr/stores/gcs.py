@@ -234,7 +234,7 @@ class GcsStore(BackupStore):
             blob.upload_from_string(data, content_type="application/octet-stream",
                                     if_generation_match=0, checksum="crc32c",
                                     retry=self._retry, timeout=TIMEOUT)
-        return self._verify(key, len(data), hashlib.sha256(data), crc, _md5(data))
+        return self._verify(key, len(data), crc, _md5(data), hashlib.sha256(data).hexdigest())
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
                    metadata: dict[str, str] | None = None,
@@ -245,13 +245,15 @@ class GcsStore(BackupStore):
         writer = BlobWriter(blob, chunk_size=self.chunk_size, retry=self._retry,
                             if_generation_match=0, checksum="crc32c",
                             content_type="application/octet-stream", timeout=TIMEOUT)
-        sha, crc, md5 = hashlib.sha256(), google_crc32c.Checksum(), _md5()
+        # CRC32C only: it is the checksum GCS verifies on receipt (the library sends it with
+        # the final request) and the cheapest (C, hardware CRC). No MD5 (GCS only reports
+        # one, it does not check it against ours) and no SHA-256: the caller hashed these very
+        # bytes already (PutResult).
+        crc = google_crc32c.Checksum()
         size = 0
         try:
             for chunk in chunks:  # the caller's errors pass through unchanged
-                sha.update(chunk)
                 crc.update(chunk)
-                md5.update(chunk)
                 size += len(chunk)
                 with self._translating("resumable upload", key, writing=True):
                     writer.write(chunk)
@@ -262,20 +264,21 @@ class GcsStore(BackupStore):
             if not writer.closed:
                 best_effort(f"gcs cancel resumable upload {key}", writer.terminate)
             raise
-        return self._verify(key, size, sha, crc, md5)
+        return self._verify(key, size, crc)
 
-    def _verify(self, key: str, size: int, sha: Any, crc: Any, md5: Any) -> PutResult:
+    def _verify(self, key: str, size: int, crc: Any, md5: Any = None,
+                sha256: str = "") -> PutResult:
         with self._translating("get object metadata", key):
             blob = self._bucket.get_blob(key, retry=self._retry, timeout=TIMEOUT)
-        local_crc, local_md5 = b64(crc.digest()), b64(md5.digest())
+        local_crc = b64(crc.digest())
+        local_md5 = b64(md5.digest()) if md5 is not None else "(not computed)"
         if blob is None or blob.size != size or blob.crc32c != local_crc or (
-                blob.md5_hash and blob.md5_hash != local_md5):
+                md5 is not None and blob.md5_hash and blob.md5_hash != local_md5):
             got = "nothing" if blob is None else (
                 f"{blob.size} bytes crc32c {blob.crc32c} md5 {blob.md5_hash}")
             raise IntegrityError(f"gs://{self.bucket_name}/{key}: GCS reports {got}, sent "
                                  f"{size} bytes crc32c {local_crc} md5 {local_md5}")
-        return PutResult(key=key, size=size, sha256=sha.hexdigest(),
-                         checksum=f"crc32c:{blob.crc32c}")
+        return PutResult(key=key, size=size, sha256=sha256, checksum=f"crc32c:{blob.crc32c}")
 
     # -- reading --------------------------------------------------------------------------
 

@@ -349,7 +349,6 @@ class S3Store(BackupStore):
             Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256", ChecksumType="COMPOSITE",
             Metadata=dict(metadata or {}), **self._sse(), **self._lock(lock))
         upload_id = created["UploadId"]
-        whole = hashlib.sha256()
         digests: dict[int, bytes] = {}
         size = 0
         try:
@@ -359,7 +358,6 @@ class S3Store(BackupStore):
                     if number > MAX_PARTS:
                         raise StoreError(f"s3://{self.bucket}/{key}: more than {MAX_PARTS} "
                                          "parts", store=self.name, key=key)
-                    whole.update(part)
                     size += len(part)
                     digests[number] = hashlib.sha256(part).digest()
                     window.submit(self._upload_part, key, upload_id, number, part,
@@ -386,8 +384,8 @@ class S3Store(BackupStore):
             raise IntegrityError(
                 f"s3://{self.bucket}/{key}: S3 reports sha256 {reported}, sent {expected} "
                 f"({size} bytes)")
-        return PutResult(key=key, size=size, sha256=whole.hexdigest(),
-                         checksum=f"sha256:{expected}")
+        # No SHA-256 of the whole body: the caller hashed these very bytes (PutResult).
+        return PutResult(key=key, size=size, sha256="", checksum=f"sha256:{expected}")
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes,
                      digest: bytes) -> dict[str, Any]:

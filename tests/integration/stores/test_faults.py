@@ -148,3 +148,29 @@ def test_s3_checksum_mismatch_is_integrity_error(s3_case):
         "after-call.s3.CompleteMultipartUpload", corrupt)
     with pytest.raises(IntegrityError, match="S3 reports sha256 AAAA"):
         case.store.put_stream("k", iter([os.urandom(case.part_size * 2 + 1)]))
+
+
+@pytest.mark.parametrize("name", ["gcs", "azure"])
+def test_gcs_and_azure_checksum_mismatch_is_integrity_error(name, cloud_env, monkeypatch):
+    """The streamed body's SHA-256 is the pipeline's (PutResult): what proves the transport
+    is the store's checksum, so one GCS or Azure reports other than ours fails the upload."""
+    import dataclasses
+
+    case = MAKERS[name](cloud_env)
+    store = case.store
+    if name == "gcs":
+        real = store._bucket.get_blob
+
+        def altered(*args, **kwargs):
+            blob = real(*args, **kwargs)
+            blob.crc32c = "AAAAAA=="
+            return blob
+        monkeypatch.setattr(store._bucket, "get_blob", altered)
+        expected = "GCS reports .* crc32c AAAAAA=="
+    else:
+        real_stat = store.stat
+        monkeypatch.setattr(store, "stat", lambda key: dataclasses.replace(
+            real_stat(key), checksum="md5:AAAAAAAAAAAAAAAAAAAAAA=="))
+        expected = "Azure reports .* md5:AAAA"
+    with pytest.raises(IntegrityError, match=expected):
+        store.put_stream("k", iter([os.urandom(case.part_size * 2 + 1)]))
