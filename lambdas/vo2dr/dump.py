@@ -32,6 +32,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import psycopg
 from psycopg import sql
@@ -281,14 +282,15 @@ class Dump:
                 break
         return text
 
-    def chunks(self) -> Iterator[memoryview]:
-        """pg_dump's output in pieces of ``read_size`` bytes; each piece is a view of one
-        reused buffer, valid until the next is asked for (the pipeline hashes and compresses
-        it before that)."""
+    def chunks(self) -> Iterator[bytes]:
+        """pg_dump's output in pieces of ``read_size`` bytes. Each piece is a memoryview of
+        one reused buffer (typed as bytes: its consumers only hash, compress or copy it),
+        valid until the next is asked for: the pipeline and the TOC reader use it before."""
         assert self._proc is not None and self._proc.stdout is not None
+        pieces = cast(Iterator[bytes], piperead.read_pieces(
+            self._proc.stdout.fileno(), self.read_size, self._pipe_size))
         try:
-            yield from piperead.read_pieces(self._proc.stdout.fileno(), self.read_size,
-                                            self._pipe_size)
+            yield from pieces
         except (OSError, ValueError) as exc:
             raise DumpError(f"reading pg_dump output failed: {exc}") from exc
         rc = self._proc.wait()
