@@ -23,7 +23,7 @@ from vo2dr.stores.null import NullStore
 
 @pytest.fixture(autouse=True)
 def small_pieces(monkeypatch):
-    """256 KiB zstd pieces instead of the production 4 MiB, so a few MiB of test data make
+    """256 KiB zstd pieces instead of the production 1 MiB, so a few MiB of test data make
     many chunks (detaching after N chunks, queues filling up)."""
     monkeypatch.setattr(pipeline, "CHUNK_SIZE", 256 * 1024)
 
