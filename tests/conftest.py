@@ -19,6 +19,16 @@ def pg() -> Iterator[servers.Postgres]:
 
 
 @pytest.fixture(scope="session")
+def session_recovery_keys() -> tuple[bytes, bytes]:
+    """(private PEM, public PEM): one 3072-bit recovery key pair for the session (each takes a
+    second or more to generate); the suites' own key fixtures return it. Tests that need a
+    different key (a wrong one) generate their own."""
+    from vo2dr import crypto
+
+    return crypto.generate_recovery_key(3072)
+
+
+@pytest.fixture(scope="session")
 def moto() -> Iterator[servers.Service]:
     with servers.moto_server() as svc:
         yield svc

@@ -121,9 +121,9 @@ def app_db(pg) -> str:
 
 
 @pytest.fixture(scope="session")
-def recovery_keys() -> tuple[bytes, bytes]:
+def recovery_keys(session_recovery_keys) -> tuple[bytes, bytes]:
     """(private PEM, public PEM)."""
-    return crypto.generate_recovery_key(3072)
+    return session_recovery_keys
 
 
 @pytest.fixture

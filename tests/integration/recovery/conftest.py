@@ -22,7 +22,6 @@ from pathlib import Path
 import boto3
 import psycopg
 import pytest
-from vo2dr import crypto
 from vo2dr.backup import run_backup
 from vo2dr.settings import Settings
 from vo2dr.stores import Access, open_store
@@ -235,8 +234,8 @@ class World:
 
 
 @pytest.fixture(scope="session")
-def recovery_keys() -> tuple[bytes, bytes]:
-    return crypto.generate_recovery_key(3072)
+def recovery_keys(session_recovery_keys) -> tuple[bytes, bytes]:
+    return session_recovery_keys
 
 
 def cloud_variables(moto, gcs, azurite) -> dict[str, str]:

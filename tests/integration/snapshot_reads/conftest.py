@@ -16,7 +16,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from vo2dr import crypto
 from vo2dr.cli import main
 from vo2dr.settings import Settings
 
@@ -103,8 +102,8 @@ def take(capsys, kind: str = "assets") -> dict:
 
 
 @pytest.fixture(scope="session")
-def snapshot_recovery_keys() -> tuple[bytes, bytes]:
-    return crypto.generate_recovery_key(3072)
+def snapshot_recovery_keys(session_recovery_keys) -> tuple[bytes, bytes]:
+    return session_recovery_keys
 
 
 @pytest.fixture

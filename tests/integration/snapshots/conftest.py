@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from vo2dr import crypto
 from vo2dr.settings import Settings
 
 from tests import signing_keys
@@ -48,8 +47,8 @@ class Snap:
 
 
 @pytest.fixture(scope="session")
-def snapshot_recovery_keys() -> tuple[bytes, bytes]:
-    return crypto.generate_recovery_key(3072)
+def snapshot_recovery_keys(session_recovery_keys) -> tuple[bytes, bytes]:
+    return session_recovery_keys
 
 
 def fill_uploads(bucket: str) -> dict[str, bytes]:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from vo2dr import crypto
 from vo2dr.settings import Settings
 
 from tests import signing_keys
@@ -103,8 +102,8 @@ class App:
 
 
 @pytest.fixture(scope="session")
-def source_recovery_keys() -> tuple[bytes, bytes]:
-    return crypto.generate_recovery_key(3072)
+def source_recovery_keys(session_recovery_keys) -> tuple[bytes, bytes]:
+    return session_recovery_keys
 
 
 @pytest.fixture
