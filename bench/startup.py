@@ -14,6 +14,17 @@ Commands (best of ``BENCH_STARTUP_REPEAT``, default 5, wall and CPU of the proce
 Python's bytecode cache is warm for both (the packages' ``.pyc`` files); the cold case (no
 cache at all, as in a Lambda artifact shipped without ``__pycache__``) is measured once for
 ``backup_null`` with an empty ``PYTHONPYCACHEPREFIX``.
+
+The Lambda cold start (what the 15-minute ``status`` and every scheduled backup pay in Lambda):
+the artifact ``infra/packaging.py`` builds for the stack (with its strategy file), unpacked into
+a scratch "/var/task", run by the Lambda runtime's Python (3.12) with ``-I -S -B`` (nothing
+but the artifact and the standard library; no bytecode written, as on Lambda's read-only
+``/var/task``): a fresh process imports ``vo2dr.handlers`` and runs one invocation end to end
+against the local clouds, ``status_handler`` (three stores) and ``backup_handler`` (data class
+``full`` of the empty database to the three stores). **now**: the artifact as built, with its
+bytecode; **before**: the same artifact with every ``__pycache__`` removed (as it shipped
+before, so every module is compiled at every cold start). The runner counts the modules
+compiled from source at start (``SourceLoader.source_to_code``).
 """
 
 from __future__ import annotations
@@ -32,9 +43,31 @@ TITLE = "Fixed start-up"
 BASELINE_REF = "4ad7852"  # main before issue 19 (lazy imports, compression level)
 TARGET_HALVED = 0.5
 COMMANDS = ("help", "list_s3", "status", "backup_null")
+LAMBDA_COMMANDS = ("lambda_status", "lambda_backup")
 LABELS = {"help": "vo2dr --help", "list_s3": "vo2dr list --json (S3 only)",
           "status": "vo2dr status --json (3 stores)",
-          "backup_null": "vo2dr backup, 3 null destinations, empty database"}
+          "backup_null": "vo2dr backup, 3 null destinations, empty database",
+          "lambda_status": "Lambda cold start: status_handler (3 stores)",
+          "lambda_backup": "Lambda cold start: backup_handler (3 stores, empty database)"}
+# One Lambda invocation in a fresh interpreter: argv = task directory, handler, event (JSON),
+# file for the result (stdout carries the job's log and metric lines).
+LAMBDA_RUNNER = r"""
+import json, sys
+import importlib._bootstrap_external as external
+compiled = []
+_to_code = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *, _optimize=-1):
+    compiled.append(path)
+    return _to_code(self, data, path, _optimize=_optimize)
+external.SourceLoader.source_to_code = source_to_code
+sys.path[:0] = [sys.argv[1]]
+from vo2dr import handlers
+out = getattr(handlers, sys.argv[2])(json.loads(sys.argv[3]), None)
+ours = [p for p in compiled if p.startswith(sys.argv[1])]
+with open(sys.argv[4], "w") as fh:
+    json.dump({"compiled": len(ours), "compiled_stdlib": len(compiled) - len(ours),
+               "ok": out.get("ok"), "modules": len(sys.modules)}, fh)
+"""
 
 
 def _baseline_tree(ref: str, into: Path) -> Path | None:
@@ -88,7 +121,67 @@ def at_scale(env: ScaleEnv, ctx: Context) -> dict[str, Any] | None:
         cold = {**e, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
         runs["cold"] = {"backup_null": logged("no bytecode cache", best_of(
             min(repeat, 3), cmd, cold, stdout_to_null=True))}
+    runs["lambda"] = _lambda_cold_starts(env, repeat)
     return {"baseline_ref": ref, "repeat": repeat, "runs": runs}
+
+
+def _unpack(zip_path: Path, dest: Path, *, bytecode: bool) -> None:
+    """Unzip as Lambda does (entries' Unix modes kept); without bytecode: no __pycache__."""
+    import stat
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            if not bytecode and "__pycache__/" in info.filename:
+                continue
+            target = dest / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(info))
+            os.chmod(target, stat.S_IMODE(info.external_attr >> 16))
+
+
+def _lambda_cold_starts(env: ScaleEnv, repeat: int) -> dict[str, Any]:
+    """The Lambda rows (see the module docstring): {"before": {...}, "now": {...}} or
+    {"skipped": why}."""
+    import json
+
+    from dev import localcloud
+    from infra import packaging
+
+    compiler = packaging.lambda_python()
+    if compiler is None:
+        log(f"start-up: Lambda rows skipped: {packaging.no_compiler_message()}")
+        return {"skipped": packaging.no_compiler_message()}
+    log("start-up: building the Lambda artifact (cached when unchanged)")
+    try:
+        artifact = packaging.build("x86_64",
+                                   strategy=localcloud.load_stack().strategy.to_json())
+    except (OSError, RuntimeError) as exc:
+        log(f"start-up: Lambda rows skipped: {exc}")
+        return {"skipped": f"the artifact could not be built: {exc}"}
+    job = {**env.env, "PATH": "/usr/bin:/bin", "HOME": str(env.scratch),
+           "DATABASE_URL": env.empty_url, "PYTHONDONTWRITEBYTECODE": "1"}
+    job.pop("VO2DR_STRATEGY", None)
+    invocations = {"lambda_status": ("status_handler", {}),
+                   "lambda_backup": ("backup_handler", {"data_class": "full"})}
+    out: dict[str, Any] = {"python": compiler.identity, "artifact": artifact.parent.name,
+                           "zipped_mb": round(artifact.stat().st_size / 1e6, 1)}
+    for variant in ("before", "now"):
+        task = env.scratch / f"task-{variant}"
+        _unpack(artifact, task, bytecode=variant == "now")
+        e = {**job, "VO2DR_STACK_FILE": str(task / packaging.STRATEGY_FILE)}
+        out[variant] = {}
+        for name in LAMBDA_COMMANDS:
+            handler, event = invocations[name]
+            result = env.scratch / f"{variant}-{name}.json"
+            log(f"start-up: {LABELS[name]}, {variant}")
+            cmd = [str(compiler.path), "-I", "-S", "-B", "-c", LAMBDA_RUNNER, str(task),
+                   handler, json.dumps(event), str(result)]
+            r = logged(variant, best_of(repeat, cmd, e, stdout_to_null=True))
+            if result.is_file():
+                r["runner"] = json.loads(result.read_text())
+            out[variant][name] = r
+    return out
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,6 +210,19 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{base[name]['cpu_s']:.2f} CPU-s ({base[name]['wall_s']:.2f} s) at "
                 f"{s['baseline_ref']}", r, f"≤ {TARGET_HALVED}",
                 None if r is None else r <= TARGET_HALVED, why))
+        lam = s["runs"].get("lambda") or {}
+        for name in LAMBDA_COMMANDS:
+            n, b = (lam.get("now") or {}).get(name), (lam.get("before") or {}).get(name)
+            if not n or not b or n["rc"] != 0 or b["rc"] != 0:
+                continue
+            r = ratio(n["cpu_s"], b["cpu_s"])
+            rows.append(verdict(
+                f"fixed start-up at least halved: {LABELS[name]}",
+                f"{n['cpu_s']:.2f} CPU-s ({n['wall_s']:.2f} s wall) with the artifact's "
+                f"bytecode vs {b['cpu_s']:.2f} CPU-s ({b['wall_s']:.2f} s) without",
+                r, f"≤ {TARGET_HALVED}", None if r is None else r <= TARGET_HALVED,
+                "" if r is None or r <= TARGET_HALVED else
+                "what is left is importing the SDKs the invocation uses and its own work"))
     return rows
 
 
@@ -139,4 +245,34 @@ def markdown(result: dict[str, Any]) -> list[str]:
                 f"{c['wall_s']:.2f} s wall / {c['cpu_s']:.2f} CPU-s, against "
                 f"{now['backup_null']['wall_s']:.2f} s / {now['backup_null']['cpu_s']:.2f} "
                 "CPU-s with it.", ""]
+        out += _lambda_markdown(s["runs"].get("lambda") or {}, s["repeat"])
     return out
+
+
+def _lambda_markdown(lam: dict[str, Any], repeat: int) -> list[str]:
+    if not lam:
+        return []
+    if "skipped" in lam:
+        return [f"Lambda cold start: not measured ({lam['skipped']}).", ""]
+    out = [f"Lambda cold start (best of {repeat}): the stack's artifact "
+           f"(`{lam['artifact']}`, {lam['zipped_mb']} MB zipped) unpacked into a scratch "
+           f"/var/task and run by {lam['python']} with `-I -S -B` (no bytecode written, as on "
+           "the read-only /var/task): one fresh process imports `vo2dr.handlers` and runs the "
+           "invocation end to end against the local clouds. *before*: the same artifact "
+           "without its `__pycache__` (as shipped before); *now*: with it.", "",
+           "| invocation | now: wall (s) | now: CPU (s) | now: modules compiled | "
+           "before: wall (s) | before: CPU (s) | before: modules compiled | CPU now/before |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in LAMBDA_COMMANDS:
+        n, b = lam["now"].get(name), lam["before"].get(name)
+        if not n or not b:
+            continue
+        cells = []
+        for r in (n, b):
+            runner = r.get("runner") or {}
+            state = "" if r["rc"] == 0 else f" (failed, rc {r['rc']})"
+            cells.append(f"{r['wall_s']:.2f}{state} | {r['cpu_s']:.2f} | "
+                         f"{runner.get('compiled', '?')}")
+        out.append(f"| {LABELS[name]} | {cells[0]} | {cells[1]} | "
+                   f"{ratio(n['cpu_s'], b['cpu_s'])} |")
+    return [*out, ""]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from infra import packaging
+from infra import bytecode, packaging
 
 
 def lambda_interpreter(version: str = packaging.LAMBDA_PYTHON) -> Path | None:
     """An interpreter of exactly ``version`` (the Lambda runtime's): the one the build compiles
-    the artifact's bytecode with (:func:`infra.packaging.lambda_python`)."""
-    found = packaging.lambda_python(version)
+    the artifact's bytecode with (:func:`infra.bytecode.lambda_python`)."""
+    found = bytecode.lambda_python(version)
     return found.path if found else None
 
 
