@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vo2dr import layout
+from vo2dr import aws, layout
 from vo2dr.archive import TocReader, sql_name
 from vo2dr.crypto import Encryptor
 from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
@@ -105,10 +105,10 @@ def _check_settings(settings: Settings) -> None:
     layout.environment_prefix(settings.environment)
 
 
-def open_signer(settings: Settings) -> Signer:
+def open_signer(settings: Settings, aws_session: aws.Session | None = None) -> Signer:
     """The job's signer, checked to be one the readers trust (when the trusted keys are
     configured here too, as they are in every deployed job)."""
-    signer = signer_from_setting(settings.signing_key)
+    signer = signer_from_setting(settings.signing_key, aws_session=aws_session)
     public = signer.public_key()
     if settings.signing_public_keys:
         trusted = Trust.from_settings(settings).signers
@@ -156,10 +156,11 @@ def run_source_backup(settings: Settings, source: Source, data_class: str,
     started = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     t0 = time.monotonic()
     signer: Signer | None = None
+    session = aws.Session()  # the signer's and the encryption's KMS clients (vo2dr.aws)
     try:
-        signer = open_signer(settings)
+        signer = open_signer(settings, session)
         summary = _run_source_backup(settings, source, data_class, started, progress, stores,
-                                     stall_timeout, signer)
+                                     stall_timeout, signer, session)
     except Vo2drError as exc:
         record_attempt(stores, settings.environment, signer, attempt_body(
             data_class, source.kind, started, time.monotonic() - t0, error=exc), started)
@@ -171,7 +172,8 @@ def run_source_backup(settings: Settings, source: Source, data_class: str,
 
 def _run_source_backup(settings: Settings, source: Source, data_class: str, started: datetime,
                        progress: Progress | None, stores: Mapping[str, BackupStore],
-                       stall_timeout: float | None, signer: Signer) -> BackupSummary:
+                       stall_timeout: float | None, signer: Signer,
+                       session: aws.Session) -> BackupSummary:
     strategy = settings.strategy()
     recovery_pem = settings.recovery_public_key_pem()
     t0 = time.monotonic()
@@ -191,8 +193,11 @@ def _run_source_backup(settings: Settings, source: Source, data_class: str, star
                "backup_id": ref.backup_id}
     if kind != layout.DATABASE:
         context["source"] = kind  # a body cannot pass for another source's backup
+    # With KMS, the signer's AWS session: one botocore session per backup, not two.
     encryptor = Encryptor(kms_key_id=settings.kms_key_id, recovery_public_key_pem=recovery_pem,
-                          context=context, frame_length=CHUNK_SIZE)
+                          context=context, frame_length=CHUNK_SIZE,
+                          botocore_session=session.botocore_session() if settings.kms_key_id
+                          else None)
     warnings = [NO_KMS_WARNING] if encryptor.recovery_only else []
     for warning in warnings:
         log.warning("backup %s: %s", ref.backup_id, warning)

@@ -132,8 +132,9 @@ class AwsKmsSigner:
     """An AWS KMS asymmetric key (``SIGN_VERIFY``, ``ECC_NIST_P256``): ``kms:Sign`` of the
     (short, RAW) message, ``kms:GetPublicKey`` once for its public half."""
 
-    def __init__(self, key_id: str, client: Any = None) -> None:
+    def __init__(self, key_id: str, client: Any = None, *, session: Any = None) -> None:
         self._client = client  # made on first use (the region comes from the environment)
+        self._session = session  # what makes it (a vo2dr.aws.Session); None: boto3's default
         self.name = key_id
         self._public: ec.EllipticCurvePublicKey | None = None
 
@@ -143,7 +144,7 @@ class AwsKmsSigner:
 
         try:
             if self._client is None:
-                self._client = boto3.client("kms")
+                self._client = (self._session or boto3).client("kms")
             return getattr(self._client, op)(**kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise SigningFailed(f"KMS {op} with {self.name} failed: {one_line(exc)}") from exc
@@ -227,11 +228,12 @@ class CloudKmsSigner:
             raise SigningFailed(f"Cloud KMS returned no signature for {self.name}") from exc
 
 
-def signer_from_setting(value: str) -> Signer:
-    """``VO2DR_SIGNING_KEY``: a KMS key ARN, a Cloud KMS key version, or a PEM (text or file)."""
+def signer_from_setting(value: str, *, aws_session: Any = None) -> Signer:
+    """``VO2DR_SIGNING_KEY``: a KMS key ARN, a Cloud KMS key version, or a PEM (text or file).
+    ``aws_session`` (a :class:`vo2dr.aws.Session`) makes an AWS KMS signer's client."""
     value = value.strip()
     if value.startswith("arn:aws:kms:"):
-        return AwsKmsSigner(value)
+        return AwsKmsSigner(value, session=aws_session)
     if value.startswith("projects/"):
         return CloudKmsSigner(value)
     if value.startswith("-----BEGIN"):

@@ -454,6 +454,14 @@ print(json.dumps(out))
 """
 
 
+def _bytecode_module():  # type: ignore[no-untyped-def]
+    """infra.bytecode as packaging imports it now (dev/mockrun re-imports every infra module
+    for each program run, so the one imported at the top of this file may be stale)."""
+    from infra import bytecode
+
+    return bytecode
+
+
 def _source_tree(root: Path, order: list[str]) -> Path:
     for rel in order:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -511,6 +519,7 @@ def test_without_the_runtimes_python_the_build_fails_in_one_line(tmp_path, monke
     import sys
 
     kwargs = _fake_build(monkeypatch, tmp_path)
+    bytecode = _bytecode_module()
     monkeypatch.setattr(bytecode, "_compilers", {})
     monkeypatch.setenv(bytecode.PYTHON_ENV, str(tmp_path / "no-such-python"))
     with pytest.raises(RuntimeError) as err:
@@ -536,7 +545,7 @@ def test_the_input_hash_follows_the_bytecode_compiler(tmp_path, monkeypatch, com
     ).bytecode == compiler.identity
     assert compiler.version.startswith(packaging.LAMBDA_PYTHON + ".")
     newer = dataclasses.replace(compiler, version=packaging.LAMBDA_PYTHON + ".99")
-    monkeypatch.setattr(bytecode, "_compilers", {packaging.LAMBDA_PYTHON: newer})
+    monkeypatch.setattr(_bytecode_module(), "_compilers", {packaging.LAMBDA_PYTHON: newer})
     assert _digest(root) != first
 
 

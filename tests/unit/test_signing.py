@@ -146,6 +146,44 @@ def test_aws_kms_signer_against_moto(monkeypatch):
             AwsKmsSigner(arn.replace(arn[-4:], "0000"), kms).sign(b"x")
 
 
+
+def test_the_kms_signer_and_the_backups_encryption_share_one_aws_session(monkeypatch):
+    """Each botocore session parses botocore's endpoint data and the KMS model again
+    (:mod:`vo2dr.aws`): the signer's client and the Encryption SDK's, as a backup makes them,
+    come from one session, and both work."""
+    import traceback
+
+    import botocore.session
+    from vo2dr import aws
+    from vo2dr.crypto import Encryptor
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS"):
+        monkeypatch.delenv(var, raising=False)
+    made = []
+    real_init = botocore.session.Session.__init__
+
+    def counting(self, *args, **kwargs):
+        if not any("/moto/" in frame.filename for frame in traceback.extract_stack()):
+            made.append(self)  # the job's (moto makes sessions of its own for its backends)
+        real_init(self, *args, **kwargs)
+
+    _, recovery_pub = generate_recovery_key(3072)
+    with mock_aws():
+        kms = boto3.client("kms")
+        sign_arn = kms.create_key(KeySpec="ECC_NIST_P256",
+                                  KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        data_arn = kms.create_key()["KeyMetadata"]["Arn"]
+        monkeypatch.setattr(botocore.session.Session, "__init__", counting)
+        session = aws.Session()  # as vo2dr.backup.run_source_backup does
+        signer = signer_from_setting(sign_arn, aws_session=session)
+        assert sign_payload(signer, b"manifest").signer == sign_arn
+        encryptor = Encryptor(kms_key_id=data_arn, recovery_public_key_pem=recovery_pub,
+                              context={"a": "b"}, botocore_session=session.botocore_session())
+        assert b"".join(encryptor.stream([b"x" * 10]))  # a data key from KMS, same session
+    assert len(made) == 1
+
+
 # -- Cloud KMS (REST API stub on loopback) --------------------------------------------------------
 
 class _CloudKms(BaseHTTPRequestHandler):
