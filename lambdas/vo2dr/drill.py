@@ -25,7 +25,6 @@ but does not fail the drill.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -75,6 +74,9 @@ class ClassReport:
     tables: dict[str, dict[str, int | None]] = field(default_factory=dict)
     sanity: list[dict[str, Any]] = field(default_factory=list)
     dropped: bool = False
+    # Why the scratch database could not be dropped (shown, not a failed drill: the next drill
+    # drops it as a stale scratch database).
+    drop_error: str = ""
     errors: list[str] = field(default_factory=list)
     # The backup's source server and the scratch server it was restored into (server_version).
     source_server_version: str = ""
@@ -218,11 +220,30 @@ def drill_class(settings: Settings, data_class: str, *, stores: Mapping[str, Bac
     except Vo2drError as exc:
         report.errors.append(str(exc))
     finally:
-        with contextlib.suppress(psycopg.Error, Vo2drError):
-            drop_created_database(scratch)
-            report.dropped = True
+        report.drop_error = drop_scratch(scratch)
+        report.dropped = not report.drop_error
     report.ok = not report.errors
     return report
+
+
+def drop_scratch(scratch: Target, *, attempts: int = 3, pause: float = 1.0,
+                 drop: Callable[[Target], None] = drop_created_database,
+                 sleep: Callable[[float], None] = time.sleep) -> str:
+    """Drop the drill's scratch database; "" once dropped, else the last error (logged).
+
+    Retried because WITH (FORCE) can fail for a moment on a busy server, e.g. while an
+    autovacuum worker the drill's role may not terminate is still in the new database."""
+    error = ""
+    for attempt in range(attempts):
+        try:
+            drop(scratch)
+            return ""
+        except (psycopg.Error, Vo2drError) as exc:
+            error = one_line(exc)
+            if attempt + 1 < attempts:
+                sleep(pause)
+    log.warning("drill: scratch database %s not dropped: %s", scratch.dbname, error)
+    return error
 
 
 def run_drill(settings: Settings, *, data_classes: list[str] | None = None,
