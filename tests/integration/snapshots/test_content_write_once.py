@@ -41,6 +41,7 @@ from tests.integration.stores.cases import (
     make_azure_case,
     make_gcs_case,
     make_s3_case,
+    moto_only_s3_case,
 )
 from tests.integration.stores.test_s3_writer_role import complete_like_s3
 from tests.program_graphs import program_graph
@@ -165,12 +166,7 @@ def police(client: Any, bucket: str, program_bucket: str, document: dict[str, An
 
 @pytest.fixture
 def s3_case(monkeypatch, moto) -> StoreCase:
-    for var in list(os.environ):
-        if var.startswith(("AWS_", "VO2DR_")):
-            monkeypatch.delenv(var, raising=False)
-    for key, value in moto.env.items():
-        monkeypatch.setenv(key, value)
-    return make_s3_case(dict(moto.env))
+    return moto_only_s3_case(monkeypatch, moto)
 
 
 def _refused(call: Callable[[], Any]) -> str:

@@ -4,6 +4,7 @@ stay small and fast."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,17 @@ class StoreCase:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def moto_only_s3_case(monkeypatch: Any, moto: Any) -> StoreCase:
+    """An S3 store on the session's moto server alone: no AWS_ or VO2DR_ variable of the caller's
+    environment leaks in (no GCS or Azure emulator needed)."""
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "VO2DR_")):
+            monkeypatch.delenv(var, raising=False)
+    for key, value in moto.env.items():
+        monkeypatch.setenv(key, value)
+    return make_s3_case(dict(moto.env))
 
 
 def make_s3_case(env: dict[str, str], **store_kwargs: Any) -> StoreCase:

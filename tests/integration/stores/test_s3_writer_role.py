@@ -19,7 +19,7 @@ from vo2dr.exceptions import ConfigError, IntegrityError, ObjectExists
 from vo2dr.stores.s3 import S3Store
 from vo2dr.stores.s3 import make_client as s3_client
 
-from tests.integration.stores.cases import StoreCase, make_s3_case
+from tests.integration.stores.cases import StoreCase, moto_only_s3_case
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def case(monkeypatch, moto) -> StoreCase:
     """An S3 store on the session's moto server only (no GCS or Azure emulator needed)."""
-    for var in list(os.environ):
-        if var.startswith(("AWS_", "VO2DR_")):
-            monkeypatch.delenv(var, raising=False)
-    for key, value in moto.env.items():
-        monkeypatch.setenv(key, value)
-    return make_s3_case(dict(moto.env))
+    return moto_only_s3_case(monkeypatch, moto)
 
 
 class _Raw:
