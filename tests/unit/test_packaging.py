@@ -333,6 +333,12 @@ def test_lambda_runtime_is_supported_on_amazon_linux_2023_and_everything_builds_
     assert f"ARG PYTHON_IMAGE=python:{packaging.LAMBDA_PYTHON}-slim" in dockerfile
     assert f"/opt/vo2dr/lib/python{packaging.LAMBDA_PYTHON}/site-packages" in dockerfile
     assert "3.11" not in dockerfile
+    # The image's job runs as a user who cannot write /app: it ships its bytecode, as the
+    # artifact does (compiled after the sources' stray __pycache__ are removed).
+    mode = bytecode.BYTECODE_MODE.lower().replace("_", "-")
+    compile_at = dockerfile.index(f"--invalidation-mode {mode}")
+    assert dockerfile.index("-name __pycache__ -prune -exec rm") < compile_at
+    assert "/app /opt/vo2dr/lib/python" in dockerfile[compile_at:]
 
 
 @pytest.fixture(scope="module")
