@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policy.documents import declared_policies, policy_documents
 from policy.expectations import Expectations
-from policy.parsing import _as_list, _is_public_principal, _statements, get, parse_policy_document
+from policy.parsing import _as_list, _is_public_principal, _statements, parse_policy_document
 
 AWS_ADMIN_POLICY_NAMES = (
     "AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "AmazonS3FullAccess",
@@ -61,15 +62,12 @@ def check_aws_iam_no_wildcards(t: str, p: Mapping[str, Any], _c: Expectations | 
                     and not st.get("Condition"):
                 out.append(f"trust statement {st.get('Sid', '?')} lets anyone (Principal *) "
                            "assume the role")
-        for inline in _as_list(p.get("inlinePolicies")):
-            doc = parse_policy_document(get(inline, "policy"))
-            if doc is not None:
-                out += _iam_statement_findings(doc)
-        return out
-    doc = parse_policy_document(p.get("policy"))
-    if doc is None:
-        return ["policy is not a JSON policy document"]
-    return _iam_statement_findings(doc)
+    # Unreadable (or, at preview, unknown) documents are findings: the engine withholds one
+    # made on an unknown value and names the resource as not yet judgeable.
+    for d in declared_policies(t, p):
+        out += _iam_statement_findings(d.document) if d.document is not None else \
+            [f"{d.where} is not a JSON policy document"]
+    return out
 
 
 def check_aws_iam_no_admin_policies(t: str, p: Mapping[str, Any],
@@ -134,13 +132,13 @@ def check_aws_app_secrets_backup_only(t: str, p: Mapping[str, Any],
     (attachable to anything), is refused."""
     if c is None or not (c.app_secrets or c.app_parameters):
         return []
-    doc = parse_policy_document(p.get("policy")) or {}
+    docs = policy_documents(t, p)
     role = str(p.get("role") or "")
     if t == "aws:iam/rolePolicy:RolePolicy" and role.endswith(BACKUP_ROLE_SUFFIX):
         return []
     out = []
     who = f"role {role}" if role else "a managed policy"
-    for st in _statements(doc):
+    for st in (st for doc in docs for st in _statements(doc)):
         if st.get("Effect") != "Allow":
             continue
         actions = [str(a).lower() for a in _as_list(st.get("Action"))]

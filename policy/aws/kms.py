@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from policy.documents import policy_documents
 from policy.expectations import Expectations
-from policy.parsing import _as_list, _days, _num, _statements, get, parse_policy_document
+from policy.parsing import _as_list, _days, _num, _statements, get
 from policy.resources import Check, Finding, Res, _of, is_unknown
 
 AWS_MAX_ROTATION_DAYS = 365
@@ -71,11 +72,11 @@ def _key_policy(p: Mapping[str, Any], out: list[str]) -> _SignKey:
     spec = p.get("customerMasterKeySpec")
     if spec != "ECC_NIST_P256":
         out.append(f"signing key spec is {spec}: readers verify ECC_NIST_P256 (ECDSA_SHA_256)")
-    doc = parse_policy_document(p.get("policy"))
-    if doc is None:
+    docs = policy_documents(KEY_TYPE, p)
+    if not docs:
         out.append("signing key has no key policy naming its one signer")
         return key
-    for st in _statements(doc):
+    for st in _statements(docs[0]):
         if st.get("Effect") != "Allow":
             continue
         if "kms:CreateGrant" in [str(a) for a in _as_list(st.get("Action"))]:
@@ -116,15 +117,6 @@ def check_aws_kms_signing_key(_t: str, p: Mapping[str, Any],
     return out
 
 
-def _identity_documents(r: Res) -> list[Mapping[str, Any]]:
-    if r.type == "aws:iam/role:Role":
-        docs = [parse_policy_document(get(i, "policy"))
-                for i in _as_list(r.props.get("inlinePolicies"))]
-    else:
-        docs = [parse_policy_document(r.props.get("policy"))]
-    return [d for d in docs if d is not None]
-
-
 def _reaches(resource: Any, key_arn: str) -> bool:
     return isinstance(resource, str) and fnmatch.fnmatchcase(key_arn, resource)
 
@@ -159,7 +151,7 @@ def check_aws_signing_keys_one_signer(resources: Sequence[Res],
             continue
         pinned: set[str] = set()
         for holder in _of(resources, *_IDENTITY_POLICY_TYPES):
-            for doc in _identity_documents(holder):
+            for doc in policy_documents(holder.type, holder.props):
                 for st in _statements(doc):
                     if not _signs(st) or not any(_reaches(x, arn)
                                                  for x in _as_list(st.get("Resource"))):

@@ -7,6 +7,7 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policy.documents import policy_documents
 from policy.expectations import Expectations
 from policy.multicloud.snapshots import content_delete_statement
 from policy.parsing import (
@@ -16,7 +17,6 @@ from policy.parsing import (
     _num,
     _statements,
     get,
-    parse_policy_document,
 )
 from policy.resources import S3, Finding, Res, _of
 
@@ -29,11 +29,11 @@ def _linked(companion: Res, target: Res) -> bool:
     return bool(name) and name in (target.props.get("bucket"), target.props.get("id"))
 
 
-def check_aws_s3_tls_only(_t: str, p: Mapping[str, Any], _c: Expectations | None) -> list[str]:
-    doc = parse_policy_document(p.get("policy"))
-    if doc is None:
+def check_aws_s3_tls_only(t: str, p: Mapping[str, Any], _c: Expectations | None) -> list[str]:
+    docs = policy_documents(t, p)
+    if not docs:
         return ["bucket policy is not a JSON policy document"]
-    for st in _statements(doc):
+    for st in _statements(docs[0]):
         cond = st.get("Condition") or {}
         secure = get(cond, "Bool") or {}
         actions = [a.lower() for a in _as_list(st.get("Action"))]
@@ -45,14 +45,11 @@ def check_aws_s3_tls_only(_t: str, p: Mapping[str, Any], _c: Expectations | None
             "aws:SecureTransport is false"]
 
 
-def check_aws_s3_policy_not_public(_t: str, p: Mapping[str, Any],
+def check_aws_s3_policy_not_public(t: str, p: Mapping[str, Any],
                                    _c: Expectations | None) -> list[str]:
-    doc = parse_policy_document(p.get("policy"))
-    if doc is None:
-        return []
     return [f"statement {st.get('Sid', '?')} allows {st.get('Action')} to everyone "
             "(Principal *) without a condition"
-            for st in _statements(doc)
+            for doc in policy_documents(t, p) for st in _statements(doc)
             if st.get("Effect") == "Allow" and _is_public_principal(st.get("Principal"))
             and not st.get("Condition")]
 
@@ -181,15 +178,6 @@ def _backup_bucket_arns(resources: Sequence[Res]) -> list[str]:
             if r.props.get("bucket") and str(r.props.get("bucket")) not in targets]
 
 
-def _policy_documents(r: Res) -> list[Mapping[str, Any]]:
-    if r.type == "aws:iam/role:Role":
-        docs = [parse_policy_document(get(i, "policy")) for i in
-                _as_list(r.props.get("inlinePolicies"))]
-    else:
-        docs = [parse_policy_document(r.props.get("policy"))]
-    return [d for d in docs if d is not None]
-
-
 def check_aws_backup_grants(resources: Sequence[Res], _c: Expectations | None) -> list[Finding]:
     """No IAM, role or bucket policy allows deleting or overwriting backups in a backup bucket
     (the buckets that are not only access-log targets). The one exception is the snapshot
@@ -198,7 +186,7 @@ def check_aws_backup_grants(resources: Sequence[Res], _c: Expectations | None) -
     buckets = _backup_bucket_arns(resources)
     out = []
     for r in _of(resources, *AWS_POLICY_HOLDERS):
-        for doc in _policy_documents(r):
+        for doc in policy_documents(r.type, r.props):
             for st in _statements(doc):
                 if st.get("Effect") != "Allow" or content_delete_statement(st, _c):
                     continue

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policy.documents import policy_documents
 from policy.expectations import Expectations
 from policy.multicloud.lifecycle import lifecycle_rules
 from policy.multicloud.snapshots import (
@@ -15,7 +16,7 @@ from policy.multicloud.snapshots import (
     content_delete_statement,
     gcp_delete_only_role,
 )
-from policy.parsing import _as_list, _days, _num, _statements, get, parse_policy_document
+from policy.parsing import _as_list, _days, _num, _statements, get
 from policy.resources import AZ, Finding, Res, _of
 
 INTRADAY = "intraday"
@@ -124,15 +125,15 @@ def check_intraday_lock(resources: Sequence[Res], c: Expectations | None) -> lis
             out.append(Finding(f"{r.name} locks intraday objects in mode {mode!r} in "
                                "production: use compliance", r.urn))
     for r in _of(resources, "aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
-        doc = parse_policy_document(r.props.get("policy")) or {}
+        docs = policy_documents(r.type, r.props)
         # A put of backups (under database/), not any put: the drill's role puts its result
         # records under reports/ with the bucket's default lock and reads database/.
         puts_backups = any(
             st.get("Effect") == "Allow"
             and "s3:putobject" in [str(a).lower() for a in _as_list(st.get("Action"))]
             and any("database/" in str(res) for res in _as_list(st.get("Resource")))
-            for st in _statements(doc))
-        if puts_backups and not _grants(doc, "s3:putobjectretention"):
+            for doc in docs for st in _statements(doc))
+        if puts_backups and not any(_grants(doc, "s3:putobjectretention") for doc in docs):
             out.append(Finding(f"{r.name} writes backups without s3:PutObjectRetention: S3 "
                                "refuses an upload that carries its own (intraday) lock", r.urn))
     return out
@@ -159,12 +160,9 @@ def check_no_lock_shortening(t: str, p: Mapping[str, Any], _c: Expectations | No
         return [f"custom role grants {perm}, which can shorten a retention or delete a backup"
                 for perm in map(str, _as_list(p.get("permissions")))
                 if GCP_LOCK_BREAKING.match(perm)]
-    docs = [parse_policy_document(p.get("policy"))]
-    if t == "aws:iam/role:Role":
-        docs = [parse_policy_document(get(i, "policy")) for i in _as_list(p.get("inlinePolicies"))]
     out = []
-    for doc in docs:
-        for st in _statements(doc or {}):
+    for doc in policy_documents(t, p):
+        for st in _statements(doc):
             if st.get("Effect") != "Allow" or content_delete_statement(st, _c):
                 continue
             out += [f"statement {st.get('Sid', '?')} allows {a}, which can shorten or lift a "

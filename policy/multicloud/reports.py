@@ -21,7 +21,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.aws.s3 import AWS_POLICY_HOLDERS, _backup_bucket_arns, _policy_documents
+from policy.aws.s3 import AWS_POLICY_HOLDERS, _backup_bucket_arns
+from policy.documents import policy_documents
 from policy.expectations import Expectations
 from policy.multicloud.lifecycle import lifecycle_rules
 from policy.parsing import _as_list, _days, _statements
@@ -147,7 +148,7 @@ def check_aws_report_puts_write_once(resources: Sequence[Res],
     buckets = _backup_bucket_arns(resources)
     out = []
     for r in _of(resources, *AWS_POLICY_HOLDERS):
-        for doc in _policy_documents(r):
+        for doc in policy_documents(r.type, r.props):
             for st in _statements(doc):
                 if st.get("Effect") != "Allow":
                     continue

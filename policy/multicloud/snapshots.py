@@ -20,8 +20,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policy.documents import policy_documents
 from policy.expectations import Expectations
-from policy.parsing import _as_list, _statements, get, parse_policy_document
+from policy.parsing import _as_list, _statements, get
 from policy.resources import Finding, Res, _of
 
 S3_DELETE_ACTIONS = frozenset({"s3:deleteobject"})
@@ -242,14 +243,9 @@ def check_content_no_expiry(t: str, p: Mapping[str, Any], c: Expectations | None
 def _aws_policy_docs(resources: Sequence[Res]) -> list[tuple[Res, str, Mapping[str, Any]]]:
     out = []
     for r in _of(resources, "aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
-        doc = parse_policy_document(r.props.get("policy"))
-        if doc is not None:
-            out.append((r, str(r.props.get("role") or ""), doc))
+        out += [(r, str(r.props.get("role") or ""), d) for d in policy_documents(r.type, r.props)]
     for r in _of(resources, "aws:iam/role:Role"):
-        for inline in _as_list(r.props.get("inlinePolicies")):
-            doc = parse_policy_document(get(inline, "policy"))
-            if doc is not None:
-                out.append((r, str(r.props.get("name") or ""), doc))
+        out += [(r, str(r.props.get("name") or ""), d) for d in policy_documents(r.type, r.props)]
     return out
 
 
@@ -409,12 +405,9 @@ def check_origins_read_only(t: str, p: Mapping[str, Any], c: Expectations | None
     buckets = origin_buckets(c)
     if not buckets:
         return []
-    docs = [parse_policy_document(p.get("policy"))]
-    if t == "aws:iam/role:Role":
-        docs = [parse_policy_document(get(i, "policy")) for i in _as_list(p.get("inlinePolicies"))]
     out = []
-    for doc in docs:
-        for st in _statements(doc or {}):
+    for doc in policy_documents(t, p):
+        for st in _statements(doc):
             if st.get("Effect") != "Allow":
                 continue
             resources = [str(r) for r in _as_list(st.get("Resource"))]
