@@ -1,4 +1,4 @@
-"""Builds the vo2max-dr policy pack. The rules are in ``rules.py`` (their checks per cloud in
+"""Builds the vo2max-dr policy pack. The rules are in ``rules/`` (their checks per cloud in
 ``aws/``, ``gcp/``, ``azure/``, ``multicloud/``); nothing else happens here.
 
 Enforcement defaults to mandatory in production and advisory in staging (``PULUMI_STACK``, set
@@ -14,7 +14,7 @@ from pulumi_policy import PolicyPack
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from policy.engine import PACK_NAME, POLICIES, initial_config
-from policy.rules import enforcement_for
+from policy.rules.base import enforcement_for
 
 ENVIRONMENT = os.environ.get("PULUMI_STACK")
 

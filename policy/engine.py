@@ -27,7 +27,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from policy.expectations import Expectations, expectations_for_stack
 from policy.resources import Finding, Res, UnknownReads, _TrackedMap, plain, resources_from_graph
-from policy.rules import RULES, Rule, enforcement_for
+from policy.rules import RULES
+from policy.rules.base import Rule, enforcement_for
 
 PACK_NAME = "vo2max-dr-policies"
 

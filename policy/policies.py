@@ -1,7 +1,7 @@
 """The vo2max-dr CrossGuard policy pack, by where things live (the layout of
 pulumi/compliance-policies: checks per cloud and service, one table of rules):
 
-- ``policy/rules.py``: the rule table, every rule with its metadata and its check;
+- ``policy/rules/``: the rule table, every rule with its metadata and its check, per cloud;
 - ``policy/aws/``, ``policy/gcp/``, ``policy/azure/``: the checks per cloud, one module per
   service (``aws/s3.py``, ``gcp/iam.py``, ``azure/storage.py``, ...);
 - ``policy/multicloud/``: checks that read every cloud at once (lifecycle, intraday tier,
@@ -48,7 +48,8 @@ from policy.gcp.iam import (
 from policy.multicloud.lifecycle import check_retention_floor, lifecycle_rules
 from policy.parsing import get, is_monthly, schedule_gap_minutes
 from policy.resources import AZ, Finding, Res, resources_from_graph
-from policy.rules import LIFECYCLE_TYPES, RULES, RULES_BY_NAME, Rule, enforcement_for
+from policy.rules import RULES, RULES_BY_NAME
+from policy.rules.base import LIFECYCLE_TYPES, Rule, enforcement_for
 
 __all__ = [
     "AZ", "AZURE_IMMUTABILITY_LOCK_TYPE", "LIFECYCLE_TYPES", "PACK_NAME", "POLICIES",

@@ -52,6 +52,16 @@ def test_every_rule_has_a_case():
     assert sorted(CASES) == sorted(P.RULES_BY_NAME)
 
 
+def test_each_cloud_table_holds_that_clouds_rules():
+    from policy.rules import aws, azure, gcp, multicloud
+
+    tables = {"aws": aws.AWS_RULES, "gcp": gcp.GCP_RULES, "azure": azure.AZURE_RULES,
+              "multicloud": multicloud.MULTICLOUD_RULES}
+    for cloud, table in tables.items():
+        assert table and {r.cloud for r in table} == {cloud}, cloud
+    assert sum(len(t) for t in tables.values()) == len(P.RULES)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_rule_accepts_known_good(name: str):
     case: Case = CASES[name]
