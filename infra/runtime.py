@@ -108,6 +108,13 @@ def schedules(cfg: StackConfig) -> list[ScheduleSpec]:
     return specs
 
 
+def source_rpo_seconds(cfg: StackConfig) -> dict[str, int]:
+    """Each application source's RPO (its class's), in seconds: its backup-age alarm."""
+    app = cfg.strategy.application
+    return {kind: cfg.strategy.source_class(kind).rpo_seconds
+            for kind in sorted(app.all_sources() if app else ())}
+
+
 def require_prune_schedule(cfg: StackConfig) -> str:
     """``monitoring.pruneSchedule``, required once the stack has snapshot sources."""
     if not cfg.monitoring.prune_schedule:
@@ -352,6 +359,7 @@ def build(cfg: StackConfig, aws: Any, gcp: Any = None, azure: Any = None) -> Run
         account_id=cfg.aws.account_id, topic_name=cfg.name("alerts"), key_arn=aws.key_arn,
         alert_email=mon.alert_email,
         rpo_seconds={n: dc.rpo_seconds for n, dc in cfg.data_classes.items()},
+        source_rpo_seconds=source_rpo_seconds(cfg),
         period_seconds=mon.status_every_minutes * 60,
         function_names=functions.function_names,
         dlq_names={"function": functions.dlq.name, "schedule": job_schedules.dlq.name},

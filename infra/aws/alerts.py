@@ -4,6 +4,9 @@ and CloudWatch alarms on
 - each function's errors (a backup, status check or drill that failed after its retries),
 - each dead-letter queue holding a message (an invocation that never ran or never succeeded),
 - ``BackupAgeSeconds`` above the data class's RPO (seconds, from the stack file),
+- ``BackupAgeSeconds`` of each application source (code, config, assets, logs: dimension
+  ``Source``) above its class's RPO: a source whose schedule stopped or whose runs keep
+  failing alarms like a data class, even when no function reports an error,
 - ``ReplicaMismatch`` above zero (the clouds disagree on a backup).
 
 The last two come from the status function's CloudWatch embedded metric format (EMF) lines:
@@ -37,6 +40,7 @@ from infra.aws.policies import document, statement
 BACKUP_AGE_METRIC = metrics.BACKUP_AGE
 REPLICA_MISMATCH_METRIC = metrics.REPLICA_MISMATCH
 DATA_CLASS_DIMENSION = metrics.DATA_CLASS
+SOURCE_DIMENSION = metrics.SOURCE
 CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 # Consecutive breaching status checks before a BackupAgeSeconds alarm fires (see above).
 BACKUP_AGE_BREACHES_TO_ALARM = 2
@@ -57,6 +61,8 @@ class AlertsArgs:
     dlq_names: Mapping[str, pulumi.Input[str]]  # label -> queue name
     name_prefix: str  # "vo2dr-<env>"
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Seconds per application source (its class's RPO), alarmed like rpo_seconds.
+    source_rpo_seconds: Mapping[str, int] = field(default_factory=dict)
 
 
 class Alerts(pulumi.ComponentResource):
@@ -103,15 +109,20 @@ class Alerts(pulumi.ComponentResource):
                   comparison_operator="GreaterThanThreshold", threshold=0,
                   treat_missing_data="notBreaching",
                   alarm_description=f"vo2dr {label} dead-letter queue holds failed invocations")
-        for cls, rpo in sorted(args.rpo_seconds.items()):
-            alarm(f"{cls}-backup-age", breaches=BACKUP_AGE_BREACHES_TO_ALARM,
-                  namespace=METRIC_NAMESPACE,
-                  metric_name=BACKUP_AGE_METRIC, dimensions={DATA_CLASS_DIMENSION: cls},
+        def age_alarm(key: str, what: str, dimensions: dict[str, str], rpo: int) -> None:
+            alarm(key, breaches=BACKUP_AGE_BREACHES_TO_ALARM, namespace=METRIC_NAMESPACE,
+                  metric_name=BACKUP_AGE_METRIC, dimensions=dimensions,
                   statistic="Maximum", comparison_operator="GreaterThanThreshold",
                   threshold=rpo, treat_missing_data="breaching",
-                  alarm_description=f"newest {cls} backup is older than its RPO ({rpo} s) at "
+                  alarm_description=f"newest {what} backup is older than its RPO ({rpo} s) at "
                                     f"{BACKUP_AGE_BREACHES_TO_ALARM} checks in a row, or the "
                                     "status check stopped reporting")
+
+        for source, rpo in sorted(args.source_rpo_seconds.items()):
+            age_alarm(f"source-{source}-backup-age", f"{source} source",
+                      {SOURCE_DIMENSION: source}, rpo)
+        for cls, rpo in sorted(args.rpo_seconds.items()):
+            age_alarm(f"{cls}-backup-age", cls, {DATA_CLASS_DIMENSION: cls}, rpo)
             alarm(f"{cls}-replica-mismatch", namespace=METRIC_NAMESPACE,
                   metric_name=REPLICA_MISMATCH_METRIC, dimensions={DATA_CLASS_DIMENSION: cls},
                   statistic="Maximum", comparison_operator="GreaterThanThreshold", threshold=0,

@@ -507,6 +507,9 @@ def emf_documents(report: StatusReport, namespace: str = METRIC_NAMESPACE,
       store falls behind; and ``ReplicaMismatch``, the number of checked backups whose copies
       disagree;
     * per data class and store, dimensions ``DataClass, Store``: that store's age (dashboards);
+    * per application source (code, config, assets, logs), dimension ``Source``:
+      ``BackupAgeSeconds`` as for a class (the source's own alarm; a source's age never mixes
+      with its class's, which is the database's);
     * with no dimension: ``ReplicaMismatch`` and ``StatusBreaches`` in total.
 
     A class without a complete backup in some store emits no ``BackupAgeSeconds``: the alarm
@@ -536,6 +539,11 @@ def emf_documents(report: StatusReport, namespace: str = METRIC_NAMESPACE,
             if f.age_seconds is not None:
                 out.append(doc({"DataClass": name, "Store": store},
                                {"BackupAgeSeconds": (f.age_seconds, "Seconds")}))
+    for kind, cs in report.sources.items():
+        if cs.worst_age_seconds is not None and all(
+                s.age_seconds is not None for s in cs.stores.values()):
+            out.append(doc({"Source": kind},
+                           {"BackupAgeSeconds": (cs.worst_age_seconds, "Seconds")}))
     out.append(doc({}, {"ReplicaMismatch": (report.replica_mismatches, "Count"),
                         "StatusBreaches": (len(report.breaches), "Count")}))
     return out

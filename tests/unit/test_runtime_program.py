@@ -353,6 +353,20 @@ def test_alarms_fire_above_each_rpo_and_notify_the_encrypted_topic(g, settings):
         mismatch = alarms[f"{prefix}-{name}-replica-mismatch"]
         assert mismatch.inputs["metricName"] == "ReplicaMismatch"
         assert mismatch.inputs["threshold"] == 0
+    # Each application source alarms on its own age (dimension Source) at its class's RPO,
+    # read from the stack file here, not from the program.
+    app = settings[f"{NS}:application"]
+    strategy = parse_strategy(settings[f"{NS}:dataClasses"], application=app)
+    sources = sorted(strategy.application.all_sources())
+    assert {"code", "config", "assets", "logs"} <= set(sources)
+    for kind in sources:
+        age = alarms[f"{prefix}-source-{kind}-backup-age"]
+        assert age.inputs["metricName"] == "BackupAgeSeconds"
+        assert age.inputs["dimensions"] == {"Source": kind}
+        classes = parse_strategy(settings[f"{NS}:dataClasses"]).data_classes
+        assert age.inputs["threshold"] == classes[app[kind]["dataClass"]].rpo_seconds
+        assert age.inputs["treatMissingData"] == "breaching"
+        assert (age.inputs["evaluationPeriods"], age.inputs["datapointsToAlarm"]) == (2, 2)
     for job in ALL_JOBS:
         errors = alarms[f"{prefix}-{job}-errors"]
         assert errors.inputs["dimensions"] == {"FunctionName": function(g, job).outputs["name"]}

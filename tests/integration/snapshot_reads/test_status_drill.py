@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from vo2dr.sources.drill import drill_sources
-from vo2dr.status import compute_status
+from vo2dr.status import compute_status, emf_documents
 from vo2dr.stores import Access, open_stores
 from vo2dr.trust import Trust
 
@@ -29,6 +29,8 @@ def test_status_freshness_of_assets_and_logs_in_every_store(snap, capsys):
     report = _status(snap, now)
     assert {"rpo:assets:s3", "rpo:logs:azure"} <= set(report.breaches)
     assert report.sources["assets"].stores["gcs"].reason == "no complete backup"
+    # No complete backup in a store: no age by Source (the alarm treats missing as breaching).
+    assert not [d for d in emf_documents(report) if d.get("Source") in ("assets", "logs")]
 
     assets = take(capsys)
     take(capsys, "logs")
@@ -45,6 +47,14 @@ def test_status_freshness_of_assets_and_logs_in_every_store(snap, capsys):
     later = _status(snap, datetime.now(UTC) + timedelta(hours=3))
     assert {f"rpo:assets:{s}" for s in ("s3", "gcs", "azure")} <= set(later.breaches)
     assert later.sources["logs"].ok
+    # What the sources' backup-age alarms watch (infra/aws/alerts.py): the stalest store's
+    # age by Source, above the assets' RPO three hours later.
+    from infra.aws.alerts import BACKUP_AGE_METRIC, SOURCE_DIMENSION
+    ages = {d[SOURCE_DIMENSION]: d[BACKUP_AGE_METRIC] for d in emf_documents(later)
+            if SOURCE_DIMENSION in d}
+    assert ages["assets"] == later.sources["assets"].worst_age_seconds > 3 * 3600
+    assert ages["assets"] > later.sources["assets"].rpo_seconds
+    assert ages["logs"] < later.sources["logs"].rpo_seconds
 
 
 def test_drill_restores_a_sample_within_the_rto(snap, capsys):
