@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vo2dr import aws, layout
+from vo2dr import aws, layout, startup
 from vo2dr.archive import TocReader, sql_name
 from vo2dr.crypto import Encryptor
 from vo2dr.exceptions import AccessDenied, ConfigError, IntegrityError, StoreError, Vo2drError
@@ -215,6 +215,7 @@ def _run_source_backup(settings: Settings, source: Source, data_class: str, star
     metadata = {"backup_id": ref.backup_id, "data_class": data_class}
     if kind != layout.DATABASE:
         metadata["source"] = kind
+    startup.resume()  # streaming starts: no collector paused beyond start-up (vo2dr.startup)
     with source:
         result = run_pipeline(
             source.chunks(), encrypt=encryptor.stream, stores=stores, key=ref.body_key,

