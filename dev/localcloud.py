@@ -7,7 +7,7 @@ each one supports them:
 - moto (S3 + KMS): a KMS key with rotation and an alias, a bucket with object lock
   (default retention in the stack's mode for ``lockDays``), versioning, SSE-KMS by default
   with that key, the public access block, bucket-owner-enforced ownership and one lifecycle
-  rule per GFS tier prefix from ``infra.config.lifecycle_plan``;
+  rule per GFS tier prefix from ``infra.config_storage.lifecycle_plan``;
 - gcp-storage-emulator: a bucket with uniform access, public access prevention, the retention
   policy, soft delete and the lifecycle rules;
 - Azurite: a container, and blob soft delete on the account.

@@ -228,7 +228,7 @@ def backups_kept(stack: str, ctx: policies.Expectations) -> list[str]:
     function's environment to read back from the graph)."""
     from vo2dr.strategy import parse_strategy, read_stack_file
 
-    from infra.config import Retention, backups_per_day, steady_state_backups
+    from infra.config_storage import Retention, backups_per_day, steady_state_backups
 
     raw = read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
     strategy = parse_strategy(raw["dataClasses"], raw.get("retention"), raw.get("immutability"))

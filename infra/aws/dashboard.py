@@ -272,7 +272,7 @@ def build(cfg: StackConfig, runtime: Runtime) -> Dashboard:
     from vo2dr.metrics import APP_SOURCES
     from vo2dr.stores import STORE_NAMES
 
-    from infra.config import CLOUDS
+    from infra.config_base import CLOUDS
 
     stores = tuple(store for cloud, store in zip(CLOUDS, STORE_NAMES, strict=True)
                    if cloud in cfg.enabled_clouds)

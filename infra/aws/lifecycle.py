@@ -1,4 +1,4 @@
-"""S3 lifecycle rules built from the validated plan in ``infra/config.py``.
+"""S3 lifecycle rules built from the validated plan in ``infra/config_storage.py``.
 
 Every number here comes from the stack file through ``cfg``: the tier prefixes, the transition
 days and classes (already filtered so an object only moves where it outlives the class's
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import pulumi_aws as aws
 
-from infra.config import ContentLifecycle, TierLifecycle, noncurrent_days
+from infra.config_storage import ContentLifecycle, TierLifecycle, noncurrent_days
 
 ENABLED = "Enabled"
 

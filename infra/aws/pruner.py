@@ -27,7 +27,7 @@ from vo2dr.layout import MANIFEST_SUFFIX
 
 from infra.aws.access import LAMBDA_SERVICE, _entra_web_identity_tokens
 from infra.aws.policies import document, statement, trust
-from infra.config import SnapshotRoot
+from infra.config_application import SnapshotRoot
 
 INDEX_SUFFIX = ".index.enc"  # vo2dr.layout.SOURCE_LAYOUT["assets"|"logs"][1]
 

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from infra.aws import lifecycle
 from infra.aws.policies import document, statement
-from infra.config import ContentLifecycle, TierLifecycle
+from infra.config_storage import ContentLifecycle, TierLifecycle
 
 # S3 server access logging cannot write to a bucket whose default encryption is SSE-KMS: the
 # logging service has no way to use a customer key. SSE-S3 (AES256) is what AWS supports for the

@@ -32,7 +32,7 @@ from infra.azure.access import (
     STORAGE_BLOB_DATA_READER,
 )
 from infra.azure.keys import builtin_role
-from infra.config import SnapshotRoot
+from infra.config_application import SnapshotRoot
 
 DELETE_ACTION = f"{BLOBS}/delete"
 WRITE_ACTIONS = (f"{BLOBS}/write", f"{BLOBS}/add/action")

@@ -20,7 +20,7 @@ from pulumi_azure_native import authorization, storage
 from vo2dr.layout import INTRADAY, intraday_container
 
 from infra.azure.immutability_lock import ImmutabilityPolicyLock
-from infra.config import INTRADAY_NONCURRENT_DAYS, ContentLifecycle, TierLifecycle
+from infra.config_storage import INTRADAY_NONCURRENT_DAYS, ContentLifecycle, TierLifecycle
 
 # Lifecycle action per Azure class name of the plan (config.STORAGE_CLASSES["azure"]).
 _TIER_ACTION = {"Cool": "tier_to_cool", "Cold": "tier_to_cold", "Archive": "tier_to_archive"}

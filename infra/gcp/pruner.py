@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import SnapshotRoot
+from infra.config_application import SnapshotRoot
 
 # The one permission the delete role holds; bound only with the content-prefix condition.
 DELETE_PERMISSIONS = ("storage.objects.delete",)

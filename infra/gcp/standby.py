@@ -18,11 +18,11 @@ in an AWS outage it still encrypts to the offline recovery key alone (the manife
 ``encryption.kms_key_arn`` is empty, the job warns) and stores the copy outside AWS.
 
 The snapshot sources (``assets``, ``logs``, issue 17) get no standby job: their origins are S3
-buckets (``infra.config.check_snapshot_origins`` admits no other for the deployed job), so when
-AWS is down there is nothing the standby could read, and while AWS is up the primary's snapshot
-functions run. Their snapshots already in GCS and Azure stay restorable without AWS (content
-and indexes are encrypted to the recovery key too); the next primary run after an outage
-continues from the newest snapshot, and only what changed moves.
+buckets (``infra.config_application.check_snapshot_origins`` admits no other for the deployed
+job), so when AWS is down there is nothing the standby could read, and while AWS is up the
+primary's snapshot functions run. Their snapshots already in GCS and Azure stay restorable
+without AWS (content and indexes are encrypted to the recovery key too); the next primary run
+after an outage continues from the newest snapshot, and only what changed moves.
 
 Identities, each with the minimum roles:
 - the job's service account: create objects and read/list manifests in the backup bucket

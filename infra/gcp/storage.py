@@ -22,7 +22,7 @@ import pulumi
 import pulumi_gcp as gcp
 from vo2dr.layout import INTRADAY
 
-from infra.config import INTRADAY_NONCURRENT_DAYS, ContentLifecycle, TierLifecycle
+from infra.config_storage import INTRADAY_NONCURRENT_DAYS, ContentLifecycle, TierLifecycle
 
 SECONDS_PER_DAY = 86_400
 

@@ -150,8 +150,8 @@ AWS_RULES: tuple[Rule, ...] = (
        "The backup bucket's lifecycle has one rule per GFS tier prefix whose expiry and "
        "transitions equal the stack's retention and tiering.",
        "high", ["CP-9", "AU-11", "SI-12"], ["CIS Controls v8 3.4"],
-       "Build the lifecycle from cfg.lifecycle (infra/config.py lifecycle_plan); never edit "
-       "days in code. Change vo2max-dr:retention / vo2max-dr:tiering instead.",
+       "Build the lifecycle from cfg.lifecycle (infra/config_storage.py lifecycle_plan); never "
+       "edit days in code. Change vo2max-dr:retention / vo2max-dr:tiering instead.",
        f"{AWS_DOCS}/AmazonS3/latest/userguide/object-lifecycle-mgmt.html",
        [LIFECYCLE_TYPES[0]], check_lifecycle_gfs, needs=True),
     _r("aws-s3-bucket-lifecycle-min-duration",

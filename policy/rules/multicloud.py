@@ -52,7 +52,7 @@ MULTICLOUD_RULES: tuple[Rule, ...] = (
        "moves intraday objects to a colder class (on Azure, in the intraday container).",
        "high", ["CP-9", "SI-12"], ["CIS Controls v8 3.4"],
        "Build the lifecycle rules from cfg.lifecycle, whose intraday entry expires at the "
-       "window and has no transitions (infra/config.py lifecycle_plan).",
+       "window and has no transitions (infra/config_storage.py lifecycle_plan).",
        f"{AWS_DOCS}/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html",
        LIFECYCLE_TYPES, check_intraday_expiry, needs=True),
     _r("multicloud-storage-intraday-lock-window",
@@ -112,9 +112,9 @@ MULTICLOUD_RULES: tuple[Rule, ...] = (
        "prefix (by age or date, whatever the rule's prefix: no broader rule reaches it either), "
        "or moves one to a class that needs a rehydration before it can be read.",
        "critical", ["CP-9", "SI-12", "AU-11"], ["CIS Controls v8 11.2", "CIS Controls v8 3.4"],
-       "Give <root>content/ its own transitions-only rule (infra/config.py content_transitions) "
-       "and keep every expiring rule on a tier prefix (<root><tier>/), never on <root> or "
-       "above.",
+       "Give <root>content/ its own transitions-only rule (infra/config_storage.py "
+       "content_transitions) and keep every expiring rule on a tier prefix (<root><tier>/), "
+       "never on <root> or above.",
        f"{AWS_DOCS}/AmazonS3/latest/userguide/intro-lifecycle-rules.html",
        LIFECYCLE_TYPES, check_content_no_expiry, needs=True),
     _r("multicloud-iam-delete-content-only",

@@ -54,6 +54,6 @@ def test_expectations_come_from_the_stack_file(stack_expectations):
 
 
 def test_storage_class_minimums_agree_with_the_program():
-    from infra.config import STORAGE_CLASSES
+    from infra.config_storage import STORAGE_CLASSES
 
     assert {c: tuple(v) for c, v in STORAGE_CLASSES.items()} == P.TIER_CLASSES

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dev.mockrun import Graph, Resource, run_program, stack_config
-from infra import config
+from infra import config, config_base
 from tests.app_secrets import snapshot_roots
 from tests.program_graphs import program_graph
 
@@ -199,7 +199,7 @@ def test_lifecycle_has_one_rule_per_gfs_tier_from_the_plan(graphs, configs, stac
     assert set(rules) == {t.rule_id for t in cfg.lifecycle} | {"expired-delete-markers",
                                                                "status-state",
                                                                "report-records"} | snapshots
-    assert {f"gfs-{t}" for t in config.TIERS} | {f"gfs-{k}-{t}" for t in config.TIERS
+    assert {f"gfs-{t}" for t in config_base.TIERS} | {f"gfs-{k}-{t}" for t in config_base.TIERS
                                                  for k in ("code", "config")} <= set(rules)
     # The intraday prefix expires at the window's end and never changes storage class.
     assert rules["gfs-intraday"]["expiration"] == {"days": cfg.retention.intraday_days}

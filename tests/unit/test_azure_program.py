@@ -12,7 +12,7 @@ import re
 import pytest
 
 from dev.mockrun import Graph, Resource, run_program, stack_config
-from infra import config
+from infra import config, config_base, config_keys
 from infra.azure.access import MAX_FEDERATED_CREDENTIALS, WRITER_DATA_ACTIONS
 from infra.azure.immutability_lock import LOCK_TYPE
 from tests.program_graphs import program_graph
@@ -96,7 +96,7 @@ def test_key_rotates_on_the_configured_schedule(run):
     [action] = policy["lifetimeActions"]
     assert action["action"]["type"] == "rotate"
     assert action["trigger"]["timeAfterCreate"] == f"P{cfg.keys.rotation_days}D"
-    assert cfg.keys.rotation_days <= config.KEY_ROTATION_MAX_DAYS
+    assert cfg.keys.rotation_days <= config_keys.KEY_ROTATION_MAX_DAYS
 
 
 def test_cmk_identity_may_use_that_key_only(run):
@@ -378,7 +378,7 @@ def test_all_three_clouds_tier_and_expire_on_the_configured_days(run):
         assert tier.prefix == (f"database/{env}/{tier.tier}/" if tier.source == "database"
                                else f"logs/{env}/{tier.tier}/" if tier.source == "logs"
                                else f"application/{env}/{tier.source}/{tier.tier}/")
-        want = {c: sorted(s.days for s in tier.transitions[c]) for c in config.CLOUDS}
+        want = {c: sorted(s.days for s in tier.transitions[c]) for c in config_base.CLOUDS}
         got = {
             "aws": sorted(int(t["days"]) for t in s3[tier.prefix].get("transitions") or []),
             "gcp": sorted(int(r["condition"]["age"]) for r in gcs

@@ -11,7 +11,7 @@ import pytest
 from vo2dr.exceptions import ConfigError
 
 from dev.mockrun import stack_settings
-from infra import config
+from infra import config, config_keys
 
 STACKS = ("staging", "production")
 
@@ -40,7 +40,7 @@ def test_stack_files_enable_all_three_clouds(name):
     cfg = parse(name, *stack(name))
     assert cfg.enabled_clouds == ("aws", "gcp", "azure")
     assert cfg.keys is not None
-    assert cfg.keys.rotation_days <= config.KEY_ROTATION_MAX_DAYS < cfg.keys.expiry_days
+    assert cfg.keys.rotation_days <= config_keys.KEY_ROTATION_MAX_DAYS < cfg.keys.expiry_days
 
 
 @pytest.mark.parametrize(("gcp", "azure"), [(True, False), (False, True)])

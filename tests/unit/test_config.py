@@ -12,7 +12,7 @@ import yaml
 from vo2dr import strategy
 from vo2dr.exceptions import ConfigError
 
-from infra import config
+from infra import config, config_base, config_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("staging", "production")
@@ -54,13 +54,13 @@ def test_good_stack_files_parse(stack: str) -> None:
     assert cfg.environment == stack
     assert set(cfg.data_classes) == {"critical", "important", "full"}
     assert cfg.data_classes["critical"].rpo_minutes == raw["dataClasses"]["critical"]["rpoMinutes"]
-    assert [t.tier for t in cfg.lifecycle if t.source == "database"] == list(config.TIERS)
+    assert [t.tier for t in cfg.lifecycle if t.source == "database"] == list(config_base.TIERS)
     # The application sources are tiered like the database (issue 16).
-    assert [t.tier for t in cfg.lifecycle if t.source == "code"] == list(config.TIERS)
+    assert [t.tier for t in cfg.lifecycle if t.source == "code"] == list(config_base.TIERS)
     # And the snapshot sources' indexes and manifests (issue 17), under their own roots.
     assert {t.source for t in cfg.lifecycle} == {"database", "code", "config", "assets", "logs"}
     assert {t.prefix for t in cfg.lifecycle if t.source == "logs"} == {
-        f"logs/{stack}/{tier}/" for tier in config.TIERS}
+        f"logs/{stack}/{tier}/" for tier in config_base.TIERS}
     assert {r.content_prefix for r in cfg.snapshot_roots()} == {
         f"application/{stack}/assets/content/", f"logs/{stack}/content/"}
     assert cfg.immutability.s3_mode == ("COMPLIANCE" if stack == "production" else "GOVERNANCE")
@@ -75,7 +75,7 @@ def test_lifecycle_plan_follows_minimum_storage_durations() -> None:
     by_tier = {t.tier: t for t in cfg.lifecycle}
     for tier in by_tier.values():
         for cloud, transitions in tier.transitions.items():
-            minimums = dict(config.STORAGE_CLASSES[cloud])
+            minimums = dict(config_storage.STORAGE_CLASSES[cloud])
             for t in transitions:
                 assert tier.expire_days - t.days >= minimums[t.storage_class], (tier, cloud, t)
     assert by_tier["yearly"].expire_days == raw["retention"]["yearlyYears"] * 365

@@ -13,7 +13,7 @@ import pytest
 from vo2dr.stores.credentials import gcs_credentials
 
 from dev.mockrun import Graph, Resource, run_program, stack_config
-from infra import config
+from infra import config, config_keys, config_storage
 from infra.gcp.access import assumed_role_arn
 from tests.program_graphs import program_graph
 
@@ -69,7 +69,7 @@ def test_crypto_key_rotates_within_90_days_from_config(run):
     graph, cfg = run
     key = graph.one(CRYPTO_KEY, "gcs-key")
     assert key.inputs["rotationPeriod"] == f"{cfg.keys.rotation_days * DAY}s"
-    assert int(key.inputs["rotationPeriod"][:-1]) <= config.KEY_ROTATION_MAX_DAYS * DAY
+    assert int(key.inputs["rotationPeriod"][:-1]) <= config_keys.KEY_ROTATION_MAX_DAYS * DAY
     assert key.inputs["purpose"] == "ENCRYPT_DECRYPT"
     ring = graph.one(KEY_RING, "gcs-key")
     assert key.inputs["keyRing"] == ring.outputs["id"]
@@ -181,7 +181,7 @@ def test_lifecycle_rules_follow_the_plan_per_gfs_prefix(run):
         want.add(("Delete", None, (root.prune_prefix,), cfg.retention.daily_days, "LIVE", None))
     assert len(rules) == len(want) and got == want
     # Every transition is one the object outlives by the class minimum.
-    minimum = dict(config.STORAGE_CLASSES["gcp"])
+    minimum = dict(config_storage.STORAGE_CLASSES["gcp"])
     for tier in cfg.lifecycle:
         for step in tier.transitions["gcp"]:
             assert tier.expire_days - step.days >= minimum[step.storage_class]

@@ -10,7 +10,7 @@ import pytest
 from vo2dr import layout, strategy
 from vo2dr.exceptions import ConfigError
 
-from infra import config
+from infra import config, config_base, config_storage
 from tests.unit.test_config import DELETE, STACKS, mutate, parse, stack_file
 
 BAD = [
@@ -80,8 +80,8 @@ def test_intraday_prefix_expires_at_the_window_and_never_changes_class(stack) ->
     assert intraday.transitions == {"aws": (), "gcp": (), "azure": ()}
     # Even an intraday window long enough for the minimum storage durations never moves:
     # the rule is by tier, not by arithmetic (a daily tier as long does move).
-    long = config.Retention(200, 400, 500, 3000, intraday_days=200)
-    plan = config.lifecycle_plan(stack, long, config.Tiering(30, 60, 150))
+    long = config_storage.Retention(200, 400, 500, 3000, intraday_days=200)
+    plan = config_storage.lifecycle_plan(stack, long, config_storage.Tiering(30, 60, 150))
     assert next(t for t in plan if t.tier == "intraday").transitions["aws"] == ()
     assert next(t for t in plan if t.tier == "daily").transitions["aws"] != ()
 
@@ -91,8 +91,8 @@ def test_a_lock_outliving_its_expiry_is_refused() -> None:
     cfg = parse("staging", raw, providers)
     longer = strategy.IntradayTier(cfg.strategy.intraday.hours + 1, "governance")
     with pytest.raises(ConfigError, match=r"vo2max-dr:retention\.intradayHours"):
-        config.check_locks_end_by_expiry(cfg.lifecycle, cfg.immutability, longer)
-    config.check_locks_end_by_expiry(cfg.lifecycle, cfg.immutability, cfg.strategy.intraday)
+        config_storage.check_locks_end_by_expiry(cfg.lifecycle, cfg.immutability, longer)
+    config_storage.check_locks_end_by_expiry(cfg.lifecycle, cfg.immutability, cfg.strategy.intraday)
 
 
 # -- 45 days of the production schedules --------------------------------------------------
@@ -155,7 +155,7 @@ def test_45_days_of_production_keep_what_the_retention_implies() -> None:
         counts = live[name]
         assert counts["intraday"] == (per_day - 1) * intraday_days, name
         # One first-of-day backup per day of the daily retention, whatever its tier...
-        assert sum(counts[t] for t in config.GFS_TIERS) == daily_days + old_keepers, name
+        assert sum(counts[t] for t in config_base.GFS_TIERS) == daily_days + old_keepers, name
         # ... of which the weekly/monthly/yearly ones follow the calendar of all 45 days.
         assert counts["weekly"] + counts["monthly"] + counts["yearly"] == \
             gfs_firsts(START.date(), DAYS), name
@@ -176,8 +176,8 @@ def test_45_days_of_production_keep_what_the_retention_implies() -> None:
 def test_steady_state_counts_before_and_after() -> None:
     raw, providers = stack_file("production")
     cfg = parse("production", raw, providers)
-    after = config.steady_state_backups(cfg.strategy, cfg.retention)
-    before = config.steady_state_backups(cfg.strategy, cfg.retention, intraday=False)
+    after = config_storage.steady_state_backups(cfg.strategy, cfg.retention)
+    before = config_storage.steady_state_backups(cfg.strategy, cfg.retention, intraday=False)
     days = raw["retention"]["intradayHours"] // 24
     assert after["critical"] == {"intraday": 95 * days, "daily": 30, "weekly": 12,
                                  "monthly": 12, "yearly": 7}
@@ -194,14 +194,14 @@ def test_readme_states_the_production_counts() -> None:
 
     raw, providers = stack_file("production")
     cfg = parse("production", raw, providers)
-    after = config.steady_state_backups(cfg.strategy, cfg.retention)
-    before = config.steady_state_backups(cfg.strategy, cfg.retention, intraday=False)
+    after = config_storage.steady_state_backups(cfg.strategy, cfg.retention)
+    before = config_storage.steady_state_backups(cfg.strategy, cfg.retention, intraday=False)
     lines = (ROOT / "README.md").read_text().splitlines()
     for name, dc in cfg.data_classes.items():
         row = next(line for line in lines if line.startswith(f"| {name} ("))
         cells = [c.strip().replace(",", "") for c in row.strip("|").split("|")]
-        assert cells[1] == str(config.backups_per_day(dc)), name
-        assert cells[2:7] == [str(after[name].get(t, 0)) for t in config.TIERS], name
+        assert cells[1] == str(config_storage.backups_per_day(dc)), name
+        assert cells[2:7] == [str(after[name].get(t, 0)) for t in config_base.TIERS], name
         assert cells[7:9] == [str(sum(after[name].values())), str(sum(before[name].values()))]
 
 

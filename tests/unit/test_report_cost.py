@@ -12,7 +12,7 @@ from vo2dr.report import cost
 from vo2dr.report.config import report_config
 from vo2dr.strategy import parse_report_settings
 
-from infra import config as infra_config
+from infra import config_storage
 from tests import report_history as H
 
 GIB = 2 ** 30
@@ -31,7 +31,7 @@ def test_price_file_names_its_source_and_date_and_matches_the_programs_classes()
     table = cost.load_price_table()
     # the classes the three tiering steps move to, and their minimum durations, are the ones
     # the program's lifecycle rules use
-    for cloud, classes in infra_config.STORAGE_CLASSES.items():
+    for cloud, classes in config_storage.STORAGE_CLASSES.items():
         assert tuple((c.name, c.min_days) for c in table.clouds[cloud][1:]) == classes
     assert table.to_json()["date"] == raw["date"]
 
