@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from vo2dr.catalog import Catalog, CatalogEntry, build_catalog
 from vo2dr.exceptions import AccessDenied, IntegrityError, ObjectExists, StoreError, Vo2drError
@@ -285,6 +285,32 @@ def _finished(entry: CatalogEntry, stores: Mapping[str, BackupStore], trust: Tru
     return entry.timestamp
 
 
+class _ReadOnce:
+    """A store as one status run reads it: each object's bytes are fetched once. The same
+    manifest is read by the replica check, again to date a copy that is late, and the newest
+    config manifest also by the config secrets' walk (vo2dr.sources.secrets_status); manifests
+    are write-once, so a second read within the run could only repeat the first. A failed read
+    is not remembered. Everything else goes to the store itself."""
+
+    def __init__(self, store: BackupStore) -> None:
+        self._store = store
+        self._read: dict[str, bytes] = {}
+
+    def get_bytes(self, key: str) -> bytes:
+        if key not in self._read:
+            self._read[key] = self._store.get_bytes(key)
+        return self._read[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def read_once(stores: Mapping[str, BackupStore]) -> Mapping[str, BackupStore]:
+    """``stores`` with each object read at most once (:class:`_ReadOnce`)."""
+    return {name: cast(BackupStore, store if isinstance(store, _ReadOnce) else _ReadOnce(store))
+            for name, store in stores.items()}
+
+
 def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], environment: str,
                    now: datetime, *, trust: Trust, check_last: int = 1, deep: bool = False,
                    grace_seconds: int | None = None,
@@ -295,6 +321,7 @@ def compute_status(strategy: Strategy, stores: Mapping[str, BackupStore], enviro
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     catalog = catalog or build_catalog(stores, environment)
+    stores = read_once(stores)
     order = tuple(catalog.stores)
     classes: dict[str, ClassStatus] = {}
     replicas: list[ReplicaCheck] = []

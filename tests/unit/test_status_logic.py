@@ -202,3 +202,23 @@ def test_stat_denied_falls_back_to_listing_and_manifests(stores):
 def test_naive_now_is_refused(stores):
     with pytest.raises(ValueError, match="timezone-aware"):
         compute_status(STRATEGY, stores, "staging", datetime(2025, 1, 1), trust=TRUST)
+
+
+def test_one_status_run_reads_each_manifest_once_per_store(stores):
+    # The replica check reads each store's manifest of the newest backup, and dating the copy
+    # missing from azure reads an authentic one again: within one run, one GET per object.
+    later = T0 + timedelta(minutes=15)
+    add_backup(list(stores.values()), BackupRef("staging", "daily", "critical", later,
+                                                "bbbbbbbbbbb2"), manifest_in=["s3", "gcs"])
+    reads: list[tuple[str, str]] = []
+    for store in stores.values():
+        def counted(key, store=store, real=store.get_bytes):
+            reads.append((store.name, key))
+            return real(key)
+        store.get_bytes = counted
+    report = compute_status(STRATEGY, stores, "staging", later + timedelta(minutes=14),
+                            trust=TRUST)
+    assert "copies:critical:bbbbbbbbbbb2" in report.breaches  # the late copy was dated
+    assert reads and len(reads) == len(set(reads)), sorted(reads)
+    assert ("s3", BackupRef("staging", "daily", "critical", later,
+                            "bbbbbbbbbbb2").manifest_key) in reads
