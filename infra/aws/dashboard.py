@@ -154,10 +154,16 @@ def class_widgets(name: str, targets: ClassTargets, args: DashboardArgs) -> list
 
 
 def source_widgets(source: str, rpo: int, args: DashboardArgs) -> list[dict[str, Any]]:
-    """The two charts of one application source (without positions): its backups' duration
-    and size, by ``Source`` (never by its class: the database's numbers are there)."""
+    """The three charts of one application source (without positions): its newest backup's
+    age against its RPO, its backups' duration and size, by ``Source`` (never by its class:
+    the database's numbers are there)."""
     key = {metrics.SOURCE: source}
     per_store = [{**key, metrics.STORE: s} for s in args.stores]
+    age = _chart(
+        f"{source}: backup age vs RPO {_human(rpo)}",
+        [_metric(metrics.BACKUP_AGE, key, "stalest store")],
+        region=args.region, period=args.status_period_seconds, stat="Maximum", unit="seconds",
+        annotations=[{"label": f"RPO {_human(rpo)}", "value": rpo, "fill": "above"}])
     duration = _chart(
         f"{source}: backup duration",
         [_metric(metrics.BACKUP_SECONDS, key, "whole run"),
@@ -166,11 +172,11 @@ def source_widgets(source: str, rpo: int, args: DashboardArgs) -> list[dict[str,
         annotations=[{"label": f"Lambda limit {_human(args.function_timeout_seconds)}",
                       "value": args.function_timeout_seconds}])
     size = _chart(
-        f"{source}: backup size (encrypted)",
+        f"{source}: backup size (encrypted, stored by the run)",
         [_metric(metrics.BACKUP_BYTES, key, "body"),
          *(_metric(metrics.BACKUP_BYTES, d, d[metrics.STORE]) for d in per_store)],
         region=args.region, period=rpo, stat="Maximum", unit="bytes")
-    return [duration, size]
+    return [age, duration, size]
 
 
 def failure_widgets(args: DashboardArgs, function_names: Mapping[str, str],
@@ -278,7 +284,7 @@ def build(cfg: StackConfig, runtime: Runtime) -> Dashboard:
                    if cloud in cfg.enabled_clouds)
     app = cfg.strategy.application
     sources = {k: cfg.strategy.source_class(k).rpo_seconds for k in APP_SOURCES
-               if app is not None and k in app.sources()}
+               if app is not None and k in app.all_sources()}
     return Dashboard(cfg.name("dashboard"), DashboardArgs(
         dashboard_name=cfg.name("dr"), region=cfg.aws.region, environment=cfg.environment,
         classes={n: ClassTargets(dc.rpo_seconds, dc.rto_seconds)

@@ -17,10 +17,13 @@ A run that fails before it has a summary (the database unreachable, a store that
 opened) prints ``BackupFailed`` = 1 for its class alone, so failures count even when no byte
 moved.
 
-The application sources (code, config) print the same three metrics by ``Source`` instead
-of ``DataClass`` (per ``Source`` and per ``Source, Store``), never by their class: the class's
-numbers would mix with the database's. A source run that fails before its summary prints
-``BackupFailed`` = 1 by ``Source``. The snapshot sources (assets, logs) print nothing here.
+The application sources (code, config, assets, logs) print the same three metrics by
+``Source`` instead of ``DataClass`` (per ``Source`` and per ``Source, Store``), never by their
+class: the class's numbers would mix with the database's. A source run that fails before its
+summary prints ``BackupFailed`` = 1 by ``Source``. A snapshot's (assets, logs) bytes are what
+the run stored: its encrypted index plus the new content objects it uploaded (per store, what
+that store received; in total, one copy), so the size chart shows the growth of each run, not
+the size of everything the snapshot references.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ DATA_CLASS = "DataClass"
 STORE = "Store"
 SOURCE = "Source"
 # The application sources whose backups print metrics (by SOURCE).
-APP_SOURCES = ("code", "config")
+APP_SOURCES = ("code", "config", "assets", "logs")
 # status (vo2dr.status.emf_documents)
 BACKUP_AGE = "BackupAgeSeconds"
 REPLICA_MISMATCH = "ReplicaMismatch"
@@ -73,8 +76,8 @@ def _millis(when: datetime) -> int:
 
 def backup_documents(summary: Any, namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
     """The EMF documents of one finished backup (a :class:`vo2dr.summary.BackupSummary`): by
-    ``DataClass`` for the database's, by ``Source`` for code and config; none for a skipped
-    run (``--if-missing``) or a snapshot source."""
+    ``DataClass`` for the database's, by ``Source`` for an application source's; none for a
+    skipped run (``--if-missing``)."""
     source = getattr(summary, "source", "database")
     if getattr(summary, "skipped", False) or source not in ("database", *APP_SOURCES):
         return []
@@ -82,15 +85,18 @@ def backup_documents(summary: Any, namespace: str = METRIC_NAMESPACE) -> list[di
     ts = _millis(parse_timestamp(summary.timestamp) if summary.timestamp else datetime.now(UTC))
     env = summary.environment
     key = {DATA_CLASS: summary.data_class} if source == "database" else {SOURCE: source}
+    # A snapshot's content objects are uploaded beside its body (the index): count them too.
+    content = (getattr(summary, "contents", None) or {}).get("uploaded_bytes") or {}
     out = [_document(env, ts, key, {
         BACKUP_SECONDS: (summary.seconds, "Seconds"),
-        BACKUP_BYTES: (summary.ciphertext.get("bytes", 0), "Bytes"),
+        BACKUP_BYTES: (summary.ciphertext.get("bytes", 0) + max(content.values(), default=0),
+                       "Bytes"),
         BACKUP_FAILED: (0 if summary.ok else 1, "Count"),
     }, namespace)]
     for store, dest in summary.destinations.items():
         out.append(_document(env, ts, {**key, STORE: store}, {
             BACKUP_SECONDS: (dest.seconds, "Seconds"),
-            BACKUP_BYTES: (dest.bytes, "Bytes"),
+            BACKUP_BYTES: (dest.bytes + content.get(store, 0), "Bytes"),
         }, namespace))
     return out
 
@@ -104,8 +110,8 @@ def failed_backup_documents(environment: str, data_class: str, when: datetime,
 
 def failed_source_documents(environment: str, source: str, when: datetime,
                             namespace: str = METRIC_NAMESPACE) -> list[dict[str, Any]]:
-    """The EMF document of an application source's run (code, config) that failed before it
-    had a summary; none for another source."""
+    """The EMF document of an application source's run that failed before it had a summary;
+    none for another source."""
     if source not in APP_SOURCES:
         return []
     return [_document(environment, _millis(when), {SOURCE: source},

@@ -72,11 +72,15 @@ def stores_of(settings: dict[str, Any]) -> list[str]:
 
 
 def app_sources_of(settings: dict[str, Any]) -> dict[str, int]:
-    """The configured code and config sources -> their class's RPO in seconds."""
+    """The configured application sources -> their class's RPO in seconds."""
     app = settings.get(f"{NS}:application") or {}
     classes = settings[f"{NS}:dataClasses"]
     return {k: classes[app[k]["dataClass"]]["rpoMinutes"] * 60
-            for k in ("code", "config") if app.get(k)}
+            for k in ("code", "config", "assets", "logs") if app.get(k)}
+
+
+def monitoring_period(settings: dict[str, Any]) -> int:
+    return settings[f"{NS}:monitoring"]["statusEveryMinutes"] * 60
 
 
 def chart_of(body: dict[str, Any], cls: str, what: str) -> dict[str, Any]:
@@ -127,12 +131,16 @@ def test_every_class_has_age_duration_size_and_drill_charts(stack):
         assert series(drill) == [("vo2dr", "DrillRestoreSeconds", {"DataClass": cls})]
 
 
-def test_every_application_source_has_duration_and_size_charts(stack):
+def test_every_application_source_has_age_duration_and_size_charts(stack):
     body, settings = dashboard_body(graph_of(stack)), stack_settings(stack)
     stores = stores_of(settings)
     sources = app_sources_of(settings)
-    assert set(sources) == {"code", "config"}, stack
+    assert set(sources) == {"code", "config", "assets", "logs"}, stack
     for source, rpo in sources.items():
+        age = chart_of(body, source, "backup age")
+        assert series(age) == [("vo2dr", "BackupAgeSeconds", {"Source": source})]
+        assert age["annotations"]["horizontal"][0]["value"] == rpo
+        assert age["period"] == monitoring_period(settings)
         for what, metric in (("backup duration", "BackupSeconds"),
                              ("backup size", "BackupBytes")):
             chart = chart_of(body, source, what)
@@ -260,6 +268,9 @@ def job_metrics() -> set[tuple[str, str, frozenset[str]]]:
     add_backup(stores, BackupRef("staging", "daily", "critical", T0, "bbbbbbbbbbb1"))
     status = compute_status(strategy, {s.name: s for s in stores}, "staging",
                             T0 + timedelta(minutes=5), trust=TRUST)
+    # A source's freshness has the shape of a class's (vo2dr.sources.status): what status
+    # prints by Source is checked with a real one in tests/integration/snapshot_reads.
+    status.sources["code"] = status.classes["critical"]
     drill = DrillReport(ok=True, environment="staging", started_at=T0.isoformat(), seconds=9,
                         classes=[ClassReport("critical", ok=True, restore_seconds=8.0)])
     return (_emitted(status_emf(status)) | _emitted(drill_emf(drill))
@@ -285,6 +296,7 @@ def test_the_contract_check_catches_a_renamed_metric():
         not in job_metrics()
     assert ("vo2dr", "BackupBytes", frozenset({"Source", "Store"})) in job_metrics()
     assert ("vo2dr", "BackupFailed", frozenset({"Source"})) in job_metrics()
+    assert ("vo2dr", "BackupAgeSeconds", frozenset({"Source"})) in job_metrics()
 
 
 # ---- the backup function prints its metrics --------------------------------------------------
@@ -335,8 +347,13 @@ def test_an_application_source_prints_by_source_never_by_its_class(monkeypatch):
     assert (total["Source"], total["BackupSeconds"], total["BackupBytes"],
             total["BackupFailed"]) == ("config", 3.0, 4096, 0)
     assert {d["Store"] for d in docs if "Store" in d} == {"s3", "gcs", "azure"}
-    # A snapshot source prints nothing here.
-    assert metrics.backup_documents(_summary("important", source="assets")) == []
+    # A snapshot prints what the run stored: its index and the new content each store got.
+    snap = _summary("important", source="assets")
+    snap.contents = {"uploaded_bytes": {"s3": 1000, "gcs": 1000, "azure": 0}}
+    docs = metrics.backup_documents(snap)
+    assert next(d for d in docs if "Store" not in d)["BackupBytes"] == 4096 + 1000
+    assert {d["Store"]: d["BackupBytes"] for d in docs if "Store" in d} == {
+        "s3": 5096, "gcs": 5096, "azure": 4096}
 
     monkeypatch.setenv("VO2DR_ENVIRONMENT", "staging")
 
@@ -346,7 +363,8 @@ def test_an_application_source_prints_by_source_never_by_its_class(monkeypatch):
     docs = _printed(lambda: handlers._logged_backup(broken, {"source": "code"}))
     assert [(d["Source"], d["BackupFailed"], d["Environment"]) for d in docs] == \
         [("code", 1, "staging")]
-    assert _printed(lambda: handlers._logged_backup(broken, {"source": "logs"})) == []
+    assert [(d["Source"], d["BackupFailed"]) for d in _printed(
+        lambda: handlers._logged_backup(broken, {"source": "logs"}))] == [("logs", 1)]
 
 
 # ---- make plan shows it ----------------------------------------------------------------------

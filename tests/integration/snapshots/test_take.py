@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.storage.blob import BlobServiceClient
-from vo2dr import layout
+from vo2dr import layout, metrics
 from vo2dr.cli import main
 from vo2dr.manifest import Manifest
 from vo2dr.snapshots.content import content_plaintext
@@ -97,6 +97,11 @@ def test_second_snapshot_uploads_only_the_changed_content(snap):
         # adds about 1 kB (a header with two wrapped data keys, frame tags, a signature).
         assert changed_bytes <= uploaded <= min(1.1 * changed_bytes,
                                                 changed_bytes + 2 * 1536), (name, uploaded)
+    # Its metrics (vo2dr.metrics): each store's bytes are the new content plus the index.
+    printed = {d.get("Store"): d["BackupBytes"] for d in metrics.backup_documents(second)}
+    for name in stores:
+        assert printed[name] == c2["uploaded_bytes"][name] + second.destinations[name].bytes
+    assert printed[None] == max(c2["uploaded_bytes"].values()) + second.ciphertext["bytes"]
 
     e2 = entries_of(snap, stores["gcs"], second.backup_id)
     assert set(e2) == {f"uploads/{k}" for k in snap.objects}
