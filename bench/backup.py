@@ -183,8 +183,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{st.get('sum_of_stages_cpu_s', 0.0):.2f}. What the pipeline must do besides "
                 f"compressing ({must:.2f} s: the "
                 "pipe read, the plaintext SHA-256 for the manifest, the Encryption SDK's AES-GCM "
-                "and its ECDSA-P384 message signature, which hashes the whole ciphertext with "
-                "SHA-384, and the ciphertext's SHA-256, computed once for every destination) "
+                "(committing suite, no per-message signature: the signed manifest pins the "
+                "ciphertext), and the ciphertext's SHA-256, computed once for every destination) "
                 + (f"costs more than the {left:.2f} s the target leaves beside compress "
                    f"(one-shot zstd / {TARGET_PER_CORE} - compress)" if must > left else
                    f"fits in the {left:.2f} s the target leaves beside compress (one-shot zstd / "

@@ -42,9 +42,21 @@ if TYPE_CHECKING:
 # module: commands that only read key ids (status, list) or never decrypt do not pay for it.
 
 FORMAT = "aws-encryption-sdk"
-# Key commitment + ECDSA P-384 signature: the SDK's recommended suite. The signature means a
-# holder of the data key (anyone who unwrapped it) still cannot alter a body undetected.
-ALGORITHM_NAME = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"
+# The suite new messages are written with: AES-256-GCM with key commitment (a message decrypts
+# under one data key only), without the SDK's per-message ECDSA P-384 signature. That signature
+# is made with a key pair generated for the message and named in its own header, so it never
+# proved who wrote a message (anyone can make a new, validly signed one to the public recovery
+# key); what it stopped, a holder of one message's data key re-encrypting its frames, the
+# signed manifest stops too: it pins the body's ciphertext SHA-256 (and the index pins each
+# content object's), and every reader checks it before any plaintext counts
+# (docs/backup-authenticity.md). Signing cost the pipeline a SHA-384 of every ciphertext byte
+# and an ECDSA signature per message on write, and the same hash plus a verification on read.
+ALGORITHM_NAME = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"
+# The suite of every message written before (the SDK's default): its backups keep restoring.
+SIGNING_ALGORITHM_NAME = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"
+# Exactly the suites vo2dr has ever written: a message naming any other (a non-committing
+# one, say) is refused before the SDK reads further or asks KMS for a key.
+READABLE_ALGORITHMS = (ALGORITHM_NAME, SIGNING_ALGORITHM_NAME)
 # Plaintext bytes per authenticated frame. Decryption holds one frame in memory before it
 # releases its plaintext, so this bounds restore memory too.
 FRAME_LENGTH = 1024 * 1024
@@ -266,6 +278,11 @@ class ChunkReader:
         self._size -= n - need
         return b"".join(out)
 
+    def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer at the end), left to be read again."""
+        self._fill(n)
+        return b"".join(self._parts)[:n] if n else b""
+
     def tell(self) -> int:  # the SDK asks, but never for anything that matters to streaming
         return 0
 
@@ -401,11 +418,48 @@ def header_data_keys(header) -> list[tuple[str, str, str]]:
 
 # -- decrypt ------------------------------------------------------------------------------------
 
+def message_algorithm(prefix: bytes) -> str:
+    """The suite named by a message's first bytes (its header starts ``version, [type,]
+    suite id``: 1 byte, then for format 1 a type byte, then the 2-byte id), as the SDK
+    names it; :class:`EncryptionError` for anything that is not a message of a known suite."""
+    from aws_encryption_sdk.exceptions import InvalidAlgorithmError
+    from aws_encryption_sdk.identifiers import Algorithm
+
+    if prefix[:2] == b"\x01\x80":  # format 1: version 1, type 0x80 (customer authenticated)
+        raw = prefix[2:4]
+    elif prefix[:1] == b"\x02":  # format 2
+        raw = prefix[1:3]
+    else:
+        raise EncryptionError("decryption failed: the body is not an AWS Encryption SDK "
+                              f"message (it starts {prefix[:4].hex() or 'empty'})")
+    if len(raw) < 2:
+        raise EncryptionError("decryption failed: ciphertext is truncated in its header")
+    suite_id = int.from_bytes(raw, "big")
+    try:
+        return Algorithm.get_by_id(suite_id).name
+    except (InvalidAlgorithmError, KeyError, ValueError) as exc:
+        raise EncryptionError(f"decryption failed: the message names an unknown algorithm "
+                              f"suite 0x{suite_id:04x}: refused") from exc
+
+
+def check_algorithm(name: str, expected: str | None = None) -> None:
+    """Refuse a message whose suite vo2dr never wrote, or (``expected``: the signed
+    manifest's ``encryption.algorithm``) another suite than its manifest records."""
+    if name not in READABLE_ALGORITHMS:
+        raise EncryptionError(
+            f"the message is encrypted with the suite {name}, which vo2dr never writes "
+            f"(it reads {' and '.join(READABLE_ALGORITHMS)} only): refused")
+    if expected and name != expected:
+        raise EncryptionError(f"the message is encrypted with the suite {name}, not the one "
+                              f"its signed manifest records ({expected}): refused")
+
+
 def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
                    recovery_private_key_pem: bytes | None = None,
                    recovery_private_key_password: bytes | None = None,
                    expected_context: Mapping[str, str] | None = None,
                    expected_data_keys: Iterable[tuple[str, str, str]] | None = None,
+                   expected_algorithm: str | None = None,
                    botocore_session=None) -> Iterator[bytes]:
     """Decrypt a backup body given as ciphertext ``chunks``; yields plaintext chunks.
 
@@ -420,6 +474,10 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
     ``expected_context``, when given, must be contained in the message's encryption context
     (e.g. ``{"backup_id": manifest.backup_id}``), so a body cannot stand in for another.
 
+    The message's suite must be one of :data:`READABLE_ALGORITHMS` and, when given,
+    ``expected_algorithm`` (the signed manifest's ``encryption.algorithm``); it is read from
+    the header's first bytes, before any key is asked for.
+
     Every frame is authenticated before its plaintext is released. A failure (no usable key,
     altered or truncated ciphertext, context mismatch) raises :class:`EncryptionError`; a
     consumer must treat the whole output as invalid when the iterator raises, even late.
@@ -427,7 +485,8 @@ def decrypt_stream(chunks: Iterable[bytes], *, kms_key_id: str | None = None,
     provider = _decryption_provider(kms_key_id, recovery_private_key_pem,
                                     recovery_private_key_password, botocore_session)
     wanted_keys = sorted(tuple(k) for k in expected_data_keys) if expected_data_keys else None
-    return _decrypt(chunks, provider, expected_context, wanted_keys)
+    return _decrypt(chunks, provider, expected_context, wanted_keys,
+                    expected_algorithm=expected_algorithm)
 
 
 def _decryption_provider(kms_key_id: str | None, recovery_private_key_pem: bytes | None,
@@ -467,14 +526,22 @@ def _recovery_decryption_key(pem: bytes, password: bytes | None) -> RawMasterKey
 
 
 def _decrypt(chunks: Iterable[bytes], provider, expected_context,
-             expected_data_keys=None, materials=None) -> Iterator[bytes]:
+             expected_data_keys=None, materials=None,
+             expected_algorithm: str | None = None) -> Iterator[bytes]:
     source = ChunkReader(chunks)
     keys = {"materials_manager": materials} if materials is not None else \
         {"key_provider": provider}
     try:
+        # The suite first, from the header's own bytes: a message of any other suite is
+        # refused here, in words, before the SDK parses it or asks KMS for its data key.
+        suite = message_algorithm(source.peek(4))
+        check_algorithm(suite, expected_algorithm)
         # Not a ``with`` block: the SDK's __exit__ logs a traceback when closing a stream that
         # failed; we close it only on success (close() also checks the footer was read).
         dec = _client().stream(mode="d", source=source, **keys)
+        if dec.header.algorithm.name != suite:  # the SDK read the same bytes: never differs
+            raise EncryptionError(f"the message header names {dec.header.algorithm.name}, "
+                                  f"its first bytes {suite}: refused")
         if expected_context:
             actual = dec.header.encryption_context
             wrong = {k: actual.get(k) for k, v in expected_context.items() if actual.get(k) != v}

@@ -7,9 +7,11 @@ The checks, in order, each naming the store, the key and what differed:
 2. the body exists and its size is the manifest's ciphertext size (a truncated copy fails here,
    before a byte is downloaded);
 3. the body's bytes hash to the manifest's ciphertext SHA-256;
-4. it decrypts with authentication (every frame's GCM tag, the message signature, the
-   encryption context bound to this backup id, and the wrapped data keys the signed manifest
-   records), by the *configured* KMS key or the offline recovery key only;
+4. it decrypts with authentication (the suite the signed manifest records, one of the two
+   vo2dr writes; every frame's GCM tag and the key commitment; the SDK's message signature
+   where an older backup has one; the encryption context bound to this backup id, and the
+   wrapped data keys the signed manifest records), by the *configured* KMS key or the offline
+   recovery key only;
 5. it decompresses (zstd) to exactly the manifest's plaintext size and SHA-256;
 6. ``pg_restore --list`` reads the archive, and its TABLE DATA entries are exactly the
    manifest's tables (a data class's archive also defines every other table, without data).
@@ -504,7 +506,7 @@ def _verify_body(store: BackupStore, manifest: Manifest, result: VerifyResult,
     decrypted = decrypt_stream(cipher_iter, expected_context=expected_context(manifest),
                                expected_data_keys=[(k.provider_id, k.key_info, k.sha256)
                                                    for k in manifest.encryption.data_keys],
-                               **keys)
+                               expected_algorithm=manifest.encryption.algorithm, **keys)
     decrypting = _Prefetched(decrypted)
     sink = _TocSink() if spool is None else None
     # The spool's writes (and the plaintext's hash) run on their own thread, overlapping the

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from vo2dr import crypto, layout
-from vo2dr.exceptions import ConfigError, StoreError
+from vo2dr.exceptions import ConfigError, IntegrityError, StoreError
 from vo2dr.manifest import Manifest
 from vo2dr.settings import Settings
 from vo2dr.snapshots.content import ContentWriter, content_plaintext
@@ -358,3 +358,31 @@ def test_a_store_down_from_the_start_gets_nothing_and_the_others_complete(origin
     st["gcs"].down = False
     again = snapshot(origin, st, T0 + timedelta(minutes=5))
     assert again.ok and again.contents["base"] is None
+
+
+def test_a_forged_base_index_fails_the_snapshot_which_writes_no_manifest(origin):
+    """The base's index is read by the snapshot (the dedup), streamed, before its digests can
+    be checked at its end. A same-key forgery of it (what a holder of its data key writes:
+    same wrapped keys, context, suite and size, authentic to the SDK) claiming one object's
+    content is another's is refused by the signed manifest's digests: the snapshot fails and
+    writes no manifest, so the forged entry is never carried into a snapshot anyone reads."""
+    from tests import forgery
+
+    st = stores()
+    first = snapshot(origin, st, T0)
+    assert first.ok, first.error
+    reader = st["s3"]  # the base is read from the first store
+    body = reader.objects[first.body_key]
+    entries = index_of(reader, first)
+    a, b = entries[0].content, entries[1].content
+    assert len(a) == len(b)
+    plain = b"".join(crypto.decrypt_stream([body], recovery_private_key_pem=PRIVATE))
+    index = forgery.zstandard.ZstdDecompressor().decompressobj().decompress(plain)
+    swapped = index.replace(a.encode(), b"\0").replace(b.encode(), a.encode()).replace(
+        b"\0", b.encode())
+    assert swapped != index and len(swapped) == len(index)
+    reader.objects[first.body_key] = forgery.same_size_forgery(body, PRIVATE, swapped)
+    with pytest.raises(IntegrityError, match="the index differs from its signed manifest"):
+        snapshot(origin, st, T0 + timedelta(hours=1))
+    for s in st.values():
+        assert [k for k in s.objects if k.endswith(".manifest.json")] == [first.manifest_key]

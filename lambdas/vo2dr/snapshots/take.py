@@ -439,7 +439,8 @@ def open_base(listed: Listed, reader: ManifestReader,
     plain = _Digesting(_decompress(
         decrypt_stream(iter(cipher), expected_context=expected_context(manifest),
                        expected_data_keys=[(k.provider_id, k.key_info, k.sha256)
-                                           for k in manifest.encryption.data_keys], **keys),
+                                           for k in manifest.encryption.data_keys],
+                       expected_algorithm=manifest.encryption.algorithm, **keys),
         manifest.compression))
     header, entries = read_index(plain)
     if header.source != listed.ref.source:

@@ -14,6 +14,7 @@ from vo2dr.sources.backup import backup_source
 from vo2dr.stores import Access, open_stores
 
 from dev import servers
+from tests import forgery
 
 from .conftest import for_each_ref, git
 
@@ -137,6 +138,18 @@ def test_tampered_body_missing_manifest_and_dead_store(app, capsys, monkeypatch,
     code, _, err = run_cli(capsys, "restore", "--kind", "code", "--source", "azure",
                            "--target-dir", str(target))
     assert code != 0 and "failed verification" in err
+    assert not target.exists()
+    # A same-key forgery (what a holder of the body's data key writes: same wrapped keys,
+    # context, suite and size, authentic to the SDK): the signed manifest's digest refuses it.
+    real = stores["s3"].get_bytes(summary.body_key)
+    forged = forgery.same_size_forgery(real, app.recovery_private, b"# v2 git bundle\nevil\n")
+    stores["azure"].delete(summary.body_key)
+    stores["azure"].put_bytes(summary.body_key, forged)
+    code, doc, err = run_cli(capsys, "verify", "--kind", "code", "--source", "azure")
+    assert code == 1 and "ciphertext SHA-256" in err
+    code, _, err = run_cli(capsys, "restore", "--kind", "code", "--source", "azure",
+                           "--target-dir", str(target))
+    assert code != 0 and "failed verification" in err and "ciphertext SHA-256" in err
     assert not target.exists()
     # Missing manifest in GCS: the copy does not count there.
     stores["gcs"].delete(summary.manifest_key)
