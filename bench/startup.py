@@ -300,11 +300,20 @@ def _why_not_halved(name: str, n: dict[str, Any], b: dict[str, Any],
                     for k, v in list(now_i.items())[:5])
     gone = [k for k, v in base_i.items() if v >= 5 and k not in now_i]
     needs = {"status": "status reads every enabled store, so it imports all three cloud SDKs "
-                       "and builds their clients, as the baseline did",
+                       "and builds their clients, as the baseline did (and psycopg, to check "
+                       "the drill server's URL, and PyYAML for the CLI's stack file); what it "
+                       "no longer pays is the Encryption SDK, google-api-core's scan of every "
+                       "installed distribution, gRPC, and the garbage collector's passes over "
+                       "the objects start-up creates (vo2dr.startup); halving it would need the "
+                       "SDKs themselves to import and build clients in half the time",
              "list_s3": "list with S3 alone needs boto3 and an S3 client (botocore parses "
-                        "its endpoint data and the S3 model, about 2.5 MB of JSON)",
-             "backup_null": "a backup needs the Encryption SDK, boto3 for KMS, psycopg and "
-                            "zstd before its first request"}[name]
+                        "its endpoint data and the S3 model, about 2.5 MB of JSON, and "
+                        "compiles its regular expressions), which is most of what is left",
+             "backup_null": "a backup needs the Encryption SDK (with attrs), boto3 and a KMS "
+                            "client, psycopg (with asyncio) and PyYAML for the CLI's stack file "
+                            "before its first request, and the baseline's null-destination "
+                            "backup imported the same SDKs: what went is the garbage "
+                            "collector's passes over start-up's objects (vo2dr.startup)"}[name]
     return (f"{needs}; its start-up now (-X importtime self time by package, lowest of 3 "
             f"runs, wall ms): {top or 'not profiled'}"
             + (f"; no longer imported: {', '.join(gone)}" if gone else ""))
