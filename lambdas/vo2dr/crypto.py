@@ -281,7 +281,12 @@ class ChunkReader:
     def peek(self, n: int) -> bytes:
         """The next ``n`` bytes (fewer at the end), left to be read again."""
         self._fill(n)
-        return b"".join(self._parts)[:n] if n else b""
+        out = b""
+        for part in self._parts:  # only the first few bytes of the first parts: no big join
+            if len(out) >= n:
+                break
+            out += bytes(part[:n - len(out)])
+        return out
 
     def tell(self) -> int:  # the SDK asks, but never for anything that matters to streaming
         return 0
