@@ -11,12 +11,12 @@ from typing import Any
 
 from vo2dr.exceptions import ConfigError
 from vo2dr.strategy import (
-    STACK_NAMESPACE,
     ReportSettings,
     Strategy,
     parse_report_settings,
     parse_strategy,
 )
+from vo2dr.strategy_application import STACK_NAMESPACE
 
 # cloud of the stack file -> the store's name in the job (vo2dr.stores.STORE_NAMES)
 CLOUD_STORE = {"aws": "s3", "gcp": "gcs", "azure": "azure"}

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from vo2dr.exceptions import ConfigError
-from vo2dr.strategy import SNAPSHOT_SOURCES
+from vo2dr.strategy_application import SNAPSHOT_SOURCES
 
 STORES = ("s3", "gcs", "azure")
 

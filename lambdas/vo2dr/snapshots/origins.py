@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vo2dr.exceptions import SourceError, one_line
-from vo2dr.strategy import parse_origin
+from vo2dr.strategy_application import parse_origin
 
 READ_SIZE = 1024 * 1024
 LIST_PAGE = 1000

@@ -30,7 +30,7 @@ from vo2dr.crypto import Decryptor
 from vo2dr.exceptions import IntegrityError, ObjectNotFound
 from vo2dr.manifest import Manifest
 from vo2dr.stores.base import BackupStore
-from vo2dr.strategy import SNAPSHOT_SOURCES  # noqa: F401  (one definition; imported from here)
+from vo2dr.strategy_application import SNAPSHOT_SOURCES  # noqa: F401  (one definition; imported from here)
 from vo2dr.trust import Trust
 
 READ_SIZE = 1024 * 1024

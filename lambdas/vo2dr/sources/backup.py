@@ -14,7 +14,7 @@ from vo2dr.exceptions import ConfigError, SourceError, one_line
 from vo2dr.settings import Settings
 from vo2dr.sources import APPLICATION_SOURCES, Source
 from vo2dr.stores.base import BackupStore
-from vo2dr.strategy import Application
+from vo2dr.strategy_application import Application
 from vo2dr.summary import BackupSummary, SkippedBackup
 
 log = logging.getLogger("vo2dr.sources")

@@ -33,7 +33,7 @@ from vo2dr.sources.code import check_target_dir
 from vo2dr.sources.repo import fetch_mirror, public_url
 from vo2dr.sources.scratch import ScratchDir
 from vo2dr.sources.secrets import Parameter, Secret, read_parameters, read_secrets
-from vo2dr.strategy import ConfigSourceSpec
+from vo2dr.strategy_application import ConfigSourceSpec
 
 log = logging.getLogger("vo2dr.sources.config")
 
