@@ -14,7 +14,7 @@ the other (``depends_on``) and their number is checked here."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -28,6 +28,12 @@ BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
 # ``write`` also permits an overwrite, but every existing version stays under the container's
 # immutability policy and versioning, so an overwrite cannot destroy a backup.
 WRITER_DATA_ACTIONS = (f"{BLOBS}/write", f"{BLOBS}/add/action", f"{BLOBS}/read")
+# The actions that create or overwrite a blob: a conditioned grant limits these to a prefix.
+CREATE_ACTIONS = WRITER_DATA_ACTIONS[:2]
+# A role assignment condition's view of a blob's path (without its container), and the ABAC
+# condition language version every condition here is written in (GA for Blob Storage).
+BLOB_PATH = f"@Resource[{BLOBS}:path]"
+CONDITION_VERSION = "2.0"
 # Built-in "Storage Blob Data Reader": read and list blobs.
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 # The audience Entra ID expects in a federated token (workload identity federation).
@@ -66,15 +72,16 @@ class ContainerAccessArgs:
     drill_records_prefix: str = ""
 
 
-def blob_path_condition(prefix: str) -> str:
-    """An Azure ABAC role-assignment condition (version 2.0): creating or writing a blob is
-    allowed only under ``prefix`` (a blob path, without the container); every other action of
-    the role is left as the role grants it."""
-    if "'" in prefix:
-        raise ValueError(f"a blob prefix with a quote cannot go into a condition: {prefix!r}")
-    return ("((!(ActionMatches{'" + BLOBS + "/write'}) AND !(ActionMatches{'" + BLOBS
-            + "/add/action'})) OR (@Resource[" + BLOBS + ":path] StringStartsWith '"
-            + prefix + "'))")
+def path_condition(actions: Sequence[str], prefixes: Sequence[str]) -> str:
+    """An Azure ABAC role-assignment condition (version :data:`CONDITION_VERSION`): ``actions``
+    are allowed only on blobs whose path (without the container) starts with one of
+    ``prefixes``; every other action of the role is left as the role grants it."""
+    for prefix in prefixes:
+        if "'" in prefix:
+            raise ValueError(f"a blob prefix with a quote cannot go into a condition: {prefix!r}")
+    not_these = " AND ".join(f"!(ActionMatches{{'{a}'}})" for a in actions)
+    under = " OR ".join(f"{BLOB_PATH} StringStartsWith '{p}'" for p in prefixes)
+    return f"(({not_these}) OR ({under}))"
 
 
 class ContainerAccess(pulumi.ComponentResource):
@@ -130,8 +137,9 @@ class ContainerAccess(pulumi.ComponentResource):
             authorization.RoleAssignment(
                 f"{name}-reader-drill-records-grant", principal_id=self.reader.principal_id,
                 principal_type="ServicePrincipal", role_definition_id=self.writer_role.id,
-                scope=args.container_id, condition=blob_path_condition(args.drill_records_prefix),
-                condition_version="2.0", opts=child)
+                scope=args.container_id,
+                condition=path_condition(CREATE_ACTIONS, [args.drill_records_prefix]),
+                condition_version=CONDITION_VERSION, opts=child)
         # Keyless sign-in from AWS: the Lambda calls sts:GetWebIdentityToken (AWS IAM outbound
         # identity federation) with this audience and exchanges the JWT for an Entra token of
         # the writer identity. Entra accepts it only from this issuer (one AWS account) with

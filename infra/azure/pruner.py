@@ -28,24 +28,16 @@ from pulumi_azure_native import authorization, managedidentity
 
 from infra.azure.access import (
     BLOBS,
+    CONDITION_VERSION,
+    CREATE_ACTIONS,
     ENTRA_TOKEN_EXCHANGE_AUDIENCE,
     STORAGE_BLOB_DATA_READER,
+    path_condition,
 )
 from infra.azure.keys import builtin_role
 from infra.config_application import SnapshotRoot
 
 DELETE_ACTION = f"{BLOBS}/delete"
-WRITE_ACTIONS = (f"{BLOBS}/write", f"{BLOBS}/add/action")
-BLOB_PATH = f"@Resource[{BLOBS}:path]"
-CONDITION_VERSION = "2.0"
-
-
-def path_condition(actions: Sequence[str], prefixes: Sequence[str]) -> str:
-    """An ABAC condition: ``actions`` are allowed only on blobs whose path starts with one of
-    ``prefixes``; every other action of the role is untouched."""
-    not_these = " AND ".join(f"!(ActionMatches{{'{a}'}})" for a in actions)
-    under = " OR ".join(f"{BLOB_PATH} StringStartsWith '{p}'" for p in prefixes)
-    return f"(({not_these}) OR ({under}))"
 
 
 @dataclass
@@ -106,7 +98,7 @@ class PrunerIdentity(pulumi.ComponentResource):
         self.plan_grant = authorization.RoleAssignment(
             f"{name}-write-plans", principal_id=principal, principal_type="ServicePrincipal",
             role_definition_id=args.writer_role_id, scope=args.container_id,
-            condition=path_condition(WRITE_ACTIONS, [r.prune_prefix for r in roots]),
+            condition=path_condition(CREATE_ACTIONS, [r.prune_prefix for r in roots]),
             condition_version=CONDITION_VERSION, opts=child)
         # Keyless sign-in from the AWS pruner role, exactly as the job's other roles sign in.
         self.federation = managedidentity.FederatedIdentityCredential(

@@ -64,11 +64,20 @@ def reports_rule(container: str, prefix: str, expire_days: int,
     """The job's report records (``reports/<env>/`` in the main container, under its
     immutability policy): deleted once as old as the yearly tier, never moved to a colder tier
     (a few KB each, and ``vo2dr report`` reads them all; Archive would need a rehydration)."""
+    return _delete_rule("report-records", f"{container}/{prefix}", expire_days,
+                        noncurrent_version_days)
+
+
+def _delete_rule(name: str, prefix_match: str, expire_days: int,
+                 noncurrent_version_days: int) -> storage.ManagementPolicyRuleArgs:
+    """Block blobs under ``prefix_match`` (``<container>/<blob prefix>``) are deleted
+    ``expire_days`` after creation, their previous versions ``noncurrent_version_days`` after
+    theirs; no tier change."""
     return storage.ManagementPolicyRuleArgs(
-        name="report-records", type="Lifecycle", enabled=True,
+        name=name, type="Lifecycle", enabled=True,
         definition=storage.ManagementPolicyDefinitionArgs(
             filters=storage.ManagementPolicyFilterArgs(
-                blob_types=["blockBlob"], prefix_match=[f"{container}/{prefix}"]),
+                blob_types=["blockBlob"], prefix_match=[prefix_match]),
             actions=storage.ManagementPolicyActionArgs(
                 base_blob=storage.ManagementPolicyBaseBlobArgs(
                     delete=storage.DateAfterModificationArgs(
@@ -101,17 +110,9 @@ def snapshot_management_rules(container: str, content: Sequence[ContentLifecycle
                     for step in pool.transitions["azure"]}),
                 version=version)))
         for pool in content]
-    rules.extend(storage.ManagementPolicyRuleArgs(
-        name=f"prune-{source}", type="Lifecycle", enabled=True,
-        definition=storage.ManagementPolicyDefinitionArgs(
-            filters=storage.ManagementPolicyFilterArgs(
-                blob_types=["blockBlob"], prefix_match=[f"{container}/{prefix}"]),
-            actions=storage.ManagementPolicyActionArgs(
-                base_blob=storage.ManagementPolicyBaseBlobArgs(
-                    delete=storage.DateAfterModificationArgs(
-                        days_after_creation_greater_than=prune_expire_days)),
-                version=version)))
-        for source, prefix in sorted(prune_prefixes.items()))
+    rules.extend(_delete_rule(f"prune-{source}", f"{container}/{prefix}", prune_expire_days,
+                              noncurrent_version_days)
+                 for source, prefix in sorted(prune_prefixes.items()))
     return rules
 
 

@@ -125,7 +125,7 @@ _AZ_ACTION = re.compile(r"!\(ActionMatches\{'(?P<action>[^']+)'\}\)")
 
 def azure_condition(condition: Any) -> tuple[list[str], list[str]] | None:
     """``(actions, prefixes)`` of a condition of the form ``((!(ActionMatches{a}) AND ...) OR
-    (<path> StringStartsWith 'p' OR ...))`` (infra/azure/pruner.py path_condition): the actions
+    (<path> StringStartsWith 'p' OR ...))`` (infra/azure/access.py path_condition): the actions
     it limits and the blob path prefixes it admits them on. None for any other form."""
     if not isinstance(condition, str):
         return None

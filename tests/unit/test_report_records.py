@@ -223,8 +223,10 @@ def test_azure_the_drill_creates_only_under_its_records_prefix(stack):
                    for p in role.inputs["permissions"] for a in p["dataActions"])
 
 
-def test_blob_path_condition_refuses_a_quote():
-    from infra.azure.access import blob_path_condition
+def test_path_condition_refuses_a_quote():
+    from infra.azure.access import CREATE_ACTIONS, path_condition
 
     with pytest.raises(ValueError, match="quote"):
-        blob_path_condition("reports/x'/")
+        path_condition(CREATE_ACTIONS, ["reports/x'/"])
+    with pytest.raises(ValueError, match="quote"):  # any of them, not only the first
+        path_condition(CREATE_ACTIONS, ["application/production/assets/prune/", "logs/x'/"])
