@@ -63,6 +63,7 @@ from vo2dr.exceptions import (
 )
 from vo2dr.stores._common import Unreachable, UploadWindow, b64, check_metadata, iter_parts
 from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
+from vo2dr.stores.ranged import PART_SIZE
 
 MiB = 1024 * 1024
 BLOCK_SIZE = 8 * MiB  # 50,000 blocks x 8 MiB = 390 GiB per blob
@@ -102,9 +103,12 @@ def make_container_client(container_url: str, credential: Any = None, *,
                                          retry_total=retry_total, random_jitter_range=1),
         "connection_timeout": CONNECT_TIMEOUT,
         "read_timeout": READ_TIMEOUT,
-        # Downloads: one bounded range per request (the SDK's first GET is 32 MiB by default).
-        "max_single_get_size": 4 * MiB,
-        "max_chunk_get_size": 4 * MiB,
+        # Downloads: one bounded range per request (the SDK's first GET is 32 MiB by default),
+        # as large as a restore's ranged part, so each part is one GET: on a 100 MB body, 4 MiB
+        # GETs cost Azurite about 3x the CPU of 16 MiB ones (0.55 against 0.19 CPU-s) and this
+        # process 0.26 against 0.16 (loaded machine, same run).
+        "max_single_get_size": PART_SIZE,
+        "max_chunk_get_size": PART_SIZE,
     }
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if credential is None and conn:
