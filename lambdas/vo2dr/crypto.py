@@ -85,6 +85,16 @@ def _client() -> Any:
     )
 
 
+def warm_up() -> None:
+    """Import the Encryption SDK and build its client now (about 0.4 CPU-s with boto3, which it
+    imports): a restore calls this on a thread of its own while it finds the backup and checks
+    the target, so the decryption does not start with it."""
+    import aws_encryption_sdk.key_providers.kms  # noqa: F401 - what _kms_provider imports
+
+    _client()
+    _sdk_errors()
+
+
 def _algorithm() -> Any:
     from aws_encryption_sdk.identifiers import Algorithm
 

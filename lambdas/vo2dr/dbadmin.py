@@ -219,12 +219,39 @@ def drop_created_database(target: Target) -> None:
             sql.Identifier(target.dbname)))
 
 
-def count_rows(target: Target, tables: Mapping[str, tuple[str, str]]) -> dict[str, int | None]:
+def count_rows(target: Target, tables: Mapping[str, tuple[str, str]], *,
+               connections: int = 1,
+               sizes: Mapping[str, int] | None = None) -> dict[str, int | None]:
     """Exact row counts by name (``{name: (schema, table)}``, the exact pair from the archive:
-    a name may itself hold dots); ``None`` for a table that does not exist."""
+    a name may itself hold dots); ``None`` for a table that does not exist.
+
+    With ``connections`` > 1 the tables are counted on that many connections at once, the
+    largest first (by ``sizes``, e.g. the manifest's row counts), so that big tables do not
+    queue behind each other: the first scan after a restore also sets every row's hint bits,
+    which makes it CPU-bound on the server, one core per connection."""
+    names = list(tables)
+    if sizes is not None:
+        names.sort(key=lambda n: sizes.get(n, 0), reverse=True)
+    lanes = max(1, min(connections, len(names)))
+    if lanes == 1:
+        return _count(target, [(n, tables[n]) for n in names])
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Round-robin over the lanes, largest first: lane i gets tables i, i + lanes, ...
+    work = [[(n, tables[n]) for n in names[i::lanes]] for i in range(lanes)]
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="vo2dr-count") as pool:
+        parts = list(pool.map(lambda part: _count(target, part), work))
+    out: dict[str, int | None] = dict.fromkeys(tables)  # the caller's order
+    for part in parts:
+        out.update(part)
+    return out
+
+
+def _count(target: Target, tables: Sequence[tuple[str, tuple[str, str]]]
+           ) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     with target.connect(autocommit=True) as conn:
-        for name, (schema, table) in tables.items():
+        for name, (schema, table) in tables:
             try:
                 row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
                     sql.Identifier(schema), sql.Identifier(table))).fetchone()
@@ -233,6 +260,18 @@ def count_rows(target: Target, tables: Mapping[str, tuple[str, str]]) -> dict[st
             except psycopg.errors.UndefinedTable:
                 out[name] = None
     return out
+
+
+MAX_COUNT_CONNECTIONS = 4
+
+
+def count_connections(target: Target, tables: int) -> int:
+    """How many connections :func:`count_rows` may use on ``target``'s server: one per core
+    here (the server runs beside pg_restore's client, or on a machine of its own: its cores are
+    not known, see :func:`default_jobs`), at most :data:`MAX_COUNT_CONNECTIONS` and the
+    number of tables, within the connection slots the server has free (:func:`capped_jobs`)."""
+    want = min(os.cpu_count() or 1, MAX_COUNT_CONNECTIONS, tables)
+    return capped_jobs(target, want, QuietReporter()) if want > 1 else 1
 
 
 def create_schemas(target: Target, schemas: Sequence[str]) -> None:
