@@ -128,13 +128,13 @@ def _parameter_hits(res: str, by_path: bool, c: Expectations) -> list[str]:
 def check_aws_app_secrets_backup_only(t: str, p: Mapping[str, Any],
                                       c: Expectations | None) -> list[str]:
     """Only the backup role's inline policy may read the app's secrets (the config source's
-    Secrets Manager secrets and SSM parameters): any other role, and any managed policy
-    (attachable to anything), is refused."""
+    Secrets Manager secrets and SSM parameters): any other role (a role policy or a role's
+    own inline policies), and any managed policy (attachable to anything), is refused."""
     if c is None or not (c.app_secrets or c.app_parameters):
         return []
     docs = policy_documents(t, p)
-    role = str(p.get("role") or "")
-    if t == "aws:iam/rolePolicy:RolePolicy" and role.endswith(BACKUP_ROLE_SUFFIX):
+    role = str(p.get("name") if t == "aws:iam/role:Role" else p.get("role") or "")
+    if t != "aws:iam/policy:Policy" and role.endswith(BACKUP_ROLE_SUFFIX):
         return []
     out = []
     who = f"role {role}" if role else "a managed policy"

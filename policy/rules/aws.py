@@ -191,13 +191,14 @@ AWS_RULES: tuple[Rule, ...] = (
     _r("aws-iam-policy-app-secrets-backup-only",
        "Only the backup role may read the application's secrets (the config source's "
        "vo2max-dr:application.config.secretNames, parameterNames and parameterPaths); no "
-       "other role or managed policy, and no GetParametersByPath on a path above them.",
+       "other role (by a role policy or its own inline policies) or managed policy, and no "
+       "GetParametersByPath on a path above them.",
        "high", ["AC-6", "SC-28"], ["CIS Controls v8 3.3", "CIS Controls v8 6.8"],
        "Grant secretsmanager:GetSecretValue and ssm:GetParameters/GetParametersByPath on the "
        "app's secrets and parameters in the backup function's runtime policy only "
        "(infra/runtime.py app_secret_grants, app_parameter_grants).",
        f"{AWS_DOCS}/secretsmanager/latest/userguide/auth-and-access.html",
-       ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"],
+       ["aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role"],
        check_aws_app_secrets_backup_only, needs=True),
     _r("aws-iam-role-no-admin-policies",
        "No role gets an administrator-class AWS-managed policy.",

@@ -69,6 +69,25 @@ def test_no_identity_but_the_backup_role_reads_the_app_secrets():
     assert run(name, ("aws:iam/rolePolicy:RolePolicy", reader), WITH_APPLICATION) == []
 
 
+def test_a_role_inline_policy_reading_the_app_secrets_is_refused_unless_the_backup_role():
+    """A role's own inline policies (``aws.iam.Role(inline_policies=...)``) grant as much as a
+    role policy: they are judged the same way."""
+    name = "aws-iam-policy-app-secrets-backup-only"
+    doc = json.loads(CASES[name].good[1]["policy"])
+
+    def role(role_name: str) -> tuple[str, dict]:
+        return "aws:iam/role:Role", {"name": role_name, "inlinePolicies": [
+            {"name": "inline", "policy": json.dumps(doc)}]}
+
+    found = run(name, role("vo2dr-production-restore-reader"), WITH_APPLICATION)
+    assert any("role vo2dr-production-restore-reader" in m and "only the backup role" in m
+               for m in found), found
+    assert run(name, role("vo2dr-production-backup-writer"), WITH_APPLICATION) == []
+    # A role without inline policies declares none.
+    assert run(name, ("aws:iam/role:Role", {"name": "x", "inlinePolicies": [{}]}),
+               WITH_APPLICATION) == []
+
+
 WITH_PARAMETERS = P.Expectations.from_dict({
     **WITH_APPLICATION.to_dict(),
     "appParameters": ["/vo2max/production/shared/sentry-dsn", "/vo2max/production/app/"]})
