@@ -98,6 +98,34 @@ def iter_parts(chunks: Iterable[bytes], size: int | Callable[[int], int]) -> Ite
         yield bytes(buf)
 
 
+def peek_small(chunks: Iterable[bytes], limit: int) -> tuple[bytes | None, Iterator[bytes]]:
+    """Read ``chunks`` up to ``limit`` bytes to learn whether the whole stream is small.
+
+    Returns ``(body, empty)`` when the stream ended within ``limit`` bytes: ``body`` is all of
+    it, to be sent in one request. Otherwise ``(None, stream)``: ``stream`` yields the chunks
+    already read, then the rest, unchanged, for a chunked upload. Memory: at most ``limit``
+    bytes plus one incoming chunk. Exceptions from ``chunks`` propagate unchanged.
+    """
+    source = iter(chunks)
+    head: list[bytes] = []
+    size = 0
+    for chunk in source:
+        if not chunk:
+            continue
+        head.append(bytes(chunk))  # no copy of bytes; a view of a reused buffer is copied
+        size += len(chunk)
+        if size > limit:
+            return None, _replay(head, source)
+    return b"".join(head), iter(())
+
+
+def _replay(head: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks read ahead, then the rest, without keeping a reference to any chunk sent."""
+    while head:
+        yield head.pop(0)
+    yield from rest
+
+
 class UploadWindow:
     """Run part uploads on a small thread pool with at most ``max_in_flight`` at once.
 

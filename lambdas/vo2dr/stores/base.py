@@ -68,7 +68,9 @@ class BackupStore(abc.ABC):
                    metadata: dict[str, str] | None = None,
                    lock: ObjectLock | None = None) -> PutResult:
         """Upload ``chunks`` to ``key`` as one object, streaming with bounded memory
-        (multipart, resumable or staged blocks; at most a few part buffers in memory).
+        (multipart, resumable or staged blocks; at most a few part buffers in memory). A body
+        no larger than one part goes in a single request (S3 PutObject, a GCS multipart
+        upload, an Azure Put Blob), with the same precondition and checksum.
 
         Write-once: raises :class:`ObjectExists` if ``key`` exists, and never replaces it.
         The store's own checksum of what it received is compared with one computed locally

@@ -1,11 +1,14 @@
-"""Google Cloud Storage: resumable upload, write-once by ``if_generation_match=0``, CRC32C and
-MD5 verified against what the service reports.
+"""Google Cloud Storage: write-once by ``if_generation_match=0``, CRC32C verified by the
+service and compared with what it reports.
 
-The upload is the library's ``BlobWriter`` (a resumable session, one ``CHUNK_SIZE`` request at
-a time, each retried and resumed by the library). The final request carries
+A body up to ``single_max`` (one chunk) goes in one multipart upload request: the object
+resource, carrying our CRC32C, which GCS checks against the bytes before creating the object,
+and the bytes; the response is the created object's resource, compared with what was sent.
+A larger body is the library's ``BlobWriter`` (a resumable session, one ``CHUNK_SIZE`` request
+at a time, each retried and resumed by the library). Its final request carries
 ``x-goog-hash: crc32c=...`` so GCS refuses to finalize bytes that do not match; the library
-then compares the CRC32C in the final response, and we compare CRC32C, MD5 and size once
-more from the object's metadata. Abort: a session that is never finalized never becomes an
+then compares the CRC32C in the final response, and we compare CRC32C and size once more from
+the object's metadata. Abort: a session that is never finalized never becomes an
 object; we also cancel it (DELETE on the session URI). A session that cannot be cancelled
 (store unreachable) expires by itself after a week and stores nothing visible; the bucket's
 lifecycle and soft-delete settings cover anything else.
@@ -30,6 +33,7 @@ credentials and ``GOOGLE_CLOUD_PROJECT``. Otherwise ``open_store`` passes the cr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -57,11 +61,14 @@ from vo2dr.exceptions import (
     StoreError,
     TransientStoreError,
 )
-from vo2dr.stores._common import Unreachable, b64, best_effort, check_metadata
+from vo2dr.stores._common import Unreachable, b64, best_effort, check_metadata, peek_small
 from vo2dr.stores.base import BackupStore, ObjectInfo, ObjectLock, PutResult
 
 MiB = 1024 * 1024
 CHUNK_SIZE = 8 * MiB  # resumable chunks must be a multiple of 256 KiB
+# A body up to one chunk goes in a single multipart request (``single_max``): a resumable
+# session would send it in one request after its start request anyway; beyond, the body is
+# streamed in chunks with bounded memory.
 # A dead endpoint must fail a request within about 30 s, not minutes: retries stop being started
 # after RETRY_TIMEOUT, and the last attempt lasts at most one TIMEOUT more.
 RETRY_TIMEOUT = 20.0  # seconds of exponential backoff (1 s doubling) per request
@@ -112,10 +119,6 @@ class Retention:
         return now + timedelta(days=self.days)
 
 
-def _md5(data: bytes = b"") -> Any:
-    return hashlib.md5(data, usedforsecurity=False)  # an integrity checksum, as GCS uses it
-
-
 def make_client(credentials: Any = None) -> storage.Client:
     """``credentials`` from :func:`vo2dr.stores.credentials.gcs_credentials`; ``None`` means
     Application Default Credentials (anonymous against the emulator)."""
@@ -144,7 +147,8 @@ class GcsStore(BackupStore):
     name = "gcs"
 
     def __init__(self, bucket: str, client: storage.Client | None = None, *,
-                 chunk_size: int = CHUNK_SIZE, retry_timeout: float = RETRY_TIMEOUT,
+                 chunk_size: int = CHUNK_SIZE, single_max: int | None = None,
+                 retry_timeout: float = RETRY_TIMEOUT,
                  credentials: Any = None, retention: Retention | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         if not bucket:
@@ -154,6 +158,8 @@ class GcsStore(BackupStore):
             raise ValueError("GCS resumable chunks must be a multiple of 256 KiB")
         self.bucket_name = bucket
         self.chunk_size = chunk_size
+        # Bodies up to this size go in one request (_put_single), larger ones resumable.
+        self.single_max = chunk_size if single_max is None else single_max
         self.retention = retention
         self._clock = clock
         self.list_page_size = 1000
@@ -241,6 +247,19 @@ class GcsStore(BackupStore):
                   lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
+        result = self._put_single(key, bytes(data), metadata, lock)
+        return dataclasses.replace(result, sha256=hashlib.sha256(data).hexdigest())
+
+    def _put_single(self, key: str, data: bytes, metadata: dict[str, str],
+                    lock: ObjectLock | None) -> PutResult:
+        """One multipart upload request (object resource + bytes), for bodies up to
+        ``single_max``: a resumable session would take two requests or more (start, then each
+        chunk and the finalize), and at thousands of small snapshot objects that doubled the
+        connections the service (and the emulator, which stopped accepting them) had to take.
+        The request carries ``ifGenerationMatch=0`` (write-once) and our CRC32C in the object
+        resource, which GCS checks against the bytes it received before creating the object;
+        the created object's resource comes back in the response, so no second request reads
+        its metadata."""
         blob = self._new_blob(key, metadata, lock=lock)
         crc = google_crc32c.Checksum(data)
         with self._translating("upload", key, writing=True):
@@ -248,13 +267,16 @@ class GcsStore(BackupStore):
             blob.upload_from_string(data, content_type="application/octet-stream",
                                     if_generation_match=0, checksum="crc32c",
                                     retry=self._retry, timeout=TIMEOUT)
-        return self._verify(key, len(data), crc, _md5(data), hashlib.sha256(data).hexdigest())
+        return self._check(key, blob, len(data), crc)
 
     def put_stream(self, key: str, chunks: Iterable[bytes], *,
                    metadata: dict[str, str] | None = None,
                    lock: ObjectLock | None = None) -> PutResult:
         metadata = check_metadata(metadata)
         self._refuse_existing(key)
+        body, chunks = peek_small(chunks, self.single_max)
+        if body is not None:
+            return self._put_single(key, body, metadata, lock)
         blob = self._new_blob(key, metadata, self.chunk_size, lock)
         writer = BlobWriter(blob, chunk_size=self.chunk_size, retry=self._retry,
                             if_generation_match=0, checksum="crc32c",
@@ -280,19 +302,19 @@ class GcsStore(BackupStore):
             raise
         return self._verify(key, size, crc)
 
-    def _verify(self, key: str, size: int, crc: Any, md5: Any = None,
-                sha256: str = "") -> PutResult:
+    def _verify(self, key: str, size: int, crc: Any) -> PutResult:
         with self._translating("get object metadata", key):
             blob = self._bucket.get_blob(key, retry=self._retry, timeout=TIMEOUT)
+        return self._check(key, blob, size, crc)
+
+    def _check(self, key: str, blob: Any, size: int, crc: Any) -> PutResult:
+        """The object as GCS reports it (``blob``'s resource) against what was sent."""
         local_crc = b64(crc.digest())
-        local_md5 = b64(md5.digest()) if md5 is not None else "(not computed)"
-        if blob is None or blob.size != size or blob.crc32c != local_crc or (
-                md5 is not None and blob.md5_hash and blob.md5_hash != local_md5):
-            got = "nothing" if blob is None else (
-                f"{blob.size} bytes crc32c {blob.crc32c} md5 {blob.md5_hash}")
+        if blob is None or blob.size != size or blob.crc32c != local_crc:
+            got = "nothing" if blob is None else f"{blob.size} bytes crc32c {blob.crc32c}"
             raise IntegrityError(f"gs://{self.bucket_name}/{key}: GCS reports {got}, sent "
-                                 f"{size} bytes crc32c {local_crc} md5 {local_md5}")
-        return PutResult(key=key, size=size, sha256=sha256, checksum=f"crc32c:{blob.crc32c}")
+                                 f"{size} bytes crc32c {local_crc}")
+        return PutResult(key=key, size=size, sha256="", checksum=f"crc32c:{blob.crc32c}")
 
     # -- reading --------------------------------------------------------------------------
 

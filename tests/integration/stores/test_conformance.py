@@ -121,6 +121,8 @@ def test_write_once_is_enforced_by_the_service(case, request, monkeypatch):
 
     refused = 0
     attempts = (lambda: store.put_bytes("k", b"replacement"),
+                # a small stream takes the single-request path: its precondition must hold too
+                lambda: store.put_stream("k", uneven_chunks(b"replacement" * 1000, 1000)),
                 lambda: store.put_stream(
                     "big", uneven_chunks(payload(case.part_size * 2 + 1, seed=9))))
     for attempt in attempts:
@@ -128,7 +130,7 @@ def test_write_once_is_enforced_by_the_service(case, request, monkeypatch):
             attempt()
         except ObjectExists:
             refused += 1
-    assert refused == 2
+    assert refused == 3
     assert store.get_bytes("k") == b"original"
     assert store.get_bytes("big") == payload(case.part_size * 2 + 1)
 
@@ -143,10 +145,74 @@ def test_gcs_uploads_are_conditional_on_no_live_generation(gcs_case):
         lambda r, *args, **kwargs: sent.append((r.request.method, r.request.url)))
     store.put_stream("big", uneven_chunks(payload(gcs_case.part_size * 2 + 1)))
     store.put_bytes("small", b"manifest")
+    store.put_stream("small-stream", uneven_chunks(payload(1000), 100))
     uploads = [url for method, url in sent if "/upload/" in url]
     assert any("uploadType=resumable" in url for url in uploads)
-    assert any("uploadType=multipart" in url for url in uploads)
+    assert sum("uploadType=multipart" in url for url in uploads) == 2
     assert uploads and all("ifGenerationMatch=0" in url for url in uploads)
+
+
+def record_requests(case, monkeypatch) -> list[tuple[str, str]]:
+    """Every HTTP request the store under test sends from now on, as (method, url)."""
+    sent: list[tuple[str, str]] = []
+    if case.name == "s3":
+        events = case.store._client.meta.events
+        events.register("before-send.s3", lambda request, **kw: sent.append(
+            (request.method, request.url)))
+    elif case.name == "gcs":
+        # Requests about objects only: the library reads each bucket's metadata once per
+        # client, in the background, for its own telemetry (its bucket metadata cache).
+        case.store._client._http.hooks["response"].append(
+            lambda r, *args, **kwargs: sent.append((r.request.method, r.request.url))
+            if "/o" in r.request.url.split("?")[0] else None)
+    else:
+        from azure.core.pipeline.transport import RequestsTransport
+
+        send = RequestsTransport.send
+
+        def counting(self, request, **kwargs):
+            sent.append((request.method, request.url))
+            return send(self, request, **kwargs)
+
+        monkeypatch.setattr(RequestsTransport, "send", counting)
+    return sent
+
+
+def single_max(case) -> int:
+    """The largest body the store sends in one request."""
+    return case.part_size if case.name == "s3" else case.store.single_max
+
+
+def test_a_small_stream_is_one_upload_request(case, monkeypatch):
+    """A snapshot's ~50 KB content object: the existence check, then one write request
+    (S3 PutObject, GCS multipart upload, Azure Put Blob), and no other; verified all the same."""
+    store = case.store
+    data = payload(single_max(case))  # the largest body that still goes in one request
+    sent = record_requests(case, monkeypatch)
+    result = store.put_stream("content/ab/small", uneven_chunks(data, 7_001),
+                              metadata={"kind": "content"})
+    writes = [(method, url) for method, url in sent if method not in ("GET", "HEAD")]
+    assert len(writes) == 1, sent
+    assert len(sent) == 2, sent  # the early existence check and the upload: no read-back
+    assert result.size == len(data)
+    assert result.checksum.startswith(CHECKSUM_PREFIX[case.name])
+    assert case.parts_used("content/ab/small") in (1, 0, None)  # Azure: no block list
+    info = store.stat("content/ab/small")
+    assert (info.size, info.checksum) == (len(data), result.checksum)
+    assert info.metadata.get("kind") == "content"
+    assert store.get_bytes("content/ab/small") == data
+
+
+def test_a_stream_one_byte_past_the_single_limit_is_chunked(case, monkeypatch):
+    store = case.store
+    data = payload(single_max(case) + 1, seed=11)
+    sent = record_requests(case, monkeypatch)
+    result = store.put_stream("content/ab/large", uneven_chunks(data))
+    writes = [(method, url) for method, url in sent if method not in ("GET", "HEAD")]
+    assert len(writes) >= 2, sent  # start or stage, then complete / finalize / commit
+    assert result.size == len(data)
+    assert store.stat("content/ab/large").checksum == result.checksum
+    assert store.get_bytes("content/ab/large") == data
 
 
 def test_missing_key_is_object_not_found(case):
