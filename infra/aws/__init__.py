@@ -131,7 +131,11 @@ def build(cfg: StackConfig) -> AwsPrimary:
         reports_prefix=cfg.reports_prefix, reports_expire_days=cfg.reports_expire_days,
         content_lifecycle=cfg.content_lifecycle(),
         prune_prefixes={r.source: r.prune_prefix for r in cfg.snapshot_roots()},
-        prune_expire_days=cfg.retention.daily_days))
+        prune_expire_days=cfg.retention.daily_days,
+        # Everything the writer creates is write-once, for every principal: the tiers of
+        # each source, and snapshot content (never a snapshot root's prune/ plans).
+        write_once_prefixes=cfg.writer_prefixes() or (cfg.prefix(),
+                                                       *cfg.application_prefixes())))
     permissions = JobPermissions(cfg.name("permissions"), JobPermissionsArgs(
         roles=roles, bucket_arn=bucket.arn, key_arn=key.arn, prefix=cfg.prefix(),
         region=cfg.aws.region, entra_federation=cfg.azure.enabled,

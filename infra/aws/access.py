@@ -3,9 +3,10 @@
 Identities and permissions are two components because the KMS key policy names the roles
 (so the roles exist before the key), while the permissions name the key (so they come after).
 
-- backup writer: the scheduled backup Lambda. Puts new objects under ``database/<env>/``; it
-  can neither read nor delete a backup, so a compromised job cannot destroy history. It also
-  mints short-lived web identity tokens for Entra ID only (keyless sign-in to the Azure copy).
+- backup writer: the scheduled backup Lambda. Puts new objects under ``database/<env>/``, each
+  write-once; it can neither read nor delete a backup, so a compromised job cannot destroy
+  history. It also mints short-lived web identity tokens for Entra ID only (keyless sign-in
+  to the Azure copy).
 - restore reader: restores and drills. Reads and lists the environment's backups and
   decrypts; it cannot write.
 - monitor: the status check. Lists and reads manifests only, never a dump.
@@ -105,8 +106,9 @@ class JobPermissionsArgs:
     # Where the writer may create objects, when narrower than the prefixes: a snapshot
     # source's tiers and content pool, never the pruner's plans (``<root>prune/``).
     writer_prefixes: tuple[str, ...] | None = None
-    # The snapshot content pools (``<root>content/``, among ``writer_prefixes``): the writer
-    # creates objects there only write-once (:data:`WRITE_ONCE`), see :func:`_content_puts`.
+    # The snapshot content pools (``<root>content/``, among ``writer_prefixes``): like every
+    # object the writer creates, write-once (:func:`_backup_puts`), and never given a lock of
+    # its own (no s3:PutObjectRetention there).
     content_prefixes: tuple[str, ...] = ()
     # The report records (issue 18, reports/<env>/): the writer creates the failed-attempt
     # records, the reader (the drill) the drill results, each only under its own prefix; the
@@ -144,20 +146,24 @@ class JobPermissions(pulumi.ComponentResource):
         if args.content_prefixes and not set(args.content_prefixes) <= set(
                 args.writer_prefixes or ()):
             raise ValueError("content_prefixes must be among writer_prefixes")
-        written = objects if args.writer_prefixes is None else [
-            pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in args.writer_prefixes
+        created = [pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in (
+            prefixes if args.writer_prefixes is None else args.writer_prefixes)]
+        locked = [pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in (
+            prefixes if args.writer_prefixes is None else args.writer_prefixes)
             if p not in args.content_prefixes]
         reports = _report_records(args, through_s3)
 
         writer = document(
-            # PutObject covers single and multipart uploads; AbortMultipartUpload lets a failed
-            # run clean its own parts. PutObjectRetention: S3 refuses an upload that carries
-            # its own lock (the intraday tier, vo2dr.stores.s3) without it; it can only set or
-            # lengthen a lock, never shorten one (that needs s3:BypassGovernanceRetention,
-            # which no writer holds). No Get, no Delete, no bypass, no policy change.
-            statement("PutNewBackups", ["s3:AbortMultipartUpload", "s3:PutObject",
-                                        "s3:PutObjectRetention"], written),
-            *_content_puts(args),
+            # Every object the writer creates is new by construction (a timestamp and a random
+            # id, or a random content id; "latest" is found by listing, vo2dr.layout), so
+            # every creating call is write-once (:func:`_backup_puts`). No Get, no Delete, no
+            # bypass, no policy change.
+            *_backup_puts(created),
+            # PutObjectRetention: S3 refuses an upload that carries its own lock (the intraday
+            # tier, vo2dr.stores.s3) without it; it can only set or lengthen a lock, never
+            # shorten one (that needs s3:BypassGovernanceRetention, which no writer holds).
+            # Not on snapshot content: it carries the bucket's default lock only.
+            statement("LockNewBackups", ["s3:PutObjectRetention"], locked),
             list_prefix,
             statement("EncryptWithBackupKey", ["kms:Encrypt", "kms:GenerateDataKey"],
                       args.key_arn),
@@ -210,20 +216,17 @@ WRITE_ONCE = {"Null": {"s3:if-none-match": "false"}}
 UPLOAD_PARTS = {"Bool": {"s3:ObjectCreationOperation": "false"}}
 
 
-def _content_puts(args: JobPermissionsArgs) -> list[dict]:
-    """The writer's grants on the snapshot content pools: every object-creating call
-    (PutObject, CompleteMultipartUpload, CopyObject) only with ``If-None-Match: *``, so a
-    stolen writer credential cannot replace a content object that years of snapshots may
-    reference (its genuine version would outlive the lock only as a noncurrent version); the
-    parts of a multipart upload without it (they create nothing until the completion), and
-    aborting its own failed upload. No PutObjectRetention: content carries the bucket's
-    default lock only. The job's stores send the header on every write (vo2dr.stores.s3)."""
-    if not args.content_prefixes:
-        return []
-    pools = [pulumi.Output.concat(args.bucket_arn, "/", p, "*") for p in args.content_prefixes]
-    return [statement("PutContentOnce", ["s3:PutObject"], pools, condition=WRITE_ONCE),
-            statement("UploadContentParts", ["s3:PutObject"], pools, condition=UPLOAD_PARTS),
-            statement("AbortContentUploads", ["s3:AbortMultipartUpload"], pools)]
+def _backup_puts(created: list[Any]) -> list[dict]:
+    """The writer's grants to create backups (bodies, manifests, snapshot indexes, under each
+    source's tiers) and snapshot content: every object-creating call (PutObject,
+    CompleteMultipartUpload, CopyObject) only with ``If-None-Match: *``, so a stolen writer
+    credential cannot replace a backup or a content object that years of snapshots reference
+    (the genuine version would outlive the lock only as a noncurrent version); the parts of a
+    multipart upload without it (they create nothing until the completion), and aborting its
+    own failed upload. The job's stores send the header on every write (vo2dr.stores.s3)."""
+    return [statement("PutNewBackupsOnce", ["s3:PutObject"], created, condition=WRITE_ONCE),
+            statement("UploadBackupParts", ["s3:PutObject"], created, condition=UPLOAD_PARTS),
+            statement("AbortBackupUploads", ["s3:AbortMultipartUpload"], created)]
 
 
 def _report_records(args: JobPermissionsArgs, through_s3: dict) -> dict[str, list[dict]]:

@@ -124,18 +124,17 @@ class AccessLogBucket(pulumi.ComponentResource):
         self.register_outputs({"bucket_name": self.bucket_name, "arn": self.arn})
 
 
-def _content_write_once(bucket_arn: pulumi.Output[str],
-                        pools: Sequence[ContentLifecycle]) -> list[dict]:
-    """For everyone, not only the writer role: no call that creates an object in a snapshot
-    content pool (PutObject, CopyObject, CompleteMultipartUpload; ``s3:ObjectCreationOperation``
+def _write_once(bucket_arn: pulumi.Output[str], prefixes: Sequence[str]) -> list[dict]:
+    """For everyone, not only the writer role: no call that creates an object under
+    ``prefixes`` (PutObject, CopyObject, CompleteMultipartUpload; ``s3:ObjectCreationOperation``
     true) without ``If-None-Match``, so no credential of the account that can put objects can
-    replace content that years of snapshots reference (S3 User Guide, "Enforce conditional
-    writes"). The parts of a multipart upload carry no such header and create nothing: left
-    alone. The job's writes all send it (vo2dr.stores.s3)."""
-    if not pools:
+    replace a backup, or content that years of snapshots reference (S3 User Guide, "Enforce
+    conditional writes"). The parts of a multipart upload carry no such header and create
+    nothing: left alone. The job's writes all send it (vo2dr.stores.s3)."""
+    if not prefixes:
         return []
-    return [statement("DenyContentOverwrites", ["s3:PutObject"],
-                      [pulumi.Output.concat(bucket_arn, "/", p.prefix, "*") for p in pools],
+    return [statement("DenyBackupOverwrites", ["s3:PutObject"],
+                      [pulumi.Output.concat(bucket_arn, "/", p, "*") for p in prefixes],
                       effect="Deny", principal="*",
                       condition={"Null": {"s3:if-none-match": "true"},
                                  "Bool": {"s3:ObjectCreationOperation": "true"}})]
@@ -162,6 +161,9 @@ class BackupBucketArgs:
     # (expired after prune_expire_days).
     content_lifecycle: Sequence[ContentLifecycle] = ()
     prune_prefixes: Mapping[str, str] = field(default_factory=dict)  # source -> <root>prune/
+    # Where every object is new by construction (the backups' tiers, snapshot content): no
+    # principal may create one there without If-None-Match (:func:`_write_once`).
+    write_once_prefixes: Sequence[str] = ()
     prune_expire_days: int = 0
 
 
@@ -213,7 +215,8 @@ class BackupBucket(pulumi.ComponentResource):
                           effect="Deny", principal="*",
                           condition={"StringNotEquals": {SSE_KEY_HEADER: args.key_arn},
                                      "Null": {SSE_KEY_HEADER: "false"}}),
-                *_content_write_once(self.bucket.arn, args.content_lifecycle),
+                *_write_once(self.bucket.arn, list(dict.fromkeys(
+                    [*args.write_once_prefixes, *(p.prefix for p in args.content_lifecycle)]))),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]))
         # Default retention: every new object version is locked for lock_days. GOVERNANCE lets a

@@ -5,10 +5,12 @@
   as the yearly tier (no rule reaching them expires them sooner, and one rule does expire
   them, so they do not pile up forever), in a class ``vo2dr report`` can read without a
   restore (not S3 Glacier or Deep Archive, not Azure Archive);
-- :func:`check_aws_report_puts_write_once`: an S3 grant to put under ``reports/``, or in a
-  snapshot source's content pool (``<root>content/``, issue 17), holds only with
-  ``If-None-Match: *`` (``s3:if-none-match``), so no record and no content object is ever
-  replaced (a grant limited to the parts of a multipart upload, which create nothing, passes);
+- :func:`check_aws_report_puts_write_once`: an S3 grant to put under ``reports/``, in a
+  snapshot source's content pool (``<root>content/``, issue 17), or in any source's tiers
+  (backup bodies, manifests, snapshot indexes: new by construction, never a pointer) holds
+  only with ``If-None-Match: *`` (``s3:if-none-match``), so no record, content object or
+  backup is ever replaced (a grant limited to the parts of a multipart upload, which create
+  nothing, passes);
 - :func:`check_report_grants_scoped`: a GCS IAM Condition or Azure ABAC condition that opens
   the report records to an identity opens exactly one kind of this stack's records
   (``reports/<env>/drills/`` or ``attempts/``), and on Azure guards every create action.
@@ -109,27 +111,37 @@ def _parts_only(condition: Any) -> bool:
 CONTENT_ID = "0123456789abcdef0123456789abcdef"  # vo2dr.layout: 32 hex
 
 
-_ENVIRONMENT = re.compile(r"^(?:reports|logs|application)/(?P<env>[a-z0-9-]+)/")
+_ENVIRONMENT = re.compile(r"^(?:reports|logs|application|database)/(?P<env>[a-z0-9-]+)/")
+# Every tier a backup can be written to (vo2dr.layout.TIERS) and a sample name in it: a body,
+# manifest or snapshot index is new by construction (a timestamp and a random id).
+BACKUP_TIERS = ("intraday", "daily", "weekly", "monthly", "yearly")
+BACKUP_NAME = "class/20260101T000000Z-0123456789ab.manifest.json"
 
 
 def _write_once_keys(c: Expectations | None, pattern: str) -> list[str]:
-    """Sample keys of what is written once: a report record of each kind and a content object
-    of each snapshot source. Without the stack's expectations, of any environment: ``*``, or
-    the one ``pattern`` names."""
+    """Sample keys of what is written once: a report record of each kind, a content object of
+    each snapshot source, and a backup in each tier of each source (database, application
+    sources, snapshot indexes). Without the stack's expectations, of any environment: ``*``,
+    or the one ``pattern`` names."""
     if c is not None:
         envs, pools = [c.environment], list(c.content_prefixes)
+        tiers = [p for t in BACKUP_TIERS for p in c.prefixes(t)]
     else:
         m = _ENVIRONMENT.match(pattern)
         envs = ["*", *([m["env"]] if m else [])]
         pools = [p for e in envs for p in (f"application/{e}/assets/content/",
                                            f"logs/{e}/content/")]
+        tiers = [f"{root}{t}/" for e in envs for root in (
+            f"database/{e}/", f"logs/{e}/", *(f"application/{e}/{kind}/"
+                                              for kind in ("code", "config", "assets")))
+            for t in BACKUP_TIERS]
     return [*(f"{REPORTS}{env}/{kind}/x.json" for env in envs for kind in REPORT_KINDS),
-            *(f"{p}{CONTENT_ID}" for p in pools)]
+            *(f"{p}{CONTENT_ID}" for p in pools), *(f"{p}{BACKUP_NAME}" for p in tiers)]
 
 
 def _reaches_reports(resource: str, buckets: list[str], c: Expectations | None) -> bool:
-    """An S3 resource pattern that matches some report record or snapshot content object of
-    the stack in a backup bucket (its bucket part, before the first "/", matches one of
+    """An S3 resource pattern that matches some report record, snapshot content object or
+    backup of the stack in a backup bucket (its bucket part, before the first "/", matches one of
     ``buckets``)."""
     bucket_part, _, obj = resource.partition("/")
     keys = _write_once_keys(c, obj)
@@ -142,9 +154,9 @@ def _reaches_reports(resource: str, buckets: list[str], c: Expectations | None) 
 
 def check_aws_report_puts_write_once(resources: Sequence[Res],
                                      c: Expectations | None) -> list[Finding]:
-    """Every IAM or bucket policy statement that allows a put reaching a backup bucket's report
-    records or snapshot content (not the access-log bucket's logs) requires If-None-Match: *,
-    or is limited to the parts of a multipart upload."""
+    """Every IAM or bucket policy statement that allows a put reaching a backup bucket's
+    backups, report records or snapshot content (not the access-log bucket's logs) requires
+    If-None-Match: *, or is limited to the parts of a multipart upload."""
     buckets = _backup_bucket_arns(resources)
     out = []
     for r in _of(resources, *AWS_POLICY_HOLDERS):
@@ -161,7 +173,8 @@ def check_aws_report_puts_write_once(resources: Sequence[Res],
                 if reached and not (_write_once(condition) or _parts_only(condition)):
                     out.append(Finding(
                         f"{r.name} statement {st.get('Sid', '?')} allows s3:PutObject on "
-                        f"write-once objects ({reached[0]}: report records, snapshot content) "
+                        f"write-once objects ({reached[0]}: backups, report records, snapshot "
+                        "content) "
                         "without requiring If-None-Match: * (s3:if-none-match), so one could "
                         "be replaced", r.urn))
     return out

@@ -274,15 +274,17 @@ AWS_RULES: tuple[Rule, ...] = (
        f"{AWS_DOCS}/scheduler/latest/UserGuide/schedule-types.html#cron-based",
        ["aws:scheduler/schedule:Schedule", "gcp:cloudscheduler/job:Job"],
        check_schedule_drill, scope="stack", needs=True),
-    # --- AWS: the report records (issue 18)
-    _r("aws-iam-policy-report-records-write-once",
-       "An S3 grant to put report records (reports/<env>/) or snapshot content "
-       "(<root>content/) requires If-None-Match: *, so no record or content object can be "
-       "replaced, not even by the job that wrote it (a grant limited to the parts of a "
-       "multipart upload, s3:ObjectCreationOperation false, creates nothing and passes).",
+    # --- AWS: backups, snapshot content and the report records, written once
+    _r("aws-iam-policy-backups-write-once",
+       "An S3 grant to put backups (bodies, manifests and snapshot indexes in any source's "
+       "tiers), snapshot content (<root>content/) or report records (reports/<env>/) "
+       "requires If-None-Match: *, so none can be replaced, not even by the job that wrote "
+       "it (a grant limited to the parts of a multipart upload, s3:ObjectCreationOperation "
+       "false, creates nothing and passes).",
        "high", ["AU-9", "SI-7"], ["CIS Controls v8 3.3"],
        "Add \"Condition\": {\"Null\": {\"s3:if-none-match\": \"false\"}} to the statement "
-       "that allows s3:PutObject under reports/<env>/ or <root>content/ (and, for multipart "
+       "that allows s3:PutObject in a tier, under reports/<env>/ or <root>content/ (and, "
+       "for multipart "
        "uploads, allow the parts in a statement of their own with \"Bool\": "
        "{\"s3:ObjectCreationOperation\": \"false\"}).",
        f"{AWS_DOCS}/AmazonS3/latest/userguide/conditional-writes-enforce.html",

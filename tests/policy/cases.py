@@ -652,7 +652,7 @@ def _report_cases() -> dict[str, Case]:
             (T_LIFECYCLE, R.s3_lifecycle_with_reports(s3_lifecycle())),
             at("rules[0].expiration.days", 365.0),
             "expires report records after 365 days, before the yearly tier's 2555"),
-        "aws-iam-policy-report-records-write-once": Case(
+        "aws-iam-policy-backups-write-once": Case(
             R.drill_stack(res), replace("drill-policy", "policy",
                                         R.drill_role_policy({})["policy"]),
             "without requiring If-None-Match"),

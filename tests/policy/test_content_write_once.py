@@ -1,8 +1,9 @@
-"""The write-once rule (``aws-iam-policy-report-records-write-once``) on the snapshot content
-pools (issue 17): a stolen backup writer credential must not replace a content object, so
-every S3 grant that can create an object under ``<root>content/`` requires ``If-None-Match:
-*``; only the parts of a multipart upload (``s3:ObjectCreationOperation`` false: they create
-nothing) may go without it. The grants are written as infra/aws/access.py declares them."""
+"""The write-once rule (``aws-iam-policy-backups-write-once``) on the snapshot content
+pools (issue 17) and the backups' tiers: a stolen backup writer credential must not replace a
+content object or a backup, so every S3 grant that can create an object under
+``<root>content/`` or in a tier requires ``If-None-Match: *``; only the parts of a multipart
+upload (``s3:ObjectCreationOperation`` false: they create nothing) may go without it. The
+grants are written as infra/aws/access.py declares them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.policy import report_cases as R
 from tests.policy.cases import res
 from tests.policy.snapshot_cases import ASSETS, LOGS, WITH_SNAPSHOTS
 
-RULE = P.RULES_BY_NAME["aws-iam-policy-report-records-write-once"]
+RULE = P.RULES_BY_NAME["aws-iam-policy-backups-write-once"]
 POOLS = [f"arn:aws:s3:::{R.BUCKET}/{root}content/*" for root in (ASSETS, LOGS)]
 WRITE_ONCE = {"Null": {"s3:if-none-match": "false"}}
 PARTS = {"Bool": {"s3:ObjectCreationOperation": "false"}}
@@ -40,9 +41,29 @@ def test_the_programs_content_grants_pass():
     assert _findings(_put("PutContentOnce", {"StringEquals": {"s3:if-none-match": "*"}})) == []
     # Aborting an upload creates nothing: no s3:PutObject, not this rule's business.
     assert _findings(_put("Abort", None, action="s3:AbortMultipartUpload")) == []
-    # The tiers beside the pool (indexes, manifests) are not judged by this rule.
+    # The pruner's plans beside the pool are not written once (not this rule's business).
+    plans = f"arn:aws:s3:::{R.BUCKET}/{ASSETS}prune/*"
+    assert _findings(_put("PutPlans", None, resources=plans)) == []
+    # The tiers beside it are, with the same condition.
     tiers = f"arn:aws:s3:::{R.BUCKET}/{ASSETS}daily/*"
-    assert _findings(_put("PutTiers", None, resources=tiers)) == []
+    assert _findings(_put("PutTiersOnce", WRITE_ONCE, resources=tiers)) == []
+
+
+@pytest.mark.parametrize("target", [
+    f"{ASSETS}daily/*",  # a snapshot's index and manifest
+    f"{LOGS}intraday/*",
+    "database/production/weekly/*",  # a database dump and its manifest
+    "database/production/*",
+])
+def test_a_plain_put_to_a_backup_tier_is_caught(target):
+    """Backups are new by construction (a timestamp and a random id), so a put that could
+    replace one, under the stack's expectations or any environment's, is caught."""
+    statement = _put("PutBackups", None, resources=f"arn:aws:s3:::{R.BUCKET}/{target}")
+    for ctx in (WITH_SNAPSHOTS, None):
+        (msg,) = _findings(statement, ctx=ctx)
+        assert "statement PutBackups allows s3:PutObject on write-once objects" in msg
+    assert _findings(_put("PutBackupsOnce", WRITE_ONCE,
+                          resources=f"arn:aws:s3:::{R.BUCKET}/{target}")) == []
 
 
 @pytest.mark.parametrize("statement", [

@@ -19,7 +19,7 @@ from tests.policy.cases import (
 )
 
 RETENTION = P.RULES_BY_NAME["multicloud-storage-reports-retention"]
-WRITE_ONCE = P.RULES_BY_NAME["aws-iam-policy-report-records-write-once"]
+WRITE_ONCE = P.RULES_BY_NAME["aws-iam-policy-backups-write-once"]
 SCOPED = P.RULES_BY_NAME["multicloud-iam-report-grants-scoped"]
 T_GCS = "gcp:storage/bucket:Bucket"
 T_AZ_POLICY = "azure-native:storage:ManagementPolicy"
@@ -122,9 +122,10 @@ def test_a_wider_put_that_reaches_the_records_is_caught():
 
 
 def test_puts_elsewhere_and_denies_are_not_judged():
-    backups = {"Sid": "PutBackups", "Effect": "Allow", "Action": ["s3:PutObject"],
-               "Resource": f"arn:aws:s3:::{R.BUCKET}/database/production/*"}
-    assert _findings(R.drill_stack(res, statement=backups)) == []
+    # Outside the tiers, the content pools and the records (the status state): not judged.
+    status = {"Sid": "PutStatus", "Effect": "Allow", "Action": ["s3:PutObject"],
+              "Resource": f"arn:aws:s3:::{R.BUCKET}/status/production/*"}
+    assert _findings(R.drill_stack(res, statement=status)) == []
     deny = {"Sid": "Deny", "Effect": "Deny", "Action": ["s3:PutObject"],
             "Resource": f"arn:aws:s3:::{R.BUCKET}/reports/production/drills/*"}
     assert _findings(R.drill_stack(res, statement=deny)) == []

@@ -163,15 +163,36 @@ def test_backup_bucket_policy_denies_uploads_not_encrypted_with_the_key(graphs, 
         "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
         "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}}
     assert sts["DenyOldTls"]["Condition"] == {"NumericLessThan": {"s3:TlsVersion": "1.2"}}
-    # A snapshot content object is never replaced, by any principal: every call that creates
-    # one needs If-None-Match (the parts of a multipart upload create nothing: not denied).
-    pools = sorted(f"{b.outputs['arn']}/{root}content/*"
-                   for root in snapshot_roots(stack).values())
-    overwrite = sts["DenyContentOverwrites"]
-    assert pools and (overwrite["Effect"], overwrite["Principal"], overwrite["Action"],
-                      sorted(overwrite["Resource"])) == ("Deny", "*", ["s3:PutObject"], pools)
+    # A backup or a snapshot content object is never replaced, by any principal: every call
+    # that creates one (in any source's tiers or content pool) needs If-None-Match (the parts
+    # of a multipart upload create nothing: not denied). A snapshot root's prune/ plans and
+    # everything outside the sources (status, reports) are not covered by this deny.
+    arn = b.outputs["arn"]
+    roots = snapshot_roots(stack).values()
+    pools = [f"{arn}/{root}content/*" for root in roots]
+    overwrite = sts["DenyBackupOverwrites"]
+    assert pools and set(pools) <= set(overwrite["Resource"])
+    assert (overwrite["Effect"], overwrite["Principal"], overwrite["Action"]) == (
+        "Deny", "*", ["s3:PutObject"])
     assert overwrite["Condition"] == {"Null": {"s3:if-none-match": "true"},
                                       "Bool": {"s3:ObjectCreationOperation": "true"}}
+    from tests import iam_check
+
+    policy = {"Statement": [overwrite]}  # the other denies are about TLS and SSE headers
+    creating = {"s3:ObjectCreationOperation": "true"}
+    for key in (f"database/{stack}/daily/main/20260101T000000Z-0123456789ab.dump.enc",
+                f"database/{stack}/yearly/main/20260101T000000Z-0123456789ab.manifest.json",
+                *(f"{root}{tier}/x/20260101T000000Z-0123456789ab.index.enc"
+                  for root in roots for tier in ("intraday", "daily")),
+                *(f"{root}content/{'0' * 32}" for root in roots)):
+        assert iam_check.denies(policy, "s3:PutObject", f"{arn}/{key}", creating), key
+        assert not iam_check.denies(policy, "s3:PutObject", f"{arn}/{key}",
+                                    {**creating, "s3:if-none-match": "*"}), key
+        assert not iam_check.denies(policy, "s3:PutObject", f"{arn}/{key}",
+                                    {"s3:ObjectCreationOperation": "false"}), key  # a part
+    for key in (*(f"{root}prune/plan.json" for root in roots), f"status/{stack}/x.json",
+                f"reports/{stack}/drills/x.json"):
+        assert not iam_check.denies(policy, "s3:PutObject", f"{arn}/{key}", creating), key
     # Nothing in the bucket policy grants access: access comes from the roles alone.
     assert all(s["Effect"] == "Deny" for s in sts.values())
 

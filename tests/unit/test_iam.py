@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dev.mockrun import Graph, Resource, run_program, walk
+from tests import iam_check
 from tests.app_secrets import app_secret_arns, application_prefixes, origin_arns, snapshot_roots
 from tests.iam_check import check_policy
 from tests.program_graphs import program_graph
@@ -160,21 +161,39 @@ def test_job_roles_reach_only_the_environment_prefix_and_the_key(graphs, stack) 
                                          "kms:Decrypt", "kms:DescribeKey", "s3:PutObject",
                                          "kms:GenerateDataKey", "sts:GetWebIdentityToken"}
     assert resources("restore-reader", "s3:PutObject") == {f"{bucket}/{reports}drills/*"}
-    # A snapshot content object is written once too (a stolen writer credential must not
-    # replace one that years of snapshots reference): the creating calls only with
-    # If-None-Match: *, the parts of a multipart upload (which create nothing) without it, and
-    # no other writer grant reaches the pool.
+    # Every object the writer creates is written once (a stolen writer credential must not
+    # replace a backup, or a content object that years of snapshots reference): the creating
+    # calls only with If-None-Match: *, the parts of a multipart upload (which create nothing)
+    # without it, and no other writer grant creates anything in a tier or a pool. Only the
+    # tiers (the intraday lock) may carry an object's own lock, never content.
     pools = {f"{bucket}/{root}content/*" for root in snapshots.values()}
     assert pools, stack
-    content = {s["Sid"]: s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
-               if pools & set([s["Resource"]] if isinstance(s["Resource"], str)
-                              else s["Resource"])}
+    created = {f"{bucket}/{p}*" for p in written}
+    backups = {s["Sid"]: s for s in policies[f"vo2dr-{stack}-backup-writer"]["Statement"]
+               if created & set([s["Resource"]] if isinstance(s["Resource"], str)
+                                else s["Resource"])}
     assert {sid: (s["Action"], set(s["Resource"]), s.get("Condition"))
-            for sid, s in content.items()} == {
-        "PutContentOnce": (["s3:PutObject"], pools, {"Null": {"s3:if-none-match": "false"}}),
-        "UploadContentParts": (["s3:PutObject"], pools,
-                               {"Bool": {"s3:ObjectCreationOperation": "false"}}),
-        "AbortContentUploads": (["s3:AbortMultipartUpload"], pools, None)}
+            for sid, s in backups.items()} == {
+        "PutNewBackupsOnce": (["s3:PutObject"], created,
+                              {"Null": {"s3:if-none-match": "false"}}),
+        "UploadBackupParts": (["s3:PutObject"], created,
+                              {"Bool": {"s3:ObjectCreationOperation": "false"}}),
+        "AbortBackupUploads": (["s3:AbortMultipartUpload"], created, None),
+        "LockNewBackups": (["s3:PutObjectRetention"], created - pools, None)}
+    # Proven by evaluation as well: a plain put (no If-None-Match) of a dump, a manifest, a
+    # snapshot index or a content object is not allowed; with the header it is.
+    writer = policies[f"vo2dr-{stack}-backup-writer"]
+    for key in (f"database/{stack}/daily/main/20260101T000000Z-0123456789ab.dump.enc",
+                f"database/{stack}/intraday/main/20260101T000000Z-0123456789ab.manifest.json",
+                *(f"{root}weekly/x/20260101T000000Z-0123456789ab.index.enc"
+                  for root in snapshots.values()),
+                *(f"{root}content/{'0' * 32}" for root in snapshots.values())):
+        arn = f"{bucket}/{key}"
+        assert not iam_check.allows(writer, "s3:PutObject", arn,
+                                    {"s3:ObjectCreationOperation": "true"}), key
+        assert iam_check.allows(writer, "s3:PutObject", arn,
+                                {"s3:ObjectCreationOperation": "true",
+                                 "s3:if-none-match": "*"}), key
     # Every report record is written once: S3 takes the put only with If-None-Match: *.
     for role in ("backup-writer", "restore-reader"):
         for st in policies[f"vo2dr-{stack}-{role}"]["Statement"]:

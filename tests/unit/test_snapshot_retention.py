@@ -133,14 +133,15 @@ def test_the_writer_cannot_delete_in_any_cloud_and_only_the_pruner_deletes_conte
     g = graph_of(stack)
     writer = f"vo2dr-{stack}-backup-writer"
     statements = _writer_statements(g, writer)
-    assert any(s["Sid"] == "PutNewBackups" for s in statements)
+    assert any(s["Sid"] == "PutNewBackupsOnce" for s in statements)
     for st in statements:
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         assert not [d for d in AWS_DELETES for a in actions
                     if st["Effect"] == "Allow" and fnmatch.fnmatchcase(d, a)], st
     # The writer creates content and tiers of a snapshot source, never its prune plans.
-    put = next(s for s in statements if s["Sid"] == "PutNewBackups")
-    assert not [r for r in put["Resource"] if "/prune/" in r or r.endswith("/assets/*")]
+    puts = [r for s in statements if "s3:PutObject" in s["Action"] and s["Effect"] == "Allow"
+            for r in s["Resource"] if "/reports/" not in r]
+    assert puts and not [r for r in puts if "/prune/" in r or r.endswith("/assets/*")]
     # The one delete in AWS: the pruner's, on content only.
     pruner = _writer_statements(g, f"vo2dr-{stack}-pruner")
     deletes = [s for s in pruner if any("Delete" in a for a in s["Action"])]

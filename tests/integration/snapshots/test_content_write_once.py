@@ -119,7 +119,7 @@ def content_deny() -> dict[str, Any]:
     bucket = g.outputs["awsBucketName"]
     (doc,) = [json.loads(r.inputs["policy"]) for r in g.of_type("aws:s3/bucketPolicy:BucketPolicy")
               if r.inputs["bucket"] == bucket]
-    (st,) = [s for s in doc["Statement"] if s["Sid"] == "DenyContentOverwrites"]
+    (st,) = [s for s in doc["Statement"] if s["Sid"] == "DenyBackupOverwrites"]
     return st
 
 
@@ -214,6 +214,16 @@ def test_the_writer_policy_takes_the_jobs_upload_and_refuses_an_overwrite(
     assert _refused(lambda: attacker.put_object(**put, IfNoneMatch="*")) in (
         "PreconditionFailed", "412")
 
+    # A backup's manifest in a tier: the job's own write (conditional) is taken, a plain
+    # put of the same name by the attacker is refused before S3 sees it.
+    manifest = "database/staging/daily/main/20260101T000000Z-0123456789ab.manifest.json"
+    s3_case.store.put_bytes(manifest, b'{"genuine": true}')
+    assert ("PutObject", manifest, True) in decisions
+    assert _refused(lambda: attacker.put_object(Bucket=s3_case.bucket, Key=manifest,
+                                                Body=b"{}")) == "AccessDenied"
+    assert s3_case.sdk.get_object(Bucket=s3_case.bucket, Key=manifest)["Body"].read() == \
+        b'{"genuine": true}'
+
     body = s3_case.sdk.get_object(Bucket=s3_case.bucket, Key=KEY)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == stored.stored_sha256
     versions = s3_case.sdk.list_object_versions(Bucket=s3_case.bucket, Prefix=KEY)
@@ -248,8 +258,16 @@ def test_the_bucket_policy_refuses_an_overwrite_by_any_principal(s3_case, writer
     other.abort_multipart_upload(Bucket=s3_case.bucket, Key=KEY, UploadId=upload)
     assert _refused(lambda: other.put_object(**put, IfNoneMatch="*")) in (
         "PreconditionFailed", "412")
-    # Outside the pools the deny does not reach: a tier key takes a plain put.
-    tier = "application/staging/assets/daily/important/x.index.enc"
-    other.put_object(Bucket=s3_case.bucket, Key=tier, Body=b"index")
+    # The tiers are written once too (a snapshot's index, a dump, a manifest: new names by
+    # construction): a plain put is refused, a conditional one goes through.
+    for tier in ("application/staging/assets/daily/important/"
+                 "20260101T000000Z-0123456789ab.index.enc",
+                 "database/staging/intraday/main/20260101T000000Z-0123456789ab.manifest.json"):
+        assert _refused(lambda key=tier: other.put_object(
+            Bucket=s3_case.bucket, Key=key, Body=b"index")) == "AccessDenied"
+        other.put_object(Bucket=s3_case.bucket, Key=tier, Body=b"index", IfNoneMatch="*")
+    # Outside them the deny does not reach: the pruner's plans take a plain put.
+    plan = "application/staging/assets/prune/20260101T000000Z.json"
+    other.put_object(Bucket=s3_case.bucket, Key=plan, Body=b"plan")
     assert s3_case.sdk.get_object(Bucket=s3_case.bucket, Key=KEY)["Body"].read() == b"genuine"
-    assert ("PutObject", tier, True) in decisions
+    assert ("PutObject", plan, True) in decisions
