@@ -197,9 +197,11 @@ def moto_server(base: Path | None = None) -> Iterator[Service]:
 def gcs_emulator(base: Path | None = None) -> Iterator[Service]:
     workdir = Path(tempfile.mkdtemp(prefix="vo2dr-gcs-", dir=base))
     port = free_port()
-    exe = Path(sys.executable).parent / "gcp-storage-emulator"
+    # Through dev.gcs_emulator: the emulator with its per-write metadata dump and its backlog
+    # of 5 lifted (why there), so it holds at thousands of objects.
     proc = _spawn(
-        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        [sys.executable, str(Path(__file__).with_name("gcs_emulator.py")), "start",
+         "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
         "gcs", workdir,
     )
     svc = Service("gcs", port, proc, workdir, {
