@@ -83,11 +83,16 @@ def lean_google_import() -> Iterator[None]:
       absent (``google.api_core.exceptions.grpc`` is None, as in Lambda); a ``grpc`` imported
       before the block is left alone, and one imported after it is the real one.
 
-    Used where a store is opened (the main thread's start-up), so nothing else can observe
-    either substitute."""
+    Only while this is the process's one thread: another thread (a restore's quorum check or
+    its Encryption SDK warm-up) could otherwise import something during the block and see
+    either substitute, so then the client is imported as it is."""
     import importlib.metadata as metadata
     import sys
+    import threading
 
+    if threading.active_count() > 1:
+        yield
+        return
     original = metadata.packages_distributions
     metadata.packages_distributions = dict
     hide_grpc = "grpc" not in sys.modules

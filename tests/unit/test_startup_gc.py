@@ -97,6 +97,26 @@ def test_google_is_imported_without_grpc_or_a_distribution_scan() -> None:
     """)
 
 
+def test_with_another_thread_running_nothing_is_substituted() -> None:
+    """Another thread could import during the block: then the import is the plain one."""
+    run("""
+        import importlib.metadata, sys, threading
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        real = importlib.metadata.packages_distributions
+        from vo2dr.startup import lean_google_import
+        try:
+            with lean_google_import():
+                assert importlib.metadata.packages_distributions is real
+                assert sys.modules.get("grpc", "absent") is not None
+        finally:
+            stop.set()
+            other.join()
+        print("ok")
+    """)
+
+
 def test_a_grpc_imported_before_is_left_alone() -> None:
     run("""
         import grpc
