@@ -40,7 +40,15 @@ def mutate(raw: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return out
 
 
-DELETE = object()
+class _Delete:
+    """The marker for a removed key; its repr is a stable test id (pytest-xdist's workers must
+    collect the same ids, and ``object()``'s repr carries an address)."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 
 def parse(stack: str, raw: dict[str, Any], providers: dict[str, str] | None = None):
