@@ -118,7 +118,11 @@ def _pg_user_name() -> str | None:
     # PostgreSQL refuses to run as root; as root we run it as a dedicated user.
     if os.geteuid() != 0:
         return None
-    ensure_user_exists(PG_SYSTEM_USER)
+    try:
+        ensure_user_exists(PG_SYSTEM_USER)
+    except subprocess.CalledProcessError:
+        # Another process (a second test worker) created it in the same instant.
+        pwd.getpwnam(PG_SYSTEM_USER)
     return PG_SYSTEM_USER
 
 

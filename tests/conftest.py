@@ -10,6 +10,31 @@ import pytest
 
 from dev import servers
 
+# Test files that must run on one worker under pytest-xdist (`make test` runs two), because
+# their session state is shared through the machine or is costly to repeat per worker:
+# the artifact tests build the same Lambda artifact into the one build cache (build/artifact,
+# written through one temporary name), and the version matrix starts a PostgreSQL server of
+# each major (five more servers per worker).
+ONE_WORKER_DIRS = ("tests/integration/artifact/", "tests/integration/matrix/")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, refined: whole test files (each module's fixtures are built once,
+    on one worker), in collection order (the long integration files first, the many short unit
+    and policy files last, so both workers finish together), ONE_WORKER_DIRS kept together."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((d for d in ONE_WORKER_DIRS if path.startswith(d)), path)
+
+    config.option.loadscopereorder = False
+    return FileScheduling(config, log)
+
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[servers.Postgres]:
