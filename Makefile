@@ -53,8 +53,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The tests write bytecode caches even where PYTHONDONTWRITEBYTECODE is set (uv installs none):
+# otherwise every worker and every Python subprocess of the tests compiles the SDKs and the
+# Pulumi providers from source again (about 6 CPU-s per process that imports them).
 test: install lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_FLAGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_FLAGS)
 
 demo: install
 	$(PY) -m dev.demo
