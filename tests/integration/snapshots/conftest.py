@@ -20,9 +20,9 @@ from tests.cli_env import job_env
 from tests.snapshot_strategy import strategy_json
 
 MiB = 1024 * 1024
-SMALL = 200  # small objects
+SMALL = 50  # small objects (the demo snapshots a few hundred)
 MEDIUM = 4  # MB-sized objects
-LARGE_SIZE = 20 * MiB  # above the stores' 8 MiB part size: multipart / resumable / blocks
+LARGE_SIZE = 9 * MiB  # above the stores' 8 MiB part size: multipart / resumable / blocks
 
 
 @dataclass

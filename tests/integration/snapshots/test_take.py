@@ -1,5 +1,5 @@
 """Snapshots of a moto uploads bucket into S3, GCS and Azure (real servers on loopback, real KMS
-in moto, real signatures): the first uploads everything, the second after ~1 % changes uploads
+in moto, real signatures): the first uploads everything, the second after a few changes uploads
 only the changed content, measured in the stores' own listings; a store that dies mid-snapshot
 gets no manifest; the time limit leaves an incomplete snapshot that the next run completes;
 content names and metadata reveal nothing; and every entry decrypts back to the origin's bytes
@@ -71,7 +71,7 @@ def test_second_snapshot_uploads_only_the_changed_content(snap):
     assert set(e1) == {f"uploads/{k}" for k in snap.objects}  # not uploads-old/
     assert all(e.version for e in e1.values())  # the origin is versioned: reads are pinned
 
-    # ~1 % of the objects: two rewritten, three deleted.
+    # A few objects (of 55): two rewritten, three deleted.
     changed = ["videos/clip-1.mp4", "users/0003/photos/00003.jpg"]
     for key in changed:
         snap.put(key, os.urandom(len(snap.objects[key]) + 10))
