@@ -151,30 +151,21 @@ def open_source(settings: Settings, source: str) -> BackupStore:
     return open_store(source, settings, Access.READ)
 
 
-def find_backup(store: BackupStore, environment: str, *, backup: str | None,
-                before: datetime | None, data_class: str,
-                quorum: Callable[[], Any] | None = None) -> tuple[CatalogEntry, Catalog]:
-    """An id is looked up in the source store (its signature is checked when read); latest
-    and ``--before`` are chosen by ``quorum`` (:func:`vo2dr.quorum.select_latest` across the
-    enabled stores) when given."""
-    catalog = build_catalog({store.name: store}, environment)
+def source_catalog(store: BackupStore, environment: str, *,
+                   data_class: str | None = None) -> Catalog:
+    """``store``'s own catalog (of ``data_class`` when given); :class:`RestoreError` when it
+    cannot be listed (the restore reads from it)."""
+    catalog = build_catalog({store.name: store}, environment, data_class=data_class)
     if store.name in catalog.errors:
         raise RestoreError(f"cannot list {store.name}: {catalog.errors[store.name]}")
-    if quorum is not None and (not backup or backup == "latest"):
-        return quorum(), catalog
-    return catalog.resolve(backup, data_class=data_class, store=store.name,
-                           before=before), catalog
+    return catalog
 
 
-def latest_by_quorum(settings: Settings, source: BackupStore, *, data_class: str,
-                     before: datetime | None, trust: Trust, allow_single_copy: bool,
-                     reporter: Reporter) -> CatalogEntry:
-    """latest across every enabled store (the source included), authentic in a quorum."""
-    chosen = select_by_quorum(settings, source, data_class=data_class, before=before,
-                              trust=trust, allow_single_copy=allow_single_copy)
-    for warning in chosen.warnings:
-        reporter.stage(f"warning: {warning}")
-    return chosen.entry
+def find_backup(store: BackupStore, environment: str, *, backup: str | None,
+                before: datetime | None, data_class: str) -> CatalogEntry:
+    """An id looked up in the source store alone (its signature is checked when read)."""
+    return source_catalog(store, environment).resolve(backup, data_class=data_class,
+                                                      store=store.name, before=before)
 
 
 def select_by_quorum(settings: Settings, source: BackupStore, *, data_class: str,
@@ -202,9 +193,7 @@ def newest_in(store: BackupStore, environment: str, *, data_class: str,
     there is none): only a guess at what the quorum will choose, to start downloading it while
     the quorum reads the other stores. Raises :class:`RestoreError` when the store cannot be
     listed (the quorum needs it too: the restore reads from it)."""
-    catalog = build_catalog({store.name: store}, environment, data_class=data_class)
-    if store.name in catalog.errors:
-        raise RestoreError(f"cannot list {store.name}: {catalog.errors[store.name]}")
+    catalog = source_catalog(store, environment, data_class=data_class)
     try:
         return catalog.latest(data_class, store=store.name, before=before)
     except BackupNotFound:
@@ -283,8 +272,8 @@ def restore(settings: Settings, *, source: str, target_url: str, backup: str | N
         else:
             entry = guess
     else:
-        entry, _ = find_backup(store, settings.environment, backup=backup, before=before,
-                               data_class=data_class)
+        entry = find_backup(store, settings.environment, backup=backup, before=before,
+                            data_class=data_class)
 
     fetched: _Fetched | None = None
     try:
