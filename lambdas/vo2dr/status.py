@@ -554,23 +554,26 @@ def emf_documents(report: StatusReport, namespace: str = METRIC_NAMESPACE,
             **{k: v for k, (v, _) in metrics.items()},
         }
 
+    def age_everywhere(cs: ClassStatus) -> float | None:
+        # None unless every store has a complete backup: the alarm treats missing as breaching.
+        if all(s.age_seconds is not None for s in cs.stores.values()):
+            return cs.worst_age_seconds
+        return None
+
     out = []
     for name, cs in report.classes.items():
         mismatches = sum(1 for r in report.replicas if r.data_class == name and not r.agree)
         metrics: dict[str, tuple[float, str]] = {"ReplicaMismatch": (mismatches, "Count")}
-        complete_everywhere = all(s.age_seconds is not None for s in cs.stores.values())
-        if cs.worst_age_seconds is not None and complete_everywhere:
-            metrics["BackupAgeSeconds"] = (cs.worst_age_seconds, "Seconds")
+        if (age := age_everywhere(cs)) is not None:
+            metrics["BackupAgeSeconds"] = (age, "Seconds")
         out.append(doc({"DataClass": name}, metrics))
         for store, f in cs.stores.items():
             if f.age_seconds is not None:
                 out.append(doc({"DataClass": name, "Store": store},
                                {"BackupAgeSeconds": (f.age_seconds, "Seconds")}))
     for kind, cs in report.sources.items():
-        if cs.worst_age_seconds is not None and all(
-                s.age_seconds is not None for s in cs.stores.values()):
-            out.append(doc({"Source": kind},
-                           {"BackupAgeSeconds": (cs.worst_age_seconds, "Seconds")}))
+        if (age := age_everywhere(cs)) is not None:
+            out.append(doc({"Source": kind}, {"BackupAgeSeconds": (age, "Seconds")}))
     out.append(doc({}, {"ReplicaMismatch": (report.replica_mismatches, "Count"),
                         "StatusBreaches": (len(report.breaches), "Count")}))
     return out
